@@ -1,0 +1,299 @@
+"""The four plugin interfaces (Task, Method, Hardware, Evaluation) and what flows between them.
+
+A run is: the harness builds a :class:`Task`, asks a :class:`Method` to ``fit`` it, and gets an
+:class:`Outcome` back. The harness — never the method — then applies every applicable
+:class:`Evaluation` to that outcome on a :class:`Hardware`. Methods never time or count
+themselves, so every number in a leaderboard is measured the same way for every method.
+
+Every configurable thing (task, method, evaluation) declares its keys and their defaults per
+preset in ``defaults(preset)``; the harness rejects unknown keys, so a typo in ``--set`` is an
+error, never a silently ignored setting.
+
+This module imports no torch at import time; torch types appear in annotations only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+PRESETS: tuple[str, ...] = ("smoke", "small", "paper")
+"""smoke: seconds, for CI; small: CPU minutes, enough to show a paper's effect; paper: the
+paper's own setting, meant for GPUs."""
+
+Config = dict[str, Any]
+
+
+class UcdbenchError(Exception):
+    """An error the user can fix: the CLI prints its message (no traceback) and exits 2."""
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss; the run is recorded as failed."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named figure with a direction, so leaderboards know what "better" means."""
+
+    name: str
+    higher_is_better: bool
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ReportedFigure:
+    """A figure a paper reports, shown beside the reproduced one when the task matches."""
+
+    task: str
+    metric: str
+    value: float
+    setting: str
+    source: str
+
+
+class Configurable:
+    """Anything with per-preset defaults that ``--set`` may override."""
+
+    @classmethod
+    def defaults(cls, preset: str) -> Config:
+        """The configuration keys and their default values at ``preset``."""
+        return {}
+
+
+# --------------------------------------------------------------------------------------------
+# Task
+# --------------------------------------------------------------------------------------------
+
+
+class Task(Configurable, ABC):
+    """Data, a base model and scoring.
+
+    ``kind`` is what methods check to decide whether they support a task (for example
+    ``"image-classification"``, ``"language-modeling"``, ``"scene"``). Construction is cheap;
+    :meth:`prepare` loads or generates the data (cached on disk where it is expensive).
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    metrics: ClassVar[tuple[Metric, ...]]
+    primary_metric: ClassVar[str]
+
+    def __init__(self, preset: str, seed: int, config: Mapping[str, Any]) -> None:
+        self.preset = preset
+        self.seed = seed
+        self.config: Config = dict(config)
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(name)
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Load or build the splits for this preset and seed; called once before ``fit``."""
+
+    @abstractmethod
+    def base_model(self, pretrained: bool = True) -> nn.Module:
+        """A fresh copy of the task's base model (fp32, on CPU).
+
+        ``pretrained=True`` gives weights pretrained in-suite on data disjoint from the
+        task's splits (cached, keyed by the model's config); ``False`` a random init, for
+        methods that train from scratch.
+        """
+
+    @abstractmethod
+    def train_batches(self, batch_size: int, epochs: float) -> Iterable[Any]:
+        """Training batches (on CPU) for ``epochs`` passes, shuffled by the task's seed."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+        """The task's training loss of ``model`` on one batch."""
+
+    @abstractmethod
+    def evaluate(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[str, float]:
+        """The task's metrics on its eval split; ``input_transform`` (an attack or a
+        trigger) is applied to each input batch before the model sees it."""
+
+    @abstractmethod
+    def sample_inputs(self, batch_size: int, device: torch.device) -> Any:
+        """Real eval inputs for latency and FLOPs, in the form :meth:`forward` takes."""
+
+    def forward(self, model: nn.Module, inputs: Any) -> Any:
+        """Run ``model`` on inputs from :meth:`sample_inputs` (override for non-tensor inputs)."""
+        return model(inputs)
+
+
+# --------------------------------------------------------------------------------------------
+# Method and its Outcome
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Artifact:
+    """What a method must store for its result to be rebuilt, and nothing else.
+
+    ``tensors`` are written with safetensors; ``metadata`` (JSON-serialisable: seeds, shapes,
+    names) travels in the same file's header. ``dense`` names the tensors that are plain
+    weights stored as they are (a classifier head, norms), as opposed to compressed codes.
+    """
+
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    dense: tuple[str, ...] = ()
+
+    def stored_scalars(self) -> int:
+        return sum(int(t.numel()) for t in self.tensors.values())
+
+    def dense_scalars(self) -> int:
+        return sum(int(self.tensors[name].numel()) for name in self.dense)
+
+
+Reconstruct = Callable[[Artifact, "torch.device"], "dict[str, torch.Tensor]"]
+
+
+@dataclass
+class Outcome:
+    """What ``Method.fit`` hands to the harness to measure.
+
+    - ``model``: the model the harness scores, times and counts.
+    - ``artifact``: the stored form of the result (None for methods that store nothing new).
+    - ``reconstruct``: artifact → dense weights on a device; the harness reads the artifact
+      back from its file, times this, and checks the result equals ``dense_weights()``.
+    - ``dense_weights``: the dense weights of the scored model, under the same names.
+    - ``input_transform``: an attack or trigger the harness applies to eval inputs.
+    - ``metrics``: method-specific figures (final training loss, attack loss, ...).
+    - ``extras``: method-specific objects an evaluation may look for (documented by the
+      evaluation that reads them, e.g. the clean target of an attack).
+    """
+
+    model: nn.Module
+    artifact: Artifact | None = None
+    reconstruct: Reconstruct | None = None
+    dense_weights: Callable[[], dict[str, torch.Tensor]] | None = None
+    input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FitContext:
+    """What the harness gives a method besides the task and its config."""
+
+    device: torch.device
+    seed: int
+    preset: str
+    progress: Callable[..., Iterable[Any]]
+    """``progress(iterable, desc=..., total=...)``: a progress bar on a terminal, silent otherwise."""
+
+
+class Method(Configurable, ABC):
+    """What a paper proposes. Registered under ``name``; instantiated once per run."""
+
+    name: ClassVar[str]
+    reported: ClassVar[tuple[ReportedFigure, ...]] = ()
+
+    def supports(self, task: Task) -> str | None:
+        """None if this method can run on ``task``, else the reason it cannot."""
+        return None
+
+    @abstractmethod
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        """Train (or attack, or compress) and return what the harness should measure."""
+
+
+# --------------------------------------------------------------------------------------------
+# Hardware
+# --------------------------------------------------------------------------------------------
+
+
+class EnergyMeter(ABC):
+    """Cumulative energy of a device, read before and after a measured span."""
+
+    @abstractmethod
+    def joules(self) -> float: ...
+
+
+class Hardware(ABC):
+    """Where runs execute, and how the harness synchronises, times and meters them."""
+
+    name: ClassVar[str]
+
+    def unavailable_reason(self) -> str | None:
+        """None if usable here, else why not (shown to the user)."""
+        return None
+
+    @abstractmethod
+    def devices(self) -> list[str]:
+        """The devices of this invocation; runs are spread one worker per device."""
+
+    @abstractmethod
+    def describe(self, device: str) -> dict[str, Any]:
+        """Name, driver, memory, threads: written into every record."""
+
+    @abstractmethod
+    def synchronize(self, device: torch.device) -> None: ...
+
+    @abstractmethod
+    def time_call(self, fn: Callable[[], Any], device: torch.device) -> float:
+        """Seconds one call of ``fn`` takes on ``device``, synchronised."""
+
+    def reset_peak_memory(self, device: torch.device) -> None:
+        """Start a new peak-memory window (no-op where the device cannot)."""
+
+    def peak_memory_bytes(self, device: torch.device) -> int | None:
+        """Peak memory since the last reset, or None where unknown."""
+        return None
+
+    def energy_meter(self, device: torch.device) -> EnergyMeter | None:
+        """A meter where the device exposes energy (NVML on NVIDIA GPUs), else None."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluationContext:
+    """Everything an evaluation may look at for one run."""
+
+    task: Task
+    outcome: Outcome
+    hardware: Hardware
+    device: torch.device
+    preset: str
+    config: Config
+    """This evaluation's own configuration (its ``defaults(preset)`` plus overrides)."""
+    artifact_path: Any = None
+    """Path of the artifact file the harness wrote (safetensors), or None."""
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Results of the evaluations that ran before this one in the same run."""
+
+
+class Evaluation(Configurable, ABC):
+    """One standard measurement, implemented once in the harness."""
+
+    name: ClassVar[str]
+
+    def skip_reason(self, ctx: EvaluationContext) -> str | None:
+        """None if this evaluation applies to the outcome, else why it is skipped."""
+        return None
+
+    @abstractmethod
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        """The figures, as a flat JSON-serialisable mapping."""
