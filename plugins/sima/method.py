@@ -1,0 +1,78 @@
+"""The ``sima`` method and its baseline ``softmax-vit``: the task's ViT trained with one recipe,
+SimA attention or the unchanged softmax attention, so the two rows differ only in attention."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Task, UcdbenchError
+from ucdbench.training import train
+from ucdbench_plugins.sima.attention import use_sima_attention
+
+def dense_model_outcome(model: torch.nn.Module, metrics: dict[str, float]) -> Outcome:
+    """An Outcome whose artifact is the model's whole state dict (nothing is compressed)."""
+    state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+    return Outcome(
+        model=model,
+        artifact=Artifact(tensors=state, dense=tuple(state)),
+        reconstruct=lambda artifact, device: {k: t.to(device) for k, t in artifact.tensors.items()},
+        dense_weights=lambda: {k: t.detach() for k, t in model.state_dict().items()},
+        metrics=metrics,
+    )
+
+
+def require_vit(task: Task) -> str | None:
+    """None when ``task`` is an image task whose base model is a timm ViT, else why not."""
+    if getattr(task, "kind", None) != "image-classification":
+        return f"needs an image-classification task, {task.name} is {task.kind!r}"
+    if task.config.get("model") != "vit":
+        return f"needs task.model=vit (a timm VisionTransformer), not {task.config.get('model')!r}"
+    return None
+
+
+class SimA(Method):
+    """Train the task's ViT with every attention replaced by SimA (from scratch by default,
+    as in the paper; ``pretrained=true`` fine-tunes the task's softmax-pretrained body)."""
+
+    name = "sima"
+    attention: ClassVar[str] = "sima"
+    # PAPERS.md §3 gives no figure for a task of this suite ("on-par accuracy" with softmax).
+    reported = ()
+
+    @classmethod
+    def defaults(cls, preset: str) -> Config:
+        schedule = {
+            "smoke": {"epochs": 2, "lr": 3e-3, "batch_size": 64},
+            "small": {"epochs": 30, "lr": 2e-3, "batch_size": 64},
+            "paper": {"epochs": 300, "lr": 5e-4, "batch_size": 1024},
+        }[preset]
+        config: dict[str, Any] = {**schedule, "weight_decay": 0.05, "pretrained": False}
+        if cls.attention == "sima":
+            config["heads"] = "model"
+        return config
+
+    def supports(self, task: Task) -> str | None:
+        return require_vit(task)
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        torch.manual_seed(ctx.seed)
+        model = task.base_model(pretrained=bool(config["pretrained"]))
+        if self.attention == "sima":
+            heads = config["heads"]
+            if heads != "model" and not (isinstance(heads, int) and heads > 0):
+                raise UcdbenchError(f"sima: heads must be 'model' or a positive integer, not {heads!r}")
+            use_sima_attention(model, None if heads == "model" else heads)
+        metrics = train(
+            model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
+            batch_size=config["batch_size"], weight_decay=config["weight_decay"], desc=self.name,
+        )
+        return dense_model_outcome(model, metrics)
+
+
+class SoftmaxViT(SimA):
+    """The baseline row of SimA: the same model and recipe with softmax attention unchanged."""
+
+    name = "softmax-vit"
+    attention = "softmax"

@@ -1,0 +1,62 @@
+"""SimA's invariants: both multiplication orders agree, normalised columns have L1 norm 1,
+the output is linear in v; the module swap keeps a timm ViT working and trainable."""
+
+import pytest
+import torch
+
+from ucdbench_plugins.sima.attention import SimAAttention, sima_attention, sima_normalize, use_sima_attention
+
+
+@pytest.mark.parametrize("n_tokens, head_dim", [(7, 16), (50, 8)])
+def test_both_orders_agree(n_tokens, head_dim):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n_tokens, head_dim, dtype=torch.float64) for _ in range(3))
+    a = sima_attention(q, k, v, order="qk_first")
+    b = sima_attention(q, k, v, order="kv_first")
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(sima_attention(q, k, v), a, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_orders_agree_within_tolerance():
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(1, 2, 300, 32) for _ in range(3))
+    torch.testing.assert_close(sima_attention(q, k, v, "qk_first"), sima_attention(q, k, v, "kv_first"),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_normalised_columns_have_unit_l1_norm():
+    torch.manual_seed(2)
+    t = torch.randn(2, 4, 33, 8) * 5
+    norms = sima_normalize(t).abs().sum(dim=-2)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+
+
+def test_output_is_linear_in_v():
+    torch.manual_seed(3)
+    q, k, v1, v2 = (torch.randn(1, 2, 20, 8, dtype=torch.float64) for _ in range(4))
+    a, b = 2.5, -0.7
+    lhs = sima_attention(q, k, a * v1 + b * v2)
+    rhs = a * sima_attention(q, k, v1) + b * sima_attention(q, k, v2)
+    torch.testing.assert_close(lhs, rhs)
+
+
+def test_unknown_order_is_rejected():
+    q = torch.randn(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="order"):
+        sima_attention(q, q, q, order="sideways")
+
+
+@pytest.mark.parametrize("heads", [None, 1])
+def test_swap_into_timm_vit(heads):
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(img_size=8, patch_size=2, in_chans=1, num_classes=3, embed_dim=16,
+                              depth=2, num_heads=2, mlp_ratio=2.0)
+    use_sima_attention(model, heads)
+    assert all(isinstance(b.attn, SimAAttention) for b in model.blocks)
+    assert all(b.attn.num_heads == (heads or 2) for b in model.blocks)
+    x = torch.rand(5, 1, 8, 8)
+    loss = model(x).logsumexp(-1).mean()
+    loss.backward()
+    assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
