@@ -7,29 +7,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Task, UcdbenchError
+from ucdbench.interfaces import Config, FitContext, Method, Outcome, Task, UcdbenchError
 from ucdbench.training import train
 from ucdbench_plugins.sima.attention import use_sima_attention
-
-def dense_model_outcome(model: torch.nn.Module, metrics: dict[str, float]) -> Outcome:
-    """An Outcome whose artifact is the model's whole state dict (nothing is compressed)."""
-    state = {name: t.detach().clone() for name, t in model.state_dict().items()}
-    return Outcome(
-        model=model,
-        artifact=Artifact(tensors=state, dense=tuple(state)),
-        reconstruct=lambda artifact, device: {k: t.to(device) for k, t in artifact.tensors.items()},
-        dense_weights=lambda: {k: t.detach() for k, t in model.state_dict().items()},
-        metrics=metrics,
-    )
-
-
-def require_vit(task: Task) -> str | None:
-    """None when ``task`` is an image task whose base model is a timm ViT, else why not."""
-    if getattr(task, "kind", None) != "image-classification":
-        return f"needs an image-classification task, {task.name} is {task.kind!r}"
-    if task.config.get("model") != "vit":
-        return f"needs task.model=vit (a timm VisionTransformer), not {task.config.get('model')!r}"
-    return None
+from ucdbench_plugins.vision import dense_model_outcome, require_vit
 
 
 class SimA(Method):

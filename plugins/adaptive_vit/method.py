@@ -1,0 +1,118 @@
+"""``avit`` and ``ats``: fine-tune the task's pretrained ViT as an adaptive-compute model.
+
+The Outcome's model drops tokens for real in eval mode, so the harness's FLOPs and latency
+see the saving. ``extras["force_compute"]`` is the model's ``forced_compute(mode)`` context
+manager ("min" / "max"), which the flops-under-attack evaluation uses for F_min and F_max.
+:func:`build_adaptive` is also how SlowFormer obtains its targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ucdbench.interfaces import Config, FitContext, Method, Outcome, Task, UcdbenchError
+from ucdbench.training import train
+from ucdbench_plugins.adaptive_vit.ats import ATS, default_stages
+from ucdbench_plugins.adaptive_vit.avit import AViT
+from ucdbench_plugins.adaptive_vit.tokens import AdaptiveViT
+from ucdbench_plugins.vision import dense_model_outcome, require_vit
+
+_SCHEDULE = {
+    "smoke": {"epochs": 2, "lr": 1e-3, "batch_size": 64},
+    "small": {"epochs": 20, "lr": 1e-3, "batch_size": 64},
+    "paper": {"epochs": 100, "lr": 5e-4, "batch_size": 512},
+}
+
+
+def _mean_kept_fraction(model: AdaptiveViT, task: Task, device: torch.device) -> float:
+    """Share of token-blocks the model runs on the task's eval inputs (1.0 = dense)."""
+    model.eval()
+    kept = model.kept_tokens(task.sample_inputs(256, device)).float()
+    return float(kept.mean() / kept[:, :1].mean())
+
+
+class _AdaptiveMethod(Method):
+    def supports(self, task: Task) -> str | None:
+        return require_vit(task)
+
+    def build(self, task: Task, config: Config) -> AdaptiveViT:
+        raise NotImplementedError
+
+    def extra_loss(self, config: Config) -> Callable[[AdaptiveViT], torch.Tensor] | None:
+        """The method's term added to the task loss (read from ``model.last_stats``), if any."""
+        return None
+
+    def fit_model(self, task: Task, config: Config, ctx: FitContext) -> tuple[AdaptiveViT, dict[str, float]]:
+        torch.manual_seed(ctx.seed)
+        model = self.build(task, config)
+        metrics = train(
+            model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
+            batch_size=config["batch_size"], weight_decay=config["weight_decay"],
+            extra_loss=self.extra_loss(config), desc=self.name,
+        )
+        metrics["kept_token_fraction"] = _mean_kept_fraction(model, task, ctx.device)
+        return model, metrics
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        model, metrics = self.fit_model(task, config, ctx)
+        return dense_model_outcome(model, metrics, force_compute=model.forced_compute)
+
+
+class AViTMethod(_AdaptiveMethod):
+    """A-ViT (CVPR 2022): halting from the first embedding channel, ponder + prior losses."""
+
+    name = "avit"
+    reported = ()
+
+    @classmethod
+    def defaults(cls, preset: str) -> Config:
+        # The paper's weights (ponder 5e-4, prior 1e-3; γ = 10, β = 30) assume DeiT's residual
+        # scale and 100 epochs; the smaller presets use a stronger ponder term and a lower β so
+        # that a short fine-tune of a 2–4 block ViT learns to halt.
+        paper = preset == "paper"
+        return {
+            **_SCHEDULE[preset], "weight_decay": 0.0,
+            "gate_scale": 10.0, "gate_center": 30.0 if paper else 10.0, "eps": 0.01,
+            "ponder_weight": 5e-4 if paper else 1e-2, "prior_weight": 1e-3 if paper else 1e-2,
+            "prior_depth": "auto",
+        }
+
+    def build(self, task: Task, config: Config) -> AViT:
+        return AViT(task.base_model(pretrained=True), config["gate_scale"], config["gate_center"], config["eps"])
+
+    def extra_loss(self, config: Config) -> Callable[[AViT], torch.Tensor]:
+        depth = config["prior_depth"]
+        if depth != "auto" and not isinstance(depth, (int, float)):
+            raise UcdbenchError(f"avit: prior_depth must be 'auto' or a block number, not {depth!r}")
+
+        def loss(model: AViT) -> torch.Tensor:
+            center = 0.75 * model.depth if depth == "auto" else float(depth)
+            return model.regulariser(model.last_stats, config["ponder_weight"], config["prior_weight"], center)
+
+        return loss
+
+
+class ATSMethod(_AdaptiveMethod):
+    """ATS (ECCV 2022): parameter-free sampling in blocks ``stages``, fine-tuned end to end."""
+
+    name = "ats"
+    reported = ()
+
+    @classmethod
+    def defaults(cls, preset: str) -> Config:
+        return {**_SCHEDULE[preset], "weight_decay": 0.0, "stages": "auto", "budget": 1.0}
+
+    def build(self, task: Task, config: Config) -> ATS:
+        vit = task.base_model(pretrained=True)
+        stages: Any = config["stages"]
+        if stages == "auto":
+            stages = default_stages(len(vit.blocks))
+        if not isinstance(stages, (list, tuple)) or not all(isinstance(s, int) for s in stages):
+            raise UcdbenchError(f"ats: stages must be 'auto' or a list of block indices, not {stages!r}")
+        try:
+            return ATS(vit, tuple(stages), float(config["budget"]))
+        except ValueError as exc:
+            raise UcdbenchError(f"ats: {exc}") from None
