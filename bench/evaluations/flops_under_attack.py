@@ -1,0 +1,135 @@
+"""FLOPs under attack: how much compute an input attack forces out of an adaptive model.
+
+Applies to an Outcome with an ``input_transform`` (the attack) whose ``extras`` carry
+``force_compute``. Per-sample forward FLOPs are counted one sample at a time with
+:func:`ucdbench.evaluations.flops.count_flops`, so a model that drops tokens per sample is
+credited exactly with what it ran. Reported for clean, attacked and control inputs: mean, p50
+and max FLOPs per sample; the attacked/clean ratio; attack success
+``(F_attacked − F_min) / (F_max − F_min) × 100`` (the same scale for clean and control, for
+reference) with F_min and F_max the model's own extremes; and the task's accuracy on each.
+On hardware with an energy meter (NVML), energy per sample clean vs attacked as well.
+
+Outcome.extras keys read here:
+
+- ``force_compute`` (required): ``force_compute(mode)`` → a context manager under which the
+  model runs with its least (``"min"``: every droppable token dropped at the earliest point)
+  or most (``"max"``: nothing dropped) compute. F_min / F_max are the mean per-sample FLOPs
+  of the clean inputs in those modes.
+- ``control_transform`` (optional): an input transform of the same kind and size as the
+  attack but not optimised (a random patch); reported with the ``control_`` prefix.
+- ``undefended`` (optional): a dict with ``model``, ``input_transform``, ``force_compute``
+  (and optionally ``control_transform``) — the attack on the target before a defence; its
+  figures are reported with the ``undefended_`` prefix so one record shows before and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ucdbench.evaluations.flops import CONVENTION, count_flops
+from ucdbench.evaluations.latency import percentile
+from ucdbench.interfaces import Evaluation, EvaluationContext
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def per_sample_flops(task, model: torch.nn.Module, inputs: torch.Tensor) -> list[float]:
+    """Forward FLOPs of each sample of ``inputs`` run alone."""
+    model.eval()
+    with torch.no_grad():
+        return [float(count_flops(lambda: task.forward(model, inputs[i:i + 1]))["flops"]) for i in range(len(inputs))]
+
+
+def summary(values: list[float], prefix: str) -> dict[str, float]:
+    return {f"{prefix}_flops_mean": sum(values) / len(values), f"{prefix}_flops_p50": percentile(values, 50),
+            f"{prefix}_flops_max": max(values)}
+
+
+def success(flops: float, f_min: float, f_max: float) -> float:
+    """Where ``flops`` lies between the model's extremes, in percent."""
+    return 100.0 * (flops - f_min) / (f_max - f_min) if f_max > f_min else float("nan")
+
+
+def energy_per_sample(ctx: EvaluationContext, model: torch.nn.Module, inputs: torch.Tensor, repeats: int) -> float | None:
+    """Joules per sample of ``repeats`` forward passes over ``inputs``, or None without a meter."""
+    meter = ctx.hardware.energy_meter(ctx.device)
+    if meter is None:
+        return None
+    with torch.inference_mode():
+        ctx.task.forward(model, inputs)  # warm-up
+        ctx.hardware.synchronize(ctx.device)
+        before = meter.joules()
+        for _ in range(repeats):
+            ctx.task.forward(model, inputs)
+        ctx.hardware.synchronize(ctx.device)
+        return (meter.joules() - before) / (repeats * len(inputs))
+
+
+def measure_attack(ctx: EvaluationContext, model: torch.nn.Module, attack: Transform,
+                   force_compute: Callable[[str], Any], control: Transform | None,
+                   inputs: torch.Tensor) -> dict[str, float]:
+    """Every figure of one (model, attack) pair, unprefixed."""
+    task, device = ctx.task, ctx.device
+    model = model.to(device).eval()
+    with torch.no_grad():
+        attacked_inputs = attack(inputs)
+        control_inputs = control(inputs) if control is not None else None
+    with force_compute("min"):
+        f_min = sum(per_sample_flops(task, model, inputs)) / len(inputs)
+    with force_compute("max"):
+        f_max = sum(per_sample_flops(task, model, inputs)) / len(inputs)
+    runs = {"clean": (inputs, None), "attacked": (attacked_inputs, attack)}
+    if control is not None:
+        runs["control"] = (control_inputs, control)
+    out: dict[str, float] = {"flops_min": f_min, "flops_max": f_max,
+                             "gmacs_min": f_min / 2e9, "gmacs_max": f_max / 2e9}
+    for name, (x, transform) in runs.items():
+        flops = per_sample_flops(task, model, x)
+        out.update(summary(flops, name))
+        out[f"{name}_attack_success"] = success(out[f"{name}_flops_mean"], f_min, f_max)
+        out[f"{name}_top1"] = task.evaluate(model, device, input_transform=transform)[task.primary_metric]
+    out["attack_success"] = out.pop("attacked_attack_success")
+    out["flops_ratio"] = out["attacked_flops_mean"] / out["clean_flops_mean"]
+    if control is not None:
+        out["control_flops_ratio"] = out["control_flops_mean"] / out["clean_flops_mean"]
+    repeats = ctx.config["energy_repeats"]
+    clean_j = energy_per_sample(ctx, model, inputs, repeats)
+    if clean_j is not None:
+        attacked_j = energy_per_sample(ctx, model, attacked_inputs, repeats)
+        out.update({"clean_energy_j_per_sample": clean_j, "attacked_energy_j_per_sample": attacked_j,
+                    "energy_ratio": attacked_j / clean_j if clean_j > 0 else float("nan")})
+    return out
+
+
+class FlopsUnderAttack(Evaluation):
+    name = "flops-under-attack"
+
+    @classmethod
+    def defaults(cls, preset: str) -> dict[str, Any]:
+        return {"samples": {"smoke": 8, "small": 64, "paper": 256}[preset],
+                "energy_repeats": {"smoke": 2, "small": 10, "paper": 50}[preset]}
+
+    def skip_reason(self, ctx: EvaluationContext) -> str | None:
+        if ctx.outcome.input_transform is None:
+            return "the outcome has no input attack (input_transform)"
+        if "force_compute" not in ctx.outcome.extras:
+            return "the outcome's model does not expose its compute extremes (extras['force_compute'])"
+        return None
+
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        outcome = ctx.outcome
+        inputs = ctx.task.sample_inputs(ctx.config["samples"], ctx.device)
+        results: dict[str, Any] = measure_attack(ctx, outcome.model, outcome.input_transform,
+                                                 outcome.extras["force_compute"],
+                                                 outcome.extras.get("control_transform"), inputs)
+        undefended = outcome.extras.get("undefended")
+        if undefended is not None:
+            before = measure_attack(ctx, undefended["model"], undefended["input_transform"],
+                                    undefended["force_compute"], undefended.get("control_transform"), inputs)
+            results.update({f"undefended_{k}": v for k, v in before.items()})
+        results["samples"] = len(inputs)
+        results["convention"] = CONVENTION
+        return results
