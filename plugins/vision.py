@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ucdbench.interfaces import Artifact, Outcome, Task
+from ucdbench.artifacts import dense_artifact, expand_dense
+from ucdbench.interfaces import Outcome, Task
 
 
 def require_vit(task: Task) -> str | None:
@@ -18,12 +19,5 @@ def require_vit(task: Task) -> str | None:
 
 def dense_model_outcome(model: torch.nn.Module, metrics: dict[str, float], **extras) -> Outcome:
     """An Outcome whose artifact is the model's whole state dict (nothing is compressed)."""
-    state = {name: t.detach().clone() for name, t in model.state_dict().items()}
-    return Outcome(
-        model=model,
-        artifact=Artifact(tensors=state, dense=tuple(state)),
-        reconstruct=lambda artifact, device: {k: t.to(device) for k, t in artifact.tensors.items()},
-        dense_weights=lambda: {k: t.detach() for k, t in model.state_dict().items()},
-        metrics=metrics,
-        extras=extras,
-    )
+    return Outcome(model=model, artifact=dense_artifact(model.state_dict()), reconstruct=expand_dense,
+                   dense_weights=model.state_dict, metrics=metrics, extras=extras)

@@ -18,3 +18,5 @@ def ucdbench_register_evaluations(register):
              summary="per-sample forward FLOPs (FlopCounterMode, real shapes) against the dense base model")
     register("reconstruction", "ucdbench.evaluations.reconstruction:Reconstruction",
              summary="artifact file -> dense weights on the device, median time; equality with the scored weights")
+    register("flops-under-attack", "ucdbench.evaluations.flops_under_attack:FlopsUnderAttack",
+             summary="per-sample FLOPs clean vs attacked vs random patch, attack success, accuracy; energy where metered")
