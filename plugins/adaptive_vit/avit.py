@@ -68,9 +68,11 @@ class AViT(AdaptiveViT):
             halts = active & (torch.ones_like(active) if last else self._halts(cumulative + h, index))
             halts[:, 0] = halts[:, 0] & last
             remainder = 1.0 - cumulative
+            # a running token's mass is h, capped so that a forced "max" run stays a distribution
+            running = torch.where(active & ~halts, torch.minimum(h, remainder), torch.zeros_like(h))
             ponder = ponder + active.float() + torch.where(halts, remainder, torch.zeros_like(remainder))
-            mass.append(torch.where(halts, remainder, torch.where(active, h, torch.zeros_like(h))))
-            cumulative = cumulative + torch.where(active & ~halts, h, torch.zeros_like(h))
+            mass.append(torch.where(halts, remainder, running))
+            cumulative = cumulative + running
             active = active & ~halts
             active[:, 0] = True
         patch_mass = torch.stack(mass, dim=-1)[:, 1:]  # (B, N-1, depth): each token's sums to 1

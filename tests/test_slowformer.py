@@ -1,0 +1,89 @@
+"""SlowFormer: the patch stays a valid 8-bit image, is pasted only where it belongs, and
+optimising it raises the compute of an adaptive ViT."""
+
+import pytest
+import torch
+
+from ucdbench.interfaces import FitContext, UcdbenchError
+from ucdbench_plugins.adaptive_vit.avit import AViT
+from ucdbench_plugins.slowformer.losses import compute_loss
+from ucdbench_plugins.slowformer.method import SlowFormer, attack, new_patch
+from ucdbench_plugins.slowformer.patch import PatchTransform, patch_side, project_to_pixels
+from tests.test_adaptive_vit import halting_avit, peaked_ats
+
+
+class RandomImages:
+    """The part of an image task the attack uses: sizes and training batches."""
+
+    image_size, in_chans = 8, 1
+
+    def train_batches(self, batch_size, epochs):
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(int(epochs)):
+            yield torch.rand(batch_size, 1, 8, 8, generator=generator), torch.zeros(batch_size, dtype=torch.long)
+
+
+def test_patch_side_matches_the_area():
+    assert patch_side(224, 0.08) == 63  # 7.9% (the paper's 64x64 is 8.2%)
+    assert patch_side(28, 0.08) == 8
+    assert patch_side(8, 0.02) == 1
+    with pytest.raises(ValueError):
+        patch_side(28, 1.5)
+
+
+def test_projection_gives_valid_8bit_pixels():
+    projected = project_to_pixels(torch.randn(3, 5, 5) * 3)
+    assert projected.min() >= 0 and projected.max() <= 1
+    torch.testing.assert_close(projected * 255, (projected * 255).round())
+
+
+@pytest.mark.parametrize("position, where", [("top-left", (slice(0, 3), slice(0, 3))),
+                                             ("bottom-right", (slice(5, 8), slice(5, 8)))])
+def test_patch_is_pasted_only_in_its_square(position, where):
+    patch = torch.full((1, 3, 3), 0.5, requires_grad=True)
+    transform = PatchTransform(patch, 8, position)
+    images = torch.rand(2, 1, 8, 8)
+    out = transform(images)
+    inside = torch.zeros(8, 8, dtype=torch.bool)
+    inside[where] = True
+    assert (out[:, :, inside] == 0.5).all()
+    torch.testing.assert_close(out[:, :, ~inside], images[:, :, ~inside])
+    out.sum().backward()
+    assert (transform.patch.grad == 2).all()  # each patch pixel lands in both images
+
+
+@pytest.mark.parametrize("build", [halting_avit, peaked_ats])
+def test_attack_raises_compute(build):
+    torch.manual_seed(0)
+    model = build()
+    task = RandomImages()
+    config = {**SlowFormer.defaults("smoke"), "area": 0.25, "epochs": 30, "batch_size": 16}
+    ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda items, **_: items)
+    images = next(iter(task.train_batches(32, 1)))[0]
+    start = new_patch(task, config, 0)  # the attack's own starting point
+    before = model.kept_tokens(start(images)).float().sum(-1).mean()
+    transform, loss = attack(model, task, config, ctx, "test")
+    after = model.kept_tokens(transform(images)).float().sum(-1).mean()
+    assert after > before
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again
+    torch.testing.assert_close(transform.patch, project_to_pixels(transform.patch))
+
+
+def test_attack_objective_prefers_late_halting():
+    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    early = halting_avit()
+    late = AViT(early.vit, gate_scale=early.gate_scale, gate_center=early.gate_center + 1.0)
+    assert late.kept_tokens(images).sum() > early.kept_tokens(images).sum()
+    assert compute_loss(late, late.forward_masked(images)[1]) < compute_loss(early, early.forward_masked(images)[1])
+    with early.forced_compute("max"):
+        distribution = early.forward_masked(images)[1]["halting_distribution"]
+    assert (distribution >= 0).all()
+    torch.testing.assert_close(distribution.sum(), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("setting, value", [("target", "adavit"), ("defense", "gaussian-blur"),
+                                            ("position", "middle"), ("area", 1.2)])
+def test_bad_settings_are_clear_errors(setting, value):
+    config = {**SlowFormer.defaults("smoke"), setting: value}
+    with pytest.raises(UcdbenchError, match=setting):
+        SlowFormer()._check(config)
