@@ -1,0 +1,116 @@
+"""The flops-under-attack evaluation on a hand-made adaptive model and patch: extremes bound the
+figures, attack success follows its definition, a defended outcome reports before and after,
+and energy comes through the Hardware interface (NVML faked, as there is no GPU here)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ucdbench.evaluations.flops_under_attack import FlopsUnderAttack, per_sample_flops, success
+from ucdbench.hardware.cpu import CPU
+from ucdbench.hardware.cuda import NVMLEnergyMeter
+from ucdbench.interfaces import EvaluationContext, Outcome
+from ucdbench.tasks.image_datasets import Digits
+from ucdbench_plugins.slowformer.patch import PatchTransform
+from tests.test_adaptive_vit import halting_avit
+
+
+class FakeNVML:
+    """nvmlDeviceGetTotalEnergyConsumption: millijoules, here 1 J per image the model saw."""
+
+    def __init__(self) -> None:
+        self.millijoules = 0
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        assert handle == "gpu0"
+        return self.millijoules
+
+
+class MeteredCPU(CPU):
+    def __init__(self, nvml: FakeNVML) -> None:
+        self.nvml = nvml
+
+    def energy_meter(self, device):
+        return NVMLEnergyMeter("gpu0", self.nvml)
+
+
+@pytest.fixture(scope="module")
+def task():
+    task = Digits("smoke", 0, Digits.defaults("smoke"))
+    task.prepare()
+    task.eval_x, task.eval_y = task.eval_x[:24], task.eval_y[:24]  # accuracy runs per sample: keep it short
+    return task
+
+
+def patch(value: float) -> PatchTransform:
+    return PatchTransform(torch.full((1, 4, 4), value), 8, "top-left")
+
+
+def context(task, outcome, hardware=None):
+    config = {**FlopsUnderAttack.defaults("smoke"), "samples": 4}
+    return EvaluationContext(task=task, outcome=outcome, hardware=hardware or CPU(), device=torch.device("cpu"),
+                             preset="smoke", config=config)
+
+
+def attacked_outcome(model, **extras) -> Outcome:
+    return Outcome(model=model, input_transform=patch(1.0),
+                   extras={"force_compute": model.forced_compute, "control_transform": patch(0.0), **extras})
+
+
+def test_figures_lie_between_the_extremes(task):
+    model = halting_avit()
+    figures = FlopsUnderAttack().measure(context(task, attacked_outcome(model)))
+    low, high = figures["flops_min"], figures["flops_max"]
+    assert low < high
+    for name in ("clean", "attacked", "control"):
+        assert low <= figures[f"{name}_flops_mean"] <= figures[f"{name}_flops_max"] <= high
+        assert 0 <= figures[f"{name}_top1"] <= 100
+    assert figures["attack_success"] == pytest.approx(100 * (figures["attacked_flops_mean"] - low) / (high - low))
+    assert figures["flops_ratio"] == pytest.approx(figures["attacked_flops_mean"] / figures["clean_flops_mean"])
+    assert figures["samples"] == 4
+    assert "clean_energy_j_per_sample" not in figures  # the CPU has no energy meter
+
+
+def test_success_is_0_at_f_min_and_100_at_f_max(task):
+    model = halting_avit()
+    inputs = task.sample_inputs(4, torch.device("cpu"))
+    with model.forced_compute("max"):
+        f_max = sum(per_sample_flops(task, model, inputs)) / 4
+    with model.forced_compute("min"):
+        f_min = sum(per_sample_flops(task, model, inputs)) / 4
+    assert f_min < f_max
+    assert success(f_max, f_min, f_max) == pytest.approx(100.0)
+    assert success(f_min, f_min, f_max) == pytest.approx(0.0)
+    assert success((f_min + f_max) / 2, f_min, f_max) == pytest.approx(50.0)
+
+
+def test_defended_outcome_reports_before_and_after(task):
+    defended, undefended = halting_avit(), halting_avit()
+    outcome = attacked_outcome(defended, undefended={
+        "model": undefended, "input_transform": patch(1.0), "force_compute": undefended.forced_compute})
+    figures = FlopsUnderAttack().measure(context(task, outcome))
+    assert "undefended_attack_success" in figures and "attack_success" in figures
+    # same weights, same patch: the same figures before and after
+    assert figures["undefended_attack_success"] == pytest.approx(figures["attack_success"])
+
+
+def test_energy_per_sample_through_the_hardware_meter(task):
+    nvml = FakeNVML()
+    model = halting_avit()
+
+    def one_joule_per_image(module, args):
+        nvml.millijoules += 1000 * args[0].shape[0]
+
+    model.register_forward_pre_hook(one_joule_per_image)
+    figures = FlopsUnderAttack().measure(context(task, attacked_outcome(model), MeteredCPU(nvml)))
+    assert figures["clean_energy_j_per_sample"] == pytest.approx(1.0)
+    assert figures["attacked_energy_j_per_sample"] == pytest.approx(1.0)
+    assert figures["energy_ratio"] == pytest.approx(1.0)
+
+
+def test_skips_outcomes_without_an_attack_or_extremes(task):
+    model = halting_avit()
+    assert "input_transform" in FlopsUnderAttack().skip_reason(context(task, Outcome(model=model)))
+    no_extremes = Outcome(model=model, input_transform=patch(1.0))
+    assert "force_compute" in FlopsUnderAttack().skip_reason(context(task, no_extremes))
