@@ -60,3 +60,20 @@ def test_swap_into_timm_vit(heads):
     loss = model(x).logsumexp(-1).mean()
     loss.backward()
     assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path):
+    """The sweep's rows: SimA's FLOPs grow linearly in N past d_h, softmax's quadratically; the
+    table and plot are written (times are printed by the benchmark command, not asserted)."""
+    from ucdbench_plugins.sima.latency_sweep import main, sweep
+    from ucdbench.hardware.cpu import CPU
+
+    small, large = sweep(CPU(), torch.device("cpu"), lengths=(128, 512), width=16, heads=1, repeats=1, warmup=0)
+    assert small["sima_order"] == large["sima_order"] == "q(kᵀv)"
+    assert large["sima_gflops"] / small["sima_gflops"] == pytest.approx(4.0, rel=0.01)
+    assert large["sdpa_gflops"] / small["sdpa_gflops"] == pytest.approx(16.0, rel=0.01)
+    assert small["sima_ms"] > 0 and small["sdpa_ms"] > 0
+    main(["--lengths", "16", "64", "--width", "16", "--repeats", "1", "--out", str(tmp_path)])
+    table = (tmp_path / "sima_latency_cpu.md").read_text()
+    assert "| 16 | (qkᵀ)v |" in table and "| 64 | q(kᵀv) |" in table
+    assert (tmp_path / "sima_latency_cpu.png").stat().st_size > 0
