@@ -106,6 +106,11 @@ def measure_attack(ctx: EvaluationContext, model: torch.nn.Module, attack: Trans
 
 class FlopsUnderAttack(Evaluation):
     name = "flops-under-attack"
+    leaderboard_columns = (
+        "clean_flops_mean", "attacked_flops_mean", "control_flops_mean", "flops_ratio", "flops_min", "flops_max",
+        "attack_success", "control_attack_success", "undefended_attack_success", "clean_top1", "attacked_top1",
+        "clean_energy_j_per_sample", "attacked_energy_j_per_sample",
+    )
 
     @classmethod
     def defaults(cls, preset: str) -> dict[str, Any]:
