@@ -87,3 +87,30 @@ def test_bad_settings_are_clear_errors(setting, value):
     config = {**SlowFormer.defaults("smoke"), setting: value}
     with pytest.raises(UcdbenchError, match=setting):
         SlowFormer()._check(config)
+
+
+def test_slowformer_with_adversarial_training_end_to_end():
+    """fit → Outcome the harness can measure: the patch artifact rebuilds, the defended model
+    differs from the undefended one, and flops-under-attack reports before and after."""
+    from ucdbench.evaluations.flops_under_attack import FlopsUnderAttack
+    from ucdbench.hardware.cpu import CPU
+    from ucdbench.interfaces import EvaluationContext
+    from ucdbench.tasks.image_datasets import Digits
+
+    task = Digits("smoke", 0, Digits.defaults("smoke"))
+    task.prepare()
+    task.eval_x, task.eval_y = task.eval_x[:16], task.eval_y[:16]
+    ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda items, **_: items)
+    config = {**SlowFormer.defaults("smoke"), "defense": "adv-train"}
+    outcome = SlowFormer().fit(task, config, ctx)
+    rebuilt = outcome.reconstruct(outcome.artifact, torch.device("cpu"))
+    torch.testing.assert_close(rebuilt["patch"], outcome.dense_weights()["patch"])
+    assert tuple(rebuilt["patch"].shape) == (1, 2, 2)  # 8% of an 8x8 image
+    undefended = outcome.extras["undefended"]["model"]
+    assert any(not torch.equal(a, b) for a, b in zip(undefended.state_dict().values(),
+                                                     outcome.model.state_dict().values()))
+    evaluation = FlopsUnderAttack()
+    figures = evaluation.measure(EvaluationContext(task=task, outcome=outcome, hardware=CPU(),
+                                                   device=torch.device("cpu"), preset="smoke",
+                                                   config={**evaluation.defaults("smoke"), "samples": 2}))
+    assert {"attack_success", "undefended_attack_success", "control_attack_success"} <= set(figures)

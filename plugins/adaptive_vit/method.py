@@ -3,11 +3,12 @@
 The Outcome's model drops tokens for real in eval mode, so the harness's FLOPs and latency
 see the saving. ``extras["force_compute"]`` is the model's ``forced_compute(mode)`` context
 manager ("min" / "max"), which the flops-under-attack evaluation uses for F_min and F_max.
-:func:`build_adaptive` is also how SlowFormer obtains its targets.
+:meth:`_AdaptiveMethod.fit_model` is also how SlowFormer obtains its targets.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -35,11 +36,15 @@ def _mean_kept_fraction(model: AdaptiveViT, task: Task, device: torch.device) ->
 
 
 class _AdaptiveMethod(Method):
+    """Fine-tune the task's pretrained ViT wrapped as an adaptive model, on the task's loss
+    plus the method's own term."""
+
     def supports(self, task: Task) -> str | None:
         return require_vit(task)
 
+    @abstractmethod
     def build(self, task: Task, config: Config) -> AdaptiveViT:
-        raise NotImplementedError
+        """The untrained adaptive model around the task's pretrained ViT."""
 
     def extra_loss(self, config: Config) -> Callable[[AdaptiveViT], torch.Tensor] | None:
         """The method's term added to the task loss (read from ``model.last_stats``), if any."""
