@@ -94,3 +94,28 @@ def test_sima_method_trains_a_digits_classifier():
     assert task.evaluate(outcome.model, torch.device("cpu"))["top1"] > 50
     rebuilt = outcome.reconstruct(outcome.artifact, torch.device("cpu"))
     assert all(torch.equal(rebuilt[k], v) for k, v in outcome.dense_weights().items())
+
+
+def test_latency_sweep_reports_energy_where_the_hardware_meters_it():
+    from ucdbench.hardware.cpu import CPU
+    from ucdbench.interfaces import EnergyMeter
+    from ucdbench_plugins.sima.latency_sweep import markdown, sweep
+
+    class CountingMeter(EnergyMeter):
+        """2 mJ more on every read: each timed call sits between two reads' worth of energy."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def joules(self) -> float:
+            self.reads += 1
+            return 0.002 * self.reads
+
+    class MeteredCPU(CPU):
+        def energy_meter(self, device):
+            return CountingMeter()
+
+    rows = sweep(MeteredCPU(), torch.device("cpu"), lengths=(32,), width=16, repeats=4, warmup=0)
+    # one read before and one after 4 calls: 2 mJ over 4 calls
+    assert rows[0]["sima_mj"] == pytest.approx(0.5) and rows[0]["sdpa_mj"] == pytest.approx(0.5)
+    assert "SimA mJ" in markdown(rows, {"name": "test", "kind": "cpu"}, 1)
