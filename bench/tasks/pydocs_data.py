@@ -85,7 +85,7 @@ def hub_documents(name: str) -> dict[str, list[str]]:
     except Exception as exc:
         offline = [v for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE") if os.environ.get(v, "") not in ("", "0")]
         why = (
-            f"{' and '.join(offline)} is set and the dataset is not in the local datasets cache; "
+            f"{' and '.join(offline)} {'is' if len(offline) == 1 else 'are'} set and the dataset is not in the local datasets cache; "
             "run once online (unset it) to cache it"
             if offline else "check the name and your connection"
         )
