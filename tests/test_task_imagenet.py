@@ -81,9 +81,9 @@ def test_a_local_checkpoint_gives_the_base_weights_and_a_fresh_head(fake_root, t
     torch.save(published.state_dict(), checkpoint)
     task = make_task(fake_root, checkpoint=str(checkpoint))
     task.prepare()
-    loaded = task.base_model(pretrained=True).net.state_dict()
-    assert torch.equal(loaded["conv1.weight"], published.state_dict()["conv1.weight"])
-    assert loaded["fc.weight"].shape == (3, 512)
+    loaded = task.base_model(pretrained=True).state_dict()
+    assert torch.equal(loaded["features.conv1.weight"], published.state_dict()["conv1.weight"])
+    assert loaded["head.weight"].shape == (3, 512)
 
 
 @pytest.mark.skipif(os.environ.get("HF_HUB_OFFLINE", "") in ("", "0"), reason="needs HF_HUB_OFFLINE=1")

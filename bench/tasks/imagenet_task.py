@@ -1,8 +1,8 @@
 """The ``imagenet`` task: a user's local ImageNet (or any ImageFolder) with a timm model.
 
 Like the other image tasks, inputs are RGB images in [0, 1] — so attacks and triggers see
-pixels — and the model normalises them itself: the base model is the timm network behind a
-:class:`NormalizedClassifier`. Transforms are timm's own for the model
+pixels — the model normalises them itself, and its classifier is ``.head`` (see
+:class:`NormalizedClassifier`). Transforms are timm's own for the model
 (``resolve_data_config`` / ``create_transform``: random-resized crop and flip for training,
 resize and centre crop for eval), with the normalisation moved into the model.
 
@@ -34,21 +34,20 @@ _PRESETS: dict[str, dict[str, Any]] = {
 
 
 class NormalizedClassifier(nn.Module):
-    """A timm classifier that takes images in [0, 1] and applies its own mean/std inside."""
+    """A timm classifier split as the other image tasks' models are: ``features`` (the timm
+    network without its classifier, pooled features out) and ``head`` (its classifier), taking
+    images in [0, 1] and applying the network's own mean/std inside."""
 
     def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        self.net = net
+        self.head = net.get_classifier()
+        net.reset_classifier(0)  # timm swaps the classifier for an identity
+        self.features = net
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
-    @property
-    def head(self) -> nn.Module:
-        """The classifier layer, whatever the timm model calls it (``fc``, ``head``, ...)."""
-        return self.net.get_classifier()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+        return self.head(self.features((x - self.mean) / self.std))
 
 
 class ImageNet(Task):
