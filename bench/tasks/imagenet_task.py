@@ -129,7 +129,7 @@ class ImageNet(Task):
             source = f"the checkpoint {checkpoint!r}" if checkpoint else "the Hugging Face hub (offline, or not cached?)"
             raise UcdbenchError(
                 f"pretrained weights for timm model {name!r} could not be loaded from {source}: "
-                f"{type(exc).__name__}: {exc}. Set task.checkpoint=PATH to a local checkpoint, or use "
+                f"{type(exc).__name__}: {str(exc).rstrip('.')}. Set task.checkpoint=PATH to a local checkpoint, or use "
                 "a method that trains from scratch."
             ) from exc
         return NormalizedClassifier(net, self.mean, self.std)
