@@ -114,8 +114,12 @@ class LoRA(Method):
             return merged_weights(base_on[str(device)], artifact.tensors, artifact.metadata)
 
         def dense_weights() -> dict[str, torch.Tensor]:
-            device = next(inner.parameters()).device
-            return reconstruct(Artifact(adapter_tensors(), layout), device)
+            """PEFT's own merge of the scored model: an independent check of ``reconstruct``."""
+            dense = {f"{name}.weight": m.get_base_layer().weight.detach() + m.get_delta_weight("default").detach()
+                     for name, m in layers.items()}
+            params = dict(inner.named_parameters())
+            dense.update({name: params[name].detach() for name in head})
+            return dense
 
         return Outcome(
             model=model,
