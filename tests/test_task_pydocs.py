@@ -16,8 +16,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture
-def task(tmp_path, monkeypatch):
-    monkeypatch.setenv("UCDBENCH_CACHE", str(tmp_path / "cache"))
+def task():
+    """The smoke task; its pretrained base lands in the session's temporary UCDBENCH_CACHE."""
     task = PyDocs("smoke", 0, PyDocs.defaults("smoke"))
     task.prepare()
     return task
