@@ -114,8 +114,8 @@ class PyDocs(Task):
         model = self._build()
         if pretrained:
             state = cached_tensors("pretrained/pydocs", self._pretrain_config(), self._pretrain)
-            model.load_state_dict(state, strict=False)  # lm_head is tied to wte, stored once
-            model.tie_weights()
+            # the output layer is tied to the token embedding, so the cache stores it once
+            model.load_state_dict({**state, "lm_head.weight": state["transformer.wte.weight"]})
         return model
 
     def _pretrain_config(self) -> dict[str, Any]:
