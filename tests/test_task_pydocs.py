@@ -85,6 +85,18 @@ def test_sample_inputs_run_through_forward(task):
     assert logits.shape == (3, task.config["block_size"], VOCAB_SIZE)
 
 
+def test_train_fraction_keeps_a_fixed_share_of_the_blocks(task):
+    full = PyDocs("smoke", 1, {**PyDocs.defaults("smoke"), "train_fraction": 1.0})
+    full.prepare()
+    assert len(task.train_blocks) == round(0.25 * len(full.train_blocks))
+    as_rows = lambda t: set(map(tuple, t.tolist()))  # noqa: E731
+    assert as_rows(task.train_blocks) <= as_rows(full.train_blocks)
+    assert torch.equal(full.eval_blocks, task.eval_blocks)
+    other_seed = PyDocs("smoke", 1, PyDocs.defaults("smoke"))
+    other_seed.prepare()
+    assert torch.equal(other_seed.train_blocks, task.train_blocks)
+
+
 def test_heads_must_divide_width():
     config = {**PyDocs.defaults("smoke"), "n_head": 3}
     with pytest.raises(UcdbenchError, match="multiple of task.n_head"):

@@ -10,9 +10,11 @@ Perplexity and bits per byte come from the mean next-token cross-entropy over fi
 benchmark) to fine-tune and score on that instead; its base model is still the in-suite
 pydocs-pretrained one, and offline it must already be in the local datasets cache.
 
-Presets: ``smoke`` a one-layer 32-wide model (pretrains in about a second); ``small`` four
-layers of width 128 (~0.8M parameters, CPU minutes); ``paper`` GPT-2 medium's sizes (24
-layers, width 1024, 16 heads, 1024-token context), for GPUs.
+Presets: ``smoke`` a one-layer 32-wide model (pretrains in seconds); ``small`` four layers of
+width 128 (~0.8M parameters, CPU minutes); ``paper`` GPT-2 medium's sizes (24 layers, width
+1024, 16 heads, 1024-token context), for GPUs. ``train_fraction`` keeps a fixed share of the
+training blocks (a quarter at smoke, half at small) so that fine-tuning fits the preset's
+time; fine-tuning cost grows with it and the eval split is never cut by it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from ucdbench.tasks.pydocs_data import END_OF_TEXT, VOCAB_SIZE, blocks, encode, 
 _MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 _PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(n_layer=1, n_head=2, n_embd=32, block_size=64, dropout=0.0,
-                  pretrain_steps=150, pretrain_batch_size=16, pretrain_lr=3e-3, eval_tokens=16384),
+                  pretrain_steps=150, pretrain_batch_size=16, pretrain_lr=3e-3, eval_tokens=16384, train_fraction=0.25),
     "small": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.1,
-                  pretrain_steps=800, pretrain_batch_size=16, pretrain_lr=2e-3, eval_tokens=0),
+                  pretrain_steps=800, pretrain_batch_size=16, pretrain_lr=2e-3, eval_tokens=0, train_fraction=0.5),
     "paper": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024, dropout=0.1,
-                  pretrain_steps=2000, pretrain_batch_size=8, pretrain_lr=3e-4, eval_tokens=0),
+                  pretrain_steps=2000, pretrain_batch_size=8, pretrain_lr=3e-4, eval_tokens=0, train_fraction=1.0),
 }
 
 
@@ -66,6 +68,8 @@ class PyDocs(Task):
         cfg = self.config
         if cfg["n_embd"] % cfg["n_head"]:
             raise UcdbenchError(f"task.n_embd={cfg['n_embd']} must be a multiple of task.n_head={cfg['n_head']}")
+        if not 0 < cfg["train_fraction"] <= 1:
+            raise UcdbenchError(f"task.train_fraction={cfg['train_fraction']} must be in (0, 1]")
         if cfg["block_size"] < 2:
             raise UcdbenchError(f"task.block_size={cfg['block_size']} must be at least 2 (a token and its successor)")
         topics = pydoc_topics()
@@ -75,7 +79,10 @@ class PyDocs(Task):
             documents = {split: [topics[t] for t in self.topic_split[split]] for split in ("train", "eval")}
         else:
             documents = hub_documents(cfg["dataset"])
-        self.train_blocks = blocks(encode(documents["train"]), cfg["block_size"])
+        train_blocks = blocks(encode(documents["train"]), cfg["block_size"])
+        keep = max(1, round(cfg["train_fraction"] * len(train_blocks)))
+        chosen = torch.randperm(len(train_blocks), generator=torch.Generator().manual_seed(0))[:keep]
+        self.train_blocks = train_blocks[chosen.sort().values]  # the same blocks for every run seed
         eval_blocks = blocks(encode(documents["eval"]), cfg["block_size"])
         if cfg["eval_tokens"]:
             eval_blocks = eval_blocks[: max(1, cfg["eval_tokens"] // cfg["block_size"])]
