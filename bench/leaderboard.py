@@ -39,7 +39,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         for evaluation, figures in r.get("evaluations", {}).items():
             for name, value in figures.items():
                 if isinstance(value, bool):
-                    value = float(value)
+                    row[f"{evaluation}/{name}"] = "yes" if value else "no"
+                    continue
                 if isinstance(value, (int, float)) and name not in NOT_SHOWN:
                     row[f"{evaluation}/{name}"] = float(value)
         for name, value in r.get("method_metrics", {}).items():
@@ -53,6 +54,8 @@ def _cell(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
         return "–"
+    if not pd.api.types.is_numeric_dtype(values):  # yes/no checks: all runs agree, or how many said yes
+        return values.iloc[0] if values.nunique() == 1 else f"{(values == 'yes').sum()}/{len(values)} yes"
     mean = values.mean()
     if len(values) == 1:
         return f"{mean:.4g}"

@@ -11,7 +11,6 @@ import itertools
 import json
 import multiprocessing
 import random
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 from ucdbench.cache import config_key
 from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
 from ucdbench.plugins import Entry, Registry, load_registry
+from ucdbench.progress import progress_bar
 from ucdbench.store import SCHEMA_VERSION, RunStore
 
 # --------------------------------------------------------------------------------------------
@@ -149,15 +149,6 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def progress_bar(iterable, desc: str = "", total: int | None = None):
-    """tqdm on a terminal, the bare iterable otherwise (CI logs stay clean)."""
-    if not sys.stderr.isatty():
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
 
 def _seed_everything(seed: int) -> None:

@@ -25,6 +25,7 @@ from torch import nn
 
 from ucdbench.cache import cached_tensors
 from ucdbench.interfaces import Metric, Task, UcdbenchError
+from ucdbench.progress import progress_bar
 from ucdbench.tasks.image_models import MODELS, build_image_model
 
 
@@ -155,7 +156,8 @@ class ImageClassificationTask(Task):
         model = build_image_model(self.model_config(), self.image_size, self.in_chans, len(self.pretrain_class_ids))
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.config["pretrain_lr"], weight_decay=0.05)
         model.train()
-        for x, y in _batches(self.pretrain_x, self.pretrain_y, 64, self.config["pretrain_epochs"], seed=0):
+        batches = list(_batches(self.pretrain_x, self.pretrain_y, 64, self.config["pretrain_epochs"], seed=0))
+        for x, y in progress_bar(batches, desc=f"pretrain {self.name} base", total=len(batches)):
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
