@@ -29,6 +29,7 @@ from torch import nn
 
 from ucdbench.cache import cached_tensors, config_key
 from ucdbench.interfaces import Metric, Task, UcdbenchError
+from ucdbench.progress import progress_bar
 from ucdbench.tasks.pydocs_data import END_OF_TEXT, VOCAB_SIZE, blocks, encode, hub_documents, pydoc_topics, split_topics
 
 _MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
@@ -148,7 +149,7 @@ class PyDocs(Task):
         )
         generator = torch.Generator().manual_seed(cfg["pretrain_seed"])
         stream = self.pretrain_stream
-        for _ in range(steps):
+        for _ in progress_bar(range(steps), desc="pretrain pydocs base", total=steps):
             starts = torch.randint(0, len(stream) - size + 1, (cfg["pretrain_batch_size"],), generator=generator)
             batch = torch.stack([stream[s:s + size] for s in starts.tolist()])
             loss = self.loss(model, batch, device)
