@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors, config_key
 from ucdbench.interfaces import Metric, Task, UcdbenchError
 from ucdbench.progress import progress_bar
@@ -91,13 +92,7 @@ class PyDocs(Task):
 
     def train_batches(self, batch_size: int, epochs: float) -> Iterator[torch.Tensor]:
         """(batch_size, block_size) LongTensor blocks; each pass visits every block once."""
-        generator = torch.Generator().manual_seed(self.seed)
-        n = len(self.train_blocks)
-        order = torch.empty(0, dtype=torch.long)
-        for _ in range(max(1, round(epochs * n / batch_size))):
-            if len(order) < batch_size:
-                order = torch.cat([order, torch.randperm(n, generator=generator)])
-            idx, order = order[:batch_size], order[batch_size:]
+        for idx in shuffled_batches(len(self.train_blocks), batch_size, epochs, self.seed):
             yield self.train_blocks[idx]
 
     # -- models -------------------------------------------------------------------------------
