@@ -25,7 +25,7 @@ class SimA(Method):
     @classmethod
     def defaults(cls, preset: str) -> Config:
         schedule = {
-            "smoke": {"epochs": 2, "lr": 3e-3, "batch_size": 64},
+            "smoke": {"epochs": 10, "lr": 3e-3, "batch_size": 64},
             "small": {"epochs": 30, "lr": 2e-3, "batch_size": 64},
             "paper": {"epochs": 300, "lr": 5e-4, "batch_size": 1024},
         }[preset]
