@@ -51,12 +51,12 @@ class GaussianModel(nn.Module):
             raise ValueError(f"sh_rest must have shape ({n}, K-1, 3), got {tuple(sh_rest.shape)}")
         self.sh_degree = sh_degree_of(sh_rest.shape[1] + 1)
         self.active_sh_degree = self.sh_degree
-        self.means = nn.Parameter(means.float().contiguous())
-        self.sh_dc = nn.Parameter(sh_dc.float().contiguous())
-        self.sh_rest = nn.Parameter(sh_rest.float().contiguous())
-        self.opacities = nn.Parameter(opacities.float().contiguous())
-        self.scales = nn.Parameter(scales.float().contiguous())
-        self.quats = nn.Parameter(quats.float().contiguous())
+        self.means = nn.Parameter(means.detach().float().clone())
+        self.sh_dc = nn.Parameter(sh_dc.detach().float().clone())
+        self.sh_rest = nn.Parameter(sh_rest.detach().float().clone())
+        self.opacities = nn.Parameter(opacities.detach().float().clone())
+        self.scales = nn.Parameter(scales.detach().float().clone())
+        self.quats = nn.Parameter(quats.detach().float().clone())
         self.register_buffer("background", torch.tensor(background, dtype=torch.float32), persistent=False)
         self.backend = backend
 
@@ -71,19 +71,21 @@ class GaussianModel(nn.Module):
     def num_gaussians(self) -> int:
         return self.means.shape[0]
 
+    def raw(self) -> dict[str, torch.Tensor]:
+        """The raw parameters the renderer uses (a quantisation-aware subclass returns their
+        quantised values here)."""
+        return {name: getattr(self, name) for name in PARAMETER_NAMES}
+
     def activated(self) -> dict[str, torch.Tensor]:
         """The Gaussians after the reference activations, as the rasteriser takes them."""
+        raw = self.raw()
         return {
-            "means": self.means,
-            "quats": torch.nn.functional.normalize(self.quats, dim=-1),
-            "scales": torch.exp(self.scales),
-            "opacities": torch.sigmoid(self.opacities),
-            "sh": self.sh_coefficients(),
+            "means": raw["means"],
+            "quats": torch.nn.functional.normalize(raw["quats"], dim=-1),
+            "scales": torch.exp(raw["scales"]),
+            "opacities": torch.sigmoid(raw["opacities"]),
+            "sh": torch.cat([raw["sh_dc"].unsqueeze(1), raw["sh_rest"]], dim=1),
         }
-
-    def sh_coefficients(self) -> torch.Tensor:
-        """All SH coefficients (N, K, 3), DC first."""
-        return torch.cat([self.sh_dc.unsqueeze(1), self.sh_rest], dim=1)
 
     def forward(self, camera: Camera) -> torch.Tensor:
         from ucdbench_plugins.gaussians.render import render
