@@ -68,10 +68,13 @@ def read_ply(path: str | Path) -> dict[str, torch.Tensor]:
         )
     sh_degree_of(num_rest_values // 3 + 1)
 
+    n = len(vertex["x"])
+
     def columns(prefix_names: list[str]) -> torch.Tensor:
+        if not prefix_names:
+            return torch.zeros(n, 0)
         return torch.from_numpy(np.stack([np.asarray(vertex[name], dtype=np.float32) for name in prefix_names], axis=1))
 
-    n = len(vertex["x"])
     rest = columns([f"f_rest_{i}" for i in range(num_rest_values)])
     return {
         "means": columns(["x", "y", "z"]),
