@@ -3,7 +3,7 @@
 :func:`cluster_scene` is the post-training step (k-means on each attribute of a trained
 scene). :class:`QuantisationAwareGaussians` is CompGS's training-time form: the renderer sees
 each quantised attribute as its cluster centre through the straight-through estimator
-``q = x + (centre − x).detach()``, so gradients reach the continuous values ``x``; the centres
+``q = x − x.detach() + centre`` (exactly the centre forward, identity backward), so gradients reach the continuous values ``x``; the centres
 are the means of their members after every step, and every ``reassign_every`` steps the
 assignments are recomputed with a few warm-started Lloyd steps.
 """
@@ -49,7 +49,7 @@ class QuantisationAwareGaussians(GaussianModel):
         for name in QUANTISED:
             x = raw[name]
             centre = self.codebooks[name][self.labels[name]].reshape(x.shape)
-            raw[name] = x + (centre - x).detach()
+            raw[name] = (x - x.detach()) + centre
         return raw
 
     @torch.no_grad()

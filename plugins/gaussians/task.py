@@ -54,8 +54,8 @@ class SceneTask(Task):
             "backend": "auto",
         }
         sizes = {
-            "smoke": dict(image_size=24, train_views=6, test_views=2, gt_gaussians=3000, num_gaussians=300,
-                          base_steps=60, lr_scale=4.0, sh_increase_every=20),
+            "smoke": dict(image_size=24, train_views=6, test_views=2, gt_gaussians=1500, num_gaussians=300,
+                          base_steps=40, lr_scale=4.0, sh_increase_every=20),
             "small": dict(image_size=64, train_views=24, test_views=8, gt_gaussians=20000, num_gaussians=3000,
                           base_steps=1000, lr_scale=4.0, sh_increase_every=300),
             # The paper's own setting is a real scene (data_path + ply_path, e.g. Mip-NeRF360);
