@@ -289,6 +289,8 @@ class Evaluation(Configurable, ABC):
     """One standard measurement, implemented once in the harness."""
 
     name: ClassVar[str]
+    leaderboard_columns: ClassVar[tuple[str, ...]] = ()
+    """The figures leaderboards show, in order; empty shows every numeric figure."""
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         """None if this evaluation applies to the outcome, else why it is skipped."""

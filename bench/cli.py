@@ -1,0 +1,205 @@
+"""The ``ucdbench`` command line. Thin: torch and friends load only inside ``run``.
+
+Exit status: 0 when everything asked for succeeded, 1 when a run failed (the others still
+ran and were recorded), 2 for a usage error the user can fix (the message says how).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ucdbench import __version__
+from ucdbench.interfaces import PRESETS, UcdbenchError
+
+DEFAULT_TASK = "digits"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ucdbench",
+        description="Benchmark efficient and robust deep-learning methods: every method is a plugin, "
+                    "every figure is measured by the harness.",
+    )
+    parser.add_argument("--version", action="version", version=f"ucdbench {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="methods, tasks, hardware and evaluations, with their plugins")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    run = commands.add_parser("run", help="run methods on a task and record the results",
+                              description="Run every method × seed × --set combination; each run is recorded.")
+    run.add_argument("--method", nargs="+", required=True, metavar="M", help="method name(s), see `ucdbench list`")
+    run.add_argument("--task", default=DEFAULT_TASK, help=f"task name (default: {DEFAULT_TASK}, embedded and offline)")
+    run.add_argument("--preset", default="small", choices=PRESETS,
+                     help="scale: smoke (seconds), small (CPU minutes; default), paper (the paper's setting)")
+    run.add_argument("--seed", nargs="+", type=int, default=[0], metavar="N", help="one run per seed (default: 0)")
+    run.add_argument("--hardware", default="cpu", help="cpu, or cuda (all visible GPUs, one worker each)")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a setting: KEY (method), task.KEY, eval.EVALUATION.KEY; "
+                          "KEY=a,b sweeps over values; repeatable")
+    run.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
+    run.add_argument("--force", action="store_true", help="run again even if an identical run is recorded")
+
+    board = commands.add_parser("leaderboard", help="write markdown leaderboards and plots from the records")
+    board.add_argument("--results", default=None, metavar="DIR", help="results folder (default: ./results)")
+    board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: leaderboards)")
+
+    show = commands.add_parser("show", help="one run's record, readable")
+    show.add_argument("run", help="run key, key prefix, or record path")
+    show.add_argument("--results", default=None, metavar="DIR")
+    show.add_argument("--json", action="store_true", help="print the raw JSON record")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "show": cmd_show}[args.command](args)
+    except UcdbenchError as exc:
+        print(f"ucdbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ucdbench: interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ucdbench.plugins import KINDS, load_registry
+
+    registry = load_registry()
+    if args.json:
+        print(json.dumps({
+            kind: [{"name": e.name, "summary": e.summary, "plugin": e.plugin, "distribution": e.distribution,
+                    "version": e.version} for e in registry.entries[kind].values()]
+            for kind in KINDS
+        } | {"broken": [vars(b) for b in registry.broken]}, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    for kind in KINDS:
+        rows = [(e.name, e.summary, e.plugin, f"{e.distribution} {e.version}".strip())
+                for e in sorted(registry.entries[kind].values(), key=lambda e: e.name)]
+        print({"method": "Methods", "task": "Tasks", "hardware": "Hardware", "evaluation": "Evaluations"}[kind])
+        print(tabulate(rows, headers=("name", "what", "plugin", "package"), tablefmt="simple") if rows else "  (none)")
+        print()
+    if registry.broken:
+        print("Broken plugins (skipped)")
+        print(tabulate([(b.name, f"{b.distribution} {b.version}".strip(), b.error) for b in registry.broken],
+                       headers=("plugin", "package", "error"), tablefmt="simple"))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import expand_specs, run_all
+    from ucdbench.store import RunStore
+
+    registry = load_registry()
+    store = RunStore(args.results)
+    specs = expand_specs(args.method, args.task, args.preset, args.seed, args.hardware, args.assignments)
+    records = []
+
+    def announce(spec, device: str) -> None:
+        settings = " ".join(f"{k}={v}" for k, v in spec.overrides.items())
+        print(f"→ {spec.method} on {spec.task} [{spec.preset}, seed {spec.seed}, {device}] {settings}".rstrip(),
+              file=sys.stderr, flush=True)
+
+    for record in run_all(registry, specs, store, force=args.force, on_start=announce):
+        records.append(record)
+        if record["status"] == "failed":
+            print(f"✗ {record['method']['name']} seed {record.get('seed')}: {record['error']}", file=sys.stderr, flush=True)
+    print(summary_table(records))
+    print(f"\nrecords: {store.runs_dir}/ — `ucdbench show KEY` for one, `ucdbench leaderboard --results {store.root}` for tables")
+    return 1 if any(r["status"] != "ok" for r in records) else 0
+
+
+def _figure(record: dict[str, Any], evaluation: str, name: str) -> Any:
+    return record.get("evaluations", {}).get(evaluation, {}).get(name)
+
+
+def summary_table(records: list[dict[str, Any]]) -> str:
+    """One line per run: what ran, its primary metric, size, speed and compute."""
+    from tabulate import tabulate
+
+    rows = []
+    for r in records:
+        primary = r.get("task", {}).get("primary_metric")
+        rows.append((
+            r["key"][:10], r["method"]["name"], r["task"]["name"], r.get("seed"),
+            r["status"] + (" (cached)" if r.get("cached") else ""),
+            _figure(r, "accuracy", primary) if primary else None,
+            _figure(r, "compression", "artifact_bytes"),
+            _figure(r, "compression", "stored_scalars"),
+            _figure(r, "latency", "p50_ms"),
+            _figure(r, "flops", "gflops"),
+            r.get("durations", {}).get("total_s"),
+        ))
+    primary_names = {r.get("task", {}).get("primary_metric") for r in records} - {None}
+    headers = ("run", "method", "task", "seed", "status", "/".join(sorted(primary_names)) or "primary",
+               "stored bytes", "stored scalars", "latency p50 ms", "GFLOPs/sample", "seconds")
+    return tabulate(rows, headers=headers, floatfmt=".4g", missingval="–")
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ucdbench.leaderboard import write_leaderboards
+    from ucdbench.store import RunStore
+
+    store = RunStore(args.results)
+    written = write_leaderboards(list(store.records()), Path(args.out))
+    if not written:
+        raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ucdbench.store import RunStore
+
+    record = RunStore(args.results).find(args.run)
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+        return 0
+    print(f"run {record['key']}  status {record['status']}")
+    print(f"method {record['method']['name']}  task {record['task']['name']}  preset {record.get('preset')}  "
+          f"seed {record.get('seed')}")
+    if record.get("error"):
+        print(f"error: {record['error']}")
+    hardware = record.get("hardware", {})
+    if hardware:
+        print(f"hardware: {hardware.get('kind')} {hardware.get('device')} — {hardware.get('name')}")
+    for section in ("method", "task"):
+        config = record[section].get("config")
+        if config:
+            print(f"{section} config: " + ", ".join(f"{k}={v}" for k, v in config.items()))
+    for name, figures in record.get("evaluations", {}).items():
+        print(f"\n[{name}]")
+        for key, value in figures.items():
+            if not isinstance(value, dict):
+                print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+    for name, reason in record.get("skipped", {}).items():
+        print(f"\n[{name}] skipped: {reason}")
+    if record.get("method_metrics"):
+        print("\n[method]")
+        for key, value in record["method_metrics"].items():
+            print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+    for figure in record.get("reported", []):
+        print(f"\npaper reports {figure['metric']} = {figure['value']} ({figure['setting']}; {figure['source']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Latency: forward time of the scored model on real eval inputs, synchronised.
+
+Warm-up iterations first (allocator, caches, lazy init), then timed iterations until both
+``min_iters`` and ``min_seconds`` are reached (capped at ``max_iters``), so percentiles are
+taken over enough samples to be stable. Each iteration is timed by the hardware plugin (CUDA
+events on GPUs). Energy per sample is reported where the hardware meters it (NVML).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import torch
+
+from ucdbench.interfaces import Evaluation, EvaluationContext
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, ``q`` in [0, 100]."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+class Latency(Evaluation):
+    name = "latency"
+    leaderboard_columns = ("p50_ms", "p90_ms", "p99_ms", "samples_per_s", "energy_j_per_sample")
+
+    @classmethod
+    def defaults(cls, preset: str) -> dict[str, Any]:
+        return {
+            "smoke": {"batch_size": 16, "warmup": 2, "min_iters": 5, "min_seconds": 0.1, "max_iters": 200},
+            "small": {"batch_size": 32, "warmup": 5, "min_iters": 30, "min_seconds": 1.0, "max_iters": 2000},
+            "paper": {"batch_size": 64, "warmup": 20, "min_iters": 100, "min_seconds": 5.0, "max_iters": 10000},
+        }[preset]
+
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        cfg, hardware, device = ctx.config, ctx.hardware, ctx.device
+        model = ctx.outcome.model.to(device).eval()
+        inputs = ctx.task.sample_inputs(cfg["batch_size"], device)
+
+        def step() -> None:
+            with torch.inference_mode():
+                ctx.task.forward(model, inputs)
+
+        for _ in range(cfg["warmup"]):
+            step()
+        hardware.synchronize(device)
+        hardware.reset_peak_memory(device)
+        meter = hardware.energy_meter(device)
+        joules_before = meter.joules() if meter is not None else None
+        times: list[float] = []
+        while len(times) < cfg["max_iters"] and (
+            len(times) < cfg["min_iters"] or sum(times) < cfg["min_seconds"]
+        ):
+            times.append(hardware.time_call(step, device))
+        hardware.synchronize(device)
+        batch = cfg["batch_size"]
+        results: dict[str, Any] = {
+            "batch_size": batch,
+            "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+            "threads": torch.get_num_threads(),
+            "iterations": len(times),
+            "p50_ms": 1000 * percentile(times, 50),
+            "p90_ms": 1000 * percentile(times, 90),
+            "p99_ms": 1000 * percentile(times, 99),
+            "mean_ms": 1000 * statistics.fmean(times),
+            "samples_per_s": batch / percentile(times, 50),
+            "peak_memory_bytes": hardware.peak_memory_bytes(device),
+        }
+        if joules_before is not None:
+            results["energy_j_per_sample"] = (meter.joules() - joules_before) / (batch * len(times))
+        return results

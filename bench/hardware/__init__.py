@@ -1,0 +1,1 @@
+"""Built-in hardware plugins: ``cpu`` and ``cuda`` (each its own entry point)."""

@@ -1,0 +1,188 @@
+"""Records → pandas → markdown leaderboards and plots.
+
+One file per task (``<task>.md``) with a section per preset and task setting, a table per
+evaluation, one row per method + its settings + hardware, cells ``mean ± std`` over seeds
+with the seed count; the paper's reported figure stands beside the reproduced one where the
+task matches. A PNG per task plots the primary metric against stored bytes. ``README.md``
+indexes the tasks. Only successful runs count; failed ones are listed as failed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+NOT_SHOWN = {"batch_size", "iterations", "repeats", "threads", "convention", "dtype"}
+
+
+def _settings(overrides: dict[str, Any], task: bool) -> str:
+    items = {k: v for k, v in overrides.items() if k.startswith("task.") == task}
+    return ", ".join(f"{k.removeprefix('task.')}={v}" for k, v in sorted(items.items())) or ("default" if task else "")
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run; figures as ``evaluation/figure`` columns."""
+    rows = []
+    for r in records:
+        hardware = r.get("hardware", {})
+        row = {
+            "key": r["key"], "status": r["status"], "error": r.get("error"),
+            "task": r["task"]["name"], "preset": r.get("preset"), "seed": r.get("seed"),
+            "method": r["method"]["name"], "settings": _settings(r.get("overrides", {}), task=False),
+            "task_settings": _settings(r.get("overrides", {}), task=True),
+            "hardware": f"{hardware.get('kind', '?')}: {hardware.get('name', '?')}",
+            "primary": r["task"].get("primary_metric"),
+        }
+        for evaluation, figures in r.get("evaluations", {}).items():
+            for name, value in figures.items():
+                if isinstance(value, bool):
+                    row[f"{evaluation}/{name}"] = "yes" if value else "no"
+                    continue
+                if isinstance(value, (int, float)) and name not in NOT_SHOWN:
+                    row[f"{evaluation}/{name}"] = float(value)
+        for name, value in r.get("method_metrics", {}).items():
+            if isinstance(value, (int, float)):
+                row[f"method/{name}"] = float(value)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "–"
+    if not pd.api.types.is_numeric_dtype(values):  # yes/no checks: all runs agree, or how many said yes
+        return values.iloc[0] if values.nunique() == 1 else f"{(values == 'yes').sum()}/{len(values)} yes"
+    mean = values.mean()
+    if len(values) == 1:
+        return f"{mean:.4g}"
+    return f"{mean:.4g} ± {values.std(ddof=1):.2g}"
+
+
+def _columns_for(records: list[dict[str, Any]], evaluation: str, frame: pd.DataFrame) -> list[str]:
+    for r in records:
+        chosen = r.get("leaderboard_columns", {}).get(evaluation)
+        if chosen:
+            return [f"{evaluation}/{c}" for c in chosen if f"{evaluation}/{c}" in frame]
+    return [c for c in frame.columns if c.startswith(f"{evaluation}/")]
+
+
+def _reported(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """(method, metric) → the paper's figures for this task."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for r in records:
+        for fig in r.get("reported", []):
+            text = f"{fig['value']} ({fig['setting']})"
+            bucket = found.setdefault((r["method"]["name"], fig["metric"]), [])
+            if text not in bucket:
+                bucket.append(text)
+    return found
+
+
+def _table(group: pd.DataFrame, columns: list[str], reported: dict, sort_by: str | None, ascending: bool) -> str:
+    keys = ["method", "settings", "hardware"]
+    rows = []
+    for (method, settings, hardware), runs in group.groupby(keys, sort=False, dropna=False):
+        row = {"method": method + (f" ({settings})" if settings else ""), "seeds": len(runs)}
+        for column in columns:
+            name = column.split("/", 1)[1]
+            row[name] = _cell(runs[column]) if column in runs else "–"
+            paper = reported.get((method, name))
+            if paper is not None:
+                row[f"{name} (paper)"] = "; ".join(paper)
+        row["hardware"] = hardware
+        row["_sort"] = runs[sort_by].mean() if sort_by in runs else float("nan")
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("_sort", ascending=ascending, na_position="last").drop(columns="_sort")
+    return table.to_markdown(index=False)
+
+
+def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
+    x_col, y_col = "compression/artifact_bytes", f"accuracy/{primary}"
+    if x_col not in frame or y_col not in frame or frame[[x_col, y_col]].dropna().empty:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (method, settings, preset), runs in frame.dropna(subset=[x_col, y_col]).groupby(["method", "settings", "preset"]):
+        label = f"{method}" + (f" ({settings})" if settings else "") + f" [{preset}]"
+        ax.errorbar(runs[x_col].mean(), runs[y_col].mean(), yerr=runs[y_col].std(ddof=1) if len(runs) > 1 else 0,
+                    fmt="o", capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("stored bytes (artifact file)")
+    ax.set_ylabel(primary)
+    ax.set_title(f"{task}: {primary} against storage (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame, plot_name: str | None) -> str:
+    ok = frame[frame.status == "ok"]
+    primary = ok.primary.dropna().iloc[0] if not ok.empty else None
+    metric_info = next((r["task"].get("metrics", []) for r in records if r["status"] == "ok"), [])
+    higher = {m["name"]: m["higher_is_better"] for m in metric_info}
+    reported = _reported(records)
+    lines = [f"# {task}", "", f"Generated by `ucdbench leaderboard` from {len(ok)} successful runs "
+             f"({(frame.status != 'ok').sum()} failed or unfinished). Cells are mean ± sample std over seeds; "
+             f"`seeds` counts the runs. Primary metric: **{primary}**"
+             + (" (higher is better)." if higher.get(primary, True) else " (lower is better).")
+             + " FLOPs = 2 × multiply-adds; `macs` is what most papers call FLOPs.", ""]
+    if plot_name:
+        lines += [f"![{primary} against stored bytes]({plot_name})", ""]
+    evaluations = [e for r in records for e in r.get("evaluations", {})]
+    evaluations = list(dict.fromkeys(evaluations))
+    for (preset, task_settings), group in ok.groupby(["preset", "task_settings"], sort=True):
+        lines += [f"## preset `{preset}`, task settings: {task_settings}", ""]
+        for evaluation in evaluations:
+            columns = _columns_for(records, evaluation, group)
+            columns = [c for c in columns if c in group and group[c].notna().any()]
+            if not columns:
+                continue
+            if evaluation == "accuracy" and primary:
+                sort_by, ascending = f"accuracy/{primary}", not higher.get(primary, True)
+            else:
+                sort_by, ascending = columns[0], False
+            lines += [f"### {evaluation}", "", _table(group, columns, reported if evaluation == "accuracy" else {},
+                                                       sort_by, ascending), ""]
+    failed = frame[frame.status != "ok"]
+    if not failed.empty:
+        lines += ["## failed or unfinished runs", "",
+                  failed[["key", "method", "settings", "preset", "seed", "status", "error"]].to_markdown(index=False), ""]
+    return "\n".join(lines)
+
+
+def write_leaderboards(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Write ``<task>.md`` (+ ``<task>.png``) per task and ``README.md``; returns the paths."""
+    if not any(r.get("status") == "ok" for r in records):
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    frame = records_frame(records)
+    written: list[Path] = []
+    index = ["# ucdbench leaderboards", "",
+             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `ucdbench leaderboard` "
+             f"from {len(records)} run records.", "", "| task | successful runs | methods | presets |", "|---|---|---|---|"]
+    for task, task_frame in frame.groupby("task", sort=True):
+        task_records = [r for r in records if r["task"]["name"] == task]
+        ok = task_frame[task_frame.status == "ok"]
+        primary = ok.primary.dropna().iloc[0] if not ok.empty else None
+        plot_name = f"{task}.png" if primary and _plot(ok, task, primary, out / f"{task}.png") else None
+        if plot_name:
+            written.append(out / plot_name)
+        path = out / f"{task}.md"
+        path.write_text(task_markdown(task, task_records, task_frame, plot_name) + "\n")
+        written.append(path)
+        index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
+                     f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
+    readme = out / "README.md"
+    readme.write_text("\n".join(index) + "\n")
+    return [readme, *written]

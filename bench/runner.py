@@ -1,0 +1,302 @@
+"""One run: resolve → check → key → cache → build task → fit → evaluate → record.
+
+And many runs: every (seed × swept config) of one invocation, one worker per device of the
+chosen hardware. Each run is isolated: an exception (or a diverged loss) is recorded as a
+failed run with its error, and the next run goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import random
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ucdbench.cache import config_key
+from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
+from ucdbench.plugins import Entry, Registry, load_registry
+from ucdbench.progress import progress_bar
+from ucdbench.store import SCHEMA_VERSION, RunStore
+
+# --------------------------------------------------------------------------------------------
+# Configuration: --set key=value
+# --------------------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """``"3"`` → 3, ``"1e-3"`` → 0.001, ``"true"`` → True, ``"[1,2]"`` → [1, 2], else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_assignments(assignments: Sequence[str]) -> list[dict[str, Any]]:
+    """``--set`` items → the grid of override dicts they describe.
+
+    ``key=a,b`` sweeps ``key`` over two values (a JSON list ``key=[a,b]`` is one list value).
+    Keys are ``name`` (the method's), ``task.name`` or ``eval.<evaluation>.name``.
+    """
+    axes: dict[str, list[Any]] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UcdbenchError(f"--set {item!r} is not key=value (for example --set lr=1e-3 or --set task.model=cnn)")
+        value = value.strip()
+        values = [value] if value.startswith("[") else value.split(",")
+        axes[key.strip()] = [parse_value(v.strip()) for v in values]
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
+
+
+def merge_config(defaults: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``defaults`` updated by ``overrides``; unknown keys are an error naming the valid ones."""
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        valid = ", ".join(sorted(defaults)) or "none"
+        raise UcdbenchError(f"{owner} has no setting {', '.join(repr(k) for k in unknown)}; its settings: {valid}")
+    return {**defaults, **overrides}
+
+
+# --------------------------------------------------------------------------------------------
+# Resolving a run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What the user asked for, before any plugin is loaded."""
+
+    method: str
+    task: str
+    preset: str
+    seed: int
+    hardware: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ResolvedRun:
+    spec: RunSpec
+    method: Entry
+    task: Entry
+    hardware: Entry
+    evaluations: list[Entry]
+    method_config: dict[str, Any]
+    task_config: dict[str, Any]
+    eval_configs: dict[str, dict[str, Any]]
+    key: str
+
+
+def _versions(entry: Entry) -> dict[str, str]:
+    return {"plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version}
+
+
+def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
+    """Load the plugins a run needs and check everything that can be checked before running."""
+    if spec.preset not in PRESETS:
+        raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
+    method_entry = registry.get("method", spec.method)
+    task_entry = registry.get("task", spec.task)
+    hardware_entry = registry.get("hardware", spec.hardware)
+    method_cls, task_cls = method_entry.load(), task_entry.load()
+    evaluations = [registry.get("evaluation", name) for name in registry.entries["evaluation"]]
+
+    method_over, task_over, eval_over = {}, {}, {}
+    for key, value in spec.overrides.items():
+        if key.startswith("task."):
+            task_over[key[5:]] = value
+        elif key.startswith("eval."):
+            name, _, setting = key[5:].partition(".")
+            if name not in registry.entries["evaluation"] or not setting:
+                raise UcdbenchError(f"--set {key}: give eval.<evaluation>.<setting>, evaluations: "
+                                    + ", ".join(registry.entries["evaluation"]))
+            eval_over.setdefault(name, {})[setting] = value
+        else:
+            method_over[key] = value
+    method_config = merge_config(method_cls.defaults(spec.preset), method_over, f"method {spec.method!r}")
+    task_config = merge_config(task_cls.defaults(spec.preset), task_over, f"task {spec.task!r}")
+    eval_configs = {}
+    for entry in evaluations:
+        cls: type[Configurable] = entry.load()
+        eval_configs[entry.name] = merge_config(cls.defaults(spec.preset), eval_over.get(entry.name, {}),
+                                                f"evaluation {entry.name!r}")
+
+    reason = method_cls().supports(task_cls(spec.preset, spec.seed, task_config))
+    if reason:
+        raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
+
+    key = config_key({
+        "method": spec.method, "task": spec.task, "preset": spec.preset, "seed": spec.seed,
+        "hardware": spec.hardware, "method_config": method_config, "task_config": task_config,
+        "eval_configs": eval_configs,
+        "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry, *evaluations)],
+    })
+    return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations,
+                       method_config, task_config, eval_configs, key)
+
+
+# --------------------------------------------------------------------------------------------
+# Executing a run
+# --------------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False) -> dict[str, Any]:
+    """Run one resolved run on ``device`` and return its record (also written to ``store``)."""
+    cached = store.get(run.key)
+    if cached is not None and cached.get("status") == "ok" and not force:
+        return {**cached, "cached": True}
+
+    import torch
+
+    from ucdbench.artifacts import write_artifact
+    from ucdbench.environment import environment
+    from ucdbench.interfaces import EvaluationContext, FitContext
+
+    spec = run.spec
+    task_cls, method_cls, hardware = run.task.load(), run.method.load(), run.hardware.load()()
+    record: dict[str, Any] = {
+        "schema": SCHEMA_VERSION, "key": run.key, "status": "running", "error": None,
+        "method": {"name": spec.method, **_versions(run.method), "config": run.method_config},
+        "task": {"name": spec.task, **_versions(run.task), "config": run.task_config,
+                 "kind": task_cls.kind, "primary_metric": task_cls.primary_metric,
+                 "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit}
+                             for m in task_cls.metrics]},
+        "hardware": hardware.describe(device),
+        "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides,
+        "evaluation_configs": run.eval_configs,
+        "reported": [vars(f) for f in method_cls.reported if f.task == spec.task],
+        "environment": environment(),
+        "started_at": _now(), "pid": __import__("os").getpid(),
+        "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "leaderboard_columns": {},
+    }
+    store.write(record)
+    start = time.perf_counter()
+    try:
+        torch_device = torch.device(device)
+        _seed_everything(spec.seed)
+        task = task_cls(spec.preset, spec.seed, run.task_config)
+        tick = time.perf_counter()
+        task.prepare()
+        record["durations"]["prepare_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar)
+        outcome = method_cls().fit(task, dict(run.method_config), ctx)
+        record["durations"]["fit_s"] = time.perf_counter() - tick
+        record["method_metrics"] = dict(outcome.metrics)
+        artifact_path = None
+        if outcome.artifact is not None:
+            artifact_path = store.artifact_path(run.key)
+            write_artifact(artifact_path, outcome.artifact)
+            record["artifact"] = str(artifact_path)
+        for entry in run.evaluations:
+            evaluation = entry.load()()
+            ectx = EvaluationContext(task=task, outcome=outcome, hardware=hardware, device=torch_device,
+                                     preset=spec.preset, config=run.eval_configs[entry.name],
+                                     artifact_path=artifact_path, results=record["evaluations"])
+            reason = evaluation.skip_reason(ectx)
+            if reason:
+                record["skipped"][entry.name] = reason
+                continue
+            tick = time.perf_counter()
+            try:
+                record["evaluations"][entry.name] = evaluation.measure(ectx)
+            except Exception as exc:
+                raise RuntimeError(f"evaluation {entry.name!r} failed: {type(exc).__name__}: {exc}") from exc
+            record["durations"][f"{entry.name}_s"] = time.perf_counter() - tick
+            record["leaderboard_columns"][entry.name] = list(evaluation.leaderboard_columns)
+        record["status"] = "ok"
+    except Exception as exc:
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+    record["durations"]["total_s"] = time.perf_counter() - start
+    record["finished_at"] = _now()
+    store.write(record)
+    return record
+
+
+# --------------------------------------------------------------------------------------------
+# Many runs, one worker per device
+# --------------------------------------------------------------------------------------------
+
+_worker_device: str | None = None
+
+
+def _claim_device(devices) -> None:
+    global _worker_device
+    _worker_device = devices.get()
+
+
+def _execute_in_worker(spec: RunSpec, results_root: str, force: bool) -> dict[str, Any]:
+    import torch
+
+    if _worker_device is not None and _worker_device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(_worker_device))
+    run = resolve(load_registry(), spec)
+    return execute(run, _worker_device or "cpu", RunStore(results_root), force)
+
+
+def expand_specs(methods: Sequence[str], task: str, preset: str, seeds: Sequence[int], hardware: str,
+                 assignments: Sequence[str]) -> list[RunSpec]:
+    """Every run one invocation asks for: methods × seeds × the ``--set`` grid."""
+    grid = parse_assignments(assignments)
+    return [RunSpec(m, task, preset, seed, hardware, overrides)
+            for m in methods for overrides in grid for seed in seeds]
+
+
+def run_all(registry: Registry, specs: Sequence[RunSpec], store: RunStore, force: bool = False,
+            on_start: Callable[[RunSpec, str], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Resolve every spec first (so a typo fails before hours of runs), then execute them,
+    spread one worker per device of their hardware; yields records as runs finish."""
+    resolved = [resolve(registry, spec) for spec in specs]
+    if not resolved:
+        return
+    hardware = resolved[0].hardware.load()()
+    reason = hardware.unavailable_reason()
+    if reason:
+        raise UcdbenchError(f"hardware {hardware.name!r} is not usable here: {reason}")
+    devices = hardware.devices()
+    if len(devices) <= 1 or len(resolved) == 1:
+        for run in resolved:
+            if on_start:
+                on_start(run.spec, devices[0])
+            yield execute(run, devices[0], store, force)
+        return
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    for device in devices:
+        queue.put(device)
+    workers = min(len(devices), len(resolved))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_claim_device, initargs=(queue,)) as pool:
+        futures = {pool.submit(_execute_in_worker, run.spec, str(store.root), force): run for run in resolved}
+        for future in as_completed(futures):
+            run = futures[future]
+            try:
+                yield future.result()
+            except Exception as exc:  # the worker process itself died
+                record = {"schema": SCHEMA_VERSION, "key": run.key, "status": "failed",
+                          "error": f"worker died: {type(exc).__name__}: {exc}",
+                          "method": {"name": run.spec.method}, "task": {"name": run.spec.task},
+                          "seed": run.spec.seed, "preset": run.spec.preset, "finished_at": _now()}
+                store.write(record)
+                yield record

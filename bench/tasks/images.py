@@ -1,0 +1,207 @@
+"""Image classification tasks on small offline datasets, with held-out-class pretraining.
+
+The protocol (shared by ``digits`` and ``mnist``): the task classifies ``classes`` (default the
+digits 5–9); the base model is pretrained in-suite on the disjoint ``pretrain_classes``
+(default 0–4), cached, and handed out with a fresh classifier head for the task's classes —
+the transfer setting that adapter methods (LoRA, NOLA) are evaluated in. Methods that train
+from scratch (MCNC, PRANC) ask for ``base_model(pretrained=False)`` on the same classes, so
+every method of one task is scored on the same images. ``--set task.classes=0-9
+task.pretrain_classes=none`` gives the plain 10-class problem for from-scratch methods.
+
+The split into train and eval images is fixed (stratified, ``split_seed``); the run seed only
+drives model initialisation and batch order, so seeds measure training variance.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ucdbench.cache import cached_tensors
+from ucdbench.interfaces import Metric, Task, UcdbenchError
+from ucdbench.progress import progress_bar
+from ucdbench.tasks.image_models import MODELS, build_image_model
+
+
+def parse_classes(spec: str | list[int], num_labels: int) -> list[int]:
+    """``"5-9"``, ``"0,2,4"``, ``"all"``, ``"none"`` or a list → sorted class ids."""
+    if isinstance(spec, list):
+        classes = [int(c) for c in spec]
+    elif spec == "all":
+        classes = list(range(num_labels))
+    elif spec in ("none", ""):
+        classes = []
+    else:
+        classes = []
+        for part in str(spec).split(","):
+            lo, _, hi = part.partition("-")
+            classes += list(range(int(lo), int(hi or lo) + 1))
+    bad = [c for c in classes if not 0 <= c < num_labels]
+    if bad:
+        raise UcdbenchError(f"class ids {bad} are outside 0..{num_labels - 1}")
+    return sorted(set(classes))
+
+
+class ImageClassificationTask(Task):
+    """Base of the offline image tasks; subclasses say how to load their images."""
+
+    kind: ClassVar[str] = "image-classification"
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("top1", True, "%", "top-1 accuracy on the eval split"),
+        Metric("nll", False, "nats", "mean cross-entropy on the eval split"),
+    )
+    primary_metric: ClassVar[str] = "top1"
+    image_size: ClassVar[int]
+    in_chans: ClassVar[int] = 1
+    num_labels: ClassVar[int] = 10
+
+    @classmethod
+    @abstractmethod
+    def load_images(cls) -> tuple[np.ndarray, np.ndarray]:
+        """All images as float32 (N, C, H, W) in [0, 1] and int64 labels (N,)."""
+
+    @classmethod
+    @abstractmethod
+    def model_defaults(cls, preset: str) -> dict[str, Any]:
+        """Model sizes and pretraining schedule at ``preset``."""
+
+    @classmethod
+    def defaults(cls, preset: str) -> dict[str, Any]:
+        return {
+            "model": "vit",
+            "classes": "5-9",
+            "pretrain_classes": "0-4",
+            "test_fraction": 0.3,
+            "split_seed": 0,
+            **cls.model_defaults(preset),
+        }
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self.config["model"] not in MODELS:
+            raise UcdbenchError(
+                f"task.model={self.config['model']!r} is not a model of {self.name}; "
+                f"choose one of {', '.join(MODELS)}"
+            )
+        images, labels = self.load_images()
+        self.classes = parse_classes(self.config["classes"], self.num_labels)
+        self.pretrain_class_ids = parse_classes(self.config["pretrain_classes"], self.num_labels)
+        if len(self.classes) < 2:
+            raise UcdbenchError(f"task.classes={self.config['classes']!r} names fewer than 2 classes")
+        chosen = np.isin(labels, self.classes)
+        remap = {c: i for i, c in enumerate(self.classes)}
+        x, y = images[chosen], np.array([remap[int(c)] for c in labels[chosen]])
+        rng = np.random.default_rng(self.config["split_seed"])
+        eval_idx = []
+        for label in range(len(self.classes)):
+            members = np.flatnonzero(y == label)
+            eval_idx += list(rng.choice(members, int(round(len(members) * self.config["test_fraction"])), replace=False))
+        is_eval = np.zeros(len(y), dtype=bool)
+        is_eval[eval_idx] = True
+        self.train_x, self.train_y = torch.from_numpy(x[~is_eval]), torch.from_numpy(y[~is_eval])
+        self.eval_x, self.eval_y = torch.from_numpy(x[is_eval]), torch.from_numpy(y[is_eval])
+        pretrain = np.isin(labels, self.pretrain_class_ids)
+        pre_remap = {c: i for i, c in enumerate(self.pretrain_class_ids)}
+        self.pretrain_x = torch.from_numpy(images[pretrain])
+        self.pretrain_y = torch.tensor([pre_remap[int(c)] for c in labels[pretrain]], dtype=torch.long)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def train_batches(self, batch_size: int, epochs: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return _batches(self.train_x, self.train_y, batch_size, epochs, self.seed)
+
+    # -- models -------------------------------------------------------------------------------
+
+    def model_config(self) -> dict[str, Any]:
+        keys = ("model", "width", "depth", "heads", "patch_size")
+        return {k: self.config[k] for k in keys if k in self.config}
+
+    def base_model(self, pretrained: bool = True) -> nn.Module:
+        torch.manual_seed(self.seed)
+        model = build_image_model(self.model_config(), self.image_size, self.in_chans, self.num_classes)
+        if not pretrained:
+            return model
+        overlap = set(self.classes) & set(self.pretrain_class_ids)
+        if overlap or not self.pretrain_class_ids:
+            raise UcdbenchError(
+                f"{self.name}: a pretrained base needs pretrain_classes disjoint from the task's "
+                f"classes (classes={self.config['classes']}, pretrain_classes="
+                f"{self.config['pretrain_classes']}); set task.pretrain_classes to held-out classes, "
+                "or use a method that trains from scratch"
+            )
+        state = cached_tensors("pretrained/" + self.name, self._pretrain_config(), self._pretrain)
+        body = {k: v for k, v in state.items() if not k.startswith("head.")}
+        model.load_state_dict(body, strict=False)  # the head stays freshly initialised for the task
+        return model
+
+    def _pretrain_config(self) -> dict[str, Any]:
+        return {
+            "task": self.name, "model": self.model_config(), "pretrain_classes": self.pretrain_class_ids,
+            "epochs": self.config["pretrain_epochs"], "lr": self.config["pretrain_lr"], "seed": 0,
+            "image_size": self.image_size, "in_chans": self.in_chans,
+        }
+
+    def _pretrain(self) -> dict[str, torch.Tensor]:
+        """Supervised pretraining on the held-out classes (fixed seed, so the cache is shared)."""
+        torch.manual_seed(0)
+        model = build_image_model(self.model_config(), self.image_size, self.in_chans, len(self.pretrain_class_ids))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.config["pretrain_lr"], weight_decay=0.05)
+        model.train()
+        batches = list(_batches(self.pretrain_x, self.pretrain_y, 64, self.config["pretrain_epochs"], seed=0))
+        for x, y in progress_bar(batches, desc=f"pretrain {self.name} base", total=len(batches)):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return model.state_dict()
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x.to(device)), y.to(device))
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[str, float]:
+        model.eval()
+        correct, nll = 0, 0.0
+        for start in range(0, len(self.eval_y), 256):
+            x = self.eval_x[start:start + 256].to(device)
+            y = self.eval_y[start:start + 256].to(device)
+            if input_transform is not None:
+                x = input_transform(x)
+            logits = model(x)
+            correct += int((logits.argmax(-1) == y).sum())
+            nll += float(F.cross_entropy(logits, y, reduction="sum"))
+        n = len(self.eval_y)
+        return {"top1": 100.0 * correct / n, "nll": nll / n}
+
+    def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        reps = -(-batch_size // len(self.eval_x))
+        return self.eval_x.repeat(reps, 1, 1, 1)[:batch_size].to(device)
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, epochs: float, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled mini-batches for ``epochs`` passes (a fractional last pass is allowed)."""
+    generator = torch.Generator().manual_seed(seed)
+    steps = max(1, int(round(epochs * len(y) / batch_size)))
+    order = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        if len(order) < batch_size:
+            order = torch.cat([order, torch.randperm(len(y), generator=generator)])
+        idx, order = order[:batch_size], order[batch_size:]
+        yield x[idx], y[idx]

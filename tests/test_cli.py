@@ -1,0 +1,154 @@
+"""The CLI end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import THIRD_PARTY, run_cli
+
+pytestmark = pytest.mark.ucdbench_e2e
+
+
+def test_help_and_list_do_not_import_torch():
+    probe = ("import sys, contextlib, io\n"
+             "from ucdbench.cli import main\n"
+             "for argv in (['--help'], ['list'], ['list', '--json']):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             "        try: main(argv)\n"
+             "        except SystemExit: pass\n"
+             "heavy = sorted(m for m in ('torch', 'timm', 'transformers', 'peft', 'pandas') if m in sys.modules)\n"
+             "print(','.join(heavy))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"imported at start-up: {result.stdout}"
+
+
+def test_list_shows_builtins_and_third_party_with_versions():
+    result = run_cli("list", "--json", third_party=True)
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    methods = {m["name"]: m for m in listing["method"]}
+    assert {"full-ft", "lora", "linear-probe"} <= set(methods)
+    assert methods["linear-probe"]["distribution"] == "ucdbench-example-plugin"
+    assert methods["linear-probe"]["version"] == "0.3.0"
+    assert {"digits", "mnist"} <= {t["name"] for t in listing["task"]}
+    assert {"cpu", "cuda"} <= {h["name"] for h in listing["hardware"]}
+    assert [e["name"] for e in listing["evaluation"]][:5] == ["compression", "accuracy", "latency", "flops", "reconstruction"]
+
+
+def test_broken_plugin_is_listed_and_the_rest_work(tmp_path: Path):
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[ucdbench]\nbroken = broken_plugin_module\n")
+    (tmp_path / "broken_plugin_module.py").write_text("raise ImportError('missing dependency xyz')\n")
+    result = run_cli("list", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "Broken plugins" in result.stdout
+    assert "missing dependency xyz" in result.stdout
+    assert "full-ft" in result.stdout  # the others still load
+
+
+def test_unknown_names_get_close_matches():
+    result = run_cli("run", "--method", "lorra", "--preset", "smoke")
+    assert result.returncode == 2
+    assert "unknown method 'lorra'" in result.stderr and "'lora'" in result.stderr
+    result = run_cli("run", "--method", "lora", "--task", "digit", "--preset", "smoke")
+    assert result.returncode == 2 and "'digits'" in result.stderr
+
+
+def test_bad_settings_say_what_is_valid(tmp_path: Path):
+    result = run_cli("run", "--method", "lora", "--preset", "smoke", "--set", "rnak=2", results=tmp_path)
+    assert result.returncode == 2
+    assert "no setting 'rnak'" in result.stderr and "rank" in result.stderr
+    result = run_cli("run", "--method", "lora", "--preset", "smoke", "--set", "rank", results=tmp_path)
+    assert result.returncode == 2 and "key=value" in result.stderr
+    assert not (tmp_path / "runs").exists(), "nothing may run when the invocation is invalid"
+
+
+def test_unsupported_pair_says_why(tmp_path: Path):
+    result = run_cli("run", "--method", "linear-probe", "--task", "pydocs", "--preset", "smoke",
+                     results=tmp_path, third_party=True)
+    if "unknown task 'pydocs'" in result.stderr:
+        pytest.skip("pydocs task not installed")
+    assert result.returncode == 2
+    assert "does not support task 'pydocs': needs a classifier head" in result.stderr
+
+
+def test_run_record_cache_and_leaderboard(tmp_path: Path):
+    results, boards = tmp_path / "results", tmp_path / "boards"
+    result = run_cli("run", "--method", "lora", "linear-probe", "--preset", "smoke", "--seed", "0", "1",
+                     results=results, third_party=True)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    lora = next(r for r in records if r["method"]["name"] == "lora")
+    assert set(lora["evaluations"]) == {"compression", "accuracy", "latency", "flops", "reconstruction"}
+    assert lora["evaluations"]["reconstruction"]["weights_equal"] is True
+    assert lora["hardware"]["kind"] == "cpu" and lora["hardware"]["threads"] >= 1
+    assert lora["environment"]["torch"]
+    assert (results / "artifacts" / f"{lora['key']}.safetensors").stat().st_size == \
+        lora["evaluations"]["compression"]["artifact_bytes"]
+    assert "lora" in result.stdout and "linear-probe" in result.stdout  # the summary table
+
+    again = run_cli("run", "--method", "lora", "--preset", "smoke", "--seed", "0", results=results)
+    assert again.returncode == 0 and "(cached)" in again.stdout
+
+    board = run_cli("leaderboard", "--out", str(boards), results=results)
+    assert board.returncode == 0, board.stderr
+    digits = (boards / "digits.md").read_text()
+    assert "| lora " in digits and "| linear-probe " in digits
+    assert "±" in digits  # two seeds → mean ± std
+    assert "99.0 (made-up figure for the test)" in digits  # the plugin's reported figure beside ours
+    assert (boards / "digits.png").stat().st_size > 1000
+    assert "[digits](digits.md)" in (boards / "README.md").read_text()
+
+    shown = run_cli("show", lora["key"][:8], results=results)
+    assert shown.returncode == 0 and "weights_equal: True" in shown.stdout
+
+
+def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path):
+    result = run_cli("run", "--method", "diverge", "linear-probe", "--preset", "smoke",
+                     results=tmp_path, third_party=True)
+    assert result.returncode == 1
+    records = {json.loads(p.read_text())["method"]["name"]: json.loads(p.read_text())
+               for p in (tmp_path / "runs").glob("*.json")}
+    assert records["diverge"]["status"] == "failed"
+    assert "DivergedError" in records["diverge"]["error"] and "nan" in records["diverge"]["error"]
+    assert records["linear-probe"]["status"] == "ok"
+
+
+def test_runs_spread_one_worker_per_device(tmp_path: Path):
+    result = run_cli("run", "--method", "linear-probe", "--preset", "smoke", "--seed", "0", "1",
+                     "--hardware", "cpu-pair", results=tmp_path, third_party=True)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert len({r["pid"] for r in records}) == 2, "each run should execute in its own device worker"
+
+
+def test_killed_run_leaves_no_half_written_record(tmp_path: Path):
+    env = {**os.environ, "PYTHONPATH": str(THIRD_PARTY)}
+    command = [str(Path(sys.executable).parent / "ucdbench"), "run", "--method", "sleepy", "--preset", "smoke",
+               "--results", str(tmp_path)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(runs.glob("*.json")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    records = list(runs.glob("*.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())  # parses: never half-written
+    assert record["status"] == "running" and record["pid"] == process.pid
+    board = run_cli("leaderboard", "--out", str(tmp_path / "boards"), results=tmp_path)
+    assert board.returncode == 2 and "no successful runs" in board.stderr

@@ -1,0 +1,96 @@
+"""The standard evaluations on a real (smoke) digits run and on hand-made outcomes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ucdbench.artifacts import dense_artifact, expand_dense, write_artifact
+from ucdbench.evaluations.accuracy import Accuracy
+from ucdbench.evaluations.compression import Compression
+from ucdbench.evaluations.latency import Latency, percentile
+from ucdbench.evaluations.reconstruction import Reconstruction
+from ucdbench.hardware.cpu import CPU
+from ucdbench.interfaces import EvaluationContext, Outcome
+from ucdbench.tasks.image_datasets import Digits
+
+
+@pytest.fixture(scope="module")
+def task():
+    task = Digits("smoke", 0, Digits.defaults("smoke"))
+    task.prepare()
+    return task
+
+
+def context(task, outcome, evaluation, tmp_path=None):
+    path = None
+    if outcome.artifact is not None:
+        path = tmp_path / "artifact.safetensors"
+        write_artifact(path, outcome.artifact)
+    return EvaluationContext(task=task, outcome=outcome, hardware=CPU(), device=torch.device("cpu"),
+                             preset="smoke", config=evaluation.defaults("smoke"), artifact_path=path)
+
+
+def test_percentile_interpolates():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([5.0], 99) == 5.0
+    assert percentile(list(range(101)), 90) == 90
+
+
+def test_compression_counts_file_bytes_and_scalars(task, tmp_path):
+    model = task.base_model(pretrained=False)
+    head = {f"head.{k}": v for k, v in model.head.state_dict().items()}
+    outcome = Outcome(model=model, artifact=dense_artifact(head))
+    figures = Compression().measure(context(task, outcome, Compression, tmp_path))
+    params = sum(p.numel() for p in model.parameters())
+    assert figures["stored_scalars"] == sum(v.numel() for v in head.values())
+    assert figures["base_params"] == params
+    assert figures["artifact_bytes"] == (tmp_path / "artifact.safetensors").stat().st_size
+    assert figures["artifact_bytes"] > 4 * figures["stored_scalars"]  # the header costs bytes too
+    assert figures["compression_ratio"] == pytest.approx(4 * params / figures["artifact_bytes"])
+
+
+def test_accuracy_also_reports_transformed_inputs(task):
+    model = task.base_model(pretrained=False)
+    outcome = Outcome(model=model, input_transform=lambda x: torch.zeros_like(x))
+    figures = Accuracy().measure(context(task, outcome, Accuracy))
+    assert {"top1", "nll", "top1_transformed", "nll_transformed"} <= set(figures)
+    # a blank image gets one prediction for every sample: accuracy is one class's share
+    assert figures["top1_transformed"] <= 100 * max(torch.bincount(task.eval_y)).item() / len(task.eval_y) + 1e-6
+
+
+def test_latency_reaches_its_minimum_iterations(task):
+    outcome = Outcome(model=task.base_model(pretrained=False))
+    ctx = context(task, outcome, Latency)
+    ctx.config = {**ctx.config, "min_iters": 7, "min_seconds": 0.0}
+    figures = Latency().measure(ctx)
+    assert figures["iterations"] == 7
+    assert figures["p50_ms"] <= figures["p90_ms"] <= figures["p99_ms"]
+    assert figures["samples_per_s"] == pytest.approx(figures["batch_size"] / (figures["p50_ms"] / 1000))
+
+
+def test_reconstruction_flags_weights_that_differ_from_the_scored_ones(task, tmp_path):
+    model = task.base_model(pretrained=False)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    honest = Outcome(model=model, artifact=dense_artifact(state), reconstruct=expand_dense, dense_weights=model.state_dict)
+    assert Reconstruction().measure(context(task, honest, Reconstruction, tmp_path))["weights_equal"] is True
+    tampered = {k: v.clone() for k, v in state.items()}
+    tampered["head.bias"] += 1e-3
+    lying = Outcome(model=model, artifact=dense_artifact(tampered), reconstruct=expand_dense, dense_weights=model.state_dict)
+    figures = Reconstruction().measure(context(task, lying, Reconstruction, tmp_path))
+    assert figures["weights_equal"] is False and figures["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_reconstruction_skips_outcomes_without_artifact(task):
+    ctx = context(task, Outcome(model=task.base_model(pretrained=False)), Reconstruction)
+    assert Reconstruction().skip_reason(ctx)
+    assert Compression().skip_reason(ctx)
+
+
+def test_tied_weights_are_stored_once(tmp_path):
+    shared = torch.nn.Parameter(torch.randn(4, 3))
+    state = {"embed.weight": shared, "lm_head.weight": shared, "bias": torch.zeros(3)}
+    artifact = dense_artifact(state)
+    assert set(artifact.tensors) == {"embed.weight", "bias"}
+    restored = expand_dense(artifact, "cpu")
+    assert torch.equal(restored["lm_head.weight"], shared.detach())

@@ -1,0 +1,62 @@
+"""LoRA through PEFT: what the artifact stores, and that reconstruction equals PEFT's merge."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ucdbench.artifacts import read_artifact, write_artifact
+from ucdbench.interfaces import FitContext
+from ucdbench.tasks.image_datasets import Digits
+from ucdbench_plugins.lora.method import LoRA, auto_targets
+
+
+def fit(model: str, rank: int):
+    task = Digits("smoke", 0, {**Digits.defaults("smoke"), "model": model})
+    task.prepare()
+    config = {**LoRA.defaults("smoke"), "rank": rank, "epochs": 0.5}
+    ctx = FitContext(device=torch.device("cpu"), seed=0, preset="smoke", progress=lambda it, **_: it)
+    return task, LoRA().fit(task, config, ctx)
+
+
+@pytest.mark.parametrize("model", ["vit", "cnn"])
+def test_artifact_holds_only_adapters_and_head(model, tmp_path):
+    task, outcome = fit(model, rank=2)
+    base = task.base_model(pretrained=True)
+    modules = dict(base.named_modules())
+    targets = [name for name in modules if any(name.endswith(t) or name == t for t in auto_targets(base))]
+    expected = 0
+    for name in targets:
+        layer = modules[name]
+        if isinstance(layer, torch.nn.Linear):
+            expected += 2 * (layer.in_features + layer.out_features)
+        else:  # Conv2d: A is (r, c_in, k, k), B is (c_out, r, 1, 1)
+            expected += 2 * (layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] + layer.out_channels)
+    head = sum(p.numel() for p in base.head.parameters())
+    artifact = outcome.artifact
+    assert artifact.stored_scalars() == expected + head
+    assert artifact.dense_scalars() == head
+    assert all(n.endswith(("lora_A", "lora_B")) or n.startswith("head.") for n in artifact.tensors)
+
+
+@pytest.mark.parametrize("model", ["vit", "cnn"])
+def test_reconstruction_from_file_equals_peft_merge(model, tmp_path):
+    _, outcome = fit(model, rank=2)
+    path = tmp_path / "adapter.safetensors"
+    write_artifact(path, outcome.artifact)
+    rebuilt = outcome.reconstruct(read_artifact(path), torch.device("cpu"))
+    reference = outcome.dense_weights()
+    assert set(rebuilt) == set(reference)
+    for name in reference:
+        assert torch.equal(rebuilt[name], reference[name]), name
+
+
+def test_adapters_start_at_zero_delta():
+    from peft import LoraConfig, get_peft_model
+
+    base = Digits("smoke", 0, Digits.defaults("smoke"))
+    base.prepare()
+    model = get_peft_model(base.base_model(), LoraConfig(r=4, lora_alpha=8, target_modules=["qkv"]))
+    for module in model.modules():
+        if hasattr(module, "get_delta_weight") and hasattr(module, "lora_A") and "default" in module.lora_A:
+            assert torch.count_nonzero(module.get_delta_weight("default")) == 0

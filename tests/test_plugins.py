@@ -1,0 +1,85 @@
+"""Plugin discovery and the registry: entry points, broken plugins, names, allow/deny lists."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from ucdbench import hookimpl
+from ucdbench.interfaces import UcdbenchError
+from ucdbench.plugins import Registry, load_registry
+
+
+def _plugin(**hooks) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{name: hookimpl(fn) for name, fn in hooks.items()})
+
+
+def test_builtins_come_through_entry_points():
+    registry = load_registry()
+    assert {"full-ft", "lora"} <= set(registry.names("method"))
+    entry = registry.get("method", "lora")
+    assert entry.plugin == "lora" and entry.distribution == "ucdbench" and entry.version
+    assert isinstance(entry.target, str), "registration must stay lazy (a 'module:attr' string)"
+
+
+def test_lazy_target_loads_on_use():
+    registry = load_registry()
+    from ucdbench.interfaces import Method
+
+    assert issubclass(registry.load("method", "full-ft"), Method)
+
+
+def test_a_raising_hook_marks_only_that_plugin_broken(monkeypatch):
+    monkeypatch.setenv("UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    def good(register):
+        register("good-method", "somewhere:Good", summary="fine")
+
+    def bad(register):
+        register("half-registered", "somewhere:Half")
+        raise RuntimeError("boom")
+
+    registry = load_registry(extra=[("good", _plugin(ucdbench_register_methods=good)),
+                                    ("bad", _plugin(ucdbench_register_methods=bad))])
+    assert registry.names("method") == ["good-method"]  # nothing of the broken plugin survives
+    assert [(b.name, b.error) for b in registry.broken] == [("bad", "RuntimeError: boom")]
+
+
+def test_duplicate_names_are_reported_not_overwritten(monkeypatch):
+    monkeypatch.setenv("UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    first = _plugin(ucdbench_register_tasks=lambda register: register("same", "a:A"))
+    second = _plugin(ucdbench_register_tasks=lambda register: register("same", "b:B"))
+    registry = load_registry(extra=[("first", first), ("second", second)])
+    assert len(registry.broken) == 1 and "already registered" in registry.broken[0].error
+    assert registry.get("task", "same").target in ("a:A", "b:B")
+
+
+def test_unknown_name_suggests_close_matches():
+    registry = load_registry()
+    with pytest.raises(UcdbenchError, match=r"Did you mean 'full-ft'"):
+        registry.get("method", "full_ft")
+
+
+def test_unloadable_target_is_a_clear_error():
+    registry = Registry()
+    registry.add_plugin(_plugin(ucdbench_register_methods=lambda register: register("ghost", "no_such_module:X")), "ghosts")
+    with pytest.raises(UcdbenchError, match="could not be loaded from 'no_such_module:X'"):
+        registry.load("method", "ghost")
+
+
+def test_allow_and_deny_lists(monkeypatch):
+    monkeypatch.setenv("UCDBENCH_PLUGINS", "lora,digits")
+    assert load_registry().names("method") == ["lora"]
+    monkeypatch.delenv("UCDBENCH_PLUGINS")
+    monkeypatch.setenv("UCDBENCH_DISABLE_PLUGINS", "lora")
+    assert "lora" not in load_registry().names("method")
+    monkeypatch.setenv("UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert load_registry().names("method") == []
+
+
+def test_hook_with_wrong_signature_is_broken(monkeypatch):
+    monkeypatch.setenv("UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    wrong = _plugin(ucdbench_register_methods=lambda register, extra: None)
+    registry = load_registry(extra=[("wrong", wrong)])
+    assert registry.broken and registry.broken[0].name == "wrong"

@@ -1,0 +1,63 @@
+"""Record files: atomic writes, lookup by key prefix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ucdbench.cache import atomic_write_bytes, cached_tensors
+from ucdbench.interfaces import UcdbenchError
+from ucdbench.store import SCHEMA_VERSION, RunStore
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
+    store = RunStore(tmp_path)
+    store.write({"schema": SCHEMA_VERSION, "key": "abc123", "status": "running"})
+    store.write({"schema": SCHEMA_VERSION, "key": "abc123", "status": "ok"})
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["abc123.json"]
+    assert store.get("abc123")["status"] == "ok"
+
+
+def test_find_by_prefix_path_and_ambiguity(tmp_path):
+    store = RunStore(tmp_path)
+    for key in ("aaa111", "aab222"):
+        store.write({"schema": SCHEMA_VERSION, "key": key, "status": "ok"})
+    assert store.find("aaa")["key"] == "aaa111"
+    assert store.find(str(store.record_path("aab222")))["key"] == "aab222"
+    with pytest.raises(UcdbenchError, match="matches 2 runs"):
+        store.find("aa")
+    with pytest.raises(UcdbenchError, match="no run 'zzz'"):
+        store.find("zzz")
+
+
+def test_records_skip_unreadable_and_other_schemas(tmp_path):
+    store = RunStore(tmp_path)
+    store.write({"schema": SCHEMA_VERSION, "key": "good", "status": "ok"})
+    store.write({"schema": SCHEMA_VERSION + 1, "key": "future", "status": "ok"})
+    (tmp_path / "runs" / "torn.json").write_text('{"schema": 1, "key"')
+    assert [r["key"] for r in store.records()] == ["good"]
+
+
+def test_cache_builds_once(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("UCDBENCH_CACHE", str(tmp_path))
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"w": torch.arange(4.0)}
+
+    first = cached_tensors("things", {"a": 1}, build)
+    second = cached_tensors("things", {"a": 1}, build)
+    cached_tensors("things", {"a": 2}, build)
+    assert len(calls) == 2 and torch.equal(first["w"], second["w"])
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    path = tmp_path / "x.json"
+    atomic_write_bytes(path, json.dumps({"v": 1}).encode())
+    atomic_write_bytes(path, json.dumps({"v": 2}).encode())
+    assert json.loads(path.read_text()) == {"v": 2}
+    assert list(tmp_path.iterdir()) == [path]

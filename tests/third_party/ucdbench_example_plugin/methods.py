@@ -1,0 +1,63 @@
+"""The example plugin's method and hardware."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ucdbench.artifacts import dense_artifact, expand_dense
+from ucdbench.hardware.cpu import CPU
+from ucdbench.interfaces import Method, Outcome, ReportedFigure
+from ucdbench.training import train
+
+
+class LinearProbe(Method):
+    name = "linear-probe"
+    reported = (ReportedFigure("digits", "top1", 99.0, "made-up figure for the test", "example plugin"),)
+
+    @classmethod
+    def defaults(cls, preset):
+        return {"epochs": 2, "lr": 1e-2}
+
+    def supports(self, task):
+        return None if task.kind == "image-classification" else "needs a classifier head"
+
+    def fit(self, task, config, ctx):
+        model = task.base_model(pretrained=True)
+        metrics = train(model, task, ctx, params=model.head.parameters(), epochs=config["epochs"],
+                        lr=config["lr"], batch_size=64)
+        head = {f"head.{k}": v for k, v in model.head.state_dict().items()}
+        return Outcome(model=model, artifact=dense_artifact(head), reconstruct=expand_dense,
+                       dense_weights=lambda: {f"head.{k}": v for k, v in model.head.state_dict().items()},
+                       metrics=metrics)
+
+
+class Diverge(Method):
+    name = "diverge"
+
+    def fit(self, task, config, ctx):
+        model = task.base_model(pretrained=False)
+        nan = torch.tensor(float("nan"))
+        train(model, task, ctx, params=model.parameters(), epochs=1, lr=1e-3, batch_size=64,
+              extra_loss=lambda m: nan)
+        return Outcome(model=model)
+
+
+class Sleepy(Method):
+    name = "sleepy"
+
+    @classmethod
+    def defaults(cls, preset):
+        return {"seconds": 60.0}
+
+    def fit(self, task, config, ctx):
+        time.sleep(config["seconds"])
+        return Outcome(model=task.base_model(pretrained=False))
+
+
+class CPUPair(CPU):
+    name = "cpu-pair"
+
+    def devices(self):
+        return ["cpu", "cpu"]
