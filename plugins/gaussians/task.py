@@ -19,6 +19,7 @@ method compresses the same trained scene (the seed drives the methods' own rando
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
@@ -115,11 +116,17 @@ class SceneTask(Task):
         if not self.train_views:
             raise UcdbenchError("call prepare() before base_model()")
         if self.is_real:
-            if not pretrained:
-                raise UcdbenchError("a real scene's base model is the given PLY; there is no untrained one")
             from ucdbench_plugins.gaussians.ply import read_ply
 
-            return self.model_from_state(read_ply(self.config["ply_path"]))
+            state = read_ply(self.config["ply_path"])
+            if not pretrained:
+                # No untrained model of a real scene exists; the PLY's geometry with its
+                # appearance reset (grey, opacity 0.1) has the same parameters, which is
+                # what parameter counts and dense FLOPs need.
+                state["sh_dc"] = torch.zeros_like(state["sh_dc"])
+                state["sh_rest"] = torch.zeros_like(state["sh_rest"])
+                state["opacities"] = torch.full_like(state["opacities"], math.log(0.1 / 0.9))
+            return self.model_from_state(state)
         if not pretrained:
             return self.model_from_state(self._initial_state())
         from ucdbench.cache import cached_tensors
