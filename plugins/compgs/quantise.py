@@ -3,9 +3,10 @@
 :func:`cluster_scene` is the post-training step (k-means on each attribute of a trained
 scene). :class:`QuantisationAwareGaussians` is CompGS's training-time form: the renderer sees
 each quantised attribute as its cluster centre through the straight-through estimator
-``q = x − x.detach() + centre`` (exactly the centre forward, identity backward), so gradients reach the continuous values ``x``; the centres
-are the means of their members after every step, and every ``reassign_every`` steps the
-assignments are recomputed with a few warm-started Lloyd steps.
+``q = x − x.detach() + centre`` (exactly the centre forward, identity backward), so gradients
+reach the continuous values ``x``; the centres are the means of their members after every
+step, and every ``reassign_every`` steps the assignments are recomputed with a few
+warm-started Lloyd steps.
 """
 
 from __future__ import annotations
