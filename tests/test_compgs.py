@@ -135,23 +135,13 @@ def test_methods_refuse_other_task_kinds():
 
 
 @pytest.fixture(scope="module")
-def smoke_scene(tmp_path_factory):
-    import os
-
+def smoke_scene():
+    """The smoke scene, its base model trained once into the session's shared cache."""
     from ucdbench_plugins.gaussians.task import SceneTask
 
-    previous = os.environ.get("UCDBENCH_CACHE")
-    os.environ["UCDBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
-        task = SceneTask("smoke", 0, SceneTask.defaults("smoke"))
-        task.prepare()
-        task.base_model()  # trained once, cached for the tests below
-        yield task
-    finally:
-        if previous is None:
-            os.environ.pop("UCDBENCH_CACHE")
-        else:
-            os.environ["UCDBENCH_CACHE"] = previous
+    task = SceneTask("smoke", 0, SceneTask.defaults("smoke"))
+    task.prepare()
+    return task
 
 
 def _fit(method_class, task):

@@ -48,7 +48,7 @@ def _format_defaults(preset: str) -> Config:
     if preset == "paper":
         return {"k_sh_rest": 512, "k_sh_dc": 4096, "k_scales": 4096, "k_quats": 4096, "position_bits": 32, "opacity_bits": 32}
     if preset == "small":
-        return {"k_sh_rest": 64, "k_sh_dc": 256, "k_scales": 256, "k_quats": 256, "position_bits": 16, "opacity_bits": 8}
+        return {"k_sh_rest": 128, "k_sh_dc": 512, "k_scales": 256, "k_quats": 256, "position_bits": 16, "opacity_bits": 8}
     return {"k_sh_rest": 16, "k_sh_dc": 32, "k_scales": 32, "k_quats": 32, "position_bits": 16, "opacity_bits": 8}
 
 
