@@ -15,6 +15,11 @@ the machine (they are not in the offline suite, so records normally omit it).
 
 The scene and the base model depend on the config, not on the run's seed: every seed and every
 method compresses the same trained scene (the seed drives the methods' own randomness).
+
+Besides the Task interface, methods for ``kind == "scene"`` use ``train_views`` and
+``test_views`` (lists of (camera, image)), ``scene_extent``, ``background`` and
+``model_from_state(raw parameters)``, which builds a model with the task's background and
+rasteriser back end.
 """
 
 from __future__ import annotations
