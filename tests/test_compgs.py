@@ -176,3 +176,13 @@ def test_quantisation_aware_training_beats_post_training_kmeans(smoke_scene):
     post = smoke_scene.evaluate(_fit(KMeansPost, smoke_scene).model, cpu)["psnr"]
     qat = smoke_scene.evaluate(_fit(CompGS, smoke_scene).model, cpu)["psnr"]
     assert qat > post
+
+
+def test_codebooks_larger_than_the_scene_are_a_clear_error(smoke_scene):
+    from ucdbench.interfaces import UcdbenchError
+    from ucdbench_plugins.compgs.method import CompGS
+
+    config = {**CompGS.defaults("smoke"), "k_sh_rest": 10_000}
+    ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda iterable, **_: iterable)
+    with pytest.raises(UcdbenchError, match="k_<attribute>"):
+        CompGS().fit(smoke_scene, config, ctx)

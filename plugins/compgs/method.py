@@ -52,8 +52,16 @@ def _format_defaults(preset: str) -> Config:
     return {"k_sh_rest": 16, "k_sh_dc": 32, "k_scales": 32, "k_quats": 32, "position_bits": 16, "opacity_bits": 8}
 
 
-def _codebook_sizes(config: Config) -> dict[str, int]:
-    return {name: int(config[f"k_{name}"]) for name in QUANTISED}
+def _codebook_sizes(config: Config, num_gaussians: int) -> dict[str, int]:
+    """The configured codebook sizes, which k-means can only fill from as many Gaussians."""
+    sizes = {name: int(config[f"k_{name}"]) for name in QUANTISED}
+    too_big = {name: k for name, k in sizes.items() if k > num_gaussians}
+    if too_big:
+        raise UcdbenchError(
+            f"codebooks {too_big} are larger than the scene's {num_gaussians} Gaussians; "
+            "lower them with --set k_<attribute>=..."
+        )
+    return sizes
 
 
 class _SceneCompression(Method):
@@ -167,7 +175,7 @@ class CompGS(KMeansPost):
         generator = torch.Generator().manual_seed(ctx.seed)
         model = QuantisationAwareGaussians.from_state(base.state_dict(), background=task.background,
                                                      backend=task.config["backend"]).to(ctx.device)
-        model.start_quantisation(_codebook_sizes(config), int(config["kmeans_iters"]), generator)
+        model.start_quantisation(_codebook_sizes(config, base.num_gaussians), int(config["kmeans_iters"]), generator)
         regularise = float(config["opacity_reg"]) > 0
         regularise_steps, prune_every = int(config["regularise_steps"]), int(config["prune_every"])
         pruned = 0
@@ -204,13 +212,7 @@ class CompGS(KMeansPost):
 def cluster_scene_of(base: GaussianModel, config: Config, generator: torch.Generator) -> QuantisedScene:
     from ucdbench_plugins.compgs.quantise import cluster_scene
 
-    sizes = _codebook_sizes(config)
-    too_big = {name: k for name, k in sizes.items() if k > base.num_gaussians}
-    if too_big:
-        raise UcdbenchError(
-            f"codebooks {too_big} are larger than the scene's {base.num_gaussians} Gaussians; "
-            "lower them with --set k_<attribute>=..."
-        )
+    sizes = _codebook_sizes(config, base.num_gaussians)
     return cluster_scene(base.state_dict(), sizes, int(config["kmeans_iters"]), generator)
 
 

@@ -158,11 +158,12 @@ def rasterize_torch(
     if pixel_ids.numel():
         centre_x = (pixel_ids % width).to(means2d.dtype) + 0.5
         centre_y = torch.div(pixel_ids, width, rounding_mode="floor").to(means2d.dtype) + 0.5
-        dx = centre_x - means2d[gaussian_ids, 0]
-        dy = centre_y - means2d[gaussian_ids, 1]
-        conic = conics[gaussian_ids]
-        sigma = 0.5 * (conic[:, 0] * dx * dx + conic[:, 2] * dy * dy) + conic[:, 1] * dx * dy
-        alpha = torch.clamp_max(opacities[gaussian_ids] * torch.exp(-sigma), ALPHA_MAX)
+        # One gather of every per-Gaussian value (and one scatter in the backward pass).
+        gathered = torch.cat([means2d, conics, opacities[:, None], colors], dim=1).index_select(0, gaussian_ids)
+        dx = centre_x - gathered[:, 0]
+        dy = centre_y - gathered[:, 1]
+        sigma = 0.5 * (gathered[:, 2] * dx * dx + gathered[:, 4] * dy * dy) + gathered[:, 3] * dx * dy
+        alpha = torch.clamp_max(gathered[:, 5] * torch.exp(-sigma), ALPHA_MAX)
         alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
         log_keep = torch.log1p(-alpha).double()
         # Segmented inclusive cumsum of log(1 - α) per pixel: the global cumsum minus its value
@@ -175,7 +176,7 @@ def rasterize_torch(
         included = (log_after > math.log(TRANSMITTANCE_MIN)).detach()
         transmittance_before = torch.exp(log_after - log_keep).to(alpha.dtype)
         weights = torch.where(included, alpha * transmittance_before, torch.zeros_like(alpha))
-        image = image.index_add(0, pixel_ids, weights[:, None] * colors[gaussian_ids])
+        image = image.index_add(0, pixel_ids, weights[:, None] * gathered[:, 6:])
         log_transmittance = log_transmittance.index_add(0, pixel_ids, torch.where(included, log_keep, 0.0))
     image = image + torch.exp(log_transmittance).to(image.dtype)[:, None] * background
     return image.T.reshape(3, height, width)
