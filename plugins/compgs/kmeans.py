@@ -3,7 +3,10 @@ centroids) on CPU or GPU.
 
 The assignment step never materialises the full N × K distance matrix: points are processed
 in row chunks whose (rows × K) block fits in ``chunk_bytes``, with ``‖c‖² − 2·x·cᵀ`` computed
-by one ``addmm`` per chunk (‖x‖² is constant per row and does not change the argmin). The
+by one ``addmm`` per chunk into one reused block (‖x‖² is constant per row and does not change
+the argmin). Small blocks that stay in cache are faster than large ones on CPU: at 1e5 × 48-d
+with 4096 centroids, 16 MiB blocks took ~2.5 s per step where freshly allocated 256 MiB
+blocks took ~10 s. The
 update step is a scatter-add of members and a bincount; an empty cluster keeps its centroid.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-DEFAULT_CHUNK_BYTES = 256 * 2**20
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 
 def assign(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
@@ -20,9 +23,12 @@ def assign(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int = DEF
     rows = max(1, chunk_bytes // (centroids.shape[0] * points.element_size()))
     labels = torch.empty(points.shape[0], dtype=torch.long, device=points.device)
     transposed = centroids.T.contiguous()
+    # One reused block: a fresh large allocation per chunk costs page faults on every chunk.
+    block = torch.empty(min(rows, points.shape[0]), centroids.shape[0], dtype=points.dtype, device=points.device)
     for start in range(0, points.shape[0], rows):
         chunk = points[start:start + rows]
-        distances = torch.addmm(centroid_norms, chunk, transposed, alpha=-2.0)
+        distances = block[: chunk.shape[0]]
+        torch.addmm(centroid_norms, chunk, transposed, alpha=-2.0, out=distances)
         labels[start:start + rows] = distances.argmin(dim=1)
     return labels
 
