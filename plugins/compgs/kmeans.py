@@ -4,9 +4,9 @@ centroids) on CPU or GPU.
 The assignment step never materialises the full N × K distance matrix: points are processed
 in row chunks whose (rows × K) block fits in ``chunk_bytes``, with ``‖c‖² − 2·x·cᵀ`` computed
 by one ``addmm`` per chunk into one reused block (‖x‖² is constant per row and does not change
-the argmin). Small blocks that stay in cache are faster than large ones on CPU: at 1e5 × 48-d
-with 4096 centroids, 16 MiB blocks took ~2.5 s per step where freshly allocated 256 MiB
-blocks took ~10 s. The
+the argmin). Small blocks that stay in cache are faster on CPU: at 1e5 × 48-d with 4096
+centroids, freshly allocated 256 MiB blocks took ~10 s per step, a reused one ~2.5 s, and at
+2e5 points 4 MiB blocks beat 16 MiB ones by ~20%. The
 update step is a scatter-add of members and a bincount; an empty cluster keeps its centroid.
 """
 
@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import torch
 
-DEFAULT_CHUNK_BYTES = 16 * 2**20
+CHUNK_BYTES = {"cpu": 4 * 2**20, "cuda": 256 * 2**20}
+"""Distance-block budget per device type: cache-sized on CPU, large on GPUs (fewer launches)."""
 
 
-def assign(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
+def default_chunk_bytes(device: torch.device) -> int:
+    return CHUNK_BYTES.get(device.type, CHUNK_BYTES["cuda"])
+
+
+def assign(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int | None = None) -> torch.Tensor:
     """Index of the nearest centroid (squared Euclidean) of each point → (N,) int64."""
+    chunk_bytes = chunk_bytes or default_chunk_bytes(points.device)
     centroid_norms = (centroids * centroids).sum(dim=1)
     rows = max(1, chunk_bytes // (centroids.shape[0] * points.element_size()))
     labels = torch.empty(points.shape[0], dtype=torch.long, device=points.device)
@@ -53,7 +59,7 @@ def kmeans(
     points: torch.Tensor,
     centroids: torch.Tensor,
     iterations: int,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``iterations`` Lloyd steps from ``centroids`` (a warm start or
     :func:`initial_centroids`) → (centroids (K, D), labels (N,) of the returned centroids)."""

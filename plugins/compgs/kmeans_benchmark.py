@@ -17,15 +17,15 @@ import time
 
 import torch
 
-from ucdbench_plugins.compgs.kmeans import DEFAULT_CHUNK_BYTES, assign, initial_centroids, kmeans
+from ucdbench_plugins.compgs.kmeans import assign, initial_centroids, kmeans
 
 
-def _inertia(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int) -> float:
+def _inertia(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int | None) -> float:
     labels = assign(points, centroids, chunk_bytes)
     return float(((points - centroids[labels]) ** 2).sum(dim=1).mean())
 
 
-def _time_torch(points: torch.Tensor, init: torch.Tensor, iterations: int, device: str, chunk_bytes: int) -> tuple[float, float]:
+def _time_torch(points: torch.Tensor, init: torch.Tensor, iterations: int, device: str, chunk_bytes: int | None) -> tuple[float, float]:
     x, c = points.to(device), init.to(device)
     kmeans(x, c, 1, chunk_bytes)  # warm-up (kernels, allocator)
     if device == "cuda":
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=48)
     parser.add_argument("--clusters", type=int, default=4096)
     parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--chunk-mib", type=int, default=DEFAULT_CHUNK_BYTES // 2**20)
+    parser.add_argument("--chunk-mib", type=int, default=0, help="distance-block size (default: per device)")
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (slow at full size)")
     args = parser.parse_args(argv)
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     points = blobs[torch.randint(len(blobs), (args.points,), generator=generator)]
     points += 0.3 * torch.randn(args.points, args.dim, generator=generator)
     init = initial_centroids(points, args.clusters, generator)
-    chunk = args.chunk_mib * 2**20
+    chunk = args.chunk_mib * 2**20 or None
     print(f"k-means: {args.points:,} points × {args.dim}-d, {args.clusters} centroids, {args.iterations} Lloyd steps; "
           f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
