@@ -103,17 +103,6 @@ class Registry:
     def load(self, kind: str, name: str) -> Any:
         return self.get(kind, name).load()
 
-    def add_plugin(self, plugin: object, name: str, distribution: str = "", version: str = "") -> None:
-        """Register one plugin object (a module or instance with hook implementations)."""
-        pm = _plugin_manager()
-        try:
-            pm.register(plugin, name=name)
-        except Exception as exc:  # pluggy validates hookimpl signatures here
-            self.broken.append(BrokenPlugin(name, distribution, version, _describe(exc)))
-            return
-        self._collect(pm, {name: (distribution, version)})
-
-
     def _collect(self, pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]) -> None:
         failed: set[str] = set()
         for kind, hook_name in KINDS.items():

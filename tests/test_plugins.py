@@ -8,7 +8,7 @@ import pytest
 
 from ucdbench import hookimpl
 from ucdbench.interfaces import UcdbenchError
-from ucdbench.plugins import Registry, load_registry
+from ucdbench.plugins import load_registry
 
 
 def _plugin(**hooks) -> types.SimpleNamespace:
@@ -61,9 +61,10 @@ def test_unknown_name_suggests_close_matches():
         registry.get("method", "full_ft")
 
 
-def test_unloadable_target_is_a_clear_error():
-    registry = Registry()
-    registry.add_plugin(_plugin(ucdbench_register_methods=lambda register: register("ghost", "no_such_module:X")), "ghosts")
+def test_unloadable_target_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ghosts = _plugin(ucdbench_register_methods=lambda register: register("ghost", "no_such_module:X"))
+    registry = load_registry(extra=[("ghosts", ghosts)])
     with pytest.raises(UcdbenchError, match="could not be loaded from 'no_such_module:X'"):
         registry.load("method", "ghost")
 

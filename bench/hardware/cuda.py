@@ -75,6 +75,7 @@ class CUDA(Hardware):
             "multiprocessors": props.multi_processor_count,
             "cuda_runtime": torch.version.cuda,
             "visible_devices": torch.cuda.device_count(),
+            "host_threads": torch.get_num_threads(),
         }
         nvml = _nvml()
         if nvml is not None:

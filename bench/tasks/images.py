@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors
 from ucdbench.interfaces import Metric, Task, UcdbenchError
 from ucdbench.progress import progress_bar
@@ -196,12 +197,5 @@ class ImageClassificationTask(Task):
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, epochs: float, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled mini-batches for ``epochs`` passes (a fractional last pass is allowed)."""
-    generator = torch.Generator().manual_seed(seed)
-    steps = max(1, int(round(epochs * len(y) / batch_size)))
-    order = torch.empty(0, dtype=torch.long)
-    for _ in range(steps):
-        if len(order) < batch_size:
-            order = torch.cat([order, torch.randperm(len(y), generator=generator)])
-        idx, order = order[:batch_size], order[batch_size:]
+    for idx in shuffled_batches(len(y), batch_size, epochs, seed):
         yield x[idx], y[idx]

@@ -75,14 +75,18 @@ class LoRA(Method):
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         from peft import LoraConfig, get_peft_model
         from peft.tuners.lora import LoraLayer
+        from transformers.pytorch_utils import Conv1D
 
         base = task.base_model(pretrained=True)
         targets = auto_targets(base) if config["target_modules"] == "auto" else config["target_modules"]
         head = [n for n, _ in base.named_parameters() if n.startswith("head.")] if task.kind == "image-classification" else []
         base_state = {k: v.detach().clone() for k, v in base.state_dict().items()}
+        # GPT-2's Conv1D stores weights (in, out): PEFT must know, or ΔW lands transposed.
+        fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in base.named_modules() if n.split(".")[-1] in targets)
         try:
             model = get_peft_model(base, LoraConfig(r=config["rank"], lora_alpha=config["alpha"],
-                                                    lora_dropout=config["dropout"], target_modules=targets))
+                                                    lora_dropout=config["dropout"], target_modules=targets,
+                                                    fan_in_fan_out=fan_in_fan_out))
         except ValueError as exc:
             raise UcdbenchError(f"lora: target_modules={targets!r} do not fit this model: {exc}") from exc
         inner = model.base_model.model
