@@ -86,6 +86,8 @@ def _table(group: pd.DataFrame, columns: list[str], reported: dict, sort_by: str
     keys = ["method", "settings", "hardware"]
     rows = []
     for (method, settings, hardware), runs in group.groupby(keys, sort=False, dropna=False):
+        if not runs[[c for c in columns if c in runs]].notna().any().any():
+            continue  # this method has no figures for this evaluation
         row = {"method": method + (f" ({settings})" if settings else ""), "seeds": len(runs)}
         for column in columns:
             name = column.split("/", 1)[1]
