@@ -99,7 +99,11 @@ def _table(group: pd.DataFrame, columns: list[str], reported: dict, sort_by: str
         row["_sort"] = runs[sort_by].mean() if sort_by in runs else float("nan")
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("_sort", ascending=ascending, na_position="last").drop(columns="_sort")
-    return table.to_markdown(index=False)
+    order = ["method", "seeds"]
+    for column in columns:  # each paper figure right beside the reproduced one
+        name = column.split("/", 1)[1]
+        order += [c for c in (name, f"{name} (paper)") if c in table]
+    return table[order + ["hardware"]].fillna("–").to_markdown(index=False)
 
 
 def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
