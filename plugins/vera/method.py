@@ -1,0 +1,123 @@
+"""VeRA through Hugging Face PEFT: a further random-basis baseline beside NOLA and PRANC.
+
+ΔW = Λ_b B Λ_d A for every adapted layer, where A (r × in) and B (out × r) are frozen random
+matrices shared by all layers, drawn by PEFT from ``projection_prng_key``, and only the
+diagonal scalings λ_d (r) and λ_b (out) train. The artifact stores the λ vectors of every
+layer, the task head for new classes (dense), and the key — not A and B
+(``save_projection=False``); reconstruction draws A and B again with PEFT's own initialiser.
+Targets are LoRA's (:func:`ucdbench_plugins.lora.method.auto_targets`): the fused attention
+projection of a ViT or GPT-2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task, UcdbenchError
+from ucdbench.training import train
+from ucdbench_plugins.lora.method import auto_targets
+
+
+def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared A (rank × in) and B (out × rank), drawn exactly as PEFT draws them."""
+    from peft.tuners.vera.model import _kaiming_init
+
+    generator = torch.Generator(device="cpu").manual_seed(key)
+    return _kaiming_init((rank, in_dim), generator=generator), _kaiming_init((out_dim, rank), generator=generator)
+
+
+def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_b: torch.Tensor,
+               in_features: int, fan_in_fan_out: bool) -> torch.Tensor:
+    """One layer's ΔW in its weight's layout, with the operations of PEFT's ``get_delta_weight``."""
+    sliced_a, sliced_b = a[:, :in_features], b[: lambda_b.shape[0], :]
+    delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d.unsqueeze(-1) * sliced_a)
+    return delta.T if fan_in_fan_out else delta
+
+
+class VeRA(Method):
+    name = "vera"
+    reported = (
+        ReportedFigure("e2e", "BLEU", 70.3, "GPT-2 L, r = 1024, 0.17M params", "VeRA paper (ICLR 2024), Table 3"),
+    )
+
+    @classmethod
+    def defaults(cls, preset: str) -> dict[str, Any]:
+        return {
+            "rank": {"smoke": 32, "small": 64, "paper": 1024}[preset],
+            "target_modules": "auto",
+            "projection_prng_key": 0,
+            "d_initial": 0.1,
+            "lr": {"smoke": 1e-2, "small": 1e-2, "paper": 1e-2}[preset],
+            "epochs": {"smoke": 3, "small": 20, "paper": 10}[preset],
+            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
+        }
+
+    def supports(self, task: Task) -> str | None:
+        if task.kind not in ("image-classification", "language-modeling"):
+            return f"VeRA adapts Linear layers of a pretrained network; {task.name} is a {task.kind} task"
+        if task.kind == "image-classification" and task.config.get("model") != "vit":
+            return "PEFT's VeRA adapts Linear layers only: use task.model=vit"
+        return None
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        from peft import VeraConfig, get_peft_model
+        from peft.tuners.vera import VeraLayer
+        from transformers.pytorch_utils import Conv1D
+
+        base = task.base_model(pretrained=True)
+        targets = auto_targets(base) if config["target_modules"] == "auto" else config["target_modules"]
+        head = [n for n, _ in base.named_parameters() if n.startswith("head.")] if task.kind == "image-classification" else []
+        base_state = {k: v.detach().clone() for k, v in base.state_dict().items()}
+        fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in base.named_modules() if n.split(".")[-1] in targets)
+        key = config["projection_prng_key"]
+        try:
+            model = get_peft_model(base, VeraConfig(r=config["rank"], target_modules=targets, projection_prng_key=key,
+                                                    save_projection=False, d_initial=config["d_initial"],
+                                                    fan_in_fan_out=fan_in_fan_out))
+        except ValueError as exc:
+            raise UcdbenchError(f"vera: target_modules={targets!r} do not fit this model: {exc}") from exc
+        inner = model.base_model.model
+        for name, param in inner.named_parameters():
+            if name in head:
+                param.requires_grad_(True)
+        metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
+                        batch_size=config["batch_size"])
+
+        layers = {name: m for name, m in inner.named_modules() if isinstance(m, VeraLayer)}
+        shared_a, shared_b = model.base_model.vera_A["default"], model.base_model.vera_B["default"]
+        layout = {"key": key, "rank": config["rank"], "in_dim": shared_a.shape[1], "out_dim": shared_b.shape[0],
+                  "head": head, "layers": {name: {"in_features": m.in_features, "fan_in_fan_out": bool(m.fan_in_fan_out)}
+                                           for name, m in layers.items()}}
+        tensors = {}
+        for name, module in layers.items():
+            tensors[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
+            tensors[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
+        params = dict(inner.named_parameters())
+        tensors.update({name: params[name].detach() for name in head})
+
+        base_on: dict[str, dict[str, torch.Tensor]] = {}
+
+        def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+            meta, stored = artifact.metadata, artifact.tensors
+            if str(device) not in base_on:
+                base_on[str(device)] = {k: v.to(device) for k, v in base_state.items()}
+            a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
+            dense = {f"{name}.weight": base_on[str(device)][f"{name}.weight"]
+                     + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
+                                  spec["fan_in_fan_out"])
+                     for name, spec in meta["layers"].items()}
+            dense.update({name: stored[name] for name in meta["head"]})
+            return dense
+
+        def dense_weights() -> dict[str, torch.Tensor]:
+            """PEFT's own merge of the scored model: an independent check of ``reconstruct``."""
+            dense = {f"{name}.weight": m.get_base_layer().weight.detach() + m.get_delta_weight("default").detach()
+                     for name, m in layers.items()}
+            params = dict(inner.named_parameters())
+            dense.update({name: params[name].detach() for name in head})
+            return dense
+
+        return Outcome(model=model, artifact=Artifact(tensors, layout, dense=tuple(head)), reconstruct=reconstruct,
+                       dense_weights=dense_weights, metrics={**metrics, "adapted_layers": float(len(layers))})
