@@ -21,6 +21,18 @@ def test_chunked_assignment_equals_brute_force_argmin():
     assert torch.equal(chunked, torch.cdist(points, centroids).argmin(dim=1))
 
 
+@pytest.mark.parametrize("k", [1024, 1100])  # whole groups, and a padded last group
+def test_grouped_argmin_of_large_codebooks_equals_plain_argmin_ties_included(k):
+    generator = torch.Generator().manual_seed(k)
+    points, centroids = torch.randn(700, 6, generator=generator), torch.randn(k, 6, generator=generator)
+    centroids[k - 1] = centroids[3]  # an exact tie: the first index wins, as argmin's does
+    points[5] = centroids[3]
+    distances = (centroids * centroids).sum(dim=1) - 2 * points @ centroids.T
+    labels = assign(points, centroids, chunk_bytes=k * 4 * 64)
+    assert torch.equal(labels, distances.argmin(dim=1))
+    assert int(labels[5]) == 3
+
+
 def test_lloyd_steps_never_increase_inertia_and_match_scikit_learn():
     from sklearn.cluster import KMeans
 

@@ -236,3 +236,46 @@ def test_scene_task_trains_a_base_model_that_beats_its_initialisation():
     assert task.forward(task.base_model(), task.sample_inputs(2, cpu)).shape == (2, 3, 24, 24)
     # The second call is served from the cache, bit for bit.
     assert torch.equal(task.base_model().means, task.base_model().means)
+
+
+def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
+    """The real-scene path end to end: a NeRF-synthetic folder and a 3DGS PLY given by path."""
+    from PIL import Image
+
+    from ucdbench.interfaces import FitContext
+    from ucdbench_plugins.compgs.method import KMeansPost
+    from ucdbench_plugins.gaussians.task import SceneTask
+
+    state = random_gaussians(400, 3, torch.Generator().manual_seed(3))
+    write_ply(tmp_path / "point_cloud.ply", state)
+    model = GaussianModel.from_state(state, backend="torch")
+    width, fx = 24, 20.0
+    for split, eyes in {"train": [(3.0, 0.5, 0.8), (-0.5, 3.0, -1.0), (0.2, -3.0, 1.0)],
+                        "test": [(-3.0, -0.4, 0.5)]}.items():
+        (tmp_path / split).mkdir()
+        frames = []
+        for i, eye in enumerate(eyes):
+            viewmat = look_at(torch.tensor(eye), torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
+            with torch.no_grad():
+                image = model(Camera(viewmat, fx, fx, width / 2, width / 2, width, width)).clamp(0, 1)
+            pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+            Image.fromarray(pixels).save(tmp_path / split / f"r_{i}.png")
+            c2w = torch.linalg.inv(viewmat)
+            c2w[:3, 1:3] *= -1
+            frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": c2w.tolist()})
+        meta = {"camera_angle_x": 2 * math.atan(width / (2 * fx)), "frames": frames}
+        (tmp_path / f"transforms_{split}.json").write_text(json.dumps(meta))
+
+    config = {**SceneTask.defaults("smoke"), "data_path": str(tmp_path), "ply_path": str(tmp_path / "point_cloud.ply")}
+    task = SceneTask("smoke", 0, config)
+    task.prepare()
+    assert (len(task.train_views), len(task.test_views)) == (3, 1)
+    base = task.base_model()
+    for name, tensor in state.items():
+        assert torch.equal(getattr(base, name).detach(), tensor), name
+    scores = task.evaluate(base, torch.device("cpu"))
+    assert scores["psnr"] > 45  # only the 8-bit PNGs separate the views from the PLY's renders
+    assert "lpips" in scores or scores["lpips_omitted"].startswith("omitted")
+    ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda iterable, **_: iterable)
+    outcome = KMeansPost().fit(task, KMeansPost.defaults("smoke"), ctx)
+    assert 20 < task.evaluate(outcome.model, torch.device("cpu"))["psnr"] < scores["psnr"]

@@ -2,7 +2,8 @@
 
 SSIM is the standard one (11×11 Gaussian window, σ = 1.5, C1 = 0.01², C2 = 0.03², images in
 [0, 1]), as in the reference 3DGS code. LPIPS needs pretrained network weights, which this
-offline suite does not ship, so it is reported only by :func:`lpips_if_available`.
+offline suite does not ship, so it is reported only where :func:`lpips_if_available` finds
+them; otherwise it says why not.
 """
 
 from __future__ import annotations
@@ -56,16 +57,16 @@ def photometric_loss(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - DSSIM_WEIGHT) * l1 + DSSIM_WEIGHT * (1 - ssim(image, target))
 
 
-def lpips_if_available() -> object | None:
-    """An LPIPS(alex) scorer when the ``lpips`` package and its AlexNet backbone weights are
-    already on this machine, else None (the suite never downloads weights)."""
+def lpips_if_available() -> tuple[object | None, str]:
+    """(an LPIPS(alex) scorer, "") when the ``lpips`` package and its AlexNet backbone weights
+    are already on this machine, else (None, why not): the suite never downloads weights."""
     try:
         import lpips
     except ImportError:
-        return None
+        return None, "omitted: the lpips package is not installed (the suite downloads no weights)"
     from pathlib import Path
 
     checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
     if not any(checkpoints.glob("alexnet-*.pth")):
-        return None
-    return lpips.LPIPS(net="alex", verbose=False).eval()
+        return None, f"omitted: no AlexNet weights (alexnet-*.pth) in {checkpoints} (the suite downloads no weights)"
+    return lpips.LPIPS(net="alex", verbose=False).eval(), ""
