@@ -118,7 +118,7 @@ class MCNC(RandomBasisMethod):
             "frequency": 30.0,
             "activation": "sine",
             "alpha_range": 1.0,
-            "lr": {"smoke": 1e-2, "small": 1e-2, "paper": 5e-3}[preset],
+            "lr": {"smoke": 3e-2, "small": 3e-2, "paper": 5e-3}[preset],
         }
 
     def make_code(self, wanted, initial, config: Config, seed: int, rng: str, device: torch.device) -> MCNCCode:

@@ -72,7 +72,7 @@ class PRANC(RandomBasisMethod):
             "bases": {"smoke": 50, "small": 100, "paper": 10_000}[preset],
             "chunk_size": {"smoke": 0, "small": 0, "paper": 500_000}[preset],
             "keep_bases": True,
-            "lr": {"smoke": 1e-2, "small": 1e-2, "paper": 1e-3}[preset],
+            "lr": {"smoke": 3e-2, "small": 3e-2, "paper": 1e-3}[preset],
         }
 
     def make_code(self, wanted, initial, config: Config, seed: int, rng: str, device: torch.device) -> PRANCCode:

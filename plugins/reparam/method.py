@@ -111,7 +111,8 @@ class RandomBasisMethod(Method, ABC):
             "targets": "auto",
             "rank": {"smoke": 4, "small": 4, "paper": 8}[preset],
             "alpha": {"smoke": 8.0, "small": 8.0, "paper": 16.0}[preset],
-            "epochs": {"smoke": 3, "small": 20, "paper": 100}[preset],
+            # from scratch, a few numbers must learn a whole network: more passes than an adapter
+            "epochs": {"smoke": 3, "small": 60 if mode == "scratch" else 20, "paper": 100}[preset],
             "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
             "weight_decay": 0.0,
         }
