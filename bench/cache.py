@@ -42,13 +42,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def cached_tensors(kind: str, config: dict[str, Any], build: Callable[[], dict]) -> dict:
     """Tensors cached under ``kind``/hash(config); ``build()`` makes them on a miss.
 
-    Used for in-suite pretrained base models (a state dict) and generated datasets.
+    Used for in-suite pretrained base models (a state dict) and generated datasets. ``build``
+    runs on forked random-number generators, so a run draws the same numbers after a cache
+    miss as after a hit: a cold cache never changes a result.
     """
+    import torch
     from safetensors.torch import load_file, save
 
     path = cache_dir() / kind / f"{config_key(config)}.safetensors"
     if path.exists():
         return load_file(path)
-    tensors = {name: t.detach().cpu().contiguous() for name, t in build().items()}
+    with torch.random.fork_rng():
+        built = build()
+    tensors = {name: t.detach().cpu().contiguous() for name, t in built.items()}
     atomic_write_bytes(path, save(tensors, metadata={"config": json.dumps(config, sort_keys=True)}))
     return tensors

@@ -107,3 +107,17 @@ def test_heads_must_divide_width():
 def test_hub_dataset_offline_fails_fast_with_the_reason():
     with pytest.raises(UcdbenchError, match="HF_DATASETS_OFFLINE.*not in the local datasets cache"):
         hub_documents("ucdbench-tests/no-such-dataset")
+
+
+def test_a_cold_cache_draws_the_same_random_numbers_as_a_warm_one(tmp_path, monkeypatch):
+    """Pretraining (with dropout) on a cache miss must not move the global RNG a method then
+    trains with: the first run of a configuration equals every later one."""
+    monkeypatch.setenv("UCDBENCH_CACHE", str(tmp_path))
+    config = {**PyDocs.defaults("smoke"), "dropout": 0.1, "pretrain_steps": 3}
+    task = PyDocs("smoke", 0, config)
+    task.prepare()
+    after = []
+    for _ in ("cold", "warm"):
+        task.base_model(pretrained=True)
+        after.append(torch.rand(4))
+    assert torch.equal(after[0], after[1])
