@@ -96,17 +96,46 @@ def test_defended_outcome_reports_before_and_after(task):
 
 
 def test_energy_per_sample_through_the_hardware_meter(task):
+    """Energy is read through Hardware.energy_meter (NVML's counter, faked): here 1 J per
+    token-block the model runs, so clean and attacked energy follow the tokens each kept —
+    per sample, with the warm-up pass left out."""
     nvml = FakeNVML()
     model = halting_avit()
+
+    def one_joule_per_token(module, args):
+        nvml.millijoules += 1000 * args[0].shape[0] * args[0].shape[1]
+
+    for block in model.vit.blocks:
+        block.register_forward_pre_hook(one_joule_per_token)
+    outcome = attacked_outcome(model)
+    inputs = task.sample_inputs(4, torch.device("cpu"))
+    clean_tokens = model.kept_tokens(inputs).sum(-1).float().mean().item()
+    attacked_tokens = model.kept_tokens(outcome.input_transform(inputs)).sum(-1).float().mean().item()
+    assert attacked_tokens != clean_tokens  # the fixture's patch changes the compute
+    figures = FlopsUnderAttack().measure(context(task, outcome, MeteredCPU(nvml)))
+    assert figures["clean_energy_j_per_sample"] == pytest.approx(clean_tokens)
+    assert figures["attacked_energy_j_per_sample"] == pytest.approx(attacked_tokens)
+    assert figures["energy_ratio"] == pytest.approx(attacked_tokens / clean_tokens)
+
+
+def test_latency_reports_energy_per_sample_where_metered(task):
+    from ucdbench.evaluations.latency import Latency
+
+    nvml = FakeNVML()
+    model = task.base_model(pretrained=False)
 
     def one_joule_per_image(module, args):
         nvml.millijoules += 1000 * args[0].shape[0]
 
     model.register_forward_pre_hook(one_joule_per_image)
-    figures = FlopsUnderAttack().measure(context(task, attacked_outcome(model), MeteredCPU(nvml)))
-    assert figures["clean_energy_j_per_sample"] == pytest.approx(1.0)
-    assert figures["attacked_energy_j_per_sample"] == pytest.approx(1.0)
-    assert figures["energy_ratio"] == pytest.approx(1.0)
+    config = {**Latency.defaults("smoke"), "min_iters": 3, "min_seconds": 0.0}
+
+    def measure(hardware):
+        return Latency().measure(EvaluationContext(task=task, outcome=Outcome(model=model), hardware=hardware,
+                                                   device=torch.device("cpu"), preset="smoke", config=config))
+
+    assert measure(MeteredCPU(nvml))["energy_j_per_sample"] == pytest.approx(1.0)  # warm-up not counted
+    assert "energy_j_per_sample" not in measure(CPU())
 
 
 def test_skips_outcomes_without_an_attack_or_extremes(task):

@@ -26,7 +26,7 @@ class SimA(Method):
     def defaults(cls, preset: str) -> Config:
         schedule = {
             "smoke": {"epochs": 10, "lr": 3e-3, "batch_size": 64},
-            "small": {"epochs": 30, "lr": 2e-3, "batch_size": 64},
+            "small": {"epochs": 60, "lr": 2e-3, "batch_size": 64},
             "paper": {"epochs": 300, "lr": 5e-4, "batch_size": 1024},
         }[preset]
         config: dict[str, Any] = {**schedule, "weight_decay": 0.05, "pretrained": False}
