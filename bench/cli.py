@@ -45,12 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="run again even if an identical run is recorded")
 
     board = commands.add_parser("leaderboard", help="write markdown leaderboards and plots from the records")
-    board.add_argument("--results", default=None, metavar="DIR", help="results folder (default: ./results)")
-    board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: leaderboards)")
+    board.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
+    board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: ./leaderboards)")
 
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
-    show.add_argument("--results", default=None, metavar="DIR")
+    show.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
     show.add_argument("--json", action="store_true", help="print the raw JSON record")
     return parser
 

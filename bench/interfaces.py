@@ -85,6 +85,12 @@ class Task(Configurable, ABC):
     kind: ClassVar[str]
     metrics: ClassVar[tuple[Metric, ...]]
     primary_metric: ClassVar[str]
+    flops_uncountable: ClassVar[str | None] = None
+    """None (the default) when ``FlopCounterMode`` sees the compute of :meth:`forward`
+    (matmuls, convolutions, attention); otherwise why it cannot, for example a forward whose
+    work is elementwise ops or custom kernels torch has no FLOP formula for (a Gaussian
+    rasteriser). The ``flops`` evaluation is then skipped with this reason in the record's
+    ``skipped``, rather than reporting the small countable part as if it were the cost."""
 
     def __init__(self, preset: str, seed: int, config: Mapping[str, Any]) -> None:
         self.preset = preset

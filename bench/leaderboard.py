@@ -57,9 +57,11 @@ def _cell(values: pd.Series) -> str:
     if not pd.api.types.is_numeric_dtype(values):  # yes/no checks: all runs agree, or how many said yes
         return values.iloc[0] if values.nunique() == 1 else f"{(values == 'yes').sum()}/{len(values)} yes"
     mean = values.mean()
+    # Counts (stored bytes, scalars) are exact: 549572 bytes must not read as 549600.
+    text = f"{mean:.0f}" if (values == values.round()).all() and mean == round(mean) else f"{mean:.4g}"
     if len(values) == 1:
-        return f"{mean:.4g}"
-    return f"{mean:.4g} ± {values.std(ddof=1):.2g}"
+        return text
+    return f"{text} ± {values.std(ddof=1):.2g}"
 
 
 def _columns_for(records: list[dict[str, Any]], evaluation: str, frame: pd.DataFrame) -> list[str]:

@@ -33,7 +33,7 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_cli(*args: str, results: Path | None = None, third_party: bool = False, timeout: float = 300,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+            env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``ucdbench ARGS`` in a subprocess, as a user would run it."""
     full_env = {**os.environ, **(env or {})}
     if third_party:
@@ -41,4 +41,4 @@ def run_cli(*args: str, results: Path | None = None, third_party: bool = False, 
     command = [str(Path(sys.executable).parent / "ucdbench"), *args]  # the installed console script
     if results is not None and args and args[0] in ("run", "leaderboard", "show"):
         command += ["--results", str(results)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)

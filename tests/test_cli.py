@@ -110,6 +110,10 @@ def test_run_record_cache_and_leaderboard(tmp_path: Path):
     assert "99.0 (made-up figure for the test)" in digits  # the plugin's reported figure beside ours
     assert (boards / "digits.png").stat().st_size > 1000
     assert "[digits](digits.md)" in (boards / "README.md").read_text()
+    default_out = run_cli("leaderboard", results=results, cwd=tmp_path)  # no --out: ./leaderboards
+    assert default_out.returncode == 0, default_out.stderr
+    assert "| lora " in (tmp_path / "leaderboards" / "digits.md").read_text()
+    assert (tmp_path / "leaderboards" / "README.md").exists()
 
     shown = run_cli("show", lora["key"][:8], results=results)
     assert shown.returncode == 0 and "weights_equal: True" in shown.stdout

@@ -8,6 +8,7 @@ import torch
 from ucdbench.artifacts import dense_artifact, expand_dense, write_artifact
 from ucdbench.evaluations.accuracy import Accuracy
 from ucdbench.evaluations.compression import Compression
+from ucdbench.evaluations.flops import Flops
 from ucdbench.evaluations.latency import Latency, percentile
 from ucdbench.evaluations.reconstruction import Reconstruction
 from ucdbench.hardware.cpu import CPU
@@ -94,3 +95,17 @@ def test_tied_weights_are_stored_once(tmp_path):
     assert set(artifact.tensors) == {"embed.weight", "bias"}
     restored = expand_dense(artifact, "cpu")
     assert torch.equal(restored["lm_head.weight"], shared.detach())
+
+
+def test_flops_is_skipped_with_the_reason_a_task_gives(task):
+    """A task whose forward FlopCounterMode cannot see (a rasteriser) says so; the flops
+    evaluation then skips with that reason instead of reporting the countable sliver."""
+    outcome = Outcome(model=task.base_model(pretrained=False))
+    assert Flops().skip_reason(context(task, outcome, Flops)) is None  # the default: counted
+
+    class Uncountable(Digits):
+        flops_uncountable = "its work is custom kernels"
+
+    uncountable = Uncountable("smoke", 0, Digits.defaults("smoke"))
+    reason = Flops().skip_reason(context(uncountable, outcome, Flops))
+    assert reason and "its work is custom kernels" in reason

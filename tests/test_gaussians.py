@@ -279,3 +279,20 @@ def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
     ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda iterable, **_: iterable)
     outcome = KMeansPost().fit(task, KMeansPost.defaults("smoke"), ctx)
     assert 20 < task.evaluate(outcome.model, torch.device("cpu"))["psnr"] < scores["psnr"]
+
+
+def test_scene_run_skips_flops_with_its_reason_and_keeps_latency(tmp_path):
+    """Through the runner: the rasteriser's FLOPs are not countable, so the record says why in
+    ``skipped`` instead of a near-zero figure; rendering time (latency) is measured."""
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.store import RunStore
+
+    run = resolve(load_registry(), RunSpec("gs-uncompressed", "scene", "smoke", 0, "cpu",
+                                           {"eval.latency.min_iters": 2, "eval.latency.min_seconds": 0.0,
+                                            "eval.latency.batch_size": 2}))
+    record = execute(run, "cpu", RunStore(tmp_path))
+    assert record["status"] == "ok", record.get("traceback")
+    assert "flops" not in record["evaluations"]
+    assert "rasteris" in record["skipped"]["flops"]
+    assert record["evaluations"]["latency"]["p50_ms"] > 0

@@ -23,6 +23,28 @@ def test_builtins_come_through_entry_points():
     assert isinstance(entry.target, str), "registration must stay lazy (a 'module:attr' string)"
 
 
+def test_every_builtin_loads_under_its_name_with_defaults_for_every_preset():
+    """Each built-in entry point registers without error, and each lazy target imports to the
+    right interface under the name it was registered as: a broken built-in fails here, not in
+    the first run that needs it."""
+    from ucdbench import interfaces
+    from ucdbench.plugins import KINDS
+
+    registry = load_registry()
+    assert registry.broken == []
+    bases = {"method": interfaces.Method, "task": interfaces.Task, "hardware": interfaces.Hardware,
+             "evaluation": interfaces.Evaluation}
+    for kind in KINDS:
+        for name, entry in registry.entries[kind].items():
+            if entry.distribution != "ucdbench":
+                continue
+            target = entry.load()
+            assert issubclass(target, bases[kind]) and target.name == name, (kind, name)
+            if issubclass(target, interfaces.Configurable):
+                for preset in interfaces.PRESETS:
+                    assert isinstance(target.defaults(preset), dict), (kind, name, preset)
+
+
 def test_lazy_target_loads_on_use():
     registry = load_registry()
     from ucdbench.interfaces import Method

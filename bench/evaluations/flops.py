@@ -69,6 +69,12 @@ class Flops(Evaluation):
     def defaults(cls, preset: str) -> dict[str, Any]:
         return {"batch_size": {"smoke": 4, "small": 16, "paper": 64}[preset]}
 
+    def skip_reason(self, ctx: EvaluationContext) -> str | None:
+        reason = getattr(ctx.task, "flops_uncountable", None)
+        if reason:
+            return f"task {ctx.task.name!r}: FlopCounterMode cannot count its forward: {reason}"
+        return None
+
     def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
         batch = ctx.config["batch_size"]
         inputs = ctx.task.sample_inputs(batch, ctx.device)

@@ -1,0 +1,30 @@
+"""Leaderboard tables from hand-made records (no runs needed)."""
+
+from __future__ import annotations
+
+import re
+
+from ucdbench.leaderboard import write_leaderboards
+
+
+def _record(key: str, method: str, seed: int, top1: float, artifact_bytes: int) -> dict:
+    return {
+        "key": key, "status": "ok", "seed": seed, "preset": "smoke", "overrides": {},
+        "method": {"name": method}, "hardware": {"kind": "cpu", "name": "Test CPU"},
+        "task": {"name": "digits", "primary_metric": "top1",
+                 "metrics": [{"name": "top1", "higher_is_better": True, "unit": "%"}]},
+        "evaluations": {"accuracy": {"top1": top1},
+                        "compression": {"artifact_bytes": artifact_bytes, "stored_scalars": artifact_bytes // 4}},
+        "leaderboard_columns": {"compression": ["stored_scalars", "artifact_bytes"]},
+    }
+
+
+def test_rows_are_mean_and_std_over_seeds_and_counts_stay_exact(tmp_path):
+    records = [_record("a", "lora", 0, 80.0, 549572), _record("b", "lora", 1, 90.0, 549572),
+               _record("c", "full-ft", 0, 85.5, 1234567)]
+    written = write_leaderboards(records, tmp_path)
+    assert {p.name for p in written} == {"README.md", "digits.md", "digits.png"}
+    board = (tmp_path / "digits.md").read_text()
+    assert re.search(r"\| lora\s+\|\s+2 \| 85 ± 7.1\s+\|", board)  # two seeds: mean ± sample std
+    assert "549572" in board and "1234567" in board and "549600" not in board  # bytes not rounded
+    assert "Test CPU" in board
