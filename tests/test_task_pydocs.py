@@ -121,3 +121,161 @@ def test_a_cold_cache_draws_the_same_random_numbers_as_a_warm_one(tmp_path, monk
         task.base_model(pretrained=True)
         after.append(torch.rand(4))
     assert torch.equal(after[0], after[1])
+
+
+# -- a hub base model (task.base): a tiny GPT-2 and byte-level BPE saved to a local folder ---------
+
+EOS = "<|endoftext|>"
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory):
+    """A tiny causal LM and its own tokenizer as ``save_pretrained`` writes them, built offline:
+    a 400-token byte-level BPE trained on a few pydoc topics and a one-layer GPT-2."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(list(pydoc_topics().values())[:8], trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS)
+    torch.manual_seed(1234)  # not the task's seed, so its random init differs from these weights
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=1, n_head=2,
+                                       bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def hub_task(hub_folder):
+    task = PyDocs("smoke", 0, {**PyDocs.defaults("smoke"), "base": str(hub_folder[0])})
+    task.prepare()
+    return task
+
+
+def token_bytes(tokenizer, ids) -> bytes:
+    """The raw bytes byte-level tokens spell (the end-of-text token spells none), decoded with
+    transformers' own copy of GPT-2's byte alphabet, independently of the task's code."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    to_byte = {c: b for b, c in bytes_to_unicode().items()}
+    return b"".join(b"" if i == tokenizer.eos_token_id else bytes(to_byte[c] for c in tokenizer.convert_ids_to_tokens(i))
+                    for i in ids)
+
+
+def test_hub_base_encodes_with_its_own_tokenizer_and_loads_its_own_weights(hub_folder, hub_task, monkeypatch):
+    saved = hub_folder[1]
+    tokenizer = hub_task.tokenizer
+    assert hub_task.eval_blocks.max() < len(tokenizer) and hub_task.eval_blocks.shape[1] == 64
+    assert (hub_task.eval_blocks == tokenizer.eos_token_id).any()  # documents separated by EOS
+    eval_text = "".join(pydoc_topics()[t] for t in hub_task.topic_split["eval"]).encode()
+    assert eval_text.startswith(token_bytes(tokenizer, hub_task.eval_blocks.flatten().tolist()))
+
+    def no_pretraining():
+        raise AssertionError("a hub base is not pretrained in-suite")
+
+    monkeypatch.setattr(hub_task, "_pretrain", no_pretraining)
+    first, second = hub_task.base_model(pretrained=True), hub_task.base_model(pretrained=True)
+    for name, tensor in first.state_dict().items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, saved[name]), name
+    with torch.no_grad():
+        first.transformer.wte.weight.zero_()
+    assert torch.equal(second.transformer.wte.weight, saved["transformer.wte.weight"])  # a fresh copy each call
+    scratch = hub_task.base_model(pretrained=False).state_dict()
+    assert {k: v.shape for k, v in scratch.items()} == {k: v.shape for k, v in saved.items()}
+    assert not torch.equal(scratch["transformer.h.0.attn.c_attn.weight"], saved["transformer.h.0.attn.c_attn.weight"])
+    assert torch.equal(scratch["transformer.wte.weight"], hub_task.base_model(pretrained=False).transformer.wte.weight)
+
+
+def test_hub_base_bits_per_byte_divides_by_the_real_bytes_of_the_scored_text(hub_task):
+    model = hub_task.base_model(pretrained=True)
+    metrics = hub_task.evaluate(model, CPU)
+    assert math.isfinite(metrics["perplexity"]) and 1 < metrics["perplexity"] < 2 * len(hub_task.tokenizer)
+    nats, scored_bytes = 0.0, 0
+    with torch.no_grad():
+        for block in hub_task.eval_blocks:
+            logits = model(block[None]).logits[0, :-1]
+            nats += float(torch.nn.functional.cross_entropy(logits, block[1:], reduction="sum"))
+            scored_bytes += len(token_bytes(hub_task.tokenizer, block[1:].tolist()))  # a block's first token is not scored
+    assert scored_bytes > hub_task.eval_blocks[:, 1:].numel()  # BPE tokens average several bytes
+    assert metrics["nll"] == pytest.approx(nats / hub_task.eval_blocks[:, 1:].numel(), rel=1e-5)
+    assert metrics["bits_per_byte"] == pytest.approx(nats / math.log(2) / scored_bytes, rel=1e-5)
+
+
+def test_bytes_per_token_are_exact_and_sum_to_each_document(hub_task):
+    from ucdbench.tasks.pydocs_data import encode_with
+
+    tokenizer = hub_task.tokenizer
+    documents = ["naïve “café” — 日本語 ß", "plain ascii", "<|endoftext|> is text inside a document"]
+    ids, n_bytes = encode_with(tokenizer, documents)
+    assert (ids == tokenizer.eos_token_id).sum() == len(documents)  # a literal EOS string stays text
+    for token, count in zip(ids.tolist(), n_bytes.tolist()):
+        assert count == len(token_bytes(tokenizer, [token]))
+    assert token_bytes(tokenizer, ids.tolist()) == "".join(documents).encode()
+    # the fallback for tokenizers that are not byte-level: character offsets, exact per document
+    offset_ids, offset_bytes = encode_with(tokenizer, documents, use_offsets=True)
+    assert torch.equal(offset_ids, ids)
+    ends = (ids == tokenizer.eos_token_id).nonzero().flatten().tolist()
+    for doc, start, end in zip(documents, [-1, *ends], ends):
+        assert int(offset_bytes[start + 1:end + 1].sum()) == len(doc.encode())
+
+
+@pytest.mark.parametrize("method", ["nola", "lora"])
+def test_adapter_methods_fit_a_hub_base(hub_task, method):
+    from ucdbench.interfaces import FitContext
+    from ucdbench_plugins.lora.method import LoRA
+    from ucdbench_plugins.nola.method import NOLA
+
+    cls = {"nola": NOLA, "lora": LoRA}[method]
+    ctx = FitContext(device=CPU, seed=0, preset="smoke", progress=lambda it, **_: it)
+    outcome = cls().fit(hub_task, {**cls.defaults("smoke"), "epochs": 0.2}, ctx)
+    assert math.isfinite(hub_task.evaluate(outcome.model, CPU)["perplexity"])
+    if method == "nola":  # Q and V of the one layer: two matrices, k and l coefficients each
+        assert outcome.artifact.tensors["a"].shape == (2, 32) and outcome.artifact.tensors["b"].shape == (2, 32)
+
+
+def test_hub_base_rejects_in_suite_model_settings_and_too_long_blocks(hub_folder):
+    base = {**PyDocs.defaults("smoke"), "base": str(hub_folder[0])}
+    with pytest.raises(UcdbenchError, match=r"task.n_layer=12 \(the checkpoint has 1\).*checkpoint decides"):
+        PyDocs("smoke", 0, {**base, "n_layer": 12}).prepare()
+    with pytest.raises(UcdbenchError, match="task.pretrain_steps=5.*in-suite base only"):
+        PyDocs("smoke", 0, {**base, "pretrain_steps": 5}).prepare()
+    with pytest.raises(UcdbenchError, match="context of 128 tokens"):
+        PyDocs("smoke", 0, {**base, "block_size": 256}).prepare()
+
+
+def test_missing_local_folder_is_named():
+    with pytest.raises(UcdbenchError, match="is not a folder"):
+        PyDocs("smoke", 0, {**PyDocs.defaults("smoke"), "base": "./no-such-model-folder"}).prepare()
+
+
+@pytest.mark.skipif(os.environ.get("HF_HUB_OFFLINE", "") in ("", "0"), reason="needs HF_HUB_OFFLINE=1")
+def test_uncached_hub_base_offline_fails_fast_with_the_reason():
+    import time
+
+    import transformers  # noqa: F401  (the import's own seconds are not the lookup's)
+
+    start = time.perf_counter()
+    with pytest.raises(UcdbenchError, match="HF_HUB_OFFLINE.*not in the local Hugging Face cache.*run once online"):
+        PyDocs("smoke", 0, {**PyDocs.defaults("smoke"), "base": "ucdbench-tests/no-such-model"}).prepare()
+    assert time.perf_counter() - start < 10
+
+
+def test_a_run_through_the_harness_on_a_hub_base_records_every_evaluation(hub_folder, tmp_path):
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.store import RunStore
+
+    overrides = {"task.base": str(hub_folder[0]), "epochs": 0.2, "k": 8, "l": 8}
+    run = resolve(load_registry(), RunSpec("nola", "pydocs", "smoke", 0, "cpu", overrides))
+    record = execute(run, "cpu", RunStore(tmp_path))
+    assert record["status"] == "ok", record.get("traceback")
+    figures = record["evaluations"]
+    assert math.isfinite(figures["accuracy"]["bits_per_byte"])
+    assert figures["compression"]["stored_scalars"] == 2 * (8 + 8)  # Q and V of the one layer
+    assert figures["reconstruction"]["weights_equal"] is True

@@ -15,12 +15,44 @@ width 128 (~0.8M parameters, CPU minutes); ``paper`` GPT-2 medium's sizes (24 la
 1024, 16 heads, 1024-token context), for GPUs. ``train_fraction`` keeps a fixed share of the
 training blocks (a quarter at smoke, half at small) so that fine-tuning fits the preset's
 time; fine-tuning cost grows with it and the eval split is never cut by it.
+
+``task.base`` picks the base model. ``in-suite`` (the default) is the byte-level GPT-2 above.
+Anything else is a Hugging Face hub id (``gpt2-medium``, ``gpt2-large``, ...) or a local folder
+written by ``save_pretrained``, holding a causal LM and its tokenizer, loaded with
+``AutoModelForCausalLM`` / ``AutoTokenizer``: the real pretrained GPT-2 that LoRA and NOLA
+adapt. Then
+
+- documents are encoded with the model's own tokenizer, its EOS token after each document,
+  and no in-suite pretraining happens (the pretraining topics go unused; the train and eval
+  topics are the same as in-suite, so the eval text is the same);
+- ``base_model(pretrained=True)`` is ``from_pretrained`` (a fresh fp32 copy each call),
+  ``base_model(pretrained=False)`` the same architecture randomly initialised (``from_config``);
+- the checkpoint decides the architecture: the in-suite model's settings (``n_layer``,
+  ``n_head``, ``n_embd``, ``dropout`` and the ``pretrain_*`` ones) are ignored at their preset
+  values and an error when set to anything else, so they never silently disagree with the
+  model that runs; ``block_size`` (the length of the blocks) must fit the model's context;
+- perplexity is per token *of that tokenizer* (not comparable across tokenizers), while bits
+  per byte divides the total nats by the real UTF-8 byte count of the scored text (each token
+  carries the bytes it stands for, see :func:`~ucdbench.tasks.pydocs_data.encode_with`), so it
+  compares across tokenizers and with the in-suite base;
+- offline (``HF_HUB_OFFLINE``), a hub id must already be in the local Hugging Face cache.
+
+The NOLA paper's own setting, GPT-2 Large adapted on E2E (``paper`` preset: rank 8, k = l = 256,
+Q and V)::
+
+    ucdbench run --method nola --task pydocs --preset paper --set task.base=gpt2-large \
+        --set task.dataset=e2e_nlg --set batch_size=8 --set epochs=5 --hardware cuda
+
+(``--method lora --set task.base=gpt2-medium --set rank=4`` for LoRA's GPT-2 M; batch size 8
+and 5 epochs are LoRA's E2E recipe.) The task scores perplexity and bits per byte of the E2E references
+and meaning representations, not the papers' BLEU of generated text.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -31,9 +63,18 @@ from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors, config_key
 from ucdbench.interfaces import Metric, Task, UcdbenchError
 from ucdbench.progress import progress_bar
-from ucdbench.tasks.pydocs_data import END_OF_TEXT, VOCAB_SIZE, blocks, encode, hub_documents, pydoc_topics, split_topics
+from ucdbench.tasks.pydocs_data import (
+    END_OF_TEXT, VOCAB_SIZE, blocks, encode, encode_with, hub_documents, offline_variables, pydoc_topics, split_topics,
+)
 
+IN_SUITE = "in-suite"
 _MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+_IN_SUITE_ONLY = ("n_layer", "n_head", "n_embd", "dropout", "pretrain_steps", "pretrain_batch_size", "pretrain_lr",
+                  "pretrain_seed")
+"""Settings of the in-suite model and its pretraining: a hub base's checkpoint decides these."""
+_HUB_SIZES = {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads", "n_embd": "hidden_size"}
+_LOGIT_BUDGET = 2 ** 27
+"""Eval batches of a hub base hold at most this many logits (a 50k-token vocabulary is large)."""
 _PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(n_layer=1, n_head=2, n_embd=32, block_size=64, dropout=0.0,
                   pretrain_steps=150, pretrain_batch_size=16, pretrain_lr=3e-3, eval_tokens=16384, train_fraction=0.25),
@@ -48,8 +89,9 @@ class PyDocs(Task):
     name: ClassVar[str] = "pydocs"
     kind: ClassVar[str] = "language-modeling"
     metrics: ClassVar[tuple[Metric, ...]] = (
-        Metric("perplexity", False, "", "exp of the mean next-token cross-entropy on the eval blocks"),
-        Metric("bits_per_byte", False, "bits", "cross-entropy in bits per byte of eval text"),
+        Metric("perplexity", False, "", "exp of the mean next-token cross-entropy on the eval blocks; per token "
+               "of the base's tokenizer (bytes for the in-suite base)"),
+        Metric("bits_per_byte", False, "bits", "total cross-entropy in bits over the UTF-8 bytes of the scored eval text"),
         Metric("nll", False, "nats", "mean next-token cross-entropy on the eval blocks"),
     )
     primary_metric: ClassVar[str] = "perplexity"
@@ -57,6 +99,7 @@ class PyDocs(Task):
     @classmethod
     def defaults(cls, preset: str) -> dict[str, Any]:
         return {
+            "base": IN_SUITE,
             "dataset": "pydocs",
             "pretrain_fraction": 0.6,
             "eval_fraction": 0.15,
@@ -68,27 +111,45 @@ class PyDocs(Task):
 
     def prepare(self) -> None:
         cfg = self.config
-        if cfg["n_embd"] % cfg["n_head"]:
+        hub = self.hub_base
+        if hub is None and cfg["n_embd"] % cfg["n_head"]:
             raise UcdbenchError(f"task.n_embd={cfg['n_embd']} must be a multiple of task.n_head={cfg['n_head']}")
         if not 0 < cfg["train_fraction"] <= 1:
             raise UcdbenchError(f"task.train_fraction={cfg['train_fraction']} must be in (0, 1]")
         if cfg["block_size"] < 2:
             raise UcdbenchError(f"task.block_size={cfg['block_size']} must be at least 2 (a token and its successor)")
+        if hub is not None:
+            self._load_hub()  # fails fast on a missing model, before any text is read
+            self._check_hub_settings()
         topics = pydoc_topics()
         self.topic_split = split_topics(topics, cfg["pretrain_fraction"], cfg["eval_fraction"])
-        self.pretrain_stream = encode(topics[t] for t in self.topic_split["pretrain"])
+        if hub is None:
+            self.pretrain_stream = encode(topics[t] for t in self.topic_split["pretrain"])
         if cfg["dataset"] == "pydocs":
             documents = {split: [topics[t] for t in self.topic_split[split]] for split in ("train", "eval")}
         else:
             documents = hub_documents(cfg["dataset"])
-        train_blocks = blocks(encode(documents["train"]), cfg["block_size"])
+        if hub is None:
+            train_stream, eval_stream = encode(documents["train"]), encode(documents["eval"])
+            eval_bytes = (eval_stream != END_OF_TEXT).long()  # one byte per id but end-of-text
+        else:
+            train_stream, _ = encode_with(self.tokenizer, documents["train"])
+            eval_stream, eval_bytes = encode_with(self.tokenizer, documents["eval"])
+            vocab = self.hub_config.vocab_size
+            if max(int(train_stream.max()), int(eval_stream.max())) >= vocab:
+                raise UcdbenchError(f"task.base={hub!r}: its tokenizer gives ids beyond the model's vocab_size={vocab}")
+        train_blocks = blocks(train_stream, cfg["block_size"])
         keep = max(1, round(cfg["train_fraction"] * len(train_blocks)))
         chosen = torch.randperm(len(train_blocks), generator=torch.Generator().manual_seed(0))[:keep]
         self.train_blocks = train_blocks[chosen.sort().values]  # the same blocks for every run seed
-        eval_blocks = blocks(encode(documents["eval"]), cfg["block_size"])
+        eval_blocks = blocks(eval_stream, cfg["block_size"])
+        eval_bytes = blocks(eval_bytes, cfg["block_size"])
         if cfg["eval_tokens"]:
             eval_blocks = eval_blocks[: max(1, cfg["eval_tokens"] // cfg["block_size"])]
+            eval_bytes = eval_bytes[: len(eval_blocks)]
         self.eval_blocks = eval_blocks
+        self.eval_bytes = eval_bytes
+        """UTF-8 bytes of text each eval token stands for (0 for end of text), beside ``eval_blocks``."""
 
     def train_batches(self, batch_size: int, epochs: float) -> Iterator[torch.Tensor]:
         """(batch_size, block_size) LongTensor blocks; each pass visits every block once."""
@@ -97,8 +158,56 @@ class PyDocs(Task):
 
     # -- models -------------------------------------------------------------------------------
 
+    @property
+    def hub_base(self) -> str | None:
+        """``task.base`` when it names a hub id or local folder, None for the in-suite base."""
+        base = self.config.get("base", IN_SUITE)
+        return None if base == IN_SUITE else str(base)
+
     def model_config(self) -> dict[str, Any]:
+        if self.hub_base is not None:
+            return {"base": self.hub_base, "block_size": self.config["block_size"]}
         return {k: self.config[k] for k in _MODEL_KEYS}
+
+    def _load_hub(self) -> None:
+        """The hub base's config and tokenizer (``self.hub_config``, ``self.tokenizer``), once."""
+        if hasattr(self, "hub_config"):
+            return
+        from transformers import AutoConfig, AutoTokenizer
+
+        name = self.hub_base
+        assert name is not None
+        local = Path(name).expanduser()
+        if name.startswith((".", "/", "~")) and not local.is_dir():
+            raise UcdbenchError(f"task.base={name!r} is not a folder; give a folder written by save_pretrained, "
+                                f"a Hugging Face hub id such as gpt2-large, or {IN_SUITE!r}")
+        source = str(local) if local.is_dir() else name
+        try:
+            self.hub_config = AutoConfig.from_pretrained(source)
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+        except Exception as exc:
+            raise _hub_error(name, local.is_dir(), exc) from exc
+        self._hub_source = source
+        if self.tokenizer.eos_token_id is None:
+            raise UcdbenchError(f"task.base={name!r}: its tokenizer has no EOS token to separate documents with")
+
+    def _check_hub_settings(self) -> None:
+        """The documented rule: in-suite-only settings at their preset values are ignored, any
+        other value is an error (the checkpoint decides); the blocks must fit the context."""
+        cfg, preset = self.config, self.defaults(self.preset)
+        changed = [k for k in _IN_SUITE_ONLY if cfg[k] != preset[k]]
+        if changed:
+            has = {k: getattr(self.hub_config, attr, None) for k, attr in _HUB_SIZES.items()}
+            told = "; ".join(f"task.{k}={cfg[k]!r}" + (f" (the checkpoint has {has[k]})" if has.get(k) is not None else "")
+                             for k in changed)
+            raise UcdbenchError(
+                f"{told}: with task.base={self.hub_base!r} the checkpoint decides the architecture and nothing is "
+                f"pretrained in-suite, so these settings apply to the in-suite base only; drop the override(s)"
+            )
+        context = getattr(self.hub_config, "max_position_embeddings", None)
+        if context is not None and cfg["block_size"] > context:
+            raise UcdbenchError(f"task.block_size={cfg['block_size']} is longer than task.base={self.hub_base!r}'s "
+                                f"context of {context} tokens; set task.block_size={context} or less")
 
     def _build(self) -> nn.Module:
         from transformers import GPT2Config, GPT2LMHeadModel
@@ -114,12 +223,26 @@ class PyDocs(Task):
 
     def base_model(self, pretrained: bool = True) -> nn.Module:
         torch.manual_seed(self.seed)
+        if self.hub_base is not None:
+            return self._hub_model(pretrained)
         model = self._build()
         if pretrained:
             state = cached_tensors("pretrained/pydocs", self._pretrain_config(), self._pretrain)
             # the output layer is tied to the token embedding, so the cache stores it once
             model.load_state_dict({**state, "lm_head.weight": state["transformer.wte.weight"]})
         return model
+
+    def _hub_model(self, pretrained: bool) -> nn.Module:
+        from transformers import AutoModelForCausalLM
+
+        self._load_hub()
+        if not pretrained:
+            return AutoModelForCausalLM.from_config(self.hub_config).float()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(self._hub_source)
+        except Exception as exc:
+            raise _hub_error(self.hub_base, Path(self._hub_source).is_dir(), exc) from exc
+        return model.float()  # the checkpoint's own dtype (bf16, say) widened losslessly
 
     def _pretrain_config(self) -> dict[str, Any]:
         cfg = self.config
@@ -170,21 +293,46 @@ class PyDocs(Task):
         input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """Metrics on the eval blocks; ``input_transform`` changes what the model reads, the
-        targets stay the untransformed text."""
+        targets stay the untransformed text. Every token but a block's first is scored; bits
+        per byte divides the total nats (over ln 2) by the UTF-8 bytes those tokens stand for."""
         model.eval()
+        batch = 32
+        if self.hub_base is not None:
+            batch = max(1, min(batch, _LOGIT_BUDGET // (self.eval_blocks.shape[1] * self.hub_config.vocab_size)))
         total, tokens, text_bytes = 0.0, 0, 0
-        for start in range(0, len(self.eval_blocks), 32):
-            ids = self.eval_blocks[start:start + 32].to(device)
+        for start in range(0, len(self.eval_blocks), batch):
+            ids = self.eval_blocks[start:start + batch].to(device)
             inputs = ids if input_transform is None else input_transform(ids)
             total += float(_token_nll(model(inputs).logits, ids).sum())
             tokens += ids[:, 1:].numel()
-            text_bytes += int((ids[:, 1:] != END_OF_TEXT).sum())
+            if self.hub_base is None:  # one byte per id but end-of-text
+                text_bytes += int((ids[:, 1:] != END_OF_TEXT).sum())
+            else:  # the bytes of text each scored token stands for
+                text_bytes += int(self.eval_bytes[start:start + batch, 1:].sum())
         nll = total / tokens
         return {"perplexity": math.exp(nll), "bits_per_byte": total / math.log(2) / text_bytes, "nll": nll}
 
     def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
         reps = -(-batch_size // len(self.eval_blocks))
         return self.eval_blocks.repeat(reps, 1)[:batch_size].to(device)
+
+
+def _hub_error(name: str | None, local: bool, exc: Exception) -> UcdbenchError:
+    """Why a hub base could not be loaded, and how to fix it."""
+    offline = [v for v in offline_variables() if v != "HF_DATASETS_OFFLINE"]
+    if local:
+        why = "the folder needs config.json, the tokenizer's files and the weights, as save_pretrained writes them"
+    elif offline:
+        why = (f"{' and '.join(offline)} {'is' if len(offline) == 1 else 'are'} set and the model is not in the local "
+               "Hugging Face cache; run once online (unset it) to cache it, or set task.base to a local folder "
+               "written by save_pretrained")
+    else:
+        why = "check the hub id and your connection, or set task.base to a local folder written by save_pretrained"
+    return UcdbenchError(
+        f"task.base={name!r} could not be loaded with transformers' AutoConfig / AutoTokenizer / "
+        f"AutoModelForCausalLM: {why} ({type(exc).__name__}: {str(exc).strip()}). "
+        f"The default task.base={IN_SUITE} needs no download."
+    )
 
 
 def _token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
