@@ -33,3 +33,18 @@ class FullFineTune(Method):
             dense_weights=model.state_dict,
             metrics=metrics,
         )
+
+
+class PretrainedBase(Method):
+    """The task's pretrained base model as it is: the row an adapter or fine-tune must beat.
+
+    Nothing trains and nothing new is stored, so compression and reconstruction are skipped.
+    On image tasks with new classes the head is freshly initialised, so this row sits at
+    chance there; on language tasks it is the pretrained model's score on the task's text.
+    """
+
+    name = "base"
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        model = task.base_model(pretrained=True).to(ctx.device).eval()
+        return Outcome(model=model)
