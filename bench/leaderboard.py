@@ -61,7 +61,8 @@ def _cell(values: pd.Series) -> str:
     text = f"{mean:.0f}" if (values == values.round()).all() and mean == round(mean) else f"{mean:.4g}"
     if len(values) == 1:
         return text
-    return f"{text} ± {values.std(ddof=1):.2g}"
+    spread = 0.0 if values.nunique() == 1 else values.std(ddof=1)  # equal runs: ± 0, not rounding noise
+    return f"{text} ± {spread:.2g}"
 
 
 def _columns_for(records: list[dict[str, Any]], evaluation: str, frame: pd.DataFrame) -> list[str]:

@@ -28,3 +28,11 @@ def test_rows_are_mean_and_std_over_seeds_and_counts_stay_exact(tmp_path):
     assert re.search(r"\| lora\s+\|\s+2 \| 85 ± 7.1\s+\|", board)  # two seeds: mean ± sample std
     assert "549572" in board and "1234567" in board and "549600" not in board  # bytes not rounded
     assert "Test CPU" in board
+
+
+def test_equal_runs_show_zero_spread_not_rounding_noise(tmp_path):
+    value = 100 * 1148 / 253480  # three equal runs whose pandas sample std is 6.8e-17, not 0
+    records = [_record(str(seed), "pranc", seed, value, 1148) for seed in range(3)]
+    write_leaderboards(records, tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    assert "0.4529 ± 0 " in board and "e-17" not in board
