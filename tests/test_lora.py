@@ -8,7 +8,8 @@ import torch
 from ucdbench.artifacts import read_artifact, write_artifact
 from ucdbench.interfaces import FitContext
 from ucdbench.tasks.image_datasets import Digits
-from ucdbench_plugins.lora.method import LoRA, auto_targets
+from ucdbench_plugins.lora.method import LoRA
+from ucdbench_plugins.lora.peft_adapter import auto_targets
 
 
 def fit(model: str, rank: int):

@@ -10,21 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task, UcdbenchError
-from ucdbench.training import train
-
-
-def auto_targets(model: nn.Module) -> list[str]:
-    """The layers LoRA adapts by default: fused attention projections where the model has
-    them (timm ``qkv``, GPT-2 ``c_attn``), else every Linear/Conv2d except the head."""
-    names = [name for name, _ in model.named_modules()]
-    for fused in ("qkv", "c_attn"):
-        if any(name.split(".")[-1] == fused for name in names):
-            return [fused]
-    return [name for name, module in model.named_modules()
-            if isinstance(module, (nn.Linear, nn.Conv2d)) and not name.startswith("head")]
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
+from ucdbench_plugins.lora.peft_adapter import fit_peft
 
 
 def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool) -> torch.Tensor:
@@ -73,62 +61,23 @@ class LoRA(Method):
         return None
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig
         from peft.tuners.lora import LoraLayer
-        from transformers.pytorch_utils import Conv1D
 
-        base = task.base_model(pretrained=True)
-        targets = auto_targets(base) if config["target_modules"] == "auto" else config["target_modules"]
-        head = [n for n, _ in base.named_parameters() if n.startswith("head.")] if task.kind == "image-classification" else []
-        base_state = {k: v.detach().clone() for k, v in base.state_dict().items()}
-        # GPT-2's Conv1D stores weights (in, out): PEFT must know, or ΔW lands transposed.
-        fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in base.named_modules() if n.split(".")[-1] in targets)
-        try:
-            model = get_peft_model(base, LoraConfig(r=config["rank"], lora_alpha=config["alpha"],
-                                                    lora_dropout=config["dropout"], target_modules=targets,
-                                                    fan_in_fan_out=fan_in_fan_out))
-        except ValueError as exc:
-            raise UcdbenchError(f"lora: target_modules={targets!r} do not fit this model: {exc}") from exc
-        inner = model.base_model.model
-        for name, param in inner.named_parameters():
-            if name in head:
-                param.requires_grad_(True)  # the task's new classes need a trained head, stored dense
-        metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
-                        batch_size=config["batch_size"], weight_decay=config["weight_decay"])
-
-        layers = {name: module for name, module in inner.named_modules() if isinstance(module, LoraLayer)}
-        scaling = config["alpha"] / config["rank"]
-        layout = {"scaling": scaling, "head": head,
-                  "layers": {name: {"fan_in_fan_out": bool(getattr(m, "fan_in_fan_out", False))} for name, m in layers.items()}}
-
-        def adapter_tensors() -> dict[str, torch.Tensor]:
-            tensors = {}
-            for name, module in layers.items():
-                tensors[f"{name}.lora_A"] = module.lora_A["default"].weight.detach()
-                tensors[f"{name}.lora_B"] = module.lora_B["default"].weight.detach()
-            params = dict(inner.named_parameters())
-            tensors.update({name: params[name].detach() for name in head})
-            return tensors
-
-        base_on: dict[str, dict[str, torch.Tensor]] = {}
+        fit = fit_peft("lora", task, config, ctx, lambda targets, fan_in_fan_out: LoraConfig(
+            r=config["rank"], lora_alpha=config["alpha"], lora_dropout=config["dropout"], target_modules=targets,
+            fan_in_fan_out=fan_in_fan_out), LoraLayer)
+        layout = {"scaling": config["alpha"] / config["rank"], "head": fit.head,
+                  "layers": {name: {"fan_in_fan_out": bool(getattr(m, "fan_in_fan_out", False))}
+                             for name, m in fit.layers.items()}}
+        tensors = {}
+        for name, module in fit.layers.items():
+            tensors[f"{name}.lora_A"] = module.lora_A["default"].weight.detach()
+            tensors[f"{name}.lora_B"] = module.lora_B["default"].weight.detach()
+        base_on = fit.base_on()
 
         def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-            if str(device) not in base_on:  # the user already holds the base model on the device
-                base_on[str(device)] = {k: v.to(device) for k, v in base_state.items()}
-            return merged_weights(base_on[str(device)], artifact.tensors, artifact.metadata)
+            return merged_weights(base_on(device), artifact.tensors, artifact.metadata)
 
-        def dense_weights() -> dict[str, torch.Tensor]:
-            """PEFT's own merge of the scored model: an independent check of ``reconstruct``."""
-            dense = {f"{name}.weight": m.get_base_layer().weight.detach() + m.get_delta_weight("default").detach()
-                     for name, m in layers.items()}
-            params = dict(inner.named_parameters())
-            dense.update({name: params[name].detach() for name in head})
-            return dense
-
-        return Outcome(
-            model=model,
-            artifact=Artifact(adapter_tensors(), layout, dense=tuple(head)),
-            reconstruct=reconstruct,
-            dense_weights=dense_weights,
-            metrics={**metrics, "adapted_layers": float(len(layers))},
-        )
+        return Outcome(model=fit.model, artifact=Artifact({**tensors, **fit.head_tensors()}, layout, dense=tuple(fit.head)),
+                       reconstruct=reconstruct, dense_weights=fit.merged_weights, metrics=fit.metrics)

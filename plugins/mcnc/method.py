@@ -21,7 +21,7 @@ the same reach, which is the paper's speed claim.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -5,7 +5,7 @@ matrices shared by all layers, drawn by PEFT from ``projection_prng_key``, and o
 diagonal scalings λ_d (r) and λ_b (out) train. The artifact stores the λ vectors of every
 layer, the task head for new classes (dense), and the key — not A and B
 (``save_projection=False``); reconstruction draws A and B again with PEFT's own initialiser.
-Targets are LoRA's (:func:`ucdbench_plugins.lora.method.auto_targets`): the fused attention
+Targets are LoRA's (:func:`ucdbench_plugins.lora.peft_adapter.auto_targets`): the fused attention
 projection of a ViT or GPT-2.
 """
 
@@ -15,9 +15,8 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task, UcdbenchError
-from ucdbench.training import train
-from ucdbench_plugins.lora.method import auto_targets
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
+from ucdbench_plugins.lora.peft_adapter import fit_peft
 
 
 def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,62 +61,32 @@ class VeRA(Method):
         return None
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        from peft import VeraConfig, get_peft_model
+        from peft import VeraConfig
         from peft.tuners.vera import VeraLayer
-        from transformers.pytorch_utils import Conv1D
 
-        base = task.base_model(pretrained=True)
-        targets = auto_targets(base) if config["target_modules"] == "auto" else config["target_modules"]
-        head = [n for n, _ in base.named_parameters() if n.startswith("head.")] if task.kind == "image-classification" else []
-        base_state = {k: v.detach().clone() for k, v in base.state_dict().items()}
-        fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in base.named_modules() if n.split(".")[-1] in targets)
         key = config["projection_prng_key"]
-        try:
-            model = get_peft_model(base, VeraConfig(r=config["rank"], target_modules=targets, projection_prng_key=key,
-                                                    save_projection=False, d_initial=config["d_initial"],
-                                                    fan_in_fan_out=fan_in_fan_out))
-        except ValueError as exc:
-            raise UcdbenchError(f"vera: target_modules={targets!r} do not fit this model: {exc}") from exc
-        inner = model.base_model.model
-        for name, param in inner.named_parameters():
-            if name in head:
-                param.requires_grad_(True)
-        metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
-                        batch_size=config["batch_size"])
-
-        layers = {name: m for name, m in inner.named_modules() if isinstance(m, VeraLayer)}
-        shared_a, shared_b = model.base_model.vera_A["default"], model.base_model.vera_B["default"]
+        fit = fit_peft("vera", task, config, ctx, lambda targets, fan_in_fan_out: VeraConfig(
+            r=config["rank"], target_modules=targets, projection_prng_key=key, save_projection=False,
+            d_initial=config["d_initial"], fan_in_fan_out=fan_in_fan_out), VeraLayer)
+        shared_a, shared_b = fit.model.base_model.vera_A["default"], fit.model.base_model.vera_B["default"]
         layout = {"key": key, "rank": config["rank"], "in_dim": shared_a.shape[1], "out_dim": shared_b.shape[0],
-                  "head": head, "layers": {name: {"in_features": m.in_features, "fan_in_fan_out": bool(m.fan_in_fan_out)}
-                                           for name, m in layers.items()}}
+                  "head": fit.head, "layers": {name: {"in_features": m.in_features, "fan_in_fan_out": bool(m.fan_in_fan_out)}
+                                               for name, m in fit.layers.items()}}
         tensors = {}
-        for name, module in layers.items():
+        for name, module in fit.layers.items():
             tensors[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
             tensors[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
-        params = dict(inner.named_parameters())
-        tensors.update({name: params[name].detach() for name in head})
-
-        base_on: dict[str, dict[str, torch.Tensor]] = {}
+        base_on = fit.base_on()
 
         def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-            meta, stored = artifact.metadata, artifact.tensors
-            if str(device) not in base_on:
-                base_on[str(device)] = {k: v.to(device) for k, v in base_state.items()}
+            meta, stored, base = artifact.metadata, artifact.tensors, base_on(device)
             a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
-            dense = {f"{name}.weight": base_on[str(device)][f"{name}.weight"]
+            dense = {f"{name}.weight": base[f"{name}.weight"]
                      + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
                                   spec["fan_in_fan_out"])
                      for name, spec in meta["layers"].items()}
             dense.update({name: stored[name] for name in meta["head"]})
             return dense
 
-        def dense_weights() -> dict[str, torch.Tensor]:
-            """PEFT's own merge of the scored model: an independent check of ``reconstruct``."""
-            dense = {f"{name}.weight": m.get_base_layer().weight.detach() + m.get_delta_weight("default").detach()
-                     for name, m in layers.items()}
-            params = dict(inner.named_parameters())
-            dense.update({name: params[name].detach() for name in head})
-            return dense
-
-        return Outcome(model=model, artifact=Artifact(tensors, layout, dense=tuple(head)), reconstruct=reconstruct,
-                       dense_weights=dense_weights, metrics={**metrics, "adapted_layers": float(len(layers))})
+        return Outcome(model=fit.model, artifact=Artifact({**tensors, **fit.head_tensors()}, layout, dense=tuple(fit.head)),
+                       reconstruct=reconstruct, dense_weights=fit.merged_weights, metrics=fit.metrics)
