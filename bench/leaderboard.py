@@ -119,8 +119,11 @@ def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (method, settings, preset), runs in frame.dropna(subset=[x_col, y_col]).groupby(["method", "settings", "preset"]):
-        label = f"{method}" + (f" ({settings})" if settings else "") + f" [{preset}]"
+    groups = frame.dropna(subset=[x_col, y_col]).groupby(["method", "settings", "preset", "task_settings"])
+    for (method, settings, preset, task_settings), runs in groups:
+        # runs on other task settings (another model, other classes) are other points, said so
+        where = f"{preset}" + ("" if task_settings == "default" else f"; task {task_settings}")
+        label = f"{method}" + (f" ({settings})" if settings else "") + f" [{where}]"
         ax.errorbar(runs[x_col].mean(), runs[y_col].mean(), yerr=runs[y_col].std(ddof=1) if len(runs) > 1 else 0,
                     fmt="o", capsize=3, label=label)
     ax.set_xscale("log")
@@ -128,9 +131,8 @@ def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
     ax.set_ylabel(primary)
     ax.set_title(f"{task}: {primary} against storage (mean ± std over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.16))  # below: never over a point
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return True
 
