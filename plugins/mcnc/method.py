@@ -88,13 +88,9 @@ class MCNCCode(FlatCode):
         return {"seed": self.seed, "rng": self.rng, "chunks": self.chunks, **self.settings}
 
     @classmethod
-    def rebuild(cls, spec, tensors, wanted, initial, device):
+    def from_spec(cls, spec, wanted, initial, device):
         settings = {k: spec[k] for k in ("k", "d", "width", "depth", "frequency", "activation", "alpha_range")}
-        code = cls(wanted, initial, seed=spec["seed"], rng=spec["rng"], device=device, **settings)
-        with torch.no_grad():
-            code.alpha.copy_(tensors["alpha"])
-            code.beta.copy_(tensors["beta"])
-        return code
+        return cls(wanted, initial, seed=spec["seed"], rng=spec["rng"], device=device, **settings)
 
 
 class MCNC(RandomBasisMethod):

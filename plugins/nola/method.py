@@ -69,12 +69,8 @@ class NOLACode(Code):
                 "matrices": len(self.matrices), "keep_bases": self.keep}
 
     @classmethod
-    def rebuild(cls, spec, tensors, wanted, initial, device):
-        code = cls(wanted, k=spec["k"], l=spec["l"], keep_bases=False, seed=spec["seed"], rng=spec["rng"], device=device)
-        with torch.no_grad():
-            code.a.copy_(tensors["a"])
-            code.b.copy_(tensors["b"])
-        return code
+    def from_spec(cls, spec, wanted, initial, device):
+        return cls(wanted, k=spec["k"], l=spec["l"], keep_bases=False, seed=spec["seed"], rng=spec["rng"], device=device)
 
 
 class NOLA(RandomBasisMethod):

@@ -50,12 +50,9 @@ class PRANCCode(FlatCode):
                 "chunks": self.chunks, "keep_bases": self.keep}
 
     @classmethod
-    def rebuild(cls, spec, tensors, wanted, initial, device):
-        code = cls(wanted, initial, bases=spec["bases"], chunk_size=spec["chunk_size"], keep_bases=False,
+    def from_spec(cls, spec, wanted, initial, device):
+        return cls(wanted, initial, bases=spec["bases"], chunk_size=spec["chunk_size"], keep_bases=False,
                    seed=spec["seed"], rng=spec["rng"], device=device)
-        with torch.no_grad():
-            code.coefficients.copy_(tensors["coefficients"])
-        return code
 
 
 class PRANC(RandomBasisMethod):

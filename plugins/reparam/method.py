@@ -54,9 +54,19 @@ class Code(nn.Module, ABC):
 
     @classmethod
     @abstractmethod
+    def from_spec(cls, spec: dict[str, Any], wanted: dict[str, tuple[int, ...]],
+                  initial: dict[str, torch.Tensor] | None, device: torch.device) -> Code:
+        """A code with ``spec``'s generator on ``device``, its coefficients at their start values."""
+
+    @classmethod
     def rebuild(cls, spec: dict[str, Any], tensors: dict[str, torch.Tensor], wanted: dict[str, tuple[int, ...]],
                 initial: dict[str, torch.Tensor] | None, device: torch.device) -> Code:
-        """The code of an artifact, on ``device``."""
+        """The code of an artifact, on ``device``: the generator from the spec, the coefficients from the file."""
+        code = cls.from_spec(spec, wanted, initial, device)
+        with torch.no_grad():
+            for name, coefficients in code.stored().items():
+                coefficients.copy_(tensors[name])
+        return code
 
 
 class FlatCode(Code):

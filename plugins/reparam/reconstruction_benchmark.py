@@ -42,8 +42,9 @@ class Case:
     target: str
     layout: DirectLayout | LowRankLayout
     code: Callable[[torch.device], Code]
-    compose: bool
-    """Add the generated tensors into the dense weights (full models), or stop at the factors."""
+    base_shapes: dict[str, tuple[int, ...]] | None
+    """Shapes of the weights the generated tensors are added into (full models), or None to stop
+    at the generated tensors (the adapter factors)."""
 
 
 def _gpt2_large():
@@ -73,17 +74,18 @@ def cases(budget_percent: float) -> list[Case]:
     budget = len(adapters.slots) * 512  # NOLA k = l = 256: 36,864
     target = f"gpt2-large Q,V rank-8 adapters ({factors:,} values)"
     out.append(Case("nola", target, adapters, lambda d: NOLACode(wanted, k=256, l=256, keep_bases=False, seed=0,
-                                                               rng=_rng(d), device=d), False))
+                                                               rng=_rng(d), device=d), None))
     mcnc_chunk = -(-factors // (budget // 10))  # k = 9: 10 stored values per chunk
     pranc_chunk = -(-factors // (budget // 256))  # 256 bases per chunk
     out.append(Case("mcnc", target, adapters, lambda d: MCNCCode(
         wanted, adapters.initial(0, d, _rng(d)), k=9, d=mcnc_chunk, width=64, depth=2, frequency=30.0,
-        activation="sine", alpha_range=1.0, seed=0, rng=_rng(d), device=d), False))
+        activation="sine", alpha_range=1.0, seed=0, rng=_rng(d), device=d), None))
     out.append(Case("pranc", target, adapters, lambda d: PRANCCode(
         wanted, adapters.initial(0, d, _rng(d)), bases=256, chunk_size=pranc_chunk, keep_bases=False, seed=0,
-        rng=_rng(d), device=d), False))
+        rng=_rng(d), device=d), None))
 
     network = _resnet18()
+    shapes = {name: tuple(p.shape) for name, p in network.named_parameters()}
     params = sum(p.numel() for p in network.parameters())
     full_budget = int(params * budget_percent / 100)
     full_target = f"resnet18 from scratch ({params:,} weights, {budget_percent:g}%)"
@@ -92,14 +94,14 @@ def cases(budget_percent: float) -> list[Case]:
     mcnc_chunk_full, pranc_chunk_full = -(-params // (full_budget // 10)), -(-params // (full_budget // 100))
     out.append(Case("mcnc", full_target, direct, lambda d: MCNCCode(
         full, None, k=9, d=mcnc_chunk_full, width=64, depth=2, frequency=30.0, activation="sine",
-        alpha_range=1.0, seed=0, rng=_rng(d), device=d), True))
+        alpha_range=1.0, seed=0, rng=_rng(d), device=d), shapes))
     out.append(Case("pranc", full_target, direct, lambda d: PRANCCode(
-        full, None, bases=100, chunk_size=pranc_chunk_full, keep_bases=False, seed=0, rng=_rng(d), device=d), True))
+        full, None, bases=100, chunk_size=pranc_chunk_full, keep_bases=False, seed=0, rng=_rng(d), device=d), shapes))
     per_tensor = full_budget // len(list(network.parameters()))
     lowrank = LowRankLayout(parameter_slots(network), rank=4, alpha=4.0)
     out.append(Case("nola", full_target, lowrank, lambda d: NOLACode(
         lowrank.wanted(), k=per_tensor // 2, l=per_tensor - per_tensor // 2, keep_bases=False, seed=0, rng=_rng(d),
-        device=d), True))
+        device=d), shapes))
     return out
 
 
@@ -118,18 +120,14 @@ def _random_values(code: Code, layout: DirectLayout | LowRankLayout) -> int:
 def measure(case: Case, hardware, device: torch.device, repeats: int) -> dict[str, float]:
     trained = case.code(device)
     tensors, spec = {k: torch.randn_like(v) for k, v in trained.stored().items()}, trained.spec()
-    base = None
-    if case.compose:
-        shapes = {n: tuple(s) for n, s in getattr(case.layout, "shapes", {}).items()} or {
-            slot.param: (slot.total_rows, slot.in_features) for slot in case.layout.slots}
-        base = {n: torch.zeros(s, device=device) for n, s in shapes.items()}
+    base = None if case.base_shapes is None else {n: torch.zeros(s, device=device) for n, s in case.base_shapes.items()}
     wanted, uses_initial = case.layout.wanted(), type(trained).uses_initial
 
     def rebuild():
         with torch.no_grad():
             initial = case.layout.initial(spec["seed"], device, spec["rng"]) if uses_initial else None
             generated = type(trained).rebuild(spec, tensors, wanted, initial, device)()
-            return case.layout.compose(generated, base) if case.compose else generated
+            return generated if base is None else case.layout.compose(generated, base)
 
     rebuild()
     times = [hardware.time_call(rebuild, device) for _ in range(repeats)]
