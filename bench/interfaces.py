@@ -50,13 +50,31 @@ class Metric:
 
 @dataclass(frozen=True)
 class ReportedFigure:
-    """A figure a paper reports, shown beside the reproduced one when the task matches."""
+    """A figure a paper reports, shown beside the reproduced one of runs in the paper's setting.
+
+    ``metric`` names a figure a run produces: a figure name (``"top1"``), matched in every
+    evaluation that reports it, or ``"evaluation/figure"`` for one evaluation's. ``where``
+    narrows the runs the figure stands beside to those in the setting it quotes: method settings
+    by name, task settings as ``"task.NAME"``, each compared with the run's resolved value
+    (MCNC's sine-MLP figure must not stand beside its ``activation=none`` ablation).
+    """
 
     task: str
     metric: str
     value: float
     setting: str
     source: str
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+    def applies_to(self, task: str, method_config: Mapping[str, Any], task_config: Mapping[str, Any]) -> bool:
+        """Whether a run of ``task`` with these resolved configurations is in this figure's setting."""
+        if task != self.task:
+            return False
+        for key, wanted in self.where.items():
+            config, name = (task_config, key[5:]) if key.startswith("task.") else (method_config, key)
+            if name not in config or config[name] != wanted:
+                return False
+        return True
 
 
 class Configurable:

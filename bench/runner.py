@@ -184,7 +184,8 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         "hardware": hardware.describe(device),
         "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides,
         "evaluation_configs": run.eval_configs,
-        "reported": [vars(f) for f in method_cls.reported if f.task == spec.task],
+        "reported": [{**vars(f), "where": dict(f.where)} for f in method_cls.reported
+                     if f.applies_to(spec.task, run.method_config, run.task_config)],
         "environment": environment(),
         "started_at": _now(), "pid": __import__("os").getpid(),
         "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "leaderboard_columns": {},

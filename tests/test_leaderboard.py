@@ -36,3 +36,36 @@ def test_equal_runs_show_zero_spread_not_rounding_noise(tmp_path):
     write_leaderboards(records, tmp_path)
     board = (tmp_path / "digits.md").read_text()
     assert "0.4529 ± 0 " in board and "e-17" not in board
+
+
+def test_reported_figure_applies_only_to_runs_in_its_setting():
+    from ucdbench.interfaces import ReportedFigure
+
+    figure = ReportedFigure("mnist", "top1", 85.0, "sine MLP", "paper", where={"activation": "sine", "task.model": "mlp"})
+    assert figure.applies_to("mnist", {"activation": "sine"}, {"model": "mlp"})
+    assert not figure.applies_to("mnist", {"activation": "none"}, {"model": "mlp"})  # the ablation
+    assert not figure.applies_to("mnist", {"activation": "sine"}, {"model": "cnn"})  # another network
+    assert not figure.applies_to("digits", {"activation": "sine"}, {"model": "mlp"})  # another task
+    assert not figure.applies_to("mnist", {}, {"model": "mlp"})  # a method without that setting
+
+
+def test_paper_figures_stand_beside_their_rows_in_any_evaluation_and_the_commit_is_named(tmp_path):
+    sine = _record("a", "mcnc", 0, 67.0, 1260)
+    sine["reported"] = [{"task": "digits", "metric": "top1", "value": 85.0, "setting": "sine MLP", "source": "p",
+                         "where": {"activation": "sine"}},
+                        {"task": "digits", "metric": "compression/stored_scalars", "value": 117, "setting": "budget",
+                         "source": "p", "where": {}}]
+    ablation = _record("b", "mcnc", 0, 54.0, 1260)
+    ablation["overrides"] = {"activation": "none"}  # its record carries no figure: the setting differs
+    for r in (sine, ablation):
+        r["environment"] = {"git_commit": "abc123"}
+    write_leaderboards([sine, ablation], tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in board.splitlines() if line.startswith("| mcnc")}
+    accuracy_rows = [line for line in board.split("### compression")[0].splitlines() if line.startswith("| mcnc")]
+    assert any("85.0 (sine MLP)" in line and "activation" not in line for line in accuracy_rows)
+    assert not any("85.0" in line for line in accuracy_rows if "activation=none" in line)
+    compression = board.split("### compression")[1]
+    assert "117 (budget)" in compression  # an evaluation's own figure, in that evaluation's table
+    assert "project commit `abc123`" in board
+    assert rows  # both rows are there

@@ -98,9 +98,11 @@ class MCNC(RandomBasisMethod):
     code_class = MCNCCode
     reported = (
         ReportedFigure("imagenet", "top1", 70.81, "ImageNet-100, ResNet-18 at 1% size (PRANC 63.31, NOLA 63.34)",
-                       "MCNC paper (ICLR 2025)"),
+                       "MCNC paper (ICLR 2025)",
+                       where={"mode": "scratch", "activation": "sine", "task.model": "resnet18"}),
         ReportedFigure("mnist", "top1", 85.0, "small MLP at ~0.2% of its parameters (ablation, approximate)",
-                       "MCNC paper (ICLR 2025), ablations"),
+                       "MCNC paper (ICLR 2025), ablations",
+                       where={"mode": "scratch", "activation": "sine", "task.model": "mlp"}),
     )
 
     @classmethod
