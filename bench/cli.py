@@ -10,10 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ucdbench import __version__
 from ucdbench.interfaces import PRESETS, UcdbenchError
+
+if TYPE_CHECKING:
+    from ucdbench.plugins import Collision
 
 DEFAULT_TASK = "digits"
 
@@ -27,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ucdbench {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    listing = commands.add_parser("list", help="methods, tasks, hardware and evaluations, with their plugins")
+    listing = commands.add_parser("list", help="methods, tasks, hardware and evaluations, with their plugins; "
+                                               "broken plugins and names lost to collisions")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    plugins = commands.add_parser("plugins", help="every plugin: distribution, version, hooks, what it registered")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
     run = commands.add_parser("run", help="run methods on a task and record the results",
                               description="Run every method × seed × --set combination; each run is recorded.")
@@ -62,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "show": cmd_show}[args.command](args)
+        commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
+                    "show": cmd_show}
+        return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
         return 2
@@ -74,6 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def _collision_json(collision: Collision) -> dict[str, Any]:
+    loser, winner = collision.loser, collision.winner
+    return {"kind": loser.kind, "name": loser.name, "plugin": loser.plugin, "distribution": loser.distribution,
+            "version": loser.version, "kept_by": {"plugin": winner.plugin, "distribution": winner.distribution,
+                                                  "version": winner.version}, "message": collision.message}
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ucdbench.plugins import KINDS, load_registry
 
@@ -83,20 +99,56 @@ def cmd_list(args: argparse.Namespace) -> int:
             kind: [{"name": e.name, "summary": e.summary, "plugin": e.plugin, "distribution": e.distribution,
                     "version": e.version} for e in registry.entries[kind].values()]
             for kind in KINDS
-        } | {"broken": [vars(b) for b in registry.broken]}, indent=2))
+        } | {"broken": [vars(b) for b in registry.broken],
+             "collisions": [_collision_json(c) for c in registry.collisions]}, indent=2))
         return 0
     from tabulate import tabulate
 
     for kind in KINDS:
-        rows = [(e.name, e.summary, e.plugin, f"{e.distribution} {e.version}".strip())
+        rows = [(e.name, e.summary, e.plugin, e.package)
                 for e in sorted(registry.entries[kind].values(), key=lambda e: e.name)]
         print({"method": "Methods", "task": "Tasks", "hardware": "Hardware", "evaluation": "Evaluations"}[kind])
         print(tabulate(rows, headers=("name", "what", "plugin", "package"), tablefmt="simple") if rows else "  (none)")
         print()
     if registry.broken:
-        print("Broken plugins (skipped)")
-        print(tabulate([(b.name, f"{b.distribution} {b.version}".strip(), b.error) for b in registry.broken],
-                       headers=("plugin", "package", "error"), tablefmt="simple"))
+        print("Broken plugins (skipped: nothing they registered is kept)")
+        for plugin in registry.broken:
+            print(f"  {plugin.name} ({plugin.package}): {plugin.error}")
+        print()
+    if registry.collisions:
+        print("Names not registered (another plugin has them; each plugin keeps its other names)")
+        for collision in registry.collisions:
+            print(f"  {collision.message}")
+        print()
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from ucdbench.plugins import load_registry
+
+    registry = load_registry()
+    described = []
+    for plugin in registry.plugins:
+        working = not plugin.error  # a broken plugin keeps nothing (and may share its name with a working one)
+        described.append({**vars(plugin),
+                          "registered": registry.registered_by(plugin.name) if working else {},
+                          "lost": [_collision_json(c) for c in registry.lost_by(plugin.name)] if working else []})
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    for plugin in described:
+        print(f"{plugin['name']}  ({plugin['distribution'] or 'no distribution'} {plugin['version']}".rstrip()
+              + f"; module {plugin['module']})" + ("  BROKEN" if plugin["error"] else ""))
+        print(f"  hooks: {', '.join(plugin['hooks']) or 'none'}")
+        if plugin["error"]:
+            print(f"  error: {plugin['error']}")
+            continue
+        registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in plugin["registered"].items())
+        print(f"  registered: {registered or 'nothing'}")
+        for lost in plugin["lost"]:
+            owner = lost["kept_by"]
+            print(f"  lost: {lost['kind']} {lost['name']!r}, kept by plugin {owner['plugin']!r} "
+                  f"({owner['distribution'] or 'no distribution'} {owner['version']})".rstrip())
     return 0
 
 
