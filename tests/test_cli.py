@@ -20,10 +20,11 @@ pytestmark = pytest.mark.ucdbench_e2e
 REGISTRATION = {"PYTHONPATH": str(THIRD_PARTY / "registration")}
 
 
-def test_help_list_and_plugins_do_not_import_torch():
+def test_help_list_plugins_and_cache_info_do_not_import_torch():
     probe = ("import sys, contextlib, io\n"
              "from ucdbench.cli import main\n"
-             "for argv in (['--help'], ['list'], ['list', '--json'], ['plugins'], ['plugins', '--json']):\n"
+             "for argv in (['--help'], ['list'], ['list', '--json'], ['plugins'], ['plugins', '--json'],\n"
+             "             ['cache', 'info']):\n"
              "    with contextlib.redirect_stdout(io.StringIO()):\n"
              "        try: main(argv)\n"
              "        except SystemExit: pass\n"
