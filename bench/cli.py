@@ -222,7 +222,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from ucdbench.store import RunStore
 
     store = RunStore(args.results)
-    written = write_leaderboards(list(store.records()), Path(args.out))
+    records, skipped = store.scan()
+    if skipped:
+        print(f"ucdbench: skipped {len(skipped)} of {len(records) + len(skipped)} files in {store.runs_dir} that are "
+              "not run records this ucdbench reads:", file=sys.stderr)
+        for file in skipped:
+            print(f"  {file.reason}", file=sys.stderr)
+    written = write_leaderboards(records, Path(args.out))
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     for path in written:

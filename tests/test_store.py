@@ -31,12 +31,27 @@ def test_find_by_prefix_path_and_ambiguity(tmp_path):
         store.find("zzz")
 
 
-def test_records_skip_unreadable_and_other_schemas(tmp_path):
+def test_scan_skips_unreadable_and_other_schemas_and_says_why(tmp_path):
     store = RunStore(tmp_path)
     store.write({"schema": SCHEMA_VERSION, "key": "good", "status": "ok"})
     store.write({"schema": SCHEMA_VERSION + 1, "key": "future", "status": "ok"})
     (tmp_path / "runs" / "torn.json").write_text('{"schema": 1, "key"')
-    assert [r["key"] for r in store.records()] == ["good"]
+    (tmp_path / "runs" / "list.json").write_text("[1, 2]")
+    records, skipped = store.scan()
+    assert [r["key"] for r in records] == ["good"]
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert set(reasons) == {"future.json", "torn.json", "list.json"}
+    assert f"schema {SCHEMA_VERSION + 1}" in reasons["future.json"] and "upgrade ucdbench" in reasons["future.json"]
+    assert "not valid JSON" in reasons["torn.json"] and "delete it" in reasons["torn.json"]
+    assert "not a ucdbench run record" in reasons["list.json"]
+
+
+def test_show_of_a_torn_record_is_a_clear_error(tmp_path):
+    store = RunStore(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "abc.json").write_text('{"schema": 1, "key"')
+    with pytest.raises(UcdbenchError, match="abc.json is not valid JSON"):
+        store.find("abc")
 
 
 def test_cache_builds_once(tmp_path, monkeypatch):
