@@ -188,31 +188,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if any(r["status"] != "ok" for r in records) else 0
 
 
-def _figure(record: dict[str, Any], evaluation: str, name: str) -> Any:
-    return record.get("evaluations", {}).get(evaluation, {}).get(name)
-
-
 def summary_table(records: list[dict[str, Any]]) -> str:
-    """One line per run: what ran, its primary metric, size, speed and compute."""
+    """One line per run: what ran and the headline figures its evaluations declared."""
     from tabulate import tabulate
 
+    from ucdbench.leaderboard import format_number
+
+    headline: dict[tuple[str, str], str] = {}  # (evaluation, figure) → column header, in order
+    for r in records:
+        for evaluation, figures in r.get("figures", {}).items():
+            for figure in figures:
+                if figure.get("headline"):
+                    unit = f" ({figure['unit']})" if figure.get("unit") else ""
+                    headline.setdefault((evaluation, figure["name"]), figure["name"] + unit)
     rows = []
     for r in records:
-        primary = r.get("task", {}).get("primary_metric")
-        rows.append((
-            r["key"][:10], r["method"]["name"], r["task"]["name"], r.get("seed"),
-            r["status"] + (" (cached)" if r.get("cached") else ""),
-            _figure(r, "accuracy", primary) if primary else None,
-            _figure(r, "compression", "artifact_bytes"),
-            _figure(r, "compression", "stored_scalars"),
-            _figure(r, "latency", "p50_ms"),
-            _figure(r, "flops", "gflops"),
-            r.get("durations", {}).get("total_s"),
-        ))
-    primary_names = {r.get("task", {}).get("primary_metric") for r in records} - {None}
-    headers = ("run", "method", "task", "seed", "status", "/".join(sorted(primary_names)) or "primary",
-               "stored bytes", "stored scalars", "latency p50 ms", "GFLOPs/sample", "seconds")
-    return tabulate(rows, headers=headers, floatfmt=".4g", missingval="–")
+        measured = r.get("evaluations", {})
+        values = [measured.get(evaluation, {}).get(name) for evaluation, name in headline]
+        total = r.get("durations", {}).get("total_s")
+        rows.append((r["key"][:10], r["method"]["name"], r["task"]["name"], r.get("seed"),
+                     r["status"] + (" (cached)" if r.get("cached") else ""),
+                     *(format_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                       for v in values),
+                     format_number(total, 3) if total is not None else None))
+    headers = ("run", "method", "task", "seed", "status", *headline.values(), "seconds")
+    return tabulate(rows, headers=headers, missingval="–", disable_numparse=True)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

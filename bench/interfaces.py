@@ -40,12 +40,18 @@ class DivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Metric:
-    """A named figure with a direction, so leaderboards know what "better" means."""
+    """A named figure with a direction, so leaderboards know what "better" means.
+
+    ``higher_is_better`` is None for a figure with no better direction (the attacked FLOPs of a
+    compute attack are better for the attacker and worse for the defender). ``headline``
+    figures are the ones ``ucdbench run`` prints in its one-line summary of each run.
+    """
 
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     unit: str = ""
     description: str = ""
+    headline: bool = False
 
 
 @dataclass(frozen=True)
@@ -313,8 +319,14 @@ class Evaluation(Configurable, ABC):
     """One standard measurement, implemented once in the harness."""
 
     name: ClassVar[str]
-    leaderboard_columns: ClassVar[tuple[str, ...]] = ()
-    """The figures leaderboards show, in order; empty shows every numeric figure."""
+    figures: ClassVar[tuple[Metric, ...]] = ()
+    """The figures leaderboards show, in order, each with its direction and unit; tables sort by
+    the first one that has a direction. :meth:`measure` may return more (raw counts,
+    per-op breakdowns) for the record."""
+
+    def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
+        """The figures of this run (``figures``; override where they depend on the task)."""
+        return self.figures
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         """None if this evaluation applies to the outcome, else why it is skipped."""

@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -188,7 +188,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                      if f.applies_to(spec.task, run.method_config, run.task_config)],
         "environment": environment(),
         "started_at": _now(), "pid": __import__("os").getpid(),
-        "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "leaderboard_columns": {},
+        "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},
     }
     store.write(record)
     start = time.perf_counter()
@@ -224,7 +224,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
             except Exception as exc:
                 raise RuntimeError(f"evaluation {entry.name!r} failed: {type(exc).__name__}: {exc}") from exc
             record["durations"][f"{entry.name}_s"] = time.perf_counter() - tick
-            record["leaderboard_columns"][entry.name] = list(evaluation.leaderboard_columns)
+            record["figures"][entry.name] = [asdict(m) for m in evaluation.declared_figures(ectx)]
         record["status"] = "ok"
     except Exception as exc:
         record["status"] = "failed"

@@ -22,7 +22,9 @@ from typing import Any
 from ucdbench.cache import atomic_write_bytes
 from ucdbench.interfaces import UcdbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: each evaluation's declared figures (``figures``: name, direction, unit) replace the bare
+``leaderboard_columns`` of schema 1."""
 
 
 @dataclass(frozen=True)

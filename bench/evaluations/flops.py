@@ -17,7 +17,7 @@ import torch
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from ucdbench.interfaces import Evaluation, EvaluationContext
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric
 
 CONVENTION = "flops = 2 x multiply-adds (torch.utils.flop_counter); macs = multiply-adds (fvcore, papers)"
 
@@ -63,7 +63,11 @@ def forward_flops_per_sample(task, model: torch.nn.Module, inputs: Any, batch_si
 
 class Flops(Evaluation):
     name = "flops"
-    leaderboard_columns = ("gflops", "macs", "flops_ratio")
+    figures = (
+        Metric("gflops", False, "GFLOPs", "forward FLOPs per sample / 1e9 (FLOPs = 2 × multiply-adds)", headline=True),
+        Metric("macs", False, "MACs", "forward multiply-adds per sample (what papers call FLOPs)"),
+        Metric("flops_ratio", False, "×", "FLOPs of the scored model / FLOPs of the dense base model"),
+    )
 
     @classmethod
     def defaults(cls, preset: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Evaluation, EvaluationContext
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -27,7 +27,13 @@ def percentile(values: list[float], q: float) -> float:
 
 class Latency(Evaluation):
     name = "latency"
-    leaderboard_columns = ("p50_ms", "p90_ms", "p99_ms", "samples_per_s", "energy_j_per_sample")
+    figures = (
+        Metric("p50_ms", False, "ms", "median time of one batch", headline=True),
+        Metric("p90_ms", False, "ms", "90th percentile time of one batch"),
+        Metric("p99_ms", False, "ms", "99th percentile time of one batch"),
+        Metric("samples_per_s", True, "samples/s", "batch size / median batch time"),
+        Metric("energy_j_per_sample", False, "J", "energy per sample, where the device meters it (NVML)"),
+    )
 
     @classmethod
     def defaults(cls, preset: str) -> dict[str, Any]:
