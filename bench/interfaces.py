@@ -19,13 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ucdbench.settings import PRESETS, PerPreset, Setting  # noqa: F401  (PRESETS, PerPreset: re-exported)
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-PRESETS: tuple[str, ...] = ("smoke", "small", "paper")
-"""smoke: seconds, for CI; small: CPU minutes, enough to show a paper's effect; paper: the
-paper's own setting, meant for GPUs."""
 
 Config = dict[str, Any]
 
@@ -84,12 +82,24 @@ class ReportedFigure:
 
 
 class Configurable:
-    """Anything with per-preset defaults that ``--set`` may override."""
+    """Anything with typed settings that ``--set`` may override (see :mod:`ucdbench.settings`)."""
+
+    settings: ClassVar[Mapping[str, Setting]] = {}
+    """Every setting, with its default (per preset where it differs), help and allowed values."""
 
     @classmethod
     def defaults(cls, preset: str) -> Config:
         """The configuration keys and their default values at ``preset``."""
-        return {}
+        return {name: setting.default_at(preset) for name, setting in cls.settings.items()}
+
+    @classmethod
+    def declared_settings(cls, preset: str) -> dict[str, Setting]:
+        """``settings``, or for a plugin that only overrides :meth:`defaults` (the 0.x style),
+        settings inferred from its defaults: checked against their default's type only."""
+        if cls.settings:
+            return dict(cls.settings)
+        return {name: Setting(value, "(declared through defaults(): no help)")
+                for name, value in cls.defaults(preset).items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from typing import Any
 
 from ucdbench.cache import config_key
 from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
+from ucdbench.settings import check_settings
+from ucdbench.suggestions import did_you_mean
 from ucdbench.plugins import Entry, Registry, load_registry
 from ucdbench.progress import progress_bar
 from ucdbench.store import SCHEMA_VERSION, RunStore
@@ -55,13 +57,19 @@ def parse_assignments(assignments: Sequence[str]) -> list[dict[str, Any]]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
 
 
-def merge_config(defaults: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
-    """``defaults`` updated by ``overrides``; unknown keys are an error naming the valid ones."""
-    unknown = sorted(set(overrides) - set(defaults))
+def merge_config(configurable: type[Configurable], preset: str, overrides: dict[str, Any], owner: str) -> dict[str, Any]:
+    """The defaults at ``preset`` updated by ``overrides``: an unknown key is an error naming
+    the valid ones (with close matches), a value its setting does not allow one naming the
+    allowed values."""
+    settings = configurable.declared_settings(preset)
+    unknown = sorted(set(overrides) - set(settings))
     if unknown:
-        valid = ", ".join(sorted(defaults)) or "none"
-        raise UcdbenchError(f"{owner} has no setting {', '.join(repr(k) for k in unknown)}; its settings: {valid}")
-    return {**defaults, **overrides}
+        valid = ", ".join(sorted(settings)) or "none"
+        hints = "".join(did_you_mean(k, list(settings)) for k in unknown)
+        raise UcdbenchError(f"{owner} has no setting {', '.join(repr(k) for k in unknown)}; its settings: {valid}."
+                            f"{hints} (`ucdbench show-settings NAME` lists them)")
+    check_settings(settings, overrides, owner)
+    return {**configurable.defaults(preset), **overrides}
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,6 +110,8 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
     """Load the plugins a run needs and check everything that can be checked before running."""
     if spec.preset not in PRESETS:
         raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
+        raise UcdbenchError(f"--seed {spec.seed!r}: a seed is an integer ≥ 0 (for example --seed 0 1 2)")
     method_entry = registry.get("method", spec.method)
     task_entry = registry.get("task", spec.task)
     hardware_entry = registry.get("hardware", spec.hardware)
@@ -120,12 +130,12 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
             eval_over.setdefault(name, {})[setting] = value
         else:
             method_over[key] = value
-    method_config = merge_config(method_cls.defaults(spec.preset), method_over, f"method {spec.method!r}")
-    task_config = merge_config(task_cls.defaults(spec.preset), task_over, f"task {spec.task!r}")
+    method_config = merge_config(method_cls, spec.preset, method_over, f"method {spec.method!r}")
+    task_config = merge_config(task_cls, spec.preset, task_over, f"task {spec.task!r}")
     eval_configs = {}
     for entry in evaluations:
         cls: type[Configurable] = entry.load()
-        eval_configs[entry.name] = merge_config(cls.defaults(spec.preset), eval_over.get(entry.name, {}),
+        eval_configs[entry.name] = merge_config(cls, spec.preset, eval_over.get(entry.name, {}),
                                                 f"evaluation {entry.name!r}")
 
     reason = method_cls().supports(task_cls(spec.preset, spec.seed, task_config))
