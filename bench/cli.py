@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
     board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: ./leaderboards)")
 
+    settings = commands.add_parser("show-settings", help="a method's, task's or evaluation's settings: defaults per "
+                                                         "preset, allowed values, help")
+    settings.add_argument("name", help="a method, task or evaluation name (see `ucdbench list`)")
+    settings.add_argument("--kind", choices=("method", "task", "evaluation"),
+                          help="which, where a method, task or evaluation share the name")
+    settings.add_argument("--json", action="store_true", help="machine-readable output")
+
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
     show.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
@@ -82,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
-                    "show": cmd_show, "cache": cmd_cache}
+                    "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -161,6 +168,39 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             owner = lost["kept_by"]
             print(f"  lost: {lost['kind']} {lost['name']!r}, kept by plugin {owner['plugin']!r} "
                   f"({owner['distribution'] or 'no distribution'} {owner['version']})".rstrip())
+    return 0
+
+
+def cmd_show_settings(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from ucdbench.plugins import load_registry
+    from ucdbench.suggestions import did_you_mean
+
+    registry = load_registry()
+    kinds = [args.kind] if args.kind else ["method", "task", "evaluation"]
+    found = [kind for kind in kinds if args.name in registry.entries[kind]]
+    if not found:
+        known = [n for kind in kinds for n in registry.names(kind)]
+        raise UcdbenchError(f"no {' or '.join(kinds)} called {args.name!r}.{did_you_mean(args.name, known)} "
+                            "(`ucdbench list` shows them)")
+    described = {}
+    for kind in found:
+        configurable = registry.load(kind, args.name)
+        by_preset = {preset: configurable.declared_settings(preset) for preset in PRESETS}
+        described[kind] = [{"name": name, "defaults": {p: by_preset[p][name].default_at(p) for p in PRESETS},
+                            "allowed": setting.allowed(), "help": setting.help}
+                           for name, setting in by_preset[PRESETS[0]].items()]
+    if args.json:
+        print(json.dumps(described, indent=2, default=str))
+        return 0
+    for kind, rows in described.items():
+        prefix = {"method": "", "task": "task.", "evaluation": f"eval.{args.name}."}[kind]
+        print(f"{kind} {args.name!r}: --set {prefix}KEY=VALUE")
+        table = [(r["name"], *(json.dumps(r["defaults"][p]) for p in PRESETS), r["allowed"], r["help"]) for r in rows]
+        print(tabulate(table, headers=("setting", *PRESETS, "allowed", "help"), disable_numparse=True)
+              if table else "  (no settings)")
+        print()
     return 0
 
 

@@ -95,10 +95,13 @@ class Configurable:
     @classmethod
     def declared_settings(cls, preset: str) -> dict[str, Setting]:
         """``settings``, or for a plugin that only overrides :meth:`defaults` (the 0.x style),
-        settings inferred from its defaults: checked against their default's type only."""
+        settings inferred from its defaults: checked against their default's type only (any
+        number for a number, since such a default cannot say whether 2.5 epochs is meant)."""
         if cls.settings:
             return dict(cls.settings)
-        return {name: Setting(value, "(declared through defaults(): no help)")
+        number = (int, float)
+        return {name: Setting(value, "(declared through defaults(): no help)",
+                              type=number if isinstance(value, number) and not isinstance(value, bool) else None)
                 for name, value in cls.defaults(preset).items()}
 
 

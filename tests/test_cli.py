@@ -212,3 +212,24 @@ def test_killed_run_leaves_no_half_written_record(tmp_path: Path):
     assert record["status"] == "running" and record["pid"] == process.pid
     board = run_cli("leaderboard", "--out", str(tmp_path / "boards"), results=tmp_path)
     assert board.returncode == 2 and "no successful runs" in board.stderr
+
+
+@pytest.mark.ucdbench_e2e
+def test_bad_settings_are_usage_errors_before_any_run(tmp_path):
+    for args, expected in ((["--set", "task.classes=0-99"], "class ids 10, 11"),
+                           (["--set", "task.model=resnet"], "expected one of 'vit', 'cnn', 'mlp'"),
+                           (["--seed", "-1"], "a seed is an integer ≥ 0"),
+                           (["--set", "eval.latency.batch_size=0"], "expected an integer ≥ 1")):
+        result = run_cli("run", "--method", "lora", "--preset", "smoke", *args, results=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing started
+
+
+def test_show_settings_prints_defaults_per_preset_allowed_values_and_help():
+    result = run_cli("show-settings", "mnist")
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("patch_size"))
+    assert line.split()[1:4] == ["7", "4", "4"] and "an integer ≥ 1" in line and "ViT patch side" in line
+    missing = run_cli("show-settings", "mnsit")
+    assert missing.returncode == 2 and "Did you mean 'mnist'" in missing.stderr

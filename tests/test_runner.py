@@ -49,6 +49,7 @@ def test_settings_declared_through_defaults_are_checked_by_their_default_type():
             return {"rank": 4}
 
     assert merge_config(Legacy, "smoke", {"rank": 8}, "method 'legacy'") == {"rank": 8}
+    assert merge_config(Legacy, "smoke", {"rank": 2.5}, "method 'legacy'") == {"rank": 2.5}  # a number, unsaid which
     with pytest.raises(UcdbenchError, match="rank='abc'"):
         merge_config(Legacy, "smoke", {"rank": "abc"}, "method 'legacy'")
 

@@ -17,7 +17,7 @@ import torch
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from ucdbench.interfaces import Evaluation, EvaluationContext, Metric
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
 
 CONVENTION = "flops = 2 x multiply-adds (torch.utils.flop_counter); macs = multiply-adds (fvcore, papers)"
 
@@ -69,9 +69,7 @@ class Flops(Evaluation):
         Metric("flops_ratio", False, "×", "FLOPs of the scored model / FLOPs of the dense base model"),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {"batch_size": {"smoke": 4, "small": 16, "paper": 64}[preset]}
+    settings = {"batch_size": Setting(PerPreset(4, 16, 64), "real eval inputs counted (FLOPs are per sample)", minimum=1)}
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         reason = getattr(ctx.task, "flops_uncountable", None)
