@@ -2,10 +2,14 @@
 
 This follows the code SlowFormer attacks — UCDvision/SlowFormer
 AdaptiveTokenSampling/lib/models/TokenSampler.py (``TokenSampling.forward``,
-``inverse_transform_sampling``, ``create_ys``, ``get_unique_indices``), the same sampler as the
-official ATS block (adaptivetokensampling/ATS libs/models/transformers/ats_block.py,
-``AdaptiveTokenSampler``). An ATS stage is a block whose attention also picks the tokens that go
-on:
+``inverse_transform_sampling``, ``create_ys``, ``get_unique_indices``), a copy of the official
+ATS block (adaptivetokensampling/ATS libs/models/transformers/ats_block.py,
+``AdaptiveTokenSampler``). Where the two differ this follows SlowFormer: its tensor keeps n
+slots after a stage whatever was dropped (the ATS block's ``DROP_TOKENS`` shrinks it to the
+batch's largest kept count, which makes the sampling depend on the batch), and with budget < 1
+it places n − 1 points (the ATS block one per patch of the image). From the ATS block it takes the cap n ≤ S, without which
+SlowFormer's code fails on fewer than 8 slots. An ATS stage is a block whose attention also
+picks the tokens that go on:
 
 1. **Significance** of patch token j: S_j = (Σ_heads A_cls,j) · ‖v_j‖, the class-token attention
    summed (not averaged) over heads times the norm of the token's value concatenated over heads
@@ -20,7 +24,8 @@ on:
    dropped tokens are zeros at the front), take the cumulative sum and min–max normalise it to
    [0, 1]; put n − 1 points evenly from the smallest non-zero normalised value to 1 and give
    each point the slot, among the last n − 1 (the most significant), whose normalised CDF is
-   nearest (the first one on a tie). Repeated picks are merged; the distinct picks go on.
+   nearest (the first one on a tie; equal scores sort in token order, which the official
+   unstable sort leaves open). Repeated picks are merged; the distinct picks go on.
    What follows from the code and is kept here: a slot whose normalised CDF is 0 is never
    picked — the empty slots, and, at a stage with no empty slot, the least significant token —
    so a uniform significance keeps every token but that one and a peaked one keeps few.
