@@ -45,17 +45,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def cached_tensors(kind: str, config: dict[str, Any], build: Callable[[], dict]) -> dict:
-    """Tensors cached under ``kind``/hash(config); ``build()`` makes them on a miss.
+def build_code(build: Callable[..., Any]) -> str:
+    """The fingerprint of the code behind ``build``: the module that defines it and, for a
+    bound method, the module of its object's class (a subclass may override what it calls)."""
+    from ucdbench.fingerprint import code_fingerprint
 
-    Used for in-suite pretrained base models (a state dict) and generated datasets. ``build``
-    runs on forked random-number generators, so a run draws the same numbers after a cache
-    miss as after a hit: a cold cache never changes a result.
+    modules = {build.__module__}
+    owner = getattr(build, "__self__", None)
+    if owner is not None:
+        modules.add(type(owner).__module__)
+    return code_fingerprint(*modules)
+
+
+def cached_tensors(kind: str, config: dict[str, Any], build: Callable[[], dict]) -> dict:
+    """Tensors cached under ``kind``/hash(config, code); ``build()`` makes them on a miss.
+
+    Used for in-suite pretrained base models (a state dict), attack targets and generated
+    datasets. The key includes the fingerprint of the code behind ``build``
+    (:func:`build_code`), so an entry built by other code is never served. ``build`` runs on
+    forked random-number generators, so a run draws the same numbers after a cache miss as
+    after a hit: a cold cache never changes a result.
     """
     import torch
     from safetensors.torch import load_file, save
 
-    path = cache_dir() / kind / f"{config_key(config)}.safetensors"
+    path = cache_dir() / kind / f"{config_key({'config': config, 'code': build_code(build)})}.safetensors"
     if path.exists():
         return load_file(path)
     with torch.random.fork_rng():

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ucdbench.cache import config_key
+from ucdbench.fingerprint import code_fingerprint
 from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
 from ucdbench.settings import check_settings
 from ucdbench.suggestions import did_you_mean
@@ -100,6 +101,8 @@ class ResolvedRun:
     task_config: dict[str, Any]
     eval_configs: dict[str, dict[str, Any]]
     key: str
+    code: str
+    """Fingerprint of the code behind the run (:func:`run_code`); part of ``key``."""
 
 
 def _versions(entry: Entry) -> dict[str, str]:
@@ -142,14 +145,28 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
     if reason:
         raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
 
+    code = run_code(method_entry, task_entry, hardware_entry, evaluations)
     key = config_key({
         "method": spec.method, "task": spec.task, "preset": spec.preset, "seed": spec.seed,
         "hardware": spec.hardware, "method_config": method_config, "task_config": task_config,
         "eval_configs": eval_configs,
         "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry, *evaluations)],
+        "code": code,
     })
     return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations,
-                       method_config, task_config, eval_configs, key)
+                       method_config, task_config, eval_configs, key, code)
+
+
+def _module_of(entry: Entry) -> str:
+    target = entry.target
+    return target.partition(":")[0] if isinstance(target, str) else target.__module__
+
+
+def run_code(method: Entry, task: Entry, hardware: Entry, evaluations: Sequence[Entry]) -> str:
+    """The fingerprint of every piece of code a run's result depends on: the method, task,
+    hardware and evaluation modules (with what they import) and the runner itself."""
+    modules = [_module_of(e) for e in (method, task, hardware, *evaluations)]
+    return code_fingerprint(__name__, *modules)
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,7 +209,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                  "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit}
                              for m in task_cls.metrics]},
         "hardware": hardware.describe(device),
-        "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides,
+        "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides, "code": run.code,
         "evaluation_configs": run.eval_configs,
         "reported": [{**vars(f), "where": dict(f.where)} for f in method_cls.reported
                      if f.applies_to(spec.task, run.method_config, run.task_config)],
