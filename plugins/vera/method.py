@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
-from ucdbench_plugins.lora.peft_adapter import fit_peft
+from ucdbench_plugins.lora.peft_adapter import adapter_reconstructor, fit_peft, rebuild_adapted
 
 
 def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,6 +33,16 @@ def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_
     sliced_a, sliced_b = a[:, :in_features], b[: lambda_b.shape[0], :]
     delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d.unsqueeze(-1) * sliced_a)
     return delta.T if fan_in_fan_out else delta
+
+
+def merged_weights(base: dict[str, torch.Tensor], artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+    """base weight + ΔW of each adapted layer, A and B drawn again from the stored key."""
+    meta, stored = artifact.metadata, artifact.tensors
+    a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
+    return {f"{name}.weight": base[f"{name}.weight"]
+            + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
+                         spec["fan_in_fan_out"])
+            for name, spec in meta["layers"].items()}
 
 
 class VeRA(Method):
@@ -72,21 +82,15 @@ class VeRA(Method):
         layout = {"key": key, "rank": config["rank"], "in_dim": shared_a.shape[1], "out_dim": shared_b.shape[0],
                   "head": fit.head, "layers": {name: {"in_features": m.in_features, "fan_in_fan_out": bool(m.fan_in_fan_out)}
                                                for name, m in fit.layers.items()}}
-        tensors = {}
+        adapters = {}
         for name, module in fit.layers.items():
-            tensors[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
-            tensors[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
-        base_on = fit.base_on()
+            adapters[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
+            adapters[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
+        tensors, dense = fit.stored(adapters)
+        return Outcome(model=fit.model, artifact=Artifact(tensors, layout, dense=dense),
+                       reconstruct=adapter_reconstructor(task, merged_weights), dense_weights=fit.merged_state,
+                       metrics=fit.metrics)
 
-        def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-            meta, stored, base = artifact.metadata, artifact.tensors, base_on(device)
-            a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
-            dense = {f"{name}.weight": base[f"{name}.weight"]
-                     + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
-                                  spec["fan_in_fan_out"])
-                     for name, spec in meta["layers"].items()}
-            dense.update({name: stored[name] for name in meta["head"]})
-            return dense
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> torch.nn.Module:
+        return rebuild_adapted(task, merged_weights, artifact, device)
 
-        return Outcome(model=fit.model, artifact=Artifact({**tensors, **fit.head_tensors()}, layout, dense=tuple(fit.head)),
-                       reconstruct=reconstruct, dense_weights=fit.merged_weights, metrics=fit.metrics)
