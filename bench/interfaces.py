@@ -193,7 +193,8 @@ class Artifact:
 
     ``tensors`` are written with safetensors; ``metadata`` (JSON-serialisable: seeds, shapes,
     names) travels in the same file's header. ``dense`` names the tensors that are plain
-    weights stored as they are (a classifier head, norms), as opposed to compressed codes.
+    state stored as it is (a classifier head, norms, BatchNorm's running statistics and
+    counters), as opposed to compressed codes.
     """
 
     tensors: dict[str, torch.Tensor]

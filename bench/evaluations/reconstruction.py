@@ -18,7 +18,7 @@ import torch
 
 from ucdbench.artifacts import read_artifact
 from ucdbench.evaluations.latency import percentile
-from ucdbench.interfaces import Evaluation, EvaluationContext
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric
 
 SHOWN_NAMES = 10
 
@@ -53,7 +53,12 @@ def compare_states(reference: dict[str, torch.Tensor], rebuilt: dict[str, torch.
 
 class Reconstruction(Evaluation):
     name = "reconstruction"
-    leaderboard_columns = ("median_ms", "p90_ms", "weights_equal")
+    figures = (
+        Metric("median_ms", False, "ms", "median time to rebuild the complete state from the artifact file",
+               headline=True),
+        Metric("p90_ms", False, "ms", "90th percentile of that time"),
+        Metric("weights_equal", True, "", "the rebuilt complete state equals the scored one, bitwise", headline=True),
+    )
 
     @classmethod
     def defaults(cls, preset: str) -> dict[str, Any]:
