@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
-from ucdbench_plugins.lora.peft_adapter import adapter_reconstructor, fit_peft, rebuild_adapted
+from ucdbench.interfaces import Artifact, Config, FitContext, Outcome, ReportedFigure, Task
+from ucdbench_plugins.lora.peft_adapter import PeftMethod, fit_peft
 
 
 def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool) -> torch.Tensor:
@@ -25,15 +25,7 @@ def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_i
     return (delta.T if fan_in_fan_out else delta) * scaling
 
 
-def merged_weights(base: dict[str, torch.Tensor], artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-    """base weight + ΔW of each adapted layer, from the stored A and B."""
-    tensors, layout = artifact.tensors, artifact.metadata
-    return {f"{layer}.weight": base[f"{layer}.weight"]
-            + lora_delta(tensors[f"{layer}.lora_A"], tensors[f"{layer}.lora_B"], layout["scaling"], spec["fan_in_fan_out"])
-            for layer, spec in layout["layers"].items()}
-
-
-class LoRA(Method):
+class LoRA(PeftMethod):
     name = "lora"
     reported = (
         ReportedFigure("e2e", "BLEU", 70.4, "GPT-2 L, r=4, 0.77M params", "NOLA paper, Table 1"),
@@ -72,10 +64,12 @@ class LoRA(Method):
         for name, module in fit.layers.items():
             adapters[f"{name}.lora_A"] = module.lora_A["default"].weight.detach()
             adapters[f"{name}.lora_B"] = module.lora_B["default"].weight.detach()
-        tensors, dense = fit.stored(adapters)
-        return Outcome(model=fit.model, artifact=Artifact(tensors, layout, dense=dense),
-                       reconstruct=adapter_reconstructor(task, merged_weights), dense_weights=fit.merged_state,
-                       metrics=fit.metrics)
+        return self.outcome(task, fit, adapters, layout)
 
-    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> torch.nn.Module:
-        return rebuild_adapted(task, merged_weights, artifact, device)
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        tensors, layout = artifact.tensors, artifact.metadata
+        return {f"{layer}.weight": base[f"{layer}.weight"]
+                + lora_delta(tensors[f"{layer}.lora_A"], tensors[f"{layer}.lora_B"], layout["scaling"],
+                             spec["fan_in_fan_out"])
+                for layer, spec in layout["layers"].items()}

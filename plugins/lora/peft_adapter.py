@@ -9,6 +9,7 @@ Only the PEFT config, what the artifact stores and how it rebuilds ΔW differ pe
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Reconstruct, Task, UcdbenchError
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Task, UcdbenchError
 from ucdbench.state import held_base, model_with_state, persistent_buffers, pretrained_base, state_with, stored_dense
 from ucdbench.training import train
 
@@ -60,30 +61,37 @@ class PeftFit:
         return {**adapters, **dense}, tuple(dense)
 
 
-AdapterDeltas = Callable[[dict[str, torch.Tensor], Artifact, torch.device], dict[str, torch.Tensor]]
-"""(base parameters, artifact, device) → the merged weights of every adapted layer."""
+class PeftMethod(Method, ABC):
+    """A method trained through PEFT: its outcome, reconstruction and rebuilt model, given how
+    its stored adapters become merged weights (:meth:`merged_weights`)."""
 
+    @abstractmethod
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        """base weight + ΔW of every adapted layer, from the artifact (on ``device``)."""
 
-def adapted_state(base: nn.Module, merge: AdapterDeltas, artifact: Artifact,
-                  device: torch.device) -> dict[str, torch.Tensor]:
-    """The complete state an adapter artifact describes on ``base`` (the task's pretrained
-    model, on ``device``): merged adapted weights, the stored head and buffers, the rest the base's."""
-    with torch.no_grad():
-        params = {name: p.detach() for name, p in base.named_parameters()}
-        return state_with(base, {**merge(params, artifact, device), **stored_dense(artifact, device)})
+    def outcome(self, task: Task, fit: PeftFit, adapters: dict[str, torch.Tensor], layout: dict[str, Any]) -> Outcome:
+        """The scored PEFT model, its artifact (``adapters`` with ``layout`` as metadata, the head
+        and buffers dense), reconstruction on the task's base held once per device, and PEFT's
+        merge as the state to compare with."""
+        tensors, dense = fit.stored(adapters)
+        base_on = held_base(task)
+        return Outcome(model=fit.model, artifact=Artifact(tensors, layout, dense=dense),
+                       reconstruct=lambda artifact, device: self.adapted_state(base_on(device), artifact, device),
+                       dense_weights=fit.merged_state, metrics=fit.metrics)
 
+    def adapted_state(self, base: nn.Module, artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+        """The complete state the artifact describes on ``base`` (the task's pretrained model, on
+        ``device``): merged adapted weights, the stored head and buffers, the rest the base's."""
+        with torch.no_grad():
+            params = {name: p.detach() for name, p in base.named_parameters()}
+            return state_with(base, {**self.merged_weights(params, artifact, device), **stored_dense(artifact, device)})
 
-def adapter_reconstructor(task: Task, merge: AdapterDeltas) -> Reconstruct:
-    """artifact, device → complete state, on the task's pretrained base held once per device."""
-    base_on = held_base(task)
-    return lambda artifact, device: adapted_state(base_on(device), merge, artifact, device)
-
-
-def rebuild_adapted(task: Task, merge: AdapterDeltas, artifact: Artifact, device: torch.device) -> nn.Module:
-    """The merged model an adapter artifact describes: the task's pretrained base with the merged
-    weights loaded (scores like the PEFT-wrapped model up to float rounding of the merge)."""
-    base = pretrained_base(task).to(device)
-    return model_with_state(base, adapted_state(base, merge, artifact, device))
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The merged model: the task's pretrained base holding the adapted state (it scores like
+        the PEFT-wrapped model up to float rounding of the merge)."""
+        base = pretrained_base(task).to(device)
+        return model_with_state(base, self.adapted_state(base, artifact, device))
 
 
 def fit_peft(method: str, task: Task, config: Config, ctx: FitContext,

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
-from ucdbench_plugins.lora.peft_adapter import adapter_reconstructor, fit_peft, rebuild_adapted
+from ucdbench.interfaces import Artifact, Config, FitContext, Outcome, ReportedFigure, Task
+from ucdbench_plugins.lora.peft_adapter import PeftMethod, fit_peft
 
 
 def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,17 +35,7 @@ def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_
     return delta.T if fan_in_fan_out else delta
 
 
-def merged_weights(base: dict[str, torch.Tensor], artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-    """base weight + ΔW of each adapted layer, A and B drawn again from the stored key."""
-    meta, stored = artifact.metadata, artifact.tensors
-    a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
-    return {f"{name}.weight": base[f"{name}.weight"]
-            + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
-                         spec["fan_in_fan_out"])
-            for name, spec in meta["layers"].items()}
-
-
-class VeRA(Method):
+class VeRA(PeftMethod):
     name = "vera"
     reported = (
         ReportedFigure("e2e", "BLEU", 70.3, "GPT-2 L, r = 1024, 0.17M params", "VeRA paper (ICLR 2024), Table 3"),
@@ -86,11 +76,14 @@ class VeRA(Method):
         for name, module in fit.layers.items():
             adapters[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
             adapters[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
-        tensors, dense = fit.stored(adapters)
-        return Outcome(model=fit.model, artifact=Artifact(tensors, layout, dense=dense),
-                       reconstruct=adapter_reconstructor(task, merged_weights), dense_weights=fit.merged_state,
-                       metrics=fit.metrics)
+        return self.outcome(task, fit, adapters, layout)
 
-    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> torch.nn.Module:
-        return rebuild_adapted(task, merged_weights, artifact, device)
-
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        """A and B drawn again from the stored key."""
+        meta, stored = artifact.metadata, artifact.tensors
+        a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
+        return {f"{name}.weight": base[f"{name}.weight"]
+                + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
+                             spec["fan_in_fan_out"])
+                for name, spec in meta["layers"].items()}
