@@ -18,7 +18,7 @@ import torch
 
 from ucdbench.artifacts import read_artifact
 from ucdbench.evaluations.latency import percentile
-from ucdbench.interfaces import Evaluation, EvaluationContext, Metric
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
 
 SHOWN_NAMES = 10
 
@@ -60,9 +60,8 @@ class Reconstruction(Evaluation):
         Metric("weights_equal", True, "", "the rebuilt complete state equals the scored one, bitwise", headline=True),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {"repeats": {"smoke": 3, "small": 10, "paper": 20}[preset]}
+    settings = {"repeats": Setting(PerPreset(3, 10, 20), "timed rebuilds after one warm-up (the median is reported)",
+                                   minimum=1)}
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         if ctx.outcome.artifact is None or ctx.outcome.reconstruct is None:
