@@ -233,7 +233,7 @@ def cnn_runs(tmp_path_factory):
                    results=results)
     assert done.returncode == 0, done.stdout + done.stderr
     store = RunStore(results)
-    return store, {record["method"]["name"]: record for record in store.records()}
+    return store, {record["method"]["name"]: record for record in store.scan()[0]}
 
 
 @pytest.mark.ucdbench_e2e
