@@ -150,7 +150,9 @@ class Task(Configurable, ABC):
 
         ``pretrained=True`` gives weights pretrained in-suite on data disjoint from the
         task's splits (cached, keyed by the model's config); ``False`` a random init, for
-        methods that train from scratch.
+        methods that train from scratch, drawn from the task's seed: the same seed and
+        configuration give the same weights, so a method can regenerate its θ0 from the seed
+        instead of storing it (:func:`ucdbench.state.initial_model`).
         """
 
     @abstractmethod
@@ -191,7 +193,8 @@ class Artifact:
 
     ``tensors`` are written with safetensors; ``metadata`` (JSON-serialisable: seeds, shapes,
     names) travels in the same file's header. ``dense`` names the tensors that are plain
-    weights stored as they are (a classifier head, norms), as opposed to compressed codes.
+    state stored as it is (a classifier head, norms, BatchNorm's running statistics and
+    counters), as opposed to compressed codes.
     """
 
     tensors: dict[str, torch.Tensor]
@@ -214,9 +217,15 @@ class Outcome:
 
     - ``model``: the model the harness scores, times and counts.
     - ``artifact``: the stored form of the result (None for methods that store nothing new).
-    - ``reconstruct``: artifact → dense weights on a device; the harness reads the artifact
-      back from its file, times this, and checks the result equals ``dense_weights()``.
-    - ``dense_weights``: the dense weights of the scored model, under the same names.
+    - ``reconstruct``: artifact → the *complete state* of the scored model on a device: every
+      parameter and persistent buffer (BatchNorm statistics included), under the names of
+      :meth:`scored_state`. It may use what the task gives — the architecture, a seed's random
+      init, the pretrained base the user holds — and the artifact, never the model ``fit``
+      trained: the harness reads the artifact back from its file, times this, and compares
+      the result with :meth:`scored_state` tensor by tensor (:mod:`ucdbench.state`).
+    - ``dense_weights``: the complete state of the scored model, where ``model.state_dict()``
+      is not it under the rebuilt names (a PEFT-wrapped model: its merged state); None, the
+      default, means ``model.state_dict()``.
     - ``input_transform``: an attack or trigger the harness applies to eval inputs.
     - ``metrics``: method-specific figures (final training loss, attack loss, ...).
     - ``extras``: method-specific objects an evaluation may look for (documented by the
@@ -230,6 +239,10 @@ class Outcome:
     input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def scored_state(self) -> dict[str, torch.Tensor]:
+        """The complete state of what was scored, which reconstruction must rebuild."""
+        return self.dense_weights() if self.dense_weights is not None else self.model.state_dict()
 
 
 @dataclass
@@ -256,6 +269,12 @@ class Method(Configurable, ABC):
     @abstractmethod
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         """Train (or attack, or compress) and return what the harness should measure."""
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The scored model rebuilt from ``artifact`` and what ``task`` gives (its architecture,
+        its pretrained base) alone, in eval mode: what a user holding only the file gets.
+        Used by :func:`ucdbench.rebuild.rebuild_run`; methods that can say how override this."""
+        raise UcdbenchError(f"method {self.name!r} does not say how to rebuild its model from an artifact")
 
 
 # --------------------------------------------------------------------------------------------
