@@ -5,7 +5,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from ucdbench.evaluations.flops import count_flops
+from ucdbench.flops import count_flops
 from ucdbench_plugins.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.adaptive_vit.avit import AViT, gaussian_prior
 

@@ -14,15 +14,7 @@ from typing import Any
 import torch
 
 from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, ``q`` in [0, 100]."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+from ucdbench.timing import percentile
 
 
 class Latency(Evaluation):

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from ucdbench.artifacts import read_artifact
-from ucdbench.evaluations.latency import percentile
 from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
+from ucdbench.timing import percentile, time_repeats
 
 SHOWN_NAMES = 10
 
@@ -78,8 +78,8 @@ class Reconstruction(Evaluation):
             with torch.no_grad():
                 rebuilt.update(reconstruct(artifact, device))
 
-        rebuild()  # warm-up: lazy init, allocator, a held base loaded once
-        times = [hardware.time_call(rebuild, device) for _ in range(ctx.config["repeats"])]
+        # one warm-up: lazy init, allocator, a held base loaded once
+        times = time_repeats(rebuild, hardware, device, ctx.config["repeats"])
         return {
             "median_ms": 1000 * statistics.median(times),
             "p90_ms": 1000 * percentile(times, 90),
