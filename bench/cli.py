@@ -16,7 +16,7 @@ from ucdbench import __version__
 from ucdbench.interfaces import PRESETS, UcdbenchError
 
 if TYPE_CHECKING:
-    from ucdbench.plugins import Collision
+    from ucdbench.plugins import Collision, Registry
 
 DEFAULT_TASK = "digits"
 
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="methods, tasks, hardware and evaluations, with their plugins; "
                                                "broken plugins and names lost to collisions")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--matrix", action="store_true",
+                         help="which method runs on which task (at the default task settings), and why not "
+                              "(imports every method and task)")
 
     plugins = commands.add_parser("plugins", help="every plugin: distribution, version, hooks, what it registered")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -113,6 +116,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ucdbench.plugins import KINDS, load_registry
 
     registry = load_registry()
+    if args.matrix:
+        return _print_matrix(registry, args.json)
     if args.json:
         print(json.dumps({
             kind: [{"name": e.name, "summary": e.summary, "plugin": e.plugin, "distribution": e.distribution,
@@ -139,6 +144,52 @@ def cmd_list(args: argparse.Namespace) -> int:
         for collision in registry.collisions:
             print(f"  {collision.message}")
         print()
+    return 0
+
+
+def support_matrix(registry: Registry) -> dict[str, dict[str, str | None]]:
+    """method → task → None where the method runs on the task at its default settings, else
+    the reason it does not (or why the method or task could not be loaded)."""
+    tasks: dict[str, Any] = {}
+    for name in registry.names("task"):
+        try:
+            task_cls = registry.load("task", name)
+            tasks[name] = task_cls("smoke", 0, task_cls.defaults("smoke"))
+        except UcdbenchError as exc:
+            tasks[name] = exc
+    matrix: dict[str, dict[str, str | None]] = {}
+    for method_name in registry.names("method"):
+        try:
+            method = registry.load("method", method_name)()
+        except UcdbenchError as exc:
+            matrix[method_name] = {name: f"the method does not load: {exc}" for name in tasks}
+            continue
+        matrix[method_name] = {name: (f"the task does not load: {task}" if isinstance(task, Exception)
+                                      else method.supports(task)) for name, task in tasks.items()}
+    return matrix
+
+
+def _print_matrix(registry: Registry, as_json: bool) -> int:
+    from tabulate import tabulate
+
+    matrix = support_matrix(registry)
+    if as_json:
+        print(json.dumps(matrix, indent=2))
+        return 0
+    tasks = registry.names("task")
+    reasons: dict[str, int] = {}
+    rows = []
+    for method, row in matrix.items():
+        cells = []
+        for task in tasks:
+            reason = row[task]
+            cells.append("✓" if reason is None else f"– [{reasons.setdefault(reason, len(reasons) + 1)}]")
+        rows.append((method, *cells))
+    print("Which method runs on which task (default task settings; `--set task.KEY=...` may change it)")
+    print(tabulate(rows, headers=("method", *tasks), tablefmt="simple", disable_numparse=True))
+    print()
+    for reason, number in reasons.items():
+        print(f"[{number}] {reason}")
     return 0
 
 

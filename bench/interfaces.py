@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ucdbench.capabilities import missing_capabilities
 from ucdbench.settings import PRESETS, PerPreset, Setting  # noqa: F401  (PRESETS, PerPreset: re-exported)
 
 if TYPE_CHECKING:
@@ -261,9 +262,20 @@ class Method(Configurable, ABC):
 
     name: ClassVar[str]
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
+    requires: ClassVar[tuple[type | tuple[type, ...], ...]] = ()
+    """The task capabilities (:mod:`ucdbench.capabilities`) this method needs; an entry that is
+    a tuple is met by any one of them."""
 
     def supports(self, task: Task) -> str | None:
-        """None if this method can run on ``task``, else the reason it cannot."""
+        """None if this method can run on ``task``, else the reason it cannot: the capabilities
+        it needs that the task lacks, else :meth:`unsupported_reason`."""
+        missing = missing_capabilities(self.requires, task)
+        if missing:
+            return f"needs {' and '.join(missing)}; task {task.name!r} is not"
+        return self.unsupported_reason(task)
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        """A reason beyond the capabilities (for example: needs a ViT base), or None."""
         return None
 
     @abstractmethod
