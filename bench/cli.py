@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                           help="which, where a method, task or evaluation share the name")
     settings.add_argument("--json", action="store_true", help="machine-readable output")
 
+    check = commands.add_parser("check-plugin", help="run the conformance kit on a registered plugin: loads, "
+                                                     "settings, supports(), smoke fit, rebuild, determinism")
+    check.add_argument("name", help="what the plugin registered (a method, task, evaluation or hardware name)")
+    check.add_argument("--task", default=None, help="the task of the smoke fit (default: the first supported)")
+
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
     show.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
@@ -92,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
-                    "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings}
+                    "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings,
+                    "check-plugin": cmd_check_plugin}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -220,6 +226,18 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"  lost: {lost['kind']} {lost['name']!r}, kept by plugin {owner['plugin']!r} "
                   f"({owner['distribution'] or 'no distribution'} {owner['version']})".rstrip())
     return 0
+
+
+def cmd_check_plugin(args: argparse.Namespace) -> int:
+    from ucdbench.conformance import check_plugin
+
+    checks = []
+    for check in check_plugin(args.name, args.task):
+        print(check.line(), flush=True)
+        checks.append(check)
+    failed = sum(not c.passed for c in checks)
+    print(f"\n{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def cmd_show_settings(args: argparse.Namespace) -> int:
