@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("name", help="what the plugin registered (a method, task, evaluation or hardware name)")
     check.add_argument("--task", default=None, help="the task of the smoke fit (default: the first supported)")
 
+    scaffold = commands.add_parser("new-plugin", help="write a ready method-plugin package (pyproject with the "
+                                                      "entry point, a method, a conformance test)")
+    scaffold.add_argument("name", help="the method's name, e.g. my-method")
+    scaffold.add_argument("--dir", default=".", help="where to write the package folder (default: here)")
+
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
     show.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
@@ -98,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
                     "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings,
-                    "check-plugin": cmd_check_plugin}
+                    "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -225,6 +230,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             owner = lost["kept_by"]
             print(f"  lost: {lost['kind']} {lost['name']!r}, kept by plugin {owner['plugin']!r} "
                   f"({owner['distribution'] or 'no distribution'} {owner['version']})".rstrip())
+    return 0
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ucdbench.scaffold import new_plugin
+
+    root = new_plugin(args.name, Path(args.dir))
+    print(f"wrote {root}/ — next: pip install -e '{root}[test]' && ucdbench check-plugin {args.name}")
     return 0
 
 

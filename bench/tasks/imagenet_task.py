@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ucdbench.capabilities import ImageClassification
 from ucdbench.interfaces import Metric, PerPreset, Setting, Task, UcdbenchError
 from ucdbench.tasks.imagenet_data import open_splits, resolve_root
 
@@ -45,7 +46,7 @@ class NormalizedClassifier(nn.Module):
         return self.head(self.features((x - self.mean) / self.std))
 
 
-class ImageNet(Task):
+class ImageNet(Task, ImageClassification):
     name: ClassVar[str] = "imagenet"
     kind: ClassVar[str] = "image-classification"
     metrics: ClassVar[tuple[Metric, ...]] = (
@@ -90,6 +91,10 @@ class ImageNet(Task):
         evaluation.transform = timm.data.create_transform(**pixels, is_training=False)
         self.train_set = _subset(train, self.config["max_train_images"])
         self.eval_set = _subset(evaluation, self.config["max_eval_images"])
+
+    @property
+    def architecture(self) -> str:
+        return self.config["model"]
 
     @property
     def num_classes(self) -> int:

@@ -25,6 +25,7 @@ from torch import nn
 
 from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors
+from ucdbench.capabilities import ImageClassification
 from ucdbench.interfaces import Metric, PerPreset, Setting, Task, UcdbenchError
 from ucdbench.progress import progress_bar
 from ucdbench.tasks.image_models import MODELS, build_image_model
@@ -88,7 +89,7 @@ def image_task_settings(num_labels: int, *, width: PerPreset, depth: PerPreset, 
     }
 
 
-class ImageClassificationTask(Task):
+class ImageClassificationTask(Task, ImageClassification):
     """Base of the offline image tasks; subclasses say how to load their images."""
 
     kind: ClassVar[str] = "image-classification"
@@ -135,6 +136,10 @@ class ImageClassificationTask(Task):
         pre_remap = {c: i for i, c in enumerate(self.pretrain_class_ids)}
         self.pretrain_x = torch.from_numpy(images[pretrain])
         self.pretrain_y = torch.tensor([pre_remap[int(c)] for c in labels[pretrain]], dtype=torch.long)
+
+    @property
+    def architecture(self) -> str:
+        return self.config["model"]
 
     @property
     def num_classes(self) -> int:

@@ -61,6 +61,7 @@ from torch import nn
 
 from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors, config_key
+from ucdbench.capabilities import LanguageModeling
 from ucdbench.interfaces import Metric, PerPreset, Setting, Task, UcdbenchError
 from ucdbench.progress import progress_bar
 from ucdbench.tasks.pydocs_data import (
@@ -78,7 +79,7 @@ _LOGIT_BUDGET = 2 ** 27
 _FRACTION = dict(minimum=0, exclusive_minimum=True, maximum=1)
 
 
-class PyDocs(Task):
+class PyDocs(Task, LanguageModeling):
     name: ClassVar[str] = "pydocs"
     kind: ClassVar[str] = "language-modeling"
     metrics: ClassVar[tuple[Metric, ...]] = (
