@@ -149,8 +149,12 @@ class RandomBasisMethod(Method, ABC):
                   config: Config, seed: int, rng: str, device: torch.device) -> Code:
         """This method's trainable code for the layout's wanted tensors."""
 
+    def configure(self, network: nn.Module, config: Config, preset: str) -> Config:
+        """Settings that depend on the network (NOLA's form for a ViT's MLP); as given by default."""
+        return config
+
     def scratch_layout(self, network: nn.Module, config: Config) -> Layout:
-        """What training from scratch generates: every parameter (overridden by NOLA)."""
+        """What training from scratch generates: every parameter (overridden by NOLA and PRANC)."""
         return DirectLayout(network)
 
     def layout(self, network: nn.Module, config: Config) -> Layout:
@@ -166,9 +170,13 @@ class RandomBasisMethod(Method, ABC):
             raise UcdbenchError(f"{self.name}: mode must be one of {', '.join(MODES)}, not {config['mode']!r}")
         adapter = config["mode"] == "adapter"
         network = task.base_model(pretrained=adapter)
+        config = self.configure(network, config, ctx.preset)
         layout = self.layout(network, config)
+        # trained and stored dense: an adapter's new-class head; from scratch, whatever the layout
+        # does not generate (PRANC's BatchNorm affine), as there is no base that holds it
         head = [n for n, _ in network.named_parameters()
-                if adapter and task.kind == "image-classification" and n.startswith("head.")]
+                if (adapter and task.kind == "image-classification" and n.startswith("head."))
+                or (not adapter and n not in set(layout.params))]
         if set(head) & set(layout.params):
             raise UcdbenchError(f"{self.name}: the adapter targets include the task head, which is trained dense; "
                                 "name other targets")

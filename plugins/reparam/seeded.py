@@ -45,12 +45,20 @@ def check_rng(rng: str, device: torch.device | str) -> None:
         )
 
 
+def _seeded(sample, shape: tuple[int, ...], seed: int, device: torch.device | str, rng: str) -> torch.Tensor:
+    """``sample`` (torch.rand or torch.randn) of ``shape`` from a generator on ``rng`` seeded ``seed``."""
+    check_rng(rng, device)
+    return sample(shape, generator=torch.Generator(device=rng).manual_seed(seed), device=rng)
+
+
 def uniform(shape: tuple[int, ...], seed: int, device: torch.device | str, rng: str = "cpu") -> torch.Tensor:
     """U(−1, 1) values of ``shape`` drawn from ``seed`` on the ``rng`` device, placed on ``device``."""
-    check_rng(rng, device)
-    generator = torch.Generator(device=rng).manual_seed(seed)
-    values = torch.rand(shape, generator=generator, device=rng).mul_(2).sub_(1)
-    return values.to(device)
+    return _seeded(torch.rand, shape, seed, device, rng).mul_(2).sub_(1).to(device)
+
+
+def normal(shape: tuple[int, ...], seed: int, device: torch.device | str, rng: str = "cpu", std: float = 1.0) -> torch.Tensor:
+    """N(0, std²) values of ``shape`` drawn from ``seed`` on the ``rng`` device, placed on ``device``."""
+    return _seeded(torch.randn, shape, seed, device, rng).mul_(std).to(device)
 
 
 class SeededBasis:
