@@ -11,7 +11,8 @@ generated):
   PRANC generate the same 1,474,560 LoRA factor values from the same budget; what is timed is
   artifact tensors + seed → the A and B factors of every layer (the adapter weights).
 - ``resnet18 from scratch``: every weight of timm's ResNet-18 (11.7M) at 1% stored scalars;
-  what is timed is artifact + seed → the dense weights (θ0 + offsets; NOLA's θ0 + B A per tensor).
+  what is timed is artifact + seed → the dense weights (θ0 + offsets; NOLA's θ0 + B A per tensor;
+  PRANC's combination of random networks on the conv and linear layers, θ0 among them).
 
 Each rebuild starts from the artifact's tensors (coefficients drawn at random: the values do
 not change the cost) and is timed by the hardware plugin's ``time_call`` (synchronised; CUDA
@@ -31,7 +32,7 @@ import torch
 
 from ucdbench_plugins.mcnc.method import MCNCCode
 from ucdbench_plugins.nola.method import NOLACode
-from ucdbench_plugins.pranc.method import PRANCCode
+from ucdbench_plugins.pranc.method import CombinationLayout, PRANCCode
 from ucdbench_plugins.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots, parameter_slots
 from ucdbench_plugins.reparam.method import Code
 
@@ -95,8 +96,10 @@ def cases(budget_percent: float) -> list[Case]:
     out.append(Case("mcnc", full_target, direct, lambda d: MCNCCode(
         full, None, k=9, d=mcnc_chunk_full, width=64, depth=2, frequency=30.0, activation="sine",
         alpha_range=1.0, seed=0, rng=_rng(d), device=d), shapes))
-    out.append(Case("pranc", full_target, direct, lambda d: PRANCCode(
-        full, None, bases=100, chunk_size=pranc_chunk_full, keep_bases=False, seed=0, rng=_rng(d), device=d), shapes))
+    combination = CombinationLayout(network)  # PRANC combines conv/linear layers; BatchNorm is stored dense
+    out.append(Case("pranc", full_target, combination, lambda d: PRANCCode(
+        combination.wanted(), None, bases=100, chunk_size=pranc_chunk_full, keep_bases=False, seed=0, rng=_rng(d),
+        device=d), shapes))
     per_tensor = full_budget // len(list(network.parameters()))
     lowrank = LowRankLayout(parameter_slots(network), rank=4, alpha=4.0)
     out.append(Case("nola", full_target, lowrank, lambda d: NOLACode(
@@ -106,8 +109,9 @@ def cases(budget_percent: float) -> list[Case]:
 
 
 def _random_values(code: Code, layout: DirectLayout | LowRankLayout) -> int:
-    """Random numbers one rebuild draws (bases, generator weights, LoRA's init of A)."""
+    """Random numbers one rebuild draws (bases, NOLA's base terms, generator weights, LoRA's init of A)."""
     drawn = sum(basis.random_values for basis in getattr(code, "bases", {}).values())
+    drawn += sum(term.numel() for term in getattr(code, "base_terms", {}).values())
     if isinstance(code, PRANCCode):
         drawn += code.basis.random_values
     if isinstance(code, MCNCCode):
