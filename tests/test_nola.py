@@ -1,0 +1,119 @@
+"""NOLA as its official code forms and starts A and B: the GPT-2 LoRA layer (frozen N(0, 0.02²)
+base terms, coefficients at 0) and NOLA-MLP for a ViT's fc1/fc2 (rank 1, coefficients at 1/k)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ucdbench.interfaces import UcdbenchError
+from ucdbench.store import RunStore
+from ucdbench_plugins.nola.method import NOLA, NOLACode
+from ucdbench_plugins.reparam.layouts import LowRankLayout, adapter_slots
+from ucdbench_plugins.reparam.seeded import derive_seed, uniform
+
+
+def gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=2))
+
+
+def vit():
+    import timm.models.vision_transformer as timm_vit
+
+    return timm_vit.VisionTransformer(img_size=8, patch_size=2, in_chans=1, num_classes=5, embed_dim=16, depth=2,
+                                      num_heads=2, mlp_ratio=2.0)
+
+
+ONE_MATRIX = {"m.A": (2, 3), "m.B": (4, 2)}
+"""A tiny adapted matrix: rank 2, in 3, out 4. Its factor F's bases are one row of a
+:class:`SeededBasis` seeded ``derive_seed(seed, "m", F)``: drawn from ``derive_seed(that, 0)``."""
+
+
+def gaussian(shape, seed, std):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * std
+
+
+def test_gpt2_form_starts_at_frozen_gaussian_base_terms_with_zero_coefficients():
+    code = NOLACode(ONE_MATRIX, k=5, l=3, keep_bases=False, seed=9, rng="cpu", device="cpu", form="gpt2")
+    assert code.a.tolist() == [[0.0] * 5] and code.b.tolist() == [[0.0] * 3]
+    factors = code()
+    a0, b0 = gaussian((2, 3), derive_seed(9, "m", "A", "base"), 0.02), gaussian((4, 2), derive_seed(9, "m", "B", "base"), 0.02)
+    torch.testing.assert_close(factors["m.A"], a0)
+    torch.testing.assert_close(factors["m.B"], b0)
+    layout = LowRankLayout([], rank=2, alpha=4.0)
+    delta = layout.scale * factors["m.B"] @ factors["m.A"]
+    torch.testing.assert_close(delta, 2.0 * b0 @ a0)  # ΔW at the start: (alpha/rank)·B0 A0, not zero
+    assert {id(p) for p in code.parameters()} == {id(code.a), id(code.b)}  # the base terms never train
+    big = NOLACode({"m.A": (8, 1000), "m.B": (1000, 8)}, k=2, l=2, keep_bases=False, seed=0, rng="cpu", device="cpu")
+    assert big()["m.A"].std().item() == pytest.approx(0.02, rel=0.05)
+
+
+def test_gpt2_form_bases_are_uniform_over_root_k_added_to_the_base_term():
+    code = NOLACode(ONE_MATRIX, k=5, l=3, keep_bases=False, seed=9, rng="cpu", device="cpu", form="gpt2")
+    with torch.no_grad():
+        code.a[0, 3] = 1.0
+        code.b[0, 1] = -2.0
+    factors = code()
+    a_basis = uniform((5, 6), derive_seed(derive_seed(9, "m", "A"), 0), "cpu")[3] / math.sqrt(5)
+    b_basis = uniform((3, 8), derive_seed(derive_seed(9, "m", "B"), 0), "cpu")[1] / math.sqrt(3)
+    torch.testing.assert_close(factors["m.A"], code.base_terms["m.A"] + a_basis.view(2, 3))
+    torch.testing.assert_close(factors["m.B"], code.base_terms["m.B"] - 2.0 * b_basis.view(4, 2))
+
+
+def test_nola_mlp_form_starts_at_the_mean_of_kaiming_uniform_bases_without_a_base_term():
+    code = NOLACode(ONE_MATRIX, k=5, l=3, keep_bases=True, seed=9, rng="cpu", device="cpu", form="vit-mlp")
+    torch.testing.assert_close(code.a, torch.full((1, 5), 1 / 5))
+    torch.testing.assert_close(code.b, torch.full((1, 3), 1 / 3))
+    assert not code.base_terms
+    factors = code()
+    # kaiming_uniform_(a=√5) over a (k, in, rank) tensor: bound 1/√(in·rank); B over (l, rank, out): 1/√(rank·out)
+    a_bases = uniform((5, 6), derive_seed(derive_seed(9, "m", "A"), 0), "cpu") / math.sqrt(3 * 2)
+    b_bases = uniform((3, 8), derive_seed(derive_seed(9, "m", "B"), 0), "cpu") / math.sqrt(2 * 4)
+    torch.testing.assert_close(factors["m.A"], a_bases.mean(0).view(2, 3))
+    torch.testing.assert_close(factors["m.B"], b_bases.mean(0).view(4, 2))
+    assert a_bases.abs().max() <= 1 / math.sqrt(6) and b_bases.abs().max() <= 1 / math.sqrt(8)
+
+
+def test_form_and_auto_settings_follow_the_official_scripts():
+    nola = NOLA()
+    paper = NOLA.defaults("paper")
+    on_vit = nola.configure(vit(), paper, "paper")
+    assert {k: on_vit[k] for k in ("form", "rank", "alpha", "k", "l", "lr")} == {
+        "form": "vit-mlp", "rank": 1, "alpha": 1.0, "k": 1024, "l": 1024, "lr": 5e-3}
+    on_gpt2 = nola.configure(gpt2(), paper, "paper")
+    assert {k: on_gpt2[k] for k in ("form", "rank", "alpha", "k", "l", "lr")} == {
+        "form": "gpt2", "rank": 8, "alpha": 2.0, "k": 256, "l": 256, "lr": 1e-2}
+    assert nola.configure(vit(), {**paper, "mode": "scratch"}, "paper")["form"] == "gpt2"
+    assert nola.configure(vit(), {**paper, "targets": ["q", "v"]}, "paper")["form"] == "gpt2"
+    assert nola.configure(vit(), {**paper, "k": 7, "form": "gpt2"}, "paper")["k"] == 7  # a number overrides auto
+    with pytest.raises(UcdbenchError, match="form"):
+        nola.configure(vit(), {**paper, "form": "lora"}, "paper")
+
+
+def test_vit_adapter_runs_nola_mlp_on_fc1_and_fc2_and_rebuilds(tmp_path):
+    from ucdbench.artifacts import read_artifact
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import RunSpec, execute, resolve
+
+    run = resolve(load_registry(), RunSpec("nola", "digits", "smoke", 0, "cpu", {"epochs": 1}))
+    record = execute(run, "cpu", RunStore(tmp_path))
+    assert record["status"] == "ok", record.get("traceback")
+    artifact = read_artifact(record["artifact"])
+    spec, layout = artifact.metadata["code"], artifact.metadata["layout"]
+    assert spec["form"] == "vit-mlp" and (spec["k"], spec["l"], layout["rank"], layout["alpha"]) == (16, 16, 1, 1.0)
+    depth = run.task_config["depth"]
+    assert sorted({s["name"].rsplit(".", 1)[-1] for s in layout["slots"]}) == ["fc1", "fc2"] and spec["matrices"] == 2 * depth
+    assert artifact.tensors["a"].numel() + artifact.tensors["b"].numel() == 2 * depth * (16 + 16)
+    assert record["evaluations"]["reconstruction"]["weights_equal"] is True
+
+
+def test_gpt2_adapters_on_q_and_v_store_k_plus_l_per_matrix():
+    model = gpt2()
+    layout = LowRankLayout(adapter_slots(model, "auto"), rank=4, alpha=8.0)
+    code = NOLACode(layout.wanted(), k=16, l=12, keep_bases=False, seed=0, rng="cpu", device="cpu")
+    assert code.form == "gpt2" and len(layout.slots) == 4  # Q and V of 2 layers
+    assert sum(t.numel() for t in code.stored().values()) == len(layout.slots) * (16 + 12)
