@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ucdbench.interfaces import Config, ReportedFigure, UcdbenchError
+from ucdbench.interfaces import Config, ReportedFigure, Setting, UcdbenchError
 from ucdbench_plugins.reparam.layouts import LowRankLayout, auto_targets, parameter_slots
 from ucdbench_plugins.reparam.method import Code, RandomBasisMethod
 from ucdbench_plugins.reparam.seeded import SeededBasis, derive_seed, normal
@@ -77,6 +77,21 @@ FORM_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 """What ``auto`` means per form and preset (the official scripts' values at ``paper``)."""
+
+AUTO_SETTINGS = {
+    "form": Setting("auto", "the official code's form: gpt2 (LoRA layer with frozen base terms) or vit-mlp "
+                    "(NOLA-MLP); auto: vit-mlp for a ViT's fc1/fc2 adapters, gpt2 otherwise", choices=("auto", *FORMS)),
+    "rank": Setting("auto", "rank of A and B; auto: the form's at the preset", choices=("auto",), type=int, minimum=1),
+    "alpha": Setting("auto", "ΔW = (alpha / rank) · B A; auto: the form's at the preset", choices=("auto",),
+                     type=(int, float), minimum=0, exclusive_minimum=True),
+    "k": Setting("auto", "random bases of A per matrix; auto: the form's at the preset", choices=("auto",), type=int,
+                 minimum=1),
+    "l": Setting("auto", "random bases of B per matrix; auto: the form's at the preset", choices=("auto",), type=int,
+                 minimum=1),
+    "lr": Setting("auto", "learning rate of the coefficients; auto: the form's at the preset", choices=("auto",),
+                  type=(int, float), minimum=0, exclusive_minimum=True),
+}
+"""The settings whose default depends on the form: ``auto`` or a number."""
 
 
 def basis_scale(form: str, shape: tuple[int, ...], count: int) -> float:
@@ -143,17 +158,21 @@ class NOLA(RandomBasisMethod):
         ReportedFigure("e2e", "BLEU", 70.1, "GPT-2 L, Q and V, k = l = 256, rank 8: 0.036M params", f"{PAPER}, Table 1"),
         ReportedFigure("e2e", "BLEU", 70.5, "GPT-2 L, 0.144M params", f"{PAPER}, Table 1"),
         ReportedFigure("imagenet", "top1", 63.34, "ImageNet-100, ResNet-18 at 1% size (from scratch)",
-                       "MCNC paper (ICLR 2025), Table 1"),
+                       "MCNC paper (ICLR 2025), Table 1", where={"mode": "scratch", "task.model": "resnet18"}),
     )
 
     @classmethod
     def defaults(cls, preset: str) -> Config:
         return {
             **cls.shared_defaults(preset, mode="adapter"),
-            "form": "auto",
-            **{setting: "auto" for setting in FORM_SETTINGS["gpt2"]},
+            **{name: setting.default for name, setting in AUTO_SETTINGS.items()},
             "keep_bases": False,
         }
+
+    @classmethod
+    def declared_settings(cls, preset: str) -> dict[str, Setting]:
+        """The settings inferred from :meth:`defaults`, and ``auto``-or-a-number ones typed."""
+        return {**super().declared_settings(preset), **AUTO_SETTINGS}
 
     def configure(self, network: nn.Module, config: Config, preset: str) -> Config:
         """The form (NOLA-MLP for a ViT's fc1 and fc2 adapters) and the ``auto`` settings it implies."""

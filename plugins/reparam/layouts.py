@@ -1,10 +1,13 @@
 """What the generated tensors of a random-basis method are, and how they become dense weights.
 
-Two layouts cover the papers' modes:
+Three layouts cover the papers' modes:
 
 - :class:`DirectLayout` — training a network from scratch with *all* its parameters generated
-  (MCNC, PRANC): the generated tensors are offsets of the network's own parameters from their
-  seeded initialisation θ0, and a weight is θ0 + Δ.
+  (MCNC): the generated tensors are offsets of the network's own parameters from their seeded
+  initialisation θ0, and a weight is θ0 + Δ.
+- :class:`CombinationLayout` — PRANC from scratch: the weights and biases of every Linear and
+  Conv2d layer are the generated tensors themselves (θ0 is one of the combined bases); the
+  other parameters (BatchNorm's affine) are not generated, and the method trains them dense.
 - :class:`LowRankLayout` — low-rank factors on chosen matrices, W' = W + (alpha / rank) · B A:
   LoRA-style adapters of a pretrained base (NOLA, MCNC on adapters), or NOLA's from-scratch form
   where every parameter tensor, seen as a matrix, is its seeded initialisation plus B A.
@@ -134,6 +137,25 @@ class DirectLayout:
         return {"kind": self.kind, "params": {n: list(s) for n, s in self.shapes.items()}}
 
 
+class CombinationLayout(DirectLayout):
+    """Generated tensors are the weights and biases of every Linear and Conv2d layer (what the
+    official PRANC code combines, ``utils.prancable``), not offsets from a base."""
+
+    kind = "combination"
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        combined = {id(p) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
+                    for p in m.parameters(recurse=False)}
+        names = {name for name, p in model.named_parameters() if id(p) in combined}
+        self.shapes = {name: shape for name, shape in self.shapes.items() if name in names}
+        if not self.shapes:
+            raise UcdbenchError("the model has no Linear or Conv2d layer to combine")
+
+    def compose(self, generated: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: generated[name] for name in self.shapes}
+
+
 class LowRankLayout:
     """Generated tensors are factors A (rank × in) and B (out × rank) of each slot:
     W' = W + (alpha / rank) · B A, added into the slot's rows of its parameter."""
@@ -188,8 +210,9 @@ def layout_from_spec(spec: dict[str, Any], network: nn.Module) -> DirectLayout |
     """The layout an artifact's ``layout`` metadata describes, over ``network`` (the task's
     architecture); a UcdbenchError when the artifact was made for another architecture."""
     params = {name: tuple(p.shape) for name, p in network.named_parameters()}
-    if spec["kind"] == DirectLayout.kind:
-        layout: DirectLayout | LowRankLayout = DirectLayout(network)
+    whole = {cls.kind: cls for cls in (DirectLayout, CombinationLayout)}
+    if spec["kind"] in whole:
+        layout: DirectLayout | LowRankLayout = whole[spec["kind"]](network)
         fits = layout.spec() == spec
     else:
         layout = LowRankLayout([MatrixSlot(**slot) for slot in spec["slots"]], spec["rank"], spec["alpha"])

@@ -32,8 +32,9 @@ import torch
 
 from ucdbench_plugins.mcnc.method import MCNCCode
 from ucdbench_plugins.nola.method import NOLACode
-from ucdbench_plugins.pranc.method import CombinationLayout, PRANCCode
-from ucdbench_plugins.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots, parameter_slots
+from ucdbench_plugins.pranc.method import PRANCCode
+from ucdbench_plugins.reparam.layouts import (CombinationLayout, DirectLayout, LowRankLayout, adapter_slots,
+                                              parameter_slots)
 from ucdbench_plugins.reparam.method import Code
 
 
