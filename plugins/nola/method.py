@@ -29,8 +29,8 @@ and fc2, the GPT-2 form for everything else):
   their bases), ΔW = (1/rank) · B A (``c = 1``: alpha 1). The official code seeds every layer
   with 0, so layers of one shape share bases; here each matrix has its own. At ``smoke`` and
   ``small`` the ViT is 32 and 64 wide instead of ViT-B/L's 768–1024, so k = l = 16 and 32 keep
-  NOLA-MLP's ratio of stored numbers to a rank-1 LoRA's (2·1024 / (1024 + 4096) on ViT-L's fc1;
-  2·32 / (64 + 128) on the small ViT's).
+  NOLA-MLP's ratio of stored numbers to a rank-1 LoRA's about where it is (2·1024 / (1024 + 4096)
+  = 0.4 on ViT-L's fc1; 2·32 / (64 + 128) = 0.33 on the small ViT's, 2·16 / (32 + 64) on smoke's).
 
 ``rank``, ``alpha``, ``k``, ``l`` and ``lr`` set to ``auto`` take the form's values at the
 preset; any number overrides them.

@@ -16,8 +16,9 @@ work done in ``utils.py``):
   coefficients include θ0's. Stored scalars = chunks × ``bases``, plus the dense ones below.
 - **Only Linear and Conv2d layers are combined** (``prancable``). BatchNorm's affine weight and
   bias are trained directly with the same optimiser and stored as they are (``main_distrib.py``'s
-  ``batchnorm_optimizer``; ``save_signature`` writes ``bnw.pt``, ``bnb.pt``): here every
-  parameter outside the combination is a dense tensor of the artifact.
+  ``batchnorm_optimizer``; ``save_signature`` writes ``bnw.pt``, ``bnb.pt`` beside the running
+  statistics): here every parameter outside the combination is a dense tensor of the artifact,
+  beside the buffers every random-basis artifact stores.
 - **Optimiser**: Adam on the coefficients without weight decay, lr 1e-3 in every official
   ``pranc_*`` config, with a step decay (γ = 0.5 every 50 of 400 epochs on CIFAR, every 5 of 50
   on MNIST). The shared loop here is Adam (AdamW at weight decay 0) with a cosine decay, the
