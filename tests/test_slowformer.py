@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from ucdbench.interfaces import FitContext, UcdbenchError
-from ucdbench_plugins.adaptive_vit.avit import AViT
-from ucdbench_plugins.slowformer.losses import compute_loss
+from ucdbench_plugins.adaptive_vit.avit import AViT, distribution_prior, halting_distribution, prior_kl
+from ucdbench_plugins.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, compute_loss
 from ucdbench_plugins.slowformer.method import SlowFormer, attack, new_patch
 from ucdbench_plugins.slowformer.patch import PatchTransform, patch_side, project_to_pixels
-from tests.test_adaptive_vit import halting_avit, peaked_ats
+from tests.test_adaptive_vit import halting_avit, peaked_ats, tiny_vit
 
 
 class RandomImages:
@@ -75,10 +75,18 @@ def test_attack_objective_prefers_late_halting():
     late = AViT(early.vit, gate_scale=early.gate_scale, gate_center=early.gate_center + 1.0)
     assert late.kept_tokens(images).sum() > early.kept_tokens(images).sum()
     assert compute_loss(late, late.forward_masked(images)[1]) < compute_loss(early, early.forward_masked(images)[1])
-    with early.forced_compute("max"):
-        distribution = early.forward_masked(images)[1]["halting_distribution"]
-    assert (distribution >= 0).all()
-    torch.testing.assert_close(distribution.sum(), torch.tensor(1.0))
+
+
+def test_avit_attack_keeps_the_targets_own_prior():
+    """The official attack: A-ViT's regulariser with the ponder weight negated, and the KL term
+    against the prior A-ViT trained with (here centred at block 1), not at the last block."""
+    model = AViT(tiny_vit(), gate_scale=3.0, gate_center=-1.0, target_depth=1)
+    stats = model.forward_masked(torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(6)))[1]
+    kl = prior_kl(halting_distribution(stats["layer_scores"]), distribution_prior(4, 1))
+    expected = -AVIT_PONDER_WEIGHT * stats["ponder"] + (AVIT_PRIOR_WEIGHT * kl).clamp_min(0.0)
+    torch.testing.assert_close(compute_loss(model, stats), expected)
+    last = AViT(model.vit, gate_scale=3.0, gate_center=-1.0, target_depth=3)
+    assert compute_loss(last, stats) != compute_loss(model, stats)
 
 
 @pytest.mark.parametrize("setting, value", [("target", "adavit"), ("defense", "gaussian-blur"),
