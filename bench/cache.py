@@ -2,17 +2,21 @@
 
 Entries are keyed by a hash of the JSON config that produced them, written atomically (temp
 file + rename) so that parallel workers (pytest-xdist, one worker per GPU) never read a
-half-written file: the worst case is that two of them compute the same entry.
+half-written file: the worst case is that two of them compute the same entry. An entry built
+by code that may change (a model trained by a method) puts :func:`source_fingerprint` of that
+code in its config, so a code change builds it again instead of serving a stale one.
 The folder is ``$UCDBENCH_CACHE`` or ``~/.cache/ucdbench``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
@@ -26,6 +30,17 @@ def config_key(config: Any) -> str:
     """A short stable hash of a JSON-serialisable config."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def source_fingerprint(*modules: ModuleType) -> str:
+    """A short hash of the source files of ``modules``: it changes whenever one of them does."""
+    digest = hashlib.sha256()
+    for module in modules:
+        source = inspect.getsourcefile(module)
+        if source is None:
+            raise ValueError(f"module {module.__name__} has no source file to fingerprint")
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ucdbench.cache import atomic_write_bytes, cached_tensors
+from ucdbench.cache import atomic_write_bytes, cached_tensors, source_fingerprint
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.store import SCHEMA_VERSION, RunStore
 
@@ -61,3 +61,18 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_bytes(path, json.dumps({"v": 2}).encode())
     assert json.loads(path.read_text()) == {"v": 2}
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_source_fingerprint_changes_with_the_source(tmp_path):
+    import importlib.util
+
+    module_file = tmp_path / "fingerprinted.py"
+    module_file.write_text("VALUE = 1\n")
+    spec = importlib.util.spec_from_file_location("fingerprinted", module_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = source_fingerprint(module)
+    assert source_fingerprint(module) == before  # stable
+    assert source_fingerprint(module, json) != before  # every module counts
+    module_file.write_text("VALUE = 2\n")
+    assert source_fingerprint(module) != before
