@@ -1,5 +1,7 @@
 """A-ViT and ATS: the masked (training) and dropping (inference) paths compute the same thing,
-dropped tokens really leave the compute, and the compute extremes bound the adaptive policy."""
+dropped tokens really leave the compute, the compute extremes bound the adaptive policy, and
+A-ViT's halting, ACT weights, ponder cost, halting distribution, prior and KL term equal hand
+computations of the official definitions."""
 
 import math
 
