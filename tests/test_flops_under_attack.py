@@ -1,7 +1,7 @@
 """The flops-under-attack evaluation on a hand-made adaptive model and patch: the floor and the
 maximum bound the figures, attack success follows SlowFormer's definition (from the clean
-compute to the maximum), a defended outcome reports before and after,
-and energy comes through the Hardware interface (NVML faked, as there is no GPU here)."""
+compute to the maximum), a defended outcome reports before and after, and energy comes
+through the Hardware interface (NVML faked, as there is no GPU here)."""
 
 from __future__ import annotations
 

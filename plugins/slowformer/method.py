@@ -174,7 +174,8 @@ class SlowFormer(Method):
                                  task.image_size, config["position"]).to(ctx.device)
         extras: dict[str, Any] = {"control_transform": control}
         if config["defense"] == "adv-train":
-            undefended = {"model": model, "input_transform": transform, "force_compute": model.forced_compute}
+            undefended = {"model": model, "input_transform": transform, "force_compute": model.forced_compute,
+                          "control_transform": control}
             model = load_target(task, config["target"], ctx)[0]
             metrics.update(adversarial_training(model, method, target_config, task, config, ctx))
             metrics["undefended_attack_loss"] = attack_loss
