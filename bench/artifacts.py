@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
 from ucdbench.cache import atomic_write_bytes
-from ucdbench.interfaces import Artifact
+from ucdbench.interfaces import Artifact, Outcome
 
 _HEADER_KEY = "ucdbench"
 
@@ -62,3 +63,10 @@ def expand_dense(artifact: Artifact, device: torch.device | str) -> dict[str, to
     for alias, name in artifact.metadata.get("aliases", {}).items():
         state[alias] = state[name]
     return state
+
+
+def dense_model_outcome(model: torch.nn.Module, metrics: dict[str, float], **extras: Any) -> Outcome:
+    """The Outcome of a method that stores its model as it is: the artifact is the model's
+    complete state (parameters and buffers), rebuilt by :func:`expand_dense`."""
+    return Outcome(model=model, artifact=dense_artifact(model.state_dict()), reconstruct=expand_dense,
+                   metrics=metrics, extras=extras)

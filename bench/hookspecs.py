@@ -15,6 +15,11 @@ That keeps ``ucdbench list`` free of torch even though every method depends on i
 Signature of every ``register`` callback::
 
     register(name: str, target: str | object, *, summary: str = "") -> None
+
+``name`` is letters, digits, ``-`` and ``_``; ``target`` is a subclass of the kind's interface
+whose ``name`` is ``name``, or a ``"module:attribute"`` string naming one. A hook with a name
+not defined here, a registration that breaks these rules, or a name another plugin already
+has is reported by ``ucdbench list`` (see :mod:`ucdbench.plugins` for what each costs).
 """
 
 from __future__ import annotations

@@ -19,13 +19,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ucdbench.capabilities import missing_capabilities
+from ucdbench.settings import PRESETS, PerPreset, Setting  # noqa: F401  (PRESETS, PerPreset: re-exported)
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-PRESETS: tuple[str, ...] = ("smoke", "small", "paper")
-"""smoke: seconds, for CI; small: CPU minutes, enough to show a paper's effect; paper: the
-paper's own setting, meant for GPUs."""
 
 Config = dict[str, Any]
 
@@ -40,12 +39,18 @@ class DivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Metric:
-    """A named figure with a direction, so leaderboards know what "better" means."""
+    """A named figure with a direction, so leaderboards know what "better" means.
+
+    ``higher_is_better`` is None for a figure with no better direction (the attacked FLOPs of a
+    compute attack are better for the attacker and worse for the defender). ``headline``
+    figures are the ones ``ucdbench run`` prints in its one-line summary of each run.
+    """
 
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     unit: str = ""
     description: str = ""
+    headline: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,27 @@ class ReportedFigure:
 
 
 class Configurable:
-    """Anything with per-preset defaults that ``--set`` may override."""
+    """Anything with typed settings that ``--set`` may override (see :mod:`ucdbench.settings`)."""
+
+    settings: ClassVar[Mapping[str, Setting]] = {}
+    """Every setting, with its default (per preset where it differs), help and allowed values."""
 
     @classmethod
     def defaults(cls, preset: str) -> Config:
         """The configuration keys and their default values at ``preset``."""
-        return {}
+        return {name: setting.default_at(preset) for name, setting in cls.settings.items()}
+
+    @classmethod
+    def declared_settings(cls, preset: str) -> dict[str, Setting]:
+        """``settings``, or for a plugin that only overrides :meth:`defaults` (the 0.x style),
+        settings inferred from its defaults: checked against their default's type only (any
+        number for a number, since such a default cannot say whether 2.5 epochs is meant)."""
+        if cls.settings:
+            return dict(cls.settings)
+        number = (int, float)
+        return {name: Setting(value, "(declared through defaults(): no help)",
+                              type=number if isinstance(value, number) and not isinstance(value, bool) else None)
+                for name, value in cls.defaults(preset).items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,7 +151,9 @@ class Task(Configurable, ABC):
 
         ``pretrained=True`` gives weights pretrained in-suite on data disjoint from the
         task's splits (cached, keyed by the model's config); ``False`` a random init, for
-        methods that train from scratch.
+        methods that train from scratch, drawn from the task's seed: the same seed and
+        configuration give the same weights, so a method can regenerate its θ0 from the seed
+        instead of storing it (:func:`ucdbench.state.initial_model`).
         """
 
     @abstractmethod
@@ -172,7 +194,8 @@ class Artifact:
 
     ``tensors`` are written with safetensors; ``metadata`` (JSON-serialisable: seeds, shapes,
     names) travels in the same file's header. ``dense`` names the tensors that are plain
-    weights stored as they are (a classifier head, norms), as opposed to compressed codes.
+    state stored as it is (a classifier head, norms, BatchNorm's running statistics and
+    counters), as opposed to compressed codes.
     """
 
     tensors: dict[str, torch.Tensor]
@@ -195,9 +218,15 @@ class Outcome:
 
     - ``model``: the model the harness scores, times and counts.
     - ``artifact``: the stored form of the result (None for methods that store nothing new).
-    - ``reconstruct``: artifact → dense weights on a device; the harness reads the artifact
-      back from its file, times this, and checks the result equals ``dense_weights()``.
-    - ``dense_weights``: the dense weights of the scored model, under the same names.
+    - ``reconstruct``: artifact → the *complete state* of the scored model on a device: every
+      parameter and persistent buffer (BatchNorm statistics included), under the names of
+      :meth:`scored_state`. It may use what the task gives — the architecture, a seed's random
+      init, the pretrained base the user holds — and the artifact, never the model ``fit``
+      trained: the harness reads the artifact back from its file, times this, and compares
+      the result with :meth:`scored_state` tensor by tensor (:mod:`ucdbench.state`).
+    - ``dense_weights``: the complete state of the scored model, where ``model.state_dict()``
+      is not it under the rebuilt names (a PEFT-wrapped model: its merged state); None, the
+      default, means ``model.state_dict()``.
     - ``input_transform``: an attack or trigger the harness applies to eval inputs.
     - ``metrics``: method-specific figures (final training loss, attack loss, ...).
     - ``extras``: method-specific objects an evaluation may look for (documented by the
@@ -211,6 +240,10 @@ class Outcome:
     input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def scored_state(self) -> dict[str, torch.Tensor]:
+        """The complete state of what was scored, which reconstruction must rebuild."""
+        return self.dense_weights() if self.dense_weights is not None else self.model.state_dict()
 
 
 @dataclass
@@ -229,14 +262,31 @@ class Method(Configurable, ABC):
 
     name: ClassVar[str]
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
+    requires: ClassVar[tuple[type | tuple[type, ...], ...]] = ()
+    """The task capabilities (:mod:`ucdbench.capabilities`) this method needs; an entry that is
+    a tuple is met by any one of them."""
 
     def supports(self, task: Task) -> str | None:
-        """None if this method can run on ``task``, else the reason it cannot."""
+        """None if this method can run on ``task``, else the reason it cannot: the capabilities
+        it needs that the task lacks, else :meth:`unsupported_reason`."""
+        missing = missing_capabilities(self.requires, task)
+        if missing:
+            return f"needs {' and '.join(missing)}; task {task.name!r} is not"
+        return self.unsupported_reason(task)
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        """A reason beyond the capabilities (for example: needs a ViT base), or None."""
         return None
 
     @abstractmethod
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         """Train (or attack, or compress) and return what the harness should measure."""
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The scored model rebuilt from ``artifact`` and what ``task`` gives (its architecture,
+        its pretrained base) alone, in eval mode: what a user holding only the file gets.
+        Used by :func:`ucdbench.rebuild.rebuild_run`; methods that can say how override this."""
+        raise UcdbenchError(f"method {self.name!r} does not say how to rebuild its model from an artifact")
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,8 +363,14 @@ class Evaluation(Configurable, ABC):
     """One standard measurement, implemented once in the harness."""
 
     name: ClassVar[str]
-    leaderboard_columns: ClassVar[tuple[str, ...]] = ()
-    """The figures leaderboards show, in order; empty shows every numeric figure."""
+    figures: ClassVar[tuple[Metric, ...]] = ()
+    """The figures leaderboards show, in order, each with its direction and unit; tables sort by
+    the first one that has a direction. :meth:`measure` may return more (raw counts,
+    per-op breakdowns) for the record."""
+
+    def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
+        """The figures of this run (``figures``; override where they depend on the task)."""
+        return self.figures
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         """None if this evaluation applies to the outcome, else why it is skipped."""

@@ -17,9 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-NOT_SHOWN = {"batch_size", "iterations", "repeats", "threads", "convention", "dtype"}
-
-
 def _settings(overrides: dict[str, Any], task: bool) -> str:
     items = {k: v for k, v in overrides.items() if k.startswith("task.") == task}
     return ", ".join(f"{k.removeprefix('task.')}={v}" for k, v in sorted(items.items())) or ("default" if task else "")
@@ -43,7 +40,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 if isinstance(value, bool):
                     row[f"{evaluation}/{name}"] = "yes" if value else "no"
                     continue
-                if isinstance(value, (int, float)) and name not in NOT_SHOWN:
+                if isinstance(value, (int, float)):
                     row[f"{evaluation}/{name}"] = float(value)
         for name, value in r.get("method_metrics", {}).items():
             if isinstance(value, (int, float)):
@@ -52,27 +49,42 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def format_number(value: float, digits: int = 4) -> str:
+    """``value`` for a reader: ``digits`` significant digits, never exponent notation for
+    large numbers (189,234 samples/s, not 1.892e+05); integers exactly, with thousands
+    separators (549,572 bytes must not read as 549,600)."""
+    if value == round(value) and abs(value) < 1e15:
+        return f"{round(value):,}"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{round(value):,}"
+    return f"{value:.{digits}g}"
+
+
 def _cell(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
         return "–"
     if not pd.api.types.is_numeric_dtype(values):  # yes/no checks: all runs agree, or how many said yes
         return values.iloc[0] if values.nunique() == 1 else f"{(values == 'yes').sum()}/{len(values)} yes"
-    mean = values.mean()
-    # Counts (stored bytes, scalars) are exact: 549572 bytes must not read as 549600.
-    text = f"{mean:.0f}" if (values == values.round()).all() and mean == round(mean) else f"{mean:.4g}"
+    text = format_number(values.mean())
     if len(values) == 1:
         return text
     spread = 0.0 if values.nunique() == 1 else values.std(ddof=1)  # equal runs: ± 0, not rounding noise
-    return f"{text} ± {spread:.2g}"
+    return f"{text} ± {format_number(spread, 2)}"
 
 
-def _columns_for(records: list[dict[str, Any]], evaluation: str, frame: pd.DataFrame) -> list[str]:
+def _figures_of(records: list[dict[str, Any]], evaluation: str) -> list[dict[str, Any]]:
+    """The figures ``evaluation`` declared in these records (name, direction, unit), in order."""
+    declared: dict[str, dict[str, Any]] = {}
     for r in records:
-        chosen = r.get("leaderboard_columns", {}).get(evaluation)
-        if chosen:
-            return [f"{evaluation}/{c}" for c in chosen if f"{evaluation}/{c}" in frame]
-    return [c for c in frame.columns if c.startswith(f"{evaluation}/")]
+        for figure in r.get("figures", {}).get(evaluation, []):
+            declared.setdefault(figure["name"], figure)
+    return list(declared.values())
+
+
+def _header(figure: dict[str, Any]) -> str:
+    arrow = {True: " ↑", False: " ↓"}.get(figure.get("higher_is_better"), "")
+    return figure["name"] + arrow
 
 
 def _paper_figures(runs: list[dict[str, Any]], evaluation: str, figure: str) -> str | None:
@@ -88,8 +100,14 @@ def _paper_figures(runs: list[dict[str, Any]], evaluation: str, figure: str) -> 
     return "; ".join(texts) or None
 
 
-def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: str, columns: list[str],
-           sort_by: str | None, ascending: bool) -> str:
+def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: str,
+           figures: list[dict[str, Any]]) -> str:
+    """One row per method + settings + hardware, sorted best first by the first figure that
+    has a direction; headers carry ↑ (higher is better) or ↓."""
+    columns = [f"{evaluation}/{f['name']}" for f in figures]
+    ranked = next((f for f in figures if f.get("higher_is_better") is not None), None)
+    sort_by = f"{evaluation}/{ranked['name']}" if ranked else None
+    ascending = not ranked["higher_is_better"] if ranked else True
     keys = ["method", "settings", "hardware"]
     rows = []
     for (method, settings, hardware), runs in group.groupby(keys, sort=False, dropna=False):
@@ -111,7 +129,8 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
     for column in columns:  # each paper figure right beside the reproduced one
         name = column.split("/", 1)[1]
         order += [c for c in (name, f"{name} (paper)") if c in table]
-    return table[order + ["hardware"]].fillna("–").to_markdown(index=False)
+    headers = {f["name"]: _header(f) for f in figures} | {f"{f['name']} (paper)": f"{f['name']} (paper)" for f in figures}
+    return table[order + ["hardware"]].fillna("–").rename(columns=headers).to_markdown(index=False)
 
 
 def _commits(records: list[dict[str, Any]]) -> str:
@@ -125,9 +144,14 @@ def _commits(records: list[dict[str, Any]]) -> str:
     return "project commits " + ", ".join(f"`{c}` ({n} runs)" for c, n in sorted(counts.items()))
 
 
+def _column(frame: pd.DataFrame, figure: str) -> str | None:
+    """The first ``evaluation/figure`` column of that figure, whichever evaluation reports it."""
+    return next((c for c in frame.columns if c.partition("/")[2] == figure and not c.startswith("method/")), None)
+
+
 def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
-    x_col, y_col = "compression/artifact_bytes", f"accuracy/{primary}"
-    if x_col not in frame or y_col not in frame or frame[[x_col, y_col]].dropna().empty:
+    x_col, y_col = _column(frame, "artifact_bytes"), _column(frame, primary)
+    if x_col is None or y_col is None or frame[[x_col, y_col]].dropna().empty:
         return False
     import matplotlib
 
@@ -163,7 +187,8 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
     lines = [f"# {task}", "", f"Generated by `ucdbench leaderboard` from {len(ok)} successful runs "
              f"({(frame.status != 'ok').sum()} failed or unfinished) of {_commits(ok_records)}. "
              "Cells are mean ± sample std over seeds; "
-             f"`seeds` counts the runs. Primary metric: **{primary}**"
+             f"`seeds` counts the runs; ↑ higher is better, ↓ lower is better, and each table lists the best "
+             f"first by its first such figure. Primary metric: **{primary}**"
              + (" (higher is better)." if higher.get(primary, True) else " (lower is better).")
              + " FLOPs = 2 × multiply-adds; `macs` is what most papers call FLOPs.", ""]
     if plot_name:
@@ -173,15 +198,11 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
     for (preset, task_settings), group in ok.groupby(["preset", "task_settings"], sort=True):
         lines += [f"## preset `{preset}`, task settings: {task_settings}", ""]
         for evaluation in evaluations:
-            columns = _columns_for(records, evaluation, group)
-            columns = [c for c in columns if c in group and group[c].notna().any()]
-            if not columns:
+            figures = [f for f in _figures_of(ok_records, evaluation)
+                       if f"{evaluation}/{f['name']}" in group and group[f"{evaluation}/{f['name']}"].notna().any()]
+            if not figures:
                 continue
-            if evaluation == "accuracy" and primary:
-                sort_by, ascending = f"accuracy/{primary}", not higher.get(primary, True)
-            else:
-                sort_by, ascending = columns[0], False
-            lines += [f"### {evaluation}", "", _table(group, by_key, evaluation, columns, sort_by, ascending), ""]
+            lines += [f"### {evaluation}", "", _table(group, by_key, evaluation, figures), ""]
     failed = frame[frame.status != "ok"]
     if not failed.empty:
         lines += ["## failed or unfinished runs", "",

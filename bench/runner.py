@@ -15,12 +15,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ucdbench.cache import config_key
+from ucdbench.fingerprint import code_fingerprint
 from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
+from ucdbench.settings import check_settings
+from ucdbench.suggestions import did_you_mean
 from ucdbench.plugins import Entry, Registry, load_registry
 from ucdbench.progress import progress_bar
 from ucdbench.store import SCHEMA_VERSION, RunStore
@@ -55,13 +58,19 @@ def parse_assignments(assignments: Sequence[str]) -> list[dict[str, Any]]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
 
 
-def merge_config(defaults: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
-    """``defaults`` updated by ``overrides``; unknown keys are an error naming the valid ones."""
-    unknown = sorted(set(overrides) - set(defaults))
+def merge_config(configurable: type[Configurable], preset: str, overrides: dict[str, Any], owner: str) -> dict[str, Any]:
+    """The defaults at ``preset`` updated by ``overrides``: an unknown key is an error naming
+    the valid ones (with close matches), a value its setting does not allow one naming the
+    allowed values."""
+    settings = configurable.declared_settings(preset)
+    unknown = sorted(set(overrides) - set(settings))
     if unknown:
-        valid = ", ".join(sorted(defaults)) or "none"
-        raise UcdbenchError(f"{owner} has no setting {', '.join(repr(k) for k in unknown)}; its settings: {valid}")
-    return {**defaults, **overrides}
+        valid = ", ".join(sorted(settings)) or "none"
+        hints = "".join(did_you_mean(k, list(settings)) for k in unknown)
+        raise UcdbenchError(f"{owner} has no setting {', '.join(repr(k) for k in unknown)}; its settings: {valid}."
+                            f"{hints} (`ucdbench show-settings NAME` lists them)")
+    check_settings(settings, overrides, owner)
+    return {**configurable.defaults(preset), **overrides}
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,6 +101,8 @@ class ResolvedRun:
     task_config: dict[str, Any]
     eval_configs: dict[str, dict[str, Any]]
     key: str
+    code: str
+    """Fingerprint of the code behind the run (:func:`run_code`); part of ``key``."""
 
 
 def _versions(entry: Entry) -> dict[str, str]:
@@ -102,6 +113,8 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
     """Load the plugins a run needs and check everything that can be checked before running."""
     if spec.preset not in PRESETS:
         raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
+        raise UcdbenchError(f"--seed {spec.seed!r}: a seed is an integer ≥ 0 (for example --seed 0 1 2)")
     method_entry = registry.get("method", spec.method)
     task_entry = registry.get("task", spec.task)
     hardware_entry = registry.get("hardware", spec.hardware)
@@ -120,26 +133,40 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
             eval_over.setdefault(name, {})[setting] = value
         else:
             method_over[key] = value
-    method_config = merge_config(method_cls.defaults(spec.preset), method_over, f"method {spec.method!r}")
-    task_config = merge_config(task_cls.defaults(spec.preset), task_over, f"task {spec.task!r}")
+    method_config = merge_config(method_cls, spec.preset, method_over, f"method {spec.method!r}")
+    task_config = merge_config(task_cls, spec.preset, task_over, f"task {spec.task!r}")
     eval_configs = {}
     for entry in evaluations:
         cls: type[Configurable] = entry.load()
-        eval_configs[entry.name] = merge_config(cls.defaults(spec.preset), eval_over.get(entry.name, {}),
+        eval_configs[entry.name] = merge_config(cls, spec.preset, eval_over.get(entry.name, {}),
                                                 f"evaluation {entry.name!r}")
 
     reason = method_cls().supports(task_cls(spec.preset, spec.seed, task_config))
     if reason:
         raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
 
+    code = run_code(method_entry, task_entry, hardware_entry, evaluations)
     key = config_key({
         "method": spec.method, "task": spec.task, "preset": spec.preset, "seed": spec.seed,
         "hardware": spec.hardware, "method_config": method_config, "task_config": task_config,
         "eval_configs": eval_configs,
         "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry, *evaluations)],
+        "code": code,
     })
     return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations,
-                       method_config, task_config, eval_configs, key)
+                       method_config, task_config, eval_configs, key, code)
+
+
+def _module_of(entry: Entry) -> str:
+    target = entry.target
+    return target.partition(":")[0] if isinstance(target, str) else target.__module__
+
+
+def run_code(method: Entry, task: Entry, hardware: Entry, evaluations: Sequence[Entry]) -> str:
+    """The fingerprint of every piece of code a run's result depends on: the method, task,
+    hardware and evaluation modules (with what they import) and the runner itself."""
+    modules = [_module_of(e) for e in (method, task, hardware, *evaluations)]
+    return code_fingerprint(__name__, *modules)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,13 +209,13 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                  "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit}
                              for m in task_cls.metrics]},
         "hardware": hardware.describe(device),
-        "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides,
+        "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides, "code": run.code,
         "evaluation_configs": run.eval_configs,
         "reported": [{**vars(f), "where": dict(f.where)} for f in method_cls.reported
                      if f.applies_to(spec.task, run.method_config, run.task_config)],
         "environment": environment(),
         "started_at": _now(), "pid": __import__("os").getpid(),
-        "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "leaderboard_columns": {},
+        "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},
     }
     store.write(record)
     start = time.perf_counter()
@@ -224,7 +251,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
             except Exception as exc:
                 raise RuntimeError(f"evaluation {entry.name!r} failed: {type(exc).__name__}: {exc}") from exc
             record["durations"][f"{entry.name}_s"] = time.perf_counter() - tick
-            record["leaderboard_columns"][entry.name] = list(evaluation.leaderboard_columns)
+            record["figures"][entry.name] = [asdict(m) for m in evaluation.declared_figures(ectx)]
         record["status"] = "ok"
     except Exception as exc:
         record["status"] = "failed"

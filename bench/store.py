@@ -15,14 +15,49 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ucdbench.cache import atomic_write_bytes
 from ucdbench.interfaces import UcdbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: each evaluation's declared figures (``figures``: name, direction, unit) replace the bare
+``leaderboard_columns`` of schema 1."""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file in ``runs/`` that is not a readable record of this schema, and why."""
+
+    path: Path
+    reason: str
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise UcdbenchError(f"{path} is unreadable ({exc.strerror or exc}); check its permissions") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UcdbenchError(f"{path} is not valid JSON ({exc}): a torn copy or an edited file; copy it again "
+                            "from where the run was recorded, or delete it") from exc
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The record in ``path``; a :class:`UcdbenchError` saying why when it is not one of
+    this schema."""
+    record = _read_json(path)
+    if not isinstance(record, dict) or "schema" not in record:
+        raise UcdbenchError(f"{path} is not a ucdbench run record (no 'schema' field); move it out of the "
+                            "results folder")
+    if record["schema"] != SCHEMA_VERSION:
+        newer = isinstance(record["schema"], int) and record["schema"] > SCHEMA_VERSION
+        raise UcdbenchError(f"{path} has record schema {record['schema']!r}, this ucdbench reads schema "
+                            f"{SCHEMA_VERSION}; " + ("upgrade ucdbench to read it" if newer else
+                                                     "run it again to record it in this schema"))
+    return record
 
 
 def default_results_dir() -> Path:
@@ -52,26 +87,28 @@ class RunStore:
         path = self.record_path(key)
         return json.loads(path.read_text()) if path.exists() else None
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        """Every readable record of the current schema, oldest first."""
+    def scan(self) -> tuple[list[dict[str, Any]], list[SkippedFile]]:
+        """Every record of the current schema, oldest first, and every other ``runs/*.json``
+        file with why it was skipped (torn or edited JSON, another schema, not a record)."""
+        records: list[dict[str, Any]] = []
+        skipped: list[SkippedFile] = []
         if not self.runs_dir.is_dir():
-            return
+            return records, skipped
         for path in sorted(self.runs_dir.glob("*.json"), key=lambda p: p.stat().st_mtime):
             try:
-                record = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            if record.get("schema") == SCHEMA_VERSION:
-                yield record
+                records.append(read_record(path))
+            except UcdbenchError as exc:
+                skipped.append(SkippedFile(path, str(exc)))
+        return records, skipped
 
     def find(self, run: str) -> dict[str, Any]:
         """A record by path, full key or unique key prefix."""
         path = Path(run)
         if path.suffix == ".json" and path.exists():
-            return json.loads(path.read_text())
+            return _read_json(path)
         matches = sorted(self.runs_dir.glob(f"{run}*.json")) if self.runs_dir.is_dir() else []
         if len(matches) == 1:
-            return json.loads(matches[0].read_text())
+            return _read_json(matches[0])
         if not matches:
             raise UcdbenchError(f"no run {run!r} in {self.runs_dir} (give a key, a key prefix or a record path; "
                                 "`ls` that folder, or pass --results)")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from ucdbench.evaluations.flops import count_flops
-from ucdbench_plugins.adaptive_vit.ats import ATS, default_stages, inverse_transform_sample
+from ucdbench.flops import count_flops
+from ucdbench_plugins.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,
                                                  halting_distribution, prior_kl)
 
@@ -31,7 +31,7 @@ def peaked_ats() -> ATS:
     vit = tiny_vit()
     with torch.no_grad():
         for block in vit.blocks:
-            block.attn.qkv.weight[:64] *= 6.0  # larger q and k: peakier softmax
+            block.attn.qkv.weight[:64] *= 25.0  # larger q and k: peakier softmax
     return ATS(vit, default_stages(4)).eval()
 
 
@@ -183,29 +183,6 @@ def test_ponder_loss_teaches_tokens_to_halt():
         loss.backward()
         optimizer.step()
     assert model.kept_tokens(images).float().mean() < before - 1.0
-
-
-def test_inverse_transform_sampling():
-    active = torch.ones(1, 16, dtype=torch.bool)
-    assert inverse_transform_sample(torch.ones(1, 16), active, 1.0).sum() == 16
-    assert inverse_transform_sample(torch.ones(1, 16), active, 0.5).sum() == 8
-    one_hot = torch.zeros(1, 16)
-    one_hot[0, 5] = 1.0
-    picked = inverse_transform_sample(one_hot, active, 1.0)
-    assert picked.sum() == 1 and picked[0, 5]
-    partly = active.clone()
-    partly[0, 8:] = False
-    assert not inverse_transform_sample(torch.rand(1, 16), partly, 1.0)[0, 8:].any()
-
-
-def test_ats_uniformity_loss_vanishes_on_uniform_attention():
-    model = peaked_ats()
-    n = 17
-    active = torch.ones(2, n, dtype=torch.bool)
-    uniform = {"cls_attention": [(torch.full((2, 2, n), 1.0 / n), active)]}
-    assert model.uniformity_loss(uniform, (1.0,)).item() == pytest.approx(0.0, abs=1e-12)
-    _, stats = model.forward_masked(torch.rand(2, 1, 8, 8))
-    assert model.uniformity_loss(stats, (1.0, 0.2, 0.05)).item() > 0
 
 
 def test_bad_ats_settings_are_rejected():

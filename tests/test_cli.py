@@ -16,11 +16,15 @@ from conftest import THIRD_PARTY, run_cli
 
 pytestmark = pytest.mark.ucdbench_e2e
 
+# Fake third-party packages whose registration goes wrong in every way ucdbench must report.
+REGISTRATION = {"PYTHONPATH": str(THIRD_PARTY / "registration")}
 
-def test_help_and_list_do_not_import_torch():
+
+def test_help_list_plugins_and_cache_info_do_not_import_torch():
     probe = ("import sys, contextlib, io\n"
              "from ucdbench.cli import main\n"
-             "for argv in (['--help'], ['list'], ['list', '--json']):\n"
+             "for argv in (['--help'], ['list'], ['list', '--json'], ['plugins'], ['plugins', '--json'],\n"
+             "             ['cache', 'info']):\n"
              "    with contextlib.redirect_stdout(io.StringIO()):\n"
              "        try: main(argv)\n"
              "        except SystemExit: pass\n"
@@ -55,6 +59,58 @@ def test_broken_plugin_is_listed_and_the_rest_work(tmp_path: Path):
     assert "Broken plugins" in result.stdout
     assert "missing dependency xyz" in result.stdout
     assert "full-ft" in result.stdout  # the others still load
+
+
+def test_list_reports_each_registration_problem_with_its_fix_and_keeps_the_rest():
+    result = run_cli("list", "--json", third_party=True, env=REGISTRATION)
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    broken = {(b["name"], b["distribution"]): b["error"] for b in listing["broken"]}
+    assert set(broken) == {("misspelled", "ucdbench-misspelled-plugin"), ("mislabelled", "ucdbench-mislabelled-plugin"),
+                           ("empty", "ucdbench-twin-plugin")}
+    assert ("unknown hook 'ucdbench_register_method'. Did you mean 'ucdbench_register_methods'?"
+            in broken["misspelled", "ucdbench-misspelled-plugin"])
+    mislabelled = broken["mislabelled", "ucdbench-mislabelled-plugin"]
+    assert "has name 'renamed-in-class' but is registered as 'renamed'" in mislabelled
+    assert "NotATask is not a subclass of ucdbench.interfaces.Task" in mislabelled
+    assert "already taken by ucdbench-empty-plugin 1.0" in broken["empty", "ucdbench-twin-plugin"]
+    methods = {m["name"]: m for m in listing["method"]}
+    tasks = {t["name"] for t in listing["task"]}
+    assert not {"misspelled-method", "renamed"} & set(methods) and not {"misspelled-task", "not-a-task", "twin-task"} & tasks
+
+    # Built-ins win even over a distribution that sorts first; among third-party plugins the first
+    # loaded (shadow-ucdbench-plugin < ucdbench-example-plugin) wins; each loser keeps its other names.
+    assert methods["lora"]["distribution"] == "ucdbench"
+    assert methods["linear-probe"]["plugin"] == "shadow" and methods["shadow-probe"]["plugin"] == "shadow"
+    assert {"diverge", "sleepy"} <= set(methods) and "cpu-pair" in {h["name"] for h in listing["hardware"]}
+    lost = {(c["name"], c["plugin"]): c["kept_by"]["plugin"] for c in listing["collisions"]}
+    assert lost == {("lora", "shadow"): "lora", ("linear-probe", "example"): "shadow"}
+
+    text = run_cli("list", third_party=True, env=REGISTRATION).stdout
+    assert "Broken plugins" in text and "Names not registered" in text
+    assert ("method 'lora' of plugin 'shadow' (shadow-ucdbench-plugin 1.0) is not registered: plugin 'lora' "
+            "(ucdbench 0.1.0) has that name and built-in plugins win") in text.replace("\n", " ")
+
+
+def test_plugins_lists_every_plugin_with_its_hooks_and_registrations():
+    result = run_cli("plugins", "--json", third_party=True, env=REGISTRATION)
+    assert result.returncode == 0, result.stderr
+    plugins = {(p["name"], p["distribution"]): p for p in json.loads(result.stdout)}
+    example = plugins["example", "ucdbench-example-plugin"]
+    assert example["version"] == "0.3.0" and example["module"] == "ucdbench_example_plugin"
+    assert example["hooks"] == ["ucdbench_register_hardware", "ucdbench_register_methods"]
+    assert example["registered"] == {"method": ["diverge", "sleepy"], "hardware": ["cpu-pair"]}
+    assert [(lost["name"], lost["kept_by"]["plugin"]) for lost in example["lost"]] == [("linear-probe", "shadow")]
+    empty = plugins["empty", "ucdbench-empty-plugin"]
+    assert (empty["hooks"], empty["registered"], empty["error"]) == ([], {}, "")
+    misspelled = plugins["misspelled", "ucdbench-misspelled-plugin"]
+    assert misspelled["hooks"] == ["ucdbench_register_method", "ucdbench_register_tasks"] and misspelled["error"]
+    assert plugins["lora", "ucdbench"]["registered"] == {"method": ["lora"]}
+
+    text = run_cli("plugins", third_party=True, env=REGISTRATION).stdout
+    block = text[text.index("empty  (ucdbench-empty-plugin 1.0"):]
+    assert block.splitlines()[1:3] == ["  hooks: none", "  registered: nothing"]
+    assert "  lost: method 'linear-probe', kept by plugin 'shadow' (shadow-ucdbench-plugin 1.0)" in text
 
 
 def test_unknown_names_get_close_matches():
@@ -156,3 +212,24 @@ def test_killed_run_leaves_no_half_written_record(tmp_path: Path):
     assert record["status"] == "running" and record["pid"] == process.pid
     board = run_cli("leaderboard", "--out", str(tmp_path / "boards"), results=tmp_path)
     assert board.returncode == 2 and "no successful runs" in board.stderr
+
+
+@pytest.mark.ucdbench_e2e
+def test_bad_settings_are_usage_errors_before_any_run(tmp_path):
+    for args, expected in ((["--set", "task.classes=0-99"], "class ids 10, 11"),
+                           (["--set", "task.model=resnet"], "expected one of 'vit', 'cnn', 'mlp'"),
+                           (["--seed", "-1"], "a seed is an integer ≥ 0"),
+                           (["--set", "eval.latency.batch_size=0"], "expected an integer ≥ 1")):
+        result = run_cli("run", "--method", "lora", "--preset", "smoke", *args, results=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing started
+
+
+def test_show_settings_prints_defaults_per_preset_allowed_values_and_help():
+    result = run_cli("show-settings", "mnist")
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("patch_size"))
+    assert line.split()[1:4] == ["7", "4", "4"] and "an integer ≥ 1" in line and "ViT patch side" in line
+    missing = run_cli("show-settings", "mnsit")
+    assert missing.returncode == 2 and "Did you mean 'mnist'" in missing.stderr

@@ -10,9 +10,10 @@ from ucdbench.evaluations.accuracy import Accuracy
 from ucdbench.evaluations.compression import Compression
 from ucdbench.evaluations.flops import Flops
 from ucdbench.evaluations.latency import Latency, percentile
-from ucdbench.evaluations.reconstruction import Reconstruction
+from ucdbench.evaluations.reconstruction import Reconstruction, compare_states
 from ucdbench.hardware.cpu import CPU
 from ucdbench.interfaces import EvaluationContext, Outcome
+from ucdbench.state import persistent_buffers, state_with
 from ucdbench.tasks.image_datasets import Digits
 
 
@@ -80,6 +81,45 @@ def test_reconstruction_flags_weights_that_differ_from_the_scored_ones(task, tmp
     lying = Outcome(model=model, artifact=dense_artifact(tampered), reconstruct=expand_dense, dense_weights=model.state_dict)
     figures = Reconstruction().measure(context(task, lying, Reconstruction, tmp_path))
     assert figures["weights_equal"] is False and figures["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_compare_states_names_every_difference():
+    cpu = torch.device("cpu")
+    reference = {"w": torch.tensor([1.0, 2.0]), "count": torch.tensor(3), "gone": torch.zeros(1),
+                 "shape": torch.zeros(2)}
+    rebuilt = {"w": torch.tensor([1.0, 2.5]), "count": torch.tensor(3.0), "extra": torch.zeros(1),
+               "shape": torch.zeros(3)}
+    figures = compare_states(reference, rebuilt, cpu)
+    assert figures["weights_equal"] is False
+    assert figures["mismatched_names"] == ["count", "extra", "gone", "shape", "w"]  # a dtype differs too
+    assert figures["mismatched_tensors"] == 5
+    assert (figures["compared_tensors"], figures["compared_scalars"]) == (3, 2 + 1 + 2)  # the common names
+    assert figures["max_abs_diff"] == float("inf")  # a shape differs
+    del reference["shape"], rebuilt["shape"]
+    assert compare_states(reference, rebuilt, cpu)["max_abs_diff"] == 0.5
+    same = compare_states(reference, {k: v.clone() for k, v in reference.items()}, cpu)
+    assert same["weights_equal"] is True and same["mismatched_names"] == [] and same["max_abs_diff"] == 0.0
+
+
+def test_reconstruction_compares_buffers_too(tmp_path):
+    """A CNN's BatchNorm statistics are part of what was scored: rebuilding only the parameters
+    fails the check, naming the buffers."""
+    cnn = Digits("smoke", 0, {**Digits.defaults("smoke"), "model": "cnn"})
+    cnn.prepare()
+    model = cnn.base_model(pretrained=False)
+    with torch.no_grad():
+        model.train()(cnn.sample_inputs(8, torch.device("cpu")))  # running statistics move off their init
+    model.eval()
+    complete = Outcome(model=model, artifact=dense_artifact(model.state_dict()), reconstruct=expand_dense)
+    assert Reconstruction().measure(context(cnn, complete, Reconstruction, tmp_path))["weights_equal"] is True
+    params = dict(model.named_parameters())
+    forgetful = Outcome(model=model, artifact=dense_artifact({n: p.detach() for n, p in params.items()}),
+                        reconstruct=lambda artifact, device: state_with(cnn.base_model(pretrained=False),
+                                                                        expand_dense(artifact, device)))
+    figures = Reconstruction().measure(context(cnn, forgetful, Reconstruction, tmp_path))
+    buffers = persistent_buffers(model)
+    assert figures["weights_equal"] is False and set(figures["mismatched_names"]) == set(buffers)
+    assert figures["compared_tensors"] == len(model.state_dict())
 
 
 def test_reconstruction_skips_outcomes_without_artifact(task):

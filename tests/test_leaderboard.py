@@ -15,7 +15,9 @@ def _record(key: str, method: str, seed: int, top1: float, artifact_bytes: int) 
                  "metrics": [{"name": "top1", "higher_is_better": True, "unit": "%"}]},
         "evaluations": {"accuracy": {"top1": top1},
                         "compression": {"artifact_bytes": artifact_bytes, "stored_scalars": artifact_bytes // 4}},
-        "leaderboard_columns": {"compression": ["stored_scalars", "artifact_bytes"]},
+        "figures": {"accuracy": [{"name": "top1", "higher_is_better": True, "unit": "%", "headline": True}],
+                    "compression": [{"name": "stored_scalars", "higher_is_better": False, "unit": ""},
+                                    {"name": "artifact_bytes", "higher_is_better": False, "unit": "B"}]},
     }
 
 
@@ -26,7 +28,7 @@ def test_rows_are_mean_and_std_over_seeds_and_counts_stay_exact(tmp_path):
     assert {p.name for p in written} == {"README.md", "digits.md", "digits.png"}
     board = (tmp_path / "digits.md").read_text()
     assert re.search(r"\| lora\s+\|\s+2 \| 85 ± 7.1\s+\|", board)  # two seeds: mean ± sample std
-    assert "549572" in board and "1234567" in board and "549600" not in board  # bytes not rounded
+    assert "549,572" in board and "1,234,567" in board and "549,600" not in board  # bytes not rounded
     assert "Test CPU" in board
 
 
@@ -69,3 +71,34 @@ def test_paper_figures_stand_beside_their_rows_in_any_evaluation_and_the_commit_
     assert "117 (budget)" in compression  # an evaluation's own figure, in that evaluation's table
     assert "project commit `abc123`" in board
     assert rows  # both rows are there
+
+
+def test_tables_sort_best_first_by_direction_and_mark_it():
+    from ucdbench.leaderboard import write_leaderboards as write
+
+    import tempfile
+    from pathlib import Path
+
+    fast, slow = _record("f", "fast", 0, 50.0, 100), _record("s", "slow", 0, 90.0, 100)
+    for r, ms, rate in ((fast, 1.0, 189234.0), (slow, 9.0, 21000.0)):
+        r["evaluations"]["latency"] = {"p50_ms": ms, "samples_per_s": rate}
+        r["figures"]["latency"] = [{"name": "p50_ms", "higher_is_better": False, "unit": "ms"},
+                                   {"name": "samples_per_s", "higher_is_better": True, "unit": "samples/s"}]
+    with tempfile.TemporaryDirectory() as out:
+        write([slow, fast], Path(out))
+        board = (Path(out) / "digits.md").read_text()
+    accuracy, latency = board.split("### accuracy")[1].split("### latency")
+    assert accuracy.index("| slow") < accuracy.index("| fast")  # top1 ↑: the more accurate first
+    assert latency.index("| fast") < latency.index("| slow")  # p50_ms ↓: the faster first
+    assert "p50_ms ↓" in latency and "samples_per_s ↑" in latency and "top1 ↑" in accuracy
+    assert "189,234" in latency and "e+05" not in board  # readable, not exponent notation
+
+
+def test_format_number_is_readable_and_exact_for_counts():
+    from ucdbench.leaderboard import format_number
+
+    assert format_number(549572) == "549,572"
+    assert format_number(189234.56) == "189,235"
+    assert format_number(7.6481) == "7.648"
+    assert format_number(0.0001262) == "0.0001262"
+    assert format_number(0.0417, 2) == "0.042"

@@ -7,6 +7,8 @@ import torch
 
 from ucdbench.artifacts import read_artifact, write_artifact
 from ucdbench.interfaces import FitContext
+from ucdbench.rebuild import rebuild_model
+from ucdbench.state import persistent_buffers
 from ucdbench.tasks.image_datasets import Digits
 from ucdbench_plugins.lora.method import LoRA
 from ucdbench_plugins.lora.peft_adapter import auto_targets
@@ -34,22 +36,29 @@ def test_artifact_holds_only_adapters_and_head(model, tmp_path):
         else:  # Conv2d: A is (r, c_in, k, k), B is (c_out, r, 1, 1)
             expected += 2 * (layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] + layer.out_channels)
     head = sum(p.numel() for p in base.head.parameters())
+    buffers = persistent_buffers(base)  # BatchNorm statistics of the CNN, which adapter training updates
     artifact = outcome.artifact
-    assert artifact.stored_scalars() == expected + head
-    assert artifact.dense_scalars() == head
-    assert all(n.endswith(("lora_A", "lora_B")) or n.startswith("head.") for n in artifact.tensors)
+    assert artifact.stored_scalars() == expected + head + sum(b.numel() for b in buffers.values())
+    assert artifact.dense_scalars() == head + sum(b.numel() for b in buffers.values())
+    assert bool(buffers) == (model == "cnn")
+    assert all(n.endswith(("lora_A", "lora_B")) or n.startswith("head.") or n in buffers for n in artifact.tensors)
 
 
 @pytest.mark.parametrize("model", ["vit", "cnn"])
 def test_reconstruction_from_file_equals_peft_merge(model, tmp_path):
-    _, outcome = fit(model, rank=2)
+    """The complete state rebuilt on the task's base equals PEFT's merge of the scored model,
+    BatchNorm statistics included; the rebuilt merged model scores like the adapted one."""
+    task, outcome = fit(model, rank=2)
     path = tmp_path / "adapter.safetensors"
     write_artifact(path, outcome.artifact)
     rebuilt = outcome.reconstruct(read_artifact(path), torch.device("cpu"))
-    reference = outcome.dense_weights()
-    assert set(rebuilt) == set(reference)
+    reference = outcome.scored_state()
+    assert set(rebuilt) == set(reference) == set(task.base_model(pretrained=True).state_dict())
     for name in reference:
         assert torch.equal(rebuilt[name], reference[name]), name
+    merged = rebuild_model(task, LoRA(), path)
+    scored, again = (task.evaluate(m, torch.device("cpu")) for m in (outcome.model, merged))
+    assert again["nll"] == pytest.approx(scored["nll"], rel=1e-5)
 
 
 def test_adapters_start_at_zero_delta():

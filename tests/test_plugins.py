@@ -65,16 +65,23 @@ def test_a_raising_hook_marks_only_that_plugin_broken(monkeypatch):
     registry = load_registry(extra=[("good", _plugin(ucdbench_register_methods=good)),
                                     ("bad", _plugin(ucdbench_register_methods=bad))])
     assert registry.names("method") == ["good-method"]  # nothing of the broken plugin survives
-    assert [(b.name, b.error) for b in registry.broken] == [("bad", "RuntimeError: boom")]
+    assert [(b.name, b.error) for b in registry.broken] == [("bad", "ucdbench_register_methods raised RuntimeError: boom")]
 
 
-def test_duplicate_names_are_reported_not_overwritten(monkeypatch):
+def test_a_name_two_plugins_register_is_kept_by_the_first_and_only_that_name_is_lost(monkeypatch):
     monkeypatch.setenv("UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    def second_tasks(register):
+        register("same", "b:B")
+        register("own", "b:Own")
+
     first = _plugin(ucdbench_register_tasks=lambda register: register("same", "a:A"))
-    second = _plugin(ucdbench_register_tasks=lambda register: register("same", "b:B"))
-    registry = load_registry(extra=[("first", first), ("second", second)])
-    assert len(registry.broken) == 1 and "already registered" in registry.broken[0].error
-    assert registry.get("task", "same").target in ("a:A", "b:B")
+    registry = load_registry(extra=[("first", first), ("second", _plugin(ucdbench_register_tasks=second_tasks))])
+    assert registry.broken == []
+    assert registry.get("task", "same").target == "a:A" and registry.get("task", "own").plugin == "second"
+    [collision] = registry.collisions
+    assert (collision.winner.plugin, collision.loser.plugin, collision.loser.name) == ("first", "second", "same")
+    assert "the plugin loaded first wins" in collision.message and "UCDBENCH_DISABLE_PLUGINS=first" in collision.message
 
 
 def test_unknown_name_suggests_close_matches():

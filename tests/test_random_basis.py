@@ -10,6 +10,7 @@ import torch
 from torch.func import functional_call
 
 from ucdbench.interfaces import FitContext
+from ucdbench.state import persistent_buffers
 from ucdbench.store import RunStore
 from ucdbench_plugins.mcnc.method import MCNCCode, SineGenerator
 from ucdbench_plugins.nola.method import NOLACode
@@ -174,28 +175,111 @@ MNIST_SCRATCH = {"task.model": "mlp", "task.classes": "0-9", "task.pretrain_clas
     ("nola", "mnist", {**MNIST_SCRATCH, "k": 5, "l": 3, "rank": 1}, lambda spec, n: n * (5 + 3)),
     ("nola", "pydocs", {"k": 8, "l": 8, "epochs": 0.5}, lambda spec, n: n * 16),
     ("mcnc", "digits", {"mode": "adapter", "k": 4, "d": 500, "epochs": 1}, lambda spec, n: spec["chunks"] * 5),
+    ("nola", "digits", {"mode": "adapter", "task.model": "cnn", "k": 4, "l": 4, "epochs": 1}, lambda spec, n: n * 8),
 ])
-def test_artifact_holds_only_coefficients_and_rebuilds_bit_identical_weights(tmp_path, method, task, overrides,
-                                                                            expected):
+def test_artifact_holds_coefficients_head_and_buffers_and_rebuilds_the_complete_state(tmp_path, method, task,
+                                                                                      overrides, expected):
+    from ucdbench.artifacts import read_artifact
     from ucdbench.plugins import load_registry
     from ucdbench.runner import RunSpec, execute, resolve
 
     run = resolve(load_registry(), RunSpec(method, task, "smoke", 0, "cpu", overrides))
     record = execute(run, "cpu", RunStore(tmp_path))
     assert record["status"] == "ok", record.get("traceback")
-    from ucdbench.artifacts import read_artifact
-
     artifact = read_artifact(record["artifact"])
     spec, head = artifact.metadata["code"], artifact.metadata["head"]
     matrices = len(artifact.metadata["layout"].get("slots", []))
     coefficient_names = {"mcnc": {"alpha", "beta"}, "pranc": {"coefficients"}, "nola": {"a", "b"}}[method]
-    assert set(artifact.tensors) == coefficient_names | set(head)
-    assert set(artifact.dense) == set(head)
+    task_obj = run.task.load()("smoke", 0, run.task_config)
+    task_obj.prepare()
+    architecture = task_obj.base_model(pretrained=False)
+    buffers = persistent_buffers(architecture)
+    assert bool(buffers) == (overrides.get("task.model") == "cnn")
+    assert set(artifact.tensors) == coefficient_names | set(head) | set(buffers)
+    assert set(artifact.dense) == set(head) | set(buffers)
     figures = record["evaluations"]
-    assert figures["compression"]["stored_scalars"] - figures["compression"]["dense_scalars"] == expected(spec, matrices)
-    assert figures["reconstruction"]["weights_equal"] is True
-    if overrides.get("mode") == "scratch":  # every weight of the network is generated
-        assert figures["reconstruction"]["rebuilt_scalars"] == figures["compression"]["base_params"]
+    compression = figures["compression"]
+    assert compression["stored_scalars"] - compression["dense_scalars"] == expected(spec, matrices)
+    reconstruction = figures["reconstruction"]
+    assert reconstruction["weights_equal"] is True and reconstruction["mismatched_names"] == []
+    # every parameter (a tied one under each name) and every buffer of the network was compared
+    assert reconstruction["compared_tensors"] == len(architecture.state_dict())
+    assert reconstruction["compared_scalars"] == sum(t.numel() for t in architecture.state_dict().values())
+
+
+# -- the complete state, rebuilt from the file alone ------------------------------------------
+
+CNN_SCRATCH = ("--set", "task.model=cnn", "--set", "task.classes=0-9", "--set", "task.pretrain_classes=none",
+               "--set", "mode=scratch")
+REBUILD_AND_SCORE = """
+import json, sys, torch
+from ucdbench.rebuild import rebuild_run
+scores = {}
+for path in sys.argv[1:]:
+    record = json.load(open(path))
+    task, model = rebuild_run(record)
+    scores[record["method"]["name"]] = task.evaluate(model, torch.device("cpu"))
+print(json.dumps(scores))
+"""
+
+
+@pytest.fixture(scope="module")
+def cnn_runs(tmp_path_factory):
+    """mcnc, pranc and nola trained from scratch on a CNN with BatchNorm, through the CLI."""
+    from conftest import run_cli
+
+    results = tmp_path_factory.mktemp("cnn-runs")
+    done = run_cli("run", "--method", "mcnc", "pranc", "nola", "--task", "mnist", "--preset", "smoke", *CNN_SCRATCH,
+                   results=results)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = RunStore(results)
+    return store, {record["method"]["name"]: record for record in store.scan()[0]}
+
+
+@pytest.mark.ucdbench_e2e
+def test_a_model_rebuilt_from_its_file_in_a_fresh_process_scores_the_same_to_the_last_digit(cnn_runs):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store, records = cnn_runs
+    assert set(records) == {"mcnc", "pranc", "nola"}
+    fresh = subprocess.run([sys.executable, "-c", REBUILD_AND_SCORE, *(str(store.record_path(r["key"]))
+                                                                      for r in records.values())],
+                           capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert fresh.returncode == 0, fresh.stderr
+    scores = json.loads(fresh.stdout)
+    for method, record in records.items():
+        assert record["evaluations"]["reconstruction"]["weights_equal"] is True, method
+        scored = record["evaluations"]["accuracy"]
+        assert scores[method]["top1"] > 15.0, method  # learnt something: chance is 10%, BN statistics matter
+        assert scores[method] == {"top1": scored["top1"], "nll": scored["nll"]}, method
+
+
+@pytest.mark.ucdbench_e2e
+def test_stored_buffers_are_counted_as_dense_scalars(cnn_runs):
+    from ucdbench.artifacts import read_artifact
+    from ucdbench.tasks.image_datasets import MNIST
+
+    _, records = cnn_runs
+    task = MNIST("smoke", 0, next(iter(records.values()))["task"]["config"])
+    task.prepare()
+    network = task.base_model(pretrained=False)
+    buffers = persistent_buffers(network)  # smoke CNN: BN of 32 and 64 channels
+    # running mean and variance per channel, one batch counter per BN layer
+    assert sum(b.numel() for b in buffers.values()) == (32 + 32 + 1) + (64 + 64 + 1) == 194
+    tensors = len(list(network.parameters()))
+    for method, record in records.items():
+        artifact = read_artifact(record["artifact"])
+        spec = artifact.metadata["code"]
+        coefficients = {"mcnc": lambda: spec["chunks"] * (spec["k"] + 1),
+                        "pranc": lambda: spec["chunks"] * spec["bases"],
+                        "nola": lambda: tensors * (spec["k"] + spec["l"])}[method]()
+        compression = record["evaluations"]["compression"]
+        assert set(artifact.dense) == set(buffers), method
+        assert compression["dense_scalars"] == 194, method
+        assert compression["stored_scalars"] == coefficients + 194, method
 
 
 @pytest.mark.parametrize("method", ["mcnc", "pranc", "nola"])
@@ -231,3 +315,47 @@ def test_vera_stores_scaling_vectors_and_rebuilds_peft_merge(tmp_path):
     width = 3 * run.task_config["n_embd"]  # c_attn's outputs
     assert artifact.stored_scalars() == len(layers) * (width + 8)
     assert record["evaluations"]["reconstruction"]["weights_equal"] is True
+
+
+def test_reconstruction_fails_without_a_buffer_and_never_reads_the_trained_model(tmp_path):
+    """The check can fail: an artifact that lacks one BatchNorm buffer rebuilds the architecture's
+    fresh one, which is not what was scored. And the rebuild comes from the file and the task
+    alone: wiping the trained model changes nothing it returns."""
+    from ucdbench.artifacts import read_artifact, write_artifact
+    from ucdbench.evaluations.reconstruction import Reconstruction
+    from ucdbench.hardware.cpu import CPU
+    from ucdbench.interfaces import Artifact, EvaluationContext
+    from ucdbench.tasks.image_datasets import MNIST
+    from ucdbench_plugins.mcnc.method import MCNC
+
+    task = MNIST("smoke", 0, {**MNIST.defaults("smoke"), "model": "cnn", "classes": "0-9", "pretrain_classes": "none"})
+    task.prepare()
+    ctx = FitContext(device=torch.device("cpu"), seed=0, preset="smoke", progress=lambda it, **_: it)
+    outcome = MCNC().fit(task, {**MCNC.defaults("smoke"), "mode": "scratch", "epochs": 0.5}, ctx)
+
+    def check(artifact):
+        path = tmp_path / f"{len(artifact.tensors)}.safetensors"
+        write_artifact(path, artifact)
+        return Reconstruction().measure(EvaluationContext(task, outcome, CPU(), torch.device("cpu"), "smoke",
+                                                          {"repeats": 1}, artifact_path=path))
+
+    honest = check(outcome.artifact)
+    assert honest["weights_equal"] is True and honest["max_abs_diff"] == 0.0
+    forgotten = "features.1.running_var"
+    artifact = outcome.artifact
+    forgetful = Artifact({n: t for n, t in artifact.tensors.items() if n != forgotten}, artifact.metadata,
+                         tuple(n for n in artifact.dense if n != forgotten))
+    figures = check(forgetful)
+    assert figures["weights_equal"] is False
+    assert figures["mismatched_names"] == [forgotten] and figures["mismatched_tensors"] == 1
+    trained_var = outcome.model.state_dict()[forgotten]
+    assert figures["max_abs_diff"] == pytest.approx(float((trained_var - 1).abs().max()))  # fresh BN: variance 1
+
+    path = tmp_path / "honest.safetensors"
+    write_artifact(path, artifact)
+    before = {n: t.clone() for n, t in outcome.reconstruct(read_artifact(path), torch.device("cpu")).items()}
+    with torch.no_grad():
+        for tensor in outcome.model.state_dict().values():
+            tensor.zero_()
+    after = outcome.reconstruct(read_artifact(path), torch.device("cpu"))
+    assert set(before) == set(after) and all(torch.equal(before[n], after[n]) for n in before)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ucdbench.interfaces import UcdbenchError
+from ucdbench.interfaces import Configurable, PerPreset, Setting, UcdbenchError
 from ucdbench.plugins import load_registry
 from ucdbench.runner import RunSpec, expand_specs, merge_config, parse_assignments, resolve
 
@@ -24,9 +24,39 @@ def test_specs_cover_methods_seeds_and_grid():
     assert len(specs) == 12
 
 
-def test_unknown_setting_lists_the_valid_ones():
-    with pytest.raises(UcdbenchError, match="no setting 'lrr'; its settings: epochs, lr"):
-        merge_config({"lr": 1.0, "epochs": 1}, {"lrr": 2}, "method 'x'")
+class _Configured(Configurable):
+    settings = {"lr": Setting(1.0, "learning rate", minimum=0, exclusive_minimum=True),
+                "epochs": Setting(PerPreset(smoke=1, small=10, paper=100), "passes over the data", minimum=1)}
+
+
+def test_unknown_setting_lists_the_valid_ones_and_close_matches():
+    with pytest.raises(UcdbenchError, match="no setting 'lrr'; its settings: epochs, lr. Did you mean 'lr'"):
+        merge_config(_Configured, "smoke", {"lrr": 2}, "method 'x'")
+
+
+def test_settings_resolve_per_preset_and_reject_values_they_do_not_allow():
+    assert merge_config(_Configured, "small", {"lr": 3}, "method 'x'") == {"lr": 3, "epochs": 10}
+    with pytest.raises(UcdbenchError, match=r"epochs=0: 0 is not allowed: expected an integer ≥ 1 \(passes"):
+        merge_config(_Configured, "small", {"epochs": 0}, "method 'x'")
+    with pytest.raises(UcdbenchError, match=r"lr='abc': 'abc' is not allowed: expected a number > 0"):
+        merge_config(_Configured, "small", {"lr": "abc"}, "method 'x'")
+
+
+def test_settings_declared_through_defaults_are_checked_by_their_default_type():
+    class Legacy(Configurable):
+        @classmethod
+        def defaults(cls, preset):
+            return {"rank": 4}
+
+    assert merge_config(Legacy, "smoke", {"rank": 8}, "method 'legacy'") == {"rank": 8}
+    assert merge_config(Legacy, "smoke", {"rank": 2.5}, "method 'legacy'") == {"rank": 2.5}  # a number, unsaid which
+    with pytest.raises(UcdbenchError, match="rank='abc'"):
+        merge_config(Legacy, "smoke", {"rank": "abc"}, "method 'legacy'")
+
+
+def test_a_negative_seed_is_a_usage_error():
+    with pytest.raises(UcdbenchError, match="a seed is an integer ≥ 0"):
+        resolve(load_registry(), RunSpec("lora", "digits", "smoke", -1, "cpu", {}))
 
 
 def test_run_key_depends_on_what_changes_the_result():

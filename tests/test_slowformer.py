@@ -105,6 +105,7 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome():
     """fit → Outcome the harness can measure: the patch artifact rebuilds, the defended model
     differs from the undefended one, and flops-under-attack reports before and after."""
     from ucdbench.evaluations.flops_under_attack import FlopsUnderAttack
+    from ucdbench.evaluations.reconstruction import compare_states
     from ucdbench.hardware.cpu import CPU
     from ucdbench.interfaces import EvaluationContext
     from ucdbench.tasks.image_datasets import Digits
@@ -116,7 +117,9 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome():
     config = {**SlowFormer.defaults("smoke"), "defense": "adv-train"}
     outcome = SlowFormer().fit(task, config, ctx)
     rebuilt = outcome.reconstruct(outcome.artifact, torch.device("cpu"))
-    torch.testing.assert_close(rebuilt["patch"], outcome.dense_weights()["patch"])
+    # the complete state: the patch and the defended model it is scored against, stored whole
+    assert set(rebuilt) == {"patch", *(f"target.{name}" for name in outcome.model.state_dict())}
+    assert compare_states(outcome.scored_state(), rebuilt, torch.device("cpu"))["weights_equal"] is True
     assert tuple(rebuilt["patch"].shape) == (1, 2, 2)  # 8% of an 8x8 image
     undefended = outcome.extras["undefended"]["model"]
     assert any(not torch.equal(a, b) for a, b in zip(undefended.state_dict().values(),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ucdbench.cache import atomic_write_bytes, cached_tensors, source_fingerprint
+from ucdbench.cache import atomic_write_bytes, cached_tensors
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.store import SCHEMA_VERSION, RunStore
 
@@ -31,12 +31,27 @@ def test_find_by_prefix_path_and_ambiguity(tmp_path):
         store.find("zzz")
 
 
-def test_records_skip_unreadable_and_other_schemas(tmp_path):
+def test_scan_skips_unreadable_and_other_schemas_and_says_why(tmp_path):
     store = RunStore(tmp_path)
     store.write({"schema": SCHEMA_VERSION, "key": "good", "status": "ok"})
     store.write({"schema": SCHEMA_VERSION + 1, "key": "future", "status": "ok"})
     (tmp_path / "runs" / "torn.json").write_text('{"schema": 1, "key"')
-    assert [r["key"] for r in store.records()] == ["good"]
+    (tmp_path / "runs" / "list.json").write_text("[1, 2]")
+    records, skipped = store.scan()
+    assert [r["key"] for r in records] == ["good"]
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert set(reasons) == {"future.json", "torn.json", "list.json"}
+    assert f"schema {SCHEMA_VERSION + 1}" in reasons["future.json"] and "upgrade ucdbench" in reasons["future.json"]
+    assert "not valid JSON" in reasons["torn.json"] and "delete it" in reasons["torn.json"]
+    assert "not a ucdbench run record" in reasons["list.json"]
+
+
+def test_show_of_a_torn_record_is_a_clear_error(tmp_path):
+    store = RunStore(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "abc.json").write_text('{"schema": 1, "key"')
+    with pytest.raises(UcdbenchError, match="abc.json is not valid JSON"):
+        store.find("abc")
 
 
 def test_cache_builds_once(tmp_path, monkeypatch):
@@ -61,18 +76,3 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_bytes(path, json.dumps({"v": 2}).encode())
     assert json.loads(path.read_text()) == {"v": 2}
     assert list(tmp_path.iterdir()) == [path]
-
-
-def test_source_fingerprint_changes_with_the_source(tmp_path):
-    import importlib.util
-
-    module_file = tmp_path / "fingerprinted.py"
-    module_file.write_text("VALUE = 1\n")
-    spec = importlib.util.spec_from_file_location("fingerprinted", module_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    before = source_fingerprint(module)
-    assert source_fingerprint(module) == before  # stable
-    assert source_fingerprint(module, json) != before  # every module counts
-    module_file.write_text("VALUE = 2\n")
-    assert source_fingerprint(module) != before

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ucdbench.interfaces import Evaluation, EvaluationContext
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric
 
 
 class Compression(Evaluation):
     name = "compression"
-    leaderboard_columns = ("stored_scalars", "artifact_bytes", "size_percent", "compression_ratio")
+    figures = (
+        Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True),
+        Metric("artifact_bytes", False, "B", "size of the artifact file on disk", headline=True),
+        Metric("size_percent", False, "%", "artifact bytes / fp32 bytes of the task's base model"),
+        Metric("compression_ratio", True, "×", "fp32 bytes of the task's base model / artifact bytes"),
+    )
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         return None if ctx.outcome.artifact is not None else "the method stores no artifact"

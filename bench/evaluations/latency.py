@@ -13,29 +13,27 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Evaluation, EvaluationContext
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, ``q`` in [0, 100]."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
+from ucdbench.timing import percentile
 
 
 class Latency(Evaluation):
     name = "latency"
-    leaderboard_columns = ("p50_ms", "p90_ms", "p99_ms", "samples_per_s", "energy_j_per_sample")
+    figures = (
+        Metric("p50_ms", False, "ms", "median time of one batch", headline=True),
+        Metric("p90_ms", False, "ms", "90th percentile time of one batch"),
+        Metric("p99_ms", False, "ms", "99th percentile time of one batch"),
+        Metric("samples_per_s", True, "samples/s", "batch size / median batch time"),
+        Metric("energy_j_per_sample", False, "J", "energy per sample, where the device meters it (NVML)"),
+    )
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "smoke": {"batch_size": 16, "warmup": 2, "min_iters": 5, "min_seconds": 0.1, "max_iters": 200},
-            "small": {"batch_size": 32, "warmup": 5, "min_iters": 30, "min_seconds": 1.0, "max_iters": 2000},
-            "paper": {"batch_size": 64, "warmup": 20, "min_iters": 100, "min_seconds": 5.0, "max_iters": 10000},
-        }[preset]
+    settings = {
+        "batch_size": Setting(PerPreset(16, 32, 64), "samples per timed forward pass", minimum=1),
+        "warmup": Setting(PerPreset(2, 5, 20), "untimed passes first (allocator, caches, lazy init)", minimum=0),
+        "min_iters": Setting(PerPreset(5, 30, 100), "timed passes at least", minimum=1),
+        "min_seconds": Setting(PerPreset(0.1, 1.0, 5.0), "timed seconds at least", minimum=0),
+        "max_iters": Setting(PerPreset(200, 2000, 10000), "timed passes at most", minimum=1),
+    }
 
     def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
         cfg, hardware, device = ctx.config, ctx.hardware, ctx.device

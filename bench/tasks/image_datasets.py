@@ -5,11 +5,10 @@ Both ship inside their packages, so these tasks run offline on any machine.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ucdbench.tasks.images import ImageClassificationTask
+from ucdbench.interfaces import PerPreset
+from ucdbench.tasks.images import ImageClassificationTask, image_task_settings
 
 
 class Digits(ImageClassificationTask):
@@ -25,13 +24,9 @@ class Digits(ImageClassificationTask):
         data = load_digits()
         return (data.images[:, None] / 16.0).astype(np.float32), data.target.astype(np.int64)
 
-    @classmethod
-    def model_defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "smoke": {"width": 32, "depth": 2, "heads": 2, "patch_size": 2, "pretrain_epochs": 8, "pretrain_lr": 3e-3},
-            "small": {"width": 64, "depth": 4, "heads": 4, "patch_size": 2, "pretrain_epochs": 40, "pretrain_lr": 2e-3},
-            "paper": {"width": 192, "depth": 12, "heads": 3, "patch_size": 2, "pretrain_epochs": 100, "pretrain_lr": 1e-3},
-        }[preset]
+    settings = image_task_settings(
+        10, width=PerPreset(32, 64, 192), depth=PerPreset(2, 4, 12), heads=PerPreset(2, 4, 3),
+        patch_size=PerPreset(2, 2, 2), pretrain_epochs=PerPreset(8, 40, 100), pretrain_lr=PerPreset(3e-3, 2e-3, 1e-3))
 
 
 class MNIST(ImageClassificationTask):
@@ -47,10 +42,6 @@ class MNIST(ImageClassificationTask):
         images, labels = mnist_data()
         return (images.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), labels.astype(np.int64)
 
-    @classmethod
-    def model_defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "smoke": {"width": 32, "depth": 2, "heads": 2, "patch_size": 7, "pretrain_epochs": 2, "pretrain_lr": 3e-3},
-            "small": {"width": 64, "depth": 4, "heads": 4, "patch_size": 4, "pretrain_epochs": 10, "pretrain_lr": 2e-3},
-            "paper": {"width": 192, "depth": 12, "heads": 3, "patch_size": 4, "pretrain_epochs": 50, "pretrain_lr": 1e-3},
-        }[preset]
+    settings = image_task_settings(
+        10, width=PerPreset(32, 64, 192), depth=PerPreset(2, 4, 12), heads=PerPreset(2, 4, 3),
+        patch_size=PerPreset(7, 4, 4), pretrain_epochs=PerPreset(2, 10, 50), pretrain_lr=PerPreset(3e-3, 2e-3, 1e-3))

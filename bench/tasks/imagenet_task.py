@@ -23,14 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench.interfaces import Metric, Task, UcdbenchError
+from ucdbench.capabilities import ImageClassification
+from ucdbench.interfaces import Metric, PerPreset, Setting, Task, UcdbenchError
 from ucdbench.tasks.imagenet_data import open_splits, resolve_root
 
-_PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": dict(image_size=64, max_train_images=256, max_eval_images=256, workers=0),
-    "small": dict(image_size=0, max_train_images=20000, max_eval_images=5000, workers=2),
-    "paper": dict(image_size=0, max_train_images=0, max_eval_images=0, workers=8),
-}
 
 
 class NormalizedClassifier(nn.Module):
@@ -50,7 +46,7 @@ class NormalizedClassifier(nn.Module):
         return self.head(self.features((x - self.mean) / self.std))
 
 
-class ImageNet(Task):
+class ImageNet(Task, ImageClassification):
     name: ClassVar[str] = "imagenet"
     kind: ClassVar[str] = "image-classification"
     metrics: ClassVar[tuple[Metric, ...]] = (
@@ -61,9 +57,16 @@ class ImageNet(Task):
     primary_metric: ClassVar[str] = "top1"
     in_chans: ClassVar[int] = 3
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {"root": "", "model": "resnet18", "checkpoint": "", **_PRESETS[preset]}
+    settings: ClassVar[dict[str, Setting]] = {
+        "root": Setting("", "the ImageNet folder (ImageFolder or a saved `datasets` copy); '' reads $UCDBENCH_IMAGENET"),
+        "model": Setting("resnet18", "a timm model name (timm.list_models())"),
+        "checkpoint": Setting("", "a local checkpoint of that model; '' uses timm's pretrained weights from the hub "
+                                  "cache"),
+        "image_size": Setting(PerPreset(64, 0, 0), "input side in pixels (0: the model's own)", minimum=0),
+        "max_train_images": Setting(PerPreset(256, 20000, 0), "training images used (0: all)", minimum=0),
+        "max_eval_images": Setting(PerPreset(256, 5000, 0), "eval images scored (0: all)", minimum=0),
+        "workers": Setting(PerPreset(0, 2, 8), "data-loading processes", minimum=0),
+    }
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -88,6 +91,10 @@ class ImageNet(Task):
         evaluation.transform = timm.data.create_transform(**pixels, is_training=False)
         self.train_set = _subset(train, self.config["max_train_images"])
         self.eval_set = _subset(evaluation, self.config["max_eval_images"])
+
+    @property
+    def architecture(self) -> str:
+        return self.config["model"]
 
     @property
     def num_classes(self) -> int:

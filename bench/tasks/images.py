@@ -25,7 +25,8 @@ from torch import nn
 
 from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors
-from ucdbench.interfaces import Metric, Task, UcdbenchError
+from ucdbench.capabilities import ImageClassification
+from ucdbench.interfaces import Metric, PerPreset, Setting, Task, UcdbenchError
 from ucdbench.progress import progress_bar
 from ucdbench.tasks.image_models import MODELS, build_image_model
 
@@ -45,11 +46,50 @@ def parse_classes(spec: str | list[int], num_labels: int) -> list[int]:
             classes += list(range(int(lo), int(hi or lo) + 1))
     bad = [c for c in classes if not 0 <= c < num_labels]
     if bad:
-        raise UcdbenchError(f"class ids {bad} are outside 0..{num_labels - 1}")
+        shown = ", ".join(map(str, bad[:5])) + (", …" if len(bad) > 5 else "")
+        raise UcdbenchError(f"class ids {shown} are outside 0..{num_labels - 1}")
     return sorted(set(classes))
 
 
-class ImageClassificationTask(Task):
+def classes_check(num_labels: int, at_least: int) -> Callable[[Any], str | None]:
+    """A setting check: the value names at least ``at_least`` class ids within 0..num_labels-1."""
+
+    def check(spec: Any) -> str | None:
+        try:
+            classes = parse_classes(spec, num_labels)
+        except (UcdbenchError, ValueError, TypeError) as exc:
+            return f"{exc}; give a range '5-9', a list '0,2,4' or [0, 2, 4], 'all' or 'none'"
+        if len(classes) < at_least:
+            return f"{spec!r} names {len(classes)} classes; give at least {at_least} of 0..{num_labels - 1}"
+        return None
+
+    return check
+
+
+def image_task_settings(num_labels: int, *, width: PerPreset, depth: PerPreset, heads: PerPreset,
+                        patch_size: PerPreset, pretrain_epochs: PerPreset, pretrain_lr: PerPreset) -> dict[str, Setting]:
+    """The settings of an offline image task with ``num_labels`` classes and these model sizes."""
+    classes = "class ids as a range '5-9', a list '0,2,4', 'all' or 'none'"
+    return {
+        "model": Setting("vit", "the base model: a timm ViT, a small BatchNorm CNN, or an MLP", choices=MODELS),
+        "classes": Setting("5-9", f"the classes the task classifies ({classes})", type=(str, list),
+                           check=classes_check(num_labels, 2)),
+        "pretrain_classes": Setting("0-4", f"the held-out classes the base is pretrained on ({classes})",
+                                    type=(str, list), check=classes_check(num_labels, 0)),
+        "test_fraction": Setting(0.3, "share of each class's images in the eval split", minimum=0,
+                                 exclusive_minimum=True, maximum=0.9),
+        "split_seed": Setting(0, "seed of the fixed train/eval split (not the run's seed)", minimum=0),
+        "width": Setting(width, "embedding width (ViT), channels of the first stage (CNN), hidden units (MLP)",
+                         minimum=1),
+        "depth": Setting(depth, "blocks (ViT), stages (CNN), hidden layers (MLP)", minimum=1),
+        "heads": Setting(heads, "attention heads of the ViT (must divide width)", minimum=1),
+        "patch_size": Setting(patch_size, "ViT patch side in pixels (must divide the image side)", minimum=1),
+        "pretrain_epochs": Setting(pretrain_epochs, "epochs of in-suite pretraining on pretrain_classes", minimum=0),
+        "pretrain_lr": Setting(pretrain_lr, "learning rate of in-suite pretraining", minimum=0, exclusive_minimum=True),
+    }
+
+
+class ImageClassificationTask(Task, ImageClassification):
     """Base of the offline image tasks; subclasses say how to load their images."""
 
     kind: ClassVar[str] = "image-classification"
@@ -66,22 +106,6 @@ class ImageClassificationTask(Task):
     @abstractmethod
     def load_images(cls) -> tuple[np.ndarray, np.ndarray]:
         """All images as float32 (N, C, H, W) in [0, 1] and int64 labels (N,)."""
-
-    @classmethod
-    @abstractmethod
-    def model_defaults(cls, preset: str) -> dict[str, Any]:
-        """Model sizes and pretraining schedule at ``preset``."""
-
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "model": "vit",
-            "classes": "5-9",
-            "pretrain_classes": "0-4",
-            "test_fraction": 0.3,
-            "split_seed": 0,
-            **cls.model_defaults(preset),
-        }
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -112,6 +136,10 @@ class ImageClassificationTask(Task):
         pre_remap = {c: i for i, c in enumerate(self.pretrain_class_ids)}
         self.pretrain_x = torch.from_numpy(images[pretrain])
         self.pretrain_y = torch.tensor([pre_remap[int(c)] for c in labels[pretrain]], dtype=torch.long)
+
+    @property
+    def architecture(self) -> str:
+        return self.config["model"]
 
     @property
     def num_classes(self) -> int:

@@ -61,7 +61,8 @@ from torch import nn
 
 from ucdbench.batching import shuffled_batches
 from ucdbench.cache import cached_tensors, config_key
-from ucdbench.interfaces import Metric, Task, UcdbenchError
+from ucdbench.capabilities import LanguageModeling
+from ucdbench.interfaces import Metric, PerPreset, Setting, Task, UcdbenchError
 from ucdbench.progress import progress_bar
 from ucdbench.tasks.pydocs_data import (
     END_OF_TEXT, VOCAB_SIZE, blocks, encode, encode_with, hub_documents, offline_variables, pydoc_topics, split_topics,
@@ -75,17 +76,10 @@ _IN_SUITE_ONLY = ("n_layer", "n_head", "n_embd", "dropout", "pretrain_steps", "p
 _HUB_SIZES = {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads", "n_embd": "hidden_size"}
 _LOGIT_BUDGET = 2 ** 27
 """Eval batches of a hub base hold at most this many logits (a 50k-token vocabulary is large)."""
-_PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_layer=1, n_head=2, n_embd=32, block_size=64, dropout=0.0,
-                  pretrain_steps=150, pretrain_batch_size=16, pretrain_lr=3e-3, eval_tokens=16384, train_fraction=0.25),
-    "small": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.1,
-                  pretrain_steps=800, pretrain_batch_size=16, pretrain_lr=2e-3, eval_tokens=0, train_fraction=0.5),
-    "paper": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024, dropout=0.1,
-                  pretrain_steps=2000, pretrain_batch_size=8, pretrain_lr=3e-4, eval_tokens=0, train_fraction=1.0),
-}
+_FRACTION = dict(minimum=0, exclusive_minimum=True, maximum=1)
 
 
-class PyDocs(Task):
+class PyDocs(Task, LanguageModeling):
     name: ClassVar[str] = "pydocs"
     kind: ClassVar[str] = "language-modeling"
     metrics: ClassVar[tuple[Metric, ...]] = (
@@ -96,16 +90,26 @@ class PyDocs(Task):
     )
     primary_metric: ClassVar[str] = "perplexity"
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "base": IN_SUITE,
-            "dataset": "pydocs",
-            "pretrain_fraction": 0.6,
-            "eval_fraction": 0.15,
-            "pretrain_seed": 0,
-            **_PRESETS[preset],
-        }
+    settings: ClassVar[dict[str, Setting]] = {
+        "base": Setting(IN_SUITE, "the base model: 'in-suite' (a byte-level GPT-2 pretrained here on held-out "
+                                  "topics), a Hugging Face hub id or a save_pretrained folder"),
+        "dataset": Setting("pydocs", "the adaptation text: 'pydocs' (the held-out pydoc topics) or a hub dataset id "
+                                     "(e2e_nlg)"),
+        "pretrain_fraction": Setting(0.6, "share of the pydoc topics the in-suite base is pretrained on", **_FRACTION),
+        "eval_fraction": Setting(0.15, "share of the pydoc topics in the eval split", **_FRACTION),
+        "pretrain_seed": Setting(0, "seed of the in-suite pretraining (not the run's seed)", minimum=0),
+        "n_layer": Setting(PerPreset(1, 4, 24), "transformer blocks of the in-suite base", minimum=1),
+        "n_head": Setting(PerPreset(2, 4, 16), "attention heads of the in-suite base (must divide n_embd)", minimum=1),
+        "n_embd": Setting(PerPreset(32, 128, 1024), "embedding width of the in-suite base", minimum=1),
+        "block_size": Setting(PerPreset(64, 128, 1024), "tokens per training and eval block", minimum=2),
+        "dropout": Setting(PerPreset(0.0, 0.1, 0.1), "dropout of the in-suite base", minimum=0, maximum=0.9),
+        "pretrain_steps": Setting(PerPreset(150, 800, 2000), "optimiser steps of in-suite pretraining", minimum=0),
+        "pretrain_batch_size": Setting(PerPreset(16, 16, 8), "blocks per pretraining step", minimum=1),
+        "pretrain_lr": Setting(PerPreset(3e-3, 2e-3, 3e-4), "learning rate of in-suite pretraining", minimum=0,
+                               exclusive_minimum=True),
+        "eval_tokens": Setting(PerPreset(16384, 0, 0), "tokens of the eval split scored (0: all of it)", minimum=0),
+        "train_fraction": Setting(PerPreset(0.25, 0.5, 1.0), "share of the train split's text used", **_FRACTION),
+    }
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -114,10 +118,6 @@ class PyDocs(Task):
         hub = self.hub_base
         if hub is None and cfg["n_embd"] % cfg["n_head"]:
             raise UcdbenchError(f"task.n_embd={cfg['n_embd']} must be a multiple of task.n_head={cfg['n_head']}")
-        if not 0 < cfg["train_fraction"] <= 1:
-            raise UcdbenchError(f"task.train_fraction={cfg['train_fraction']} must be in (0, 1]")
-        if cfg["block_size"] < 2:
-            raise UcdbenchError(f"task.block_size={cfg['block_size']} must be at least 2 (a token and its successor)")
         if hub is not None:
             self._load_hub()  # fails fast on a missing model, before any text is read
             self._check_hub_settings()

@@ -117,7 +117,14 @@ class AViTMethod(_AdaptiveMethod):
 
 
 class ATSMethod(_AdaptiveMethod):
-    """ATS (ECCV 2022): parameter-free sampling in blocks ``stages``, fine-tuned end to end."""
+    """ATS (ECCV 2022): parameter-free sampling in blocks ``stages``, fine-tuned end to end.
+
+    The defaults are the official ATS-DeiT-S setting (adaptivetokensampling/ATS
+    configs/ImageNet/DeiT_S.yaml): ``stages="auto"`` is every block from a quarter of the depth
+    on (:func:`default_stages`: blocks 3–11 of 12), ``budget=1.0`` its ``NUM_TOKENS: 197`` — every
+    stage samples as many points as it has slots, so how many tokens survive depends only on how
+    peaked the significance is.
+    """
 
     name = "ats"
     reported = ()

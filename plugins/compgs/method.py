@@ -81,13 +81,16 @@ class _SceneCompression(Method):
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         base = task.base_model(pretrained=True)
         artifact, metrics = self.compress(task, base, config, ctx)
-        model = task.model_from_state(self.decode(artifact, "cpu")).to(ctx.device).eval()
+        model = self.rebuild_model(task, artifact, ctx.device)  # what a reader of the file renders
         metrics["num_gaussians"] = float(model.num_gaussians)
 
         def dense_weights() -> dict[str, torch.Tensor]:
             return {name: getattr(model, name).detach().clone() for name in PARAMETER_NAMES}
 
         return Outcome(model=model, artifact=artifact, reconstruct=self.decode, dense_weights=dense_weights, metrics=metrics)
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> GaussianModel:
+        return task.model_from_state(self.decode(artifact, "cpu")).to(device).eval()
 
 
 class Uncompressed(_SceneCompression):

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from torch import nn
+
 from ucdbench.artifacts import dense_artifact, expand_dense
-from ucdbench.interfaces import Config, FitContext, Method, Outcome, Task
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Task
+from ucdbench.state import initial_model, model_with_state
 from ucdbench.training import train
 
 
@@ -33,6 +37,10 @@ class FullFineTune(Method):
             dense_weights=model.state_dict,
             metrics=metrics,
         )
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The task's architecture holding the stored state (every parameter and buffer)."""
+        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))
 
 
 class PretrainedBase(Method):

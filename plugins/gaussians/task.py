@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ucdbench.capabilities import SceneReconstruction
 from ucdbench.interfaces import Config, Metric, Task, UcdbenchError
 from ucdbench_plugins.gaussians.camera import Camera
 from ucdbench_plugins.gaussians.metrics import lpips_if_available, photometric_loss, psnr, ssim
@@ -41,7 +42,7 @@ View = tuple[Camera, torch.Tensor]
 SCENE_SEED = 0
 
 
-class SceneTask(Task):
+class SceneTask(Task, SceneReconstruction):
     name: ClassVar[str] = "scene"
     kind: ClassVar[str] = "scene"
     metrics: ClassVar[tuple[Metric, ...]] = (

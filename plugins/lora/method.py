@@ -1,8 +1,9 @@
 """LoRA through PEFT: ΔW = (alpha / r) · B · A on the chosen layers of the pretrained base.
 
-The artifact holds each adapted layer's A and B and, for classification tasks with new
-classes, the task head (declared dense). Reconstruction is the user's real job with an
-adapter: base weights + artifact → the merged dense weights of every adapted layer.
+The artifact holds each adapted layer's A and B and, declared dense, the task head for
+classification tasks with new classes and the model's buffers (BatchNorm statistics, which
+training updates in the frozen base). Reconstruction is the user's real job with an adapter:
+the task's pretrained base + artifact → the complete merged state.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
-from ucdbench_plugins.lora.peft_adapter import fit_peft
+from ucdbench.interfaces import Artifact, Config, FitContext, Outcome, ReportedFigure, Task
+from ucdbench_plugins.lora.peft_adapter import PeftMethod, fit_peft
 
 
 def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool) -> torch.Tensor:
@@ -24,18 +25,7 @@ def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_i
     return (delta.T if fan_in_fan_out else delta) * scaling
 
 
-def merged_weights(base: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], layout: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Dense weights = base weight + ΔW for each adapted layer, plus the stored head."""
-    dense = {}
-    for layer, spec in layout["layers"].items():
-        delta = lora_delta(tensors[f"{layer}.lora_A"], tensors[f"{layer}.lora_B"], layout["scaling"], spec["fan_in_fan_out"])
-        dense[f"{layer}.weight"] = base[f"{layer}.weight"] + delta
-    for name in layout["head"]:
-        dense[name] = tensors[name]
-    return dense
-
-
-class LoRA(Method):
+class LoRA(PeftMethod):
     name = "lora"
     reported = (
         ReportedFigure("e2e", "BLEU", 70.4, "GPT-2 L, r=4, 0.77M params", "NOLA paper, Table 1"),
@@ -70,14 +60,16 @@ class LoRA(Method):
         layout = {"scaling": config["alpha"] / config["rank"], "head": fit.head,
                   "layers": {name: {"fan_in_fan_out": bool(getattr(m, "fan_in_fan_out", False))}
                              for name, m in fit.layers.items()}}
-        tensors = {}
+        adapters = {}
         for name, module in fit.layers.items():
-            tensors[f"{name}.lora_A"] = module.lora_A["default"].weight.detach()
-            tensors[f"{name}.lora_B"] = module.lora_B["default"].weight.detach()
-        base_on = fit.base_on()
+            adapters[f"{name}.lora_A"] = module.lora_A["default"].weight.detach()
+            adapters[f"{name}.lora_B"] = module.lora_B["default"].weight.detach()
+        return self.outcome(task, fit, adapters, layout)
 
-        def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-            return merged_weights(base_on(device), artifact.tensors, artifact.metadata)
-
-        return Outcome(model=fit.model, artifact=Artifact({**tensors, **fit.head_tensors()}, layout, dense=tuple(fit.head)),
-                       reconstruct=reconstruct, dense_weights=fit.merged_weights, metrics=fit.metrics)
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        tensors, layout = artifact.tensors, artifact.metadata
+        return {f"{layer}.weight": base[f"{layer}.weight"]
+                + lora_delta(tensors[f"{layer}.lora_A"], tensors[f"{layer}.lora_B"], layout["scaling"],
+                             spec["fan_in_fan_out"])
+                for layer, spec in layout["layers"].items()}

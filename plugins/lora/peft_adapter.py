@@ -1,11 +1,15 @@
 """What every PEFT-based adapter method does the same way (LoRA, VeRA): wrap the task's
-pretrained base, train the adapters and a new-class head, and merge for the reconstruction check.
+pretrained base, train the adapters and a new-class head, store them with the model's buffers,
+rebuild the complete merged state from the artifact on the task's base, and merge with PEFT
+for the reconstruction check.
 
 Only the PEFT config, what the artifact stores and how it rebuilds ΔW differ per method.
 """
 
 from __future__ import annotations
 
+import copy
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ucdbench.interfaces import Config, FitContext, Task, UcdbenchError
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Task, UcdbenchError
+from ucdbench.state import held_base, model_with_state, persistent_buffers, pretrained_base, state_with, stored_dense
 from ucdbench.training import train
 
 
@@ -36,7 +41,6 @@ class PeftFit:
     inner: nn.Module
     layers: dict[str, nn.Module]
     head: list[str]
-    base_state: dict[str, torch.Tensor]
     metrics: dict[str, float]
 
     def head_tensors(self) -> dict[str, torch.Tensor]:
@@ -44,22 +48,50 @@ class PeftFit:
         params = dict(self.inner.named_parameters())
         return {name: params[name].detach() for name in self.head}
 
-    def merged_weights(self) -> dict[str, torch.Tensor]:
-        """PEFT's own merge of the scored model: an independent check of a method's reconstruction."""
-        dense = {f"{name}.weight": m.get_base_layer().weight.detach() + m.get_delta_weight("default").detach()
-                 for name, m in self.layers.items()}
-        return {**dense, **self.head_tensors()}
+    def merged_state(self) -> dict[str, torch.Tensor]:
+        """The complete state of the scored model as PEFT's own merge gives it (on a copy, so
+        the scored model keeps its adapters): an independent check of a method's reconstruction."""
+        return copy.deepcopy(self.model).merge_and_unload().state_dict()
 
-    def base_on(self) -> Callable[[torch.device], dict[str, torch.Tensor]]:
-        """device → the base weights there, copied once: the user already holds the base model."""
-        copies: dict[str, dict[str, torch.Tensor]] = {}
+    def stored(self, adapters: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+        """The artifact's tensors and its dense names: ``adapters``, the head, and every buffer
+        of the model (BatchNorm statistics, which training updates in the frozen base)."""
+        buffers = {name: t.detach().clone() for name, t in persistent_buffers(self.model.get_base_model()).items()}
+        dense = {**self.head_tensors(), **buffers}
+        return {**adapters, **dense}, tuple(dense)
 
-        def on(device: torch.device) -> dict[str, torch.Tensor]:
-            if str(device) not in copies:
-                copies[str(device)] = {k: v.to(device) for k, v in self.base_state.items()}
-            return copies[str(device)]
 
-        return on
+class PeftMethod(Method, ABC):
+    """A method trained through PEFT: its outcome, reconstruction and rebuilt model, given how
+    its stored adapters become merged weights (:meth:`merged_weights`)."""
+
+    @abstractmethod
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        """base weight + ΔW of every adapted layer, from the artifact (on ``device``)."""
+
+    def outcome(self, task: Task, fit: PeftFit, adapters: dict[str, torch.Tensor], layout: dict[str, Any]) -> Outcome:
+        """The scored PEFT model, its artifact (``adapters`` with ``layout`` as metadata, the head
+        and buffers dense), reconstruction on the task's base held once per device, and PEFT's
+        merge as the state to compare with."""
+        tensors, dense = fit.stored(adapters)
+        base_on = held_base(task)
+        return Outcome(model=fit.model, artifact=Artifact(tensors, layout, dense=dense),
+                       reconstruct=lambda artifact, device: self.adapted_state(base_on(device), artifact, device),
+                       dense_weights=fit.merged_state, metrics=fit.metrics)
+
+    def adapted_state(self, base: nn.Module, artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+        """The complete state the artifact describes on ``base`` (the task's pretrained model, on
+        ``device``): merged adapted weights, the stored head and buffers, the rest the base's."""
+        with torch.no_grad():
+            params = {name: p.detach() for name, p in base.named_parameters()}
+            return state_with(base, {**self.merged_weights(params, artifact, device), **stored_dense(artifact, device)})
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The merged model: the task's pretrained base holding the adapted state (it scores like
+        the PEFT-wrapped model up to float rounding of the merge)."""
+        base = pretrained_base(task).to(device)
+        return model_with_state(base, self.adapted_state(base, artifact, device))
 
 
 def fit_peft(method: str, task: Task, config: Config, ctx: FitContext,
@@ -75,7 +107,6 @@ def fit_peft(method: str, task: Task, config: Config, ctx: FitContext,
     base = task.base_model(pretrained=True)
     targets = auto_targets(base) if config["target_modules"] == "auto" else config["target_modules"]
     head = [n for n, _ in base.named_parameters() if n.startswith("head.")] if task.kind == "image-classification" else []
-    base_state = {k: v.detach().clone() for k, v in base.state_dict().items()}
     fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in base.named_modules() if n.split(".")[-1] in targets)
     try:
         model = get_peft_model(base, peft_config(targets, fan_in_fan_out))
@@ -88,4 +119,4 @@ def fit_peft(method: str, task: Task, config: Config, ctx: FitContext,
     metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
                     batch_size=config["batch_size"], weight_decay=config.get("weight_decay", 0.0))
     layers = {name: m for name, m in inner.named_modules() if isinstance(m, layer_type)}
-    return PeftFit(model, inner, layers, head, base_state, {**metrics, "adapted_layers": float(len(layers))})
+    return PeftFit(model, inner, layers, head, {**metrics, "adapted_layers": float(len(layers))})

@@ -182,3 +182,20 @@ class LowRankLayout:
 
     def spec(self) -> dict[str, Any]:
         return {"kind": self.kind, "rank": self.rank, "alpha": self.alpha, "slots": [asdict(s) for s in self.slots]}
+
+
+def layout_from_spec(spec: dict[str, Any], network: nn.Module) -> DirectLayout | LowRankLayout:
+    """The layout an artifact's ``layout`` metadata describes, over ``network`` (the task's
+    architecture); a UcdbenchError when the artifact was made for another architecture."""
+    params = {name: tuple(p.shape) for name, p in network.named_parameters()}
+    if spec["kind"] == DirectLayout.kind:
+        layout: DirectLayout | LowRankLayout = DirectLayout(network)
+        fits = layout.spec() == spec
+    else:
+        layout = LowRankLayout([MatrixSlot(**slot) for slot in spec["slots"]], spec["rank"], spec["alpha"])
+        fits = all(slot.param in params and math.prod(params[slot.param]) == slot.total_rows * slot.in_features
+                   for slot in layout.slots)
+    if not fits:
+        raise UcdbenchError("this artifact was made for a different architecture than the task's "
+                            f"{type(network).__name__}: build the task with the configuration of the run that wrote it")
+    return layout

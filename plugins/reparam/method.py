@@ -8,8 +8,18 @@ regenerated from a seed — and the harness-facing rest is the same for all of t
 2. train only the coefficients (and, for adapters on new classes, the task head, kept dense)
    with the shared loop, the network called with the generated weights through
    ``torch.func.functional_call``;
-3. store the coefficients and the seed (the artifact), and hand the harness a plain dense
-   network whose weights are exactly what reconstruction rebuilds from that artifact.
+3. hand the harness the plain dense network training produced (the generated weights written
+   into it, its BatchNorm statistics as training left them) and an artifact holding the
+   coefficients, the seeds, the dense head of adapters and every buffer of the network. The
+   official PRANC code stores BatchNorm's running means and variances beside its coefficients
+   the same way (``main_1gpu.py``, ``save_signature``: ``means.pt``, ``vars.pt``); the batch
+   counters are stored too, as part of the state (BatchNorm with ``momentum=None`` reads them).
+
+Reconstruction is a function of the artifact and the task alone: θ0 is drawn again from the
+artifact's init seed with the task's architecture (from scratch) or is the task's pretrained
+base (adapters), the code is rebuilt from its spec and the stored coefficients, and the stored
+tensors replace the base's. The reconstruction evaluation compares that complete state with
+the scored network's, so anything not stored or not regenerable fails there.
 
 The scored model is dense: these methods save storage, not compute, so its latency and FLOPs
 are the base network's, as they would be once deployed.
@@ -25,9 +35,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Task, UcdbenchError
+from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, Reconstruct, Task, UcdbenchError
+from ucdbench.state import (held_base, initial_model, model_with_state, persistent_buffers, pretrained_base, state_with,
+                            stored_dense)
 from ucdbench.training import train
-from ucdbench_plugins.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots
+from ucdbench_plugins.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots, layout_from_spec
 from ucdbench_plugins.reparam.seeded import rng_for
 
 MODES = ("scratch", "adapter")
@@ -163,7 +175,6 @@ class RandomBasisMethod(Method, ABC):
         for name, param in network.named_parameters():
             param.requires_grad_(name in head)
         network.to(ctx.device)
-        base = {name: p.detach().clone() for name, p in network.named_parameters() if name in set(layout.params)}
         rng = rng_for(ctx.device)
         code = self.make_code(layout.wanted(), self._initial(layout, ctx.seed, ctx.device, rng), config, ctx.seed,
                               rng, ctx.device)
@@ -171,39 +182,63 @@ class RandomBasisMethod(Method, ABC):
         params = [*code.parameters(), *(p for n, p in network.named_parameters() if n in head)]
         metrics = train(model, task, ctx, params=params, epochs=config["epochs"], lr=config["lr"],
                         batch_size=config["batch_size"], weight_decay=config["weight_decay"], desc=self.name)
-
-        code_class, bases_on = type(code), {}
-
-        def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-            """Seed + coefficients → dense weights. The base (θ0 from the architecture's seeded
-            init, or the pretrained model for adapters) is what the user already holds."""
-            if str(device) not in bases_on:
-                bases_on[str(device)] = {k: v.to(device) for k, v in base.items()}
-            spec = artifact.metadata["code"]
-            start = self._initial(layout, spec["seed"], device, spec["rng"])
-            rebuilt = code_class.rebuild(spec, artifact.tensors, layout.wanted(), start, device)
-            weights = layout.compose(rebuilt(), bases_on[str(device)])
-            weights.update({name: artifact.tensors[name] for name in artifact.metadata["head"]})
-            return weights
-
-        head_tensors = {n: p.detach().clone() for n, p in network.named_parameters() if n in head}
-        artifact = Artifact({**{k: v.detach() for k, v in code.stored().items()}, **head_tensors},
-                            {"method": self.name, "mode": config["mode"], "code": code.spec(),
-                             "layout": layout.spec(), "head": head, "init_seed": ctx.seed},
-                            dense=tuple(head))
-        with torch.no_grad():
-            final = reconstruct(artifact, ctx.device)
-            params_now = dict(network.named_parameters())
-            for name, value in final.items():
+        params_now = dict(network.named_parameters())
+        with torch.no_grad():  # the scored weights are what training produced, not a rebuild from the file
+            for name, value in model.generated_weights().items():
                 params_now[name].copy_(value)
         network.requires_grad_(False).eval()
-        names = list(final)
 
-        def dense_weights() -> dict[str, torch.Tensor]:
-            params_now = dict(network.named_parameters())
-            return {name: params_now[name].detach() for name in names}
-
+        # BatchNorm statistics: updated by training, stored as they are
+        buffers = {name: t.clone() for name, t in persistent_buffers(network).items()}
+        artifact = Artifact({**{k: v.detach() for k, v in code.stored().items()},
+                             **{n: params_now[n].detach().clone() for n in head}, **buffers},
+                            {"method": self.name, "mode": config["mode"], "code": code.spec(),
+                             "layout": layout.spec(), "head": head, "init_seed": task.seed},
+                            dense=(*head, *buffers))
         stored = sum(t.numel() for t in code.stored().values())
-        return Outcome(model=network, artifact=artifact, reconstruct=reconstruct, dense_weights=dense_weights,
+        return Outcome(model=network, artifact=artifact, reconstruct=self.reconstructor(task),
                        metrics={**metrics, "coefficients": float(stored),
                                 "generated_values": float(sum(math.prod(s) for s in layout.wanted().values()))})
+
+    # -- reconstruction: the artifact and the task, nothing from training ------------------------
+
+    def rebuilt_state(self, network: nn.Module, artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+        """The complete state the artifact describes around ``network`` — θ0 drawn from the
+        artifact's init seed, or the task's pretrained base — on ``device``: the code rebuilt
+        from its spec and stored coefficients, composed with the base, and the stored head and
+        buffers in place of the base's."""
+        meta = artifact.metadata
+        layout = layout_from_spec(meta["layout"], network)
+        spec = meta["code"]
+        with torch.no_grad():
+            params = dict(network.named_parameters())
+            base = {name: params[name].detach() for name in layout.params}
+            start = self._initial(layout, spec["seed"], device, spec["rng"])
+            code = self.code_class.rebuild(spec, artifact.tensors, layout.wanted(), start, device)
+            return state_with(network, {**layout.compose(code(), base), **stored_dense(artifact, device)})
+
+    def base_network(self, task: Task, metadata: dict[str, Any]) -> nn.Module:
+        """What the artifact is added to, from the task: θ0 regenerated from the init seed
+        (from scratch) or the task's pretrained base (adapters)."""
+        if metadata["mode"] == "adapter":
+            return pretrained_base(task)
+        return initial_model(task, metadata["init_seed"])
+
+    def reconstructor(self, task: Task) -> Reconstruct:
+        """artifact, device → complete state, for the reconstruction evaluation. From scratch,
+        θ0 is regenerated from the seed on every call (it is part of what rebuilding costs); an
+        adapter's pretrained base is held once per device, as its user holds it."""
+        pretrained = held_base(task)
+
+        def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+            if artifact.metadata["mode"] == "adapter":
+                network = pretrained(device)
+            else:
+                network = self.base_network(task, artifact.metadata).to(device)
+            return self.rebuilt_state(network, artifact, device)
+
+        return reconstruct
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        network = self.base_network(task, artifact.metadata).to(device)
+        return model_with_state(network, self.rebuilt_state(network, artifact, device))

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ucdbench.evaluations.flops import count_flops
+from ucdbench.flops import count_flops
 from ucdbench.interfaces import Hardware
 from ucdbench_plugins.sima.attention import sima_attention
 

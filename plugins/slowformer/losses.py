@@ -4,9 +4,12 @@
   a larger ponder cost means tokens halt later. As in the official attack
   (UCDvision/SlowFormer ``avit/engine_act.py``, ``train_one_epoch``; weights from ``avit/run.sh``)
   the KL term keeps the target's own distributional prior, not one centred on the last block.
-- ATS: Σ_i c_i · mean (A_cls,i − 1/N)² with c = [1, .2, .05, .01, .005, .005, .005]: a flat
-  class attention makes the significance uniform, so inverse-transform sampling keeps every
-  token.
+- ATS: Σ_i c_i · mean_batch Σ_heads Σ_patch slots (A_cls,j − 1/(S_i − 1))² over ATS stage i
+  (class-token key excluded; :meth:`ATS.uniformity_loss`): a flat class attention makes the
+  significance uniform, so sampling keeps every token. c = [1, .2, .05, .01, .005, .005, .005]
+  is the official list (UCDvision/SlowFormer AdaptiveTokenSampling/engine.py,
+  ``train_one_epoch``), c_i for the i-th ATS stage in block order as there. It fits at most 7
+  stages — the official loop fails past that — so a target with more is an error, never padded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ucdbench.interfaces import UcdbenchError
 from ucdbench_plugins.adaptive_vit.ats import ATS
 from ucdbench_plugins.adaptive_vit.avit import AViT
 from ucdbench_plugins.adaptive_vit.tokens import AdaptiveViT
@@ -24,11 +28,21 @@ AVIT_PRIOR_WEIGHT = 1e-3
 ATS_STAGE_WEIGHTS = (1.0, 0.2, 0.05, 0.01, 0.005, 0.005, 0.005)
 
 
+def ats_stage_weights(stages: tuple[int, ...]) -> tuple[float, ...]:
+    """SlowFormer's weight for each ATS stage, in block order (the first ``len(stages)`` of the list)."""
+    if len(stages) > len(ATS_STAGE_WEIGHTS):
+        raise UcdbenchError(
+            f"slowformer: the ATS objective has {len(ATS_STAGE_WEIGHTS)} per-stage weights (official "
+            f"engine.py loss_coef) but the target has {len(stages)} ATS stages (blocks {list(stages)}); "
+            f"attack an ATS model with at most {len(ATS_STAGE_WEIGHTS)} stages (the ats method's "
+            f"'stages' setting)")
+    return ATS_STAGE_WEIGHTS[:len(stages)]
+
+
 def compute_loss(model: AdaptiveViT, stats: dict[str, Any]) -> torch.Tensor:
     """The attack objective for ``model``'s kind, from its masked-path statistics."""
     if isinstance(model, AViT):
         return model.regulariser(stats, -AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT)
     if isinstance(model, ATS):
-        weights = ATS_STAGE_WEIGHTS + (ATS_STAGE_WEIGHTS[-1],) * max(0, len(model.stages) - len(ATS_STAGE_WEIGHTS))
-        return model.uniformity_loss(stats, weights)
+        return model.uniformity_loss(stats, ats_stage_weights(model.stages))
     raise TypeError(f"SlowFormer has no objective for {type(model).__name__}")

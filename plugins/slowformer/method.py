@@ -13,20 +13,24 @@ updates a patch against the current model, then trains the model on clean and pa
 with its own objective (task loss + its compute regulariser) — and then attacks the defended
 model with a fresh patch. The attack on the undefended target is kept as ``undefended``, so
 one record shows attack success before and after the defence.
+
+The complete state of an attack's outcome is the patch and the model it is scored against
+(under ``target.``). The artifact stores the patch; the target is the task's avit/ats model as
+its own method fits it (what the attacker is given), except with ``defense=adv-train``, where
+the defended model is this run's product and is stored whole, as dense tensors. The
+reconstruction evaluation compares both parts.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
 
-from ucdbench import training
-from ucdbench.cache import cached_tensors, source_fingerprint
+from ucdbench.cache import cached_tensors
 from ucdbench.interfaces import (Artifact, Config, DivergedError, FitContext, Method, Outcome, ReportedFigure,
-                                 Task, UcdbenchError)
-from ucdbench_plugins.adaptive_vit import tokens
+                                 Reconstruct, Task, UcdbenchError)
+from ucdbench.state import stored_dense
 from ucdbench_plugins.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.slowformer.losses import compute_loss
@@ -35,21 +39,21 @@ from ucdbench_plugins.vision import require_vit
 
 TARGETS = {"avit": AViTMethod, "ats": ATSMethod}
 DEFENSES = ("none", "adv-train")
+TARGET = "target."
+"""Prefix of the attacked model's state among the complete state of an attack."""
 _SOURCE = "SlowFormer, CVPR 2024: official avit/engine_act.py (evaluate), ImageNet val, fvcore GMACs"
 _TINY = {"target": "avit", "task.model": "deit_tiny_patch16_224"}
 _SMALL = {"target": "avit", "task.model": "deit_small_patch16_224"}
 
 
 def load_target(task: Task, target: str, ctx: FitContext) -> tuple[AdaptiveViT, Any, Config]:
-    """The target fitted by its own method with its preset defaults, cached per task, seed and
-    version of the code that trains it (so a changed model or loss is never served stale)."""
+    """The target fitted by its own method with its preset defaults, cached per task and seed
+    (and, as every cache entry, per version of the code behind it)."""
     method = TARGETS[target]()
     config = method.defaults(ctx.preset)
     model = method.build(task, config)
-    code = source_fingerprint(sys.modules[type(model).__module__], sys.modules[type(method).__module__],
-                              tokens, training)
     key = {"target": target, "task": task.name, "task_config": task.config, "preset": ctx.preset,
-           "seed": ctx.seed, "config": config, "code": code}
+           "seed": ctx.seed, "config": config}
     state = cached_tensors("slowformer-targets", key, lambda: method.fit_model(task, config, ctx)[0].state_dict())
     model.load_state_dict(state)
     return model.to(ctx.device).eval(), method, config
@@ -182,14 +186,36 @@ class SlowFormer(Method):
             transform, metrics["attack_loss"] = attack(model, task, config, ctx, desc="slowformer (defended)")
             extras["undefended"] = undefended
         extras["force_compute"] = model.forced_compute
-        patch = transform.patch.detach().clone()
+        tensors = {"patch": transform.patch.detach().clone()}
+        if config["defense"] == "adv-train":  # the defended model is this run's product: stored as it is
+            tensors.update({f"{TARGET}{name}": t.detach().clone() for name, t in model.state_dict().items()})
         return Outcome(
             model=model,
-            artifact=Artifact({"patch": patch}, metadata={"target": config["target"], "position": config["position"],
-                                                          "image_size": task.image_size}),
-            reconstruct=lambda artifact, device: {"patch": artifact.tensors["patch"].to(device)},
-            dense_weights=lambda: {"patch": transform.patch.detach()},
+            artifact=Artifact(tensors, metadata={"target": config["target"], "position": config["position"],
+                                                 "image_size": task.image_size, "defense": config["defense"]},
+                              dense=tuple(name for name in tensors if name.startswith(TARGET))),
+            reconstruct=attack_reconstructor(task, config["target"], ctx),
+            dense_weights=lambda: {"patch": transform.patch.detach(),
+                                   **{f"{TARGET}{name}": t for name, t in model.state_dict().items()}},
             input_transform=transform,
             metrics=metrics,
             extras=extras,
         )
+
+
+def attack_reconstructor(task: Task, target: str, ctx: FitContext) -> Reconstruct:
+    """artifact, device → the complete state of an attack: the patch and, under ``target.``,
+    the model it attacks — the stored defended model, or else the task's target as its own
+    method fits it (cached; held once, as its user holds it)."""
+    held: dict[str, AdaptiveViT] = {}
+
+    def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+        stored = stored_dense(artifact, device)
+        if not stored:
+            if "target" not in held:
+                with torch.random.fork_rng():
+                    held["target"] = load_target(task, target, ctx)[0]
+            stored = {f"{TARGET}{name}": t.to(device) for name, t in held["target"].state_dict().items()}
+        return {"patch": artifact.tensors["patch"].to(device), **stored}
+
+    return reconstruct

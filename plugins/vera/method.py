@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ucdbench.interfaces import Artifact, Config, FitContext, Method, Outcome, ReportedFigure, Task
-from ucdbench_plugins.lora.peft_adapter import fit_peft
+from ucdbench.interfaces import Artifact, Config, FitContext, Outcome, ReportedFigure, Task
+from ucdbench_plugins.lora.peft_adapter import PeftMethod, fit_peft
 
 
 def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +35,7 @@ def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_
     return delta.T if fan_in_fan_out else delta
 
 
-class VeRA(Method):
+class VeRA(PeftMethod):
     name = "vera"
     reported = (
         ReportedFigure("e2e", "BLEU", 70.3, "GPT-2 L, r = 1024, 0.17M params", "VeRA paper (ICLR 2024), Table 3"),
@@ -72,21 +72,18 @@ class VeRA(Method):
         layout = {"key": key, "rank": config["rank"], "in_dim": shared_a.shape[1], "out_dim": shared_b.shape[0],
                   "head": fit.head, "layers": {name: {"in_features": m.in_features, "fan_in_fan_out": bool(m.fan_in_fan_out)}
                                                for name, m in fit.layers.items()}}
-        tensors = {}
+        adapters = {}
         for name, module in fit.layers.items():
-            tensors[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
-            tensors[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
-        base_on = fit.base_on()
+            adapters[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
+            adapters[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
+        return self.outcome(task, fit, adapters, layout)
 
-        def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
-            meta, stored, base = artifact.metadata, artifact.tensors, base_on(device)
-            a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
-            dense = {f"{name}.weight": base[f"{name}.weight"]
-                     + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
-                                  spec["fan_in_fan_out"])
-                     for name, spec in meta["layers"].items()}
-            dense.update({name: stored[name] for name in meta["head"]})
-            return dense
-
-        return Outcome(model=fit.model, artifact=Artifact({**tensors, **fit.head_tensors()}, layout, dense=tuple(fit.head)),
-                       reconstruct=reconstruct, dense_weights=fit.merged_weights, metrics=fit.metrics)
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        """A and B drawn again from the stored key."""
+        meta, stored = artifact.metadata, artifact.tensors
+        a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
+        return {f"{name}.weight": base[f"{name}.weight"]
+                + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
+                             spec["fan_in_fan_out"])
+                for name, spec in meta["layers"].items()}

@@ -9,6 +9,7 @@ import torch
 from ucdbench.artifacts import dense_artifact, expand_dense
 from ucdbench.hardware.cpu import CPU
 from ucdbench.interfaces import Method, Outcome, ReportedFigure
+from ucdbench.state import held_base, state_with
 from ucdbench.training import train
 
 
@@ -28,8 +29,9 @@ class LinearProbe(Method):
         metrics = train(model, task, ctx, params=model.head.parameters(), epochs=config["epochs"],
                         lr=config["lr"], batch_size=64)
         head = {f"head.{k}": v for k, v in model.head.state_dict().items()}
-        return Outcome(model=model, artifact=dense_artifact(head), reconstruct=expand_dense,
-                       dense_weights=lambda: {f"head.{k}": v for k, v in model.head.state_dict().items()},
+        base_on = held_base(task)  # the pretrained body the user holds; the file holds the head
+        return Outcome(model=model, artifact=dense_artifact(head),
+                       reconstruct=lambda artifact, device: state_with(base_on(device), expand_dense(artifact, device)),
                        metrics=metrics)
 
 

@@ -1,0 +1,95 @@
+"""The public API of ucdbench: everything a plugin needs, and the only module plugins import.
+
+Built-in plugins import from here (and from ``ucdbench`` itself for ``hookimpl``) exactly as a
+third-party package would; a test fails if one reaches into another module of the harness.
+Everything not listed in ``__all__`` is internal and may change without notice.
+
+The interfaces and settings are plain Python; the helpers that need torch (training, artifacts,
+FLOPs, timing, caching, model state) are imported on first use, so that a plugin's
+registration module can ``from ucdbench.api import ...`` types without importing torch.
+
+Groups:
+
+- **Hooks**: :data:`hookimpl`, :class:`Register`.
+- **Interfaces** (subclass them): :class:`Method`, :class:`Task`, :class:`Evaluation`,
+  :class:`Hardware`, :class:`EnergyMeter`; what flows between them: :class:`Outcome`,
+  :class:`Artifact`, :class:`FitContext`, :class:`EvaluationContext`, :data:`Config`,
+  :data:`Reconstruct`; figures: :class:`Metric`, :class:`ReportedFigure`; errors:
+  :class:`UcdbenchError` (the user's to fix: exit 2), :class:`DivergedError`.
+- **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`.
+- **Task capabilities** (a task subclasses those it offers; a method lists those it needs in
+  ``requires``): :class:`ImageClassification`, :class:`LanguageModeling`,
+  :class:`SceneReconstruction`, their base :class:`Capability`.
+- **Training and artifacts**: :func:`train`, :func:`dense_artifact`, :func:`expand_dense`,
+  :func:`read_artifact`, :func:`dense_model_outcome`.
+- **Model state** (what reconstruction must rebuild): :func:`persistent_buffers`,
+  :func:`stored_dense`, :func:`state_with`, :func:`model_with_state`, :func:`initial_model`,
+  :func:`pretrained_base`, :func:`held_base`.
+- **Measuring**: :func:`count_flops` (FLOPs of one call, real shapes), :data:`FLOPS_CONVENTION`,
+  :func:`time_repeats` (synchronised timings through a Hardware), :func:`percentile`.
+- **Data and caching**: :func:`shuffled_batches`, :func:`progress_bar`, :func:`cached_tensors`
+  (in-suite builds keyed by config and code), :func:`config_key`.
+- **Registry** (for scripts and benchmarks that run outside ``ucdbench run``):
+  :func:`load_registry`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ucdbench.capabilities import Capability, ImageClassification, LanguageModeling, SceneReconstruction
+from ucdbench.hookspecs import Register, hookimpl
+from ucdbench.interfaces import (
+    Artifact, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FitContext, Hardware, Method, Metric,
+    Outcome, Reconstruct, ReportedFigure, Task, UcdbenchError,
+)
+from ucdbench.settings import PRESETS, PerPreset, Setting
+
+_LAZY = {
+    "train": "ucdbench.training",
+    "dense_artifact": "ucdbench.artifacts",
+    "expand_dense": "ucdbench.artifacts",
+    "read_artifact": "ucdbench.artifacts",
+    "dense_model_outcome": "ucdbench.artifacts",
+    "persistent_buffers": "ucdbench.state",
+    "stored_dense": "ucdbench.state",
+    "state_with": "ucdbench.state",
+    "model_with_state": "ucdbench.state",
+    "initial_model": "ucdbench.state",
+    "pretrained_base": "ucdbench.state",
+    "held_base": "ucdbench.state",
+    "count_flops": "ucdbench.flops",
+    "FLOPS_CONVENTION": "ucdbench.flops",
+    "time_repeats": "ucdbench.timing",
+    "percentile": "ucdbench.timing",
+    "shuffled_batches": "ucdbench.batching",
+    "progress_bar": "ucdbench.progress",
+    "cached_tensors": "ucdbench.cache",
+    "config_key": "ucdbench.cache",
+    "load_registry": "ucdbench.plugins",
+}
+"""Names imported on first use (their modules import torch), and where they live."""
+
+_RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
+
+__all__ = [
+    "hookimpl", "Register",
+    "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
+    "EvaluationContext", "Config", "Reconstruct", "Metric", "ReportedFigure", "UcdbenchError", "DivergedError",
+    "Setting", "PerPreset", "PRESETS",
+    "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), _RENAMED.get(name, name))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ucdbench.api' has no attribute {name!r}; the public API is ucdbench.api.__all__")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

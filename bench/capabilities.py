@@ -1,0 +1,87 @@
+"""Task capabilities: typed contracts between tasks and the methods that need them.
+
+A task subclasses :class:`ucdbench.api.Task` and the capabilities it offers; a method lists the
+capabilities it needs in ``Method.requires`` (an entry may be a tuple: any one of them). The
+harness then knows, before anything runs, whether a method can run on a task and why not
+(``ucdbench list --matrix``), and a method reads only attributes its capabilities declare —
+never a task's attributes on trust.
+
+These are plain classes with annotations (no torch), so registration and listing stay light.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class Capability(ABC):
+    """What a kind of task offers methods, beyond the Task interface."""
+
+    description: ClassVar[str]
+    """What a task with this capability is, for messages ("an image-classification task")."""
+
+
+class ImageClassification(Capability):
+    """Classify images: inputs are float tensors (B, in_chans, image_size, image_size) in
+    [0, 1]; :meth:`Task.base_model` is a network whose classifier parameters are named
+    :meth:`head_parameters` (trained dense by adapter methods for the task's own classes)."""
+
+    description = "an image-classification task"
+    image_size: ClassVar[int]
+    in_chans: ClassVar[int]
+
+    @property
+    @abstractmethod
+    def num_classes(self) -> int:
+        """Classes the task scores (known after ``prepare``)."""
+
+    @property
+    @abstractmethod
+    def architecture(self) -> str:
+        """The base model's architecture: ``"vit"`` for a timm VisionTransformer with a class
+        token, else another name (``"cnn"``, ``"mlp"``, a timm model name)."""
+
+    def head_parameters(self, model: nn.Module) -> list[str]:
+        """Names of ``model``'s classifier parameters (``head.*`` in every built-in base)."""
+        return [name for name, _ in model.named_parameters() if name.startswith("head.")]
+
+
+class LanguageModeling(Capability):
+    """Next-token prediction: :meth:`Task.base_model` is a causal language model (a
+    transformers ``PreTrainedModel``) whose linear layers adapter methods may target."""
+
+    description = "a language-modelling task"
+
+
+class SceneReconstruction(Capability):
+    """Novel-view synthesis of one 3D scene with 3D Gaussian Splatting: :meth:`Task.base_model`
+    is the trained (uncompressed) Gaussians; methods train on ``train_views`` and build models
+    of their own Gaussians with :meth:`model_from_state`, so every model renders alike."""
+
+    description = "a 3D Gaussian Splatting scene task"
+    train_views: list[tuple[Any, Any]]
+    """(camera, image) pairs to train on (known after ``prepare``)."""
+    scene_extent: float
+    """Radius of the scene, which scales densification and learning rates."""
+    background: Any
+    """The background colour images are composited on (a 3-vector)."""
+
+    @abstractmethod
+    def model_from_state(self, state: dict[str, Any]) -> nn.Module:
+        """A renderable model holding the raw Gaussian parameters ``state``, with the task's
+        background and rasteriser back end."""
+
+
+def missing_capabilities(requires: tuple[Any, ...], task: object) -> list[str]:
+    """Descriptions of the requirements ``task`` does not meet (an entry that is a tuple is
+    met by any one of its capabilities)."""
+    missing = []
+    for requirement in requires:
+        options = requirement if isinstance(requirement, tuple) else (requirement,)
+        if not any(isinstance(task, option) for option in options):
+            missing.append(" or ".join(option.description for option in options))
+    return missing

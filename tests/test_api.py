@@ -1,0 +1,30 @@
+"""The public API: everything in ``__all__`` resolves, light names import no torch, and the
+built-in plugins reach the harness through it alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ucdbench.api as api
+
+
+def test_every_public_name_resolves():
+    missing = [name for name in api.__all__ if getattr(api, name, None) is None]
+    assert not missing, f"ucdbench.api.__all__ names what it does not have: {missing}"
+
+
+def test_the_types_import_without_torch():
+    code = ("import sys; from ucdbench.api import Method, Task, Setting, PerPreset, Outcome, hookimpl; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_an_unknown_name_says_where_the_public_api_is():
+    try:
+        api.not_a_thing  # noqa: B018
+    except AttributeError as exc:
+        assert "ucdbench.api.__all__" in str(exc)
+    else:
+        raise AssertionError("no AttributeError")

@@ -1,0 +1,37 @@
+"""Every hook is documented (datasette style): a page per hookspec with its signature, its
+arguments, what happens when something is wrong, and an example."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from ucdbench import hookspecs
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+HOOKS = sorted(name for name, obj in vars(hookspecs).items()
+               if name.startswith("ucdbench_") and inspect.isfunction(obj))
+
+
+def test_there_are_hooks_to_document():
+    assert "ucdbench_register_methods" in HOOKS
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_each_hook_has_a_page_with_its_signature_failure_behaviour_and_an_example(hook):
+    page = DOCS / "hooks" / f"{hook}.md"
+    assert page.is_file(), f"document {hook} in docs/hooks/{hook}.md"
+    text = page.read_text()
+    signature = str(inspect.signature(getattr(hookspecs, hook))).replace("'", "")
+    assert f"def {hook}{signature}" in text, f"docs/hooks/{hook}.md must show `def {hook}{signature}`"
+    for section in ("## Arguments", "## When something is wrong", "## Example"):
+        assert section in text, f"docs/hooks/{hook}.md has no {section!r} section"
+    example = text.split("## Example", 1)[1]
+    assert "@hookimpl" in example and f"def {hook}(register)" in example and "register(" in example
+
+
+def test_no_page_documents_a_hook_that_does_not_exist():
+    pages = {p.stem for p in (DOCS / "hooks").glob("*.md")}
+    assert pages <= set(HOOKS), f"pages for hooks that do not exist: {sorted(pages - set(HOOKS))}"

@@ -1,0 +1,51 @@
+"""Typed settings: every kind of rule accepts what it should and refuses the rest, with a
+message that names the valid values."""
+
+from __future__ import annotations
+
+import pytest
+
+from ucdbench.settings import PerPreset, Setting
+
+
+def test_types_are_inferred_from_the_defaults():
+    assert Setting(4, "").problem(8) is None
+    assert "expected an integer" in Setting(4, "").problem(2.5)
+    assert "expected an integer" in Setting(4, "").problem(True)  # JSON true is no rank
+    assert Setting(1e-3, "").problem(1) is None  # a float setting takes an int
+    assert "expected true or false" in Setting(False, "").problem(1)
+    assert "expected a string" in Setting("vit", "").problem(3)
+    assert "expected a number" in Setting(0.5, "").problem(float("nan"))
+
+
+def test_ranges_are_inclusive_unless_said_otherwise():
+    rank = Setting(4, "", minimum=1, maximum=64)
+    assert rank.problem(1) is None and rank.problem(64) is None
+    assert rank.problem(0) == "0 is not allowed: expected an integer ≥ 1 and ≤ 64"
+    assert rank.problem(65) is not None
+    lr = Setting(1e-3, "", minimum=0, exclusive_minimum=True)
+    assert lr.problem(0) == "0 is not allowed: expected a number > 0"
+
+
+def test_choices_alone_and_choices_or_a_typed_value():
+    mode = Setting("adapter", "", choices=("adapter", "scratch"))
+    assert mode.problem("scratch") is None
+    assert mode.problem("scrach") == "'scrach' is not allowed: expected one of 'adapter', 'scratch'"
+    depth = Setting("auto", "", choices=("auto",), type=(int, float), minimum=1)
+    assert depth.problem("auto") is None and depth.problem(3) is None and depth.problem(2.5) is None
+    assert depth.problem("mid") == "'mid' is not allowed: expected one of 'auto' or a number ≥ 1"
+    assert depth.problem(0) is not None
+
+
+def test_a_custom_check_runs_after_the_type_check():
+    even = Setting(2, "", check=lambda v: None if v % 2 == 0 else f"{v} is odd: give an even number")
+    assert even.problem(4) is None
+    assert even.problem(3) == "3 is odd: give an even number"
+    assert "expected an integer" in even.problem("x")  # the type check comes first
+
+
+def test_per_preset_defaults():
+    epochs = Setting(PerPreset(smoke=1, small=10, paper=100), "")
+    assert [epochs.default_at(p) for p in ("smoke", "small", "paper")] == [1, 10, 100]
+    with pytest.raises(ValueError, match="unknown preset"):
+        epochs.default_at("large")
