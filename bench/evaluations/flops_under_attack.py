@@ -2,10 +2,10 @@
 
 Applies to an Outcome with an ``input_transform`` (the attack) whose ``extras`` carry
 ``force_compute``. Per-sample forward FLOPs are counted one sample at a time with
-:func:`ucdbench.evaluations.flops.count_flops`, so a model that drops tokens per sample is
-credited exactly with what it ran. Reported for clean, attacked and control inputs: mean, p50
-and max FLOPs per sample (and the means in GMACs, the papers' unit); the attacked/clean ratio;
-the task's accuracy on each; and SlowFormer's attack success
+:func:`ucdbench.flops.count_flops`, so a model that drops tokens per sample is credited exactly
+with what it ran. Reported for clean, attacked and control inputs: mean, p50 and max FLOPs per
+sample (and the means in GMACs, the papers' unit); the attacked/clean ratio; the task's accuracy
+on each; and SlowFormer's attack success
 
     attack_success = (F_attacked − F_min) / (F_max − F_min) × 100
 
@@ -37,9 +37,9 @@ from typing import Any
 
 import torch
 
-from ucdbench.evaluations.flops import CONVENTION, count_flops
-from ucdbench.evaluations.latency import percentile
-from ucdbench.interfaces import Evaluation, EvaluationContext
+from ucdbench.flops import CONVENTION, count_flops
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
+from ucdbench.timing import percentile
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -122,16 +122,28 @@ def measure_attack(ctx: EvaluationContext, model: torch.nn.Module, attack: Trans
 
 class FlopsUnderAttack(Evaluation):
     name = "flops-under-attack"
-    leaderboard_columns = (
-        "clean_gmacs_mean", "attacked_gmacs_mean", "control_gmacs_mean", "gmacs_max", "gmacs_floor", "flops_ratio",
-        "attack_success", "control_attack_success", "undefended_attack_success", "clean_top1", "attacked_top1",
-        "clean_energy_j_per_sample", "attacked_energy_j_per_sample",
+    figures = (
+        Metric("clean_gmacs_mean", None, "GMACs", "mean multiply-adds per clean sample: F_min of the attack success"),
+        Metric("attacked_gmacs_mean", None, "GMACs", "mean multiply-adds per attacked sample"),
+        Metric("control_gmacs_mean", None, "GMACs", "mean multiply-adds per sample with the random control patch"),
+        Metric("gmacs_max", None, "GMACs", "multiply-adds per sample with nothing dropped: F_max"),
+        Metric("gmacs_floor", None, "GMACs", "multiply-adds per sample with everything droppable dropped at once "
+               "(reference only, not in the success)"),
+        Metric("flops_ratio", None, "×", "attacked / clean mean FLOPs"),
+        Metric("attack_success", None, "%", "(F_attacked − F_min) / (F_max − F_min) × 100; clean inputs score 0",
+               headline=True),
+        Metric("control_attack_success", None, "%", "the same for the random control patch"),
+        Metric("undefended_attack_success", None, "%", "attack success on the target before the defence"),
+        Metric("clean_top1", True, "%", "the task's primary metric on clean inputs"),
+        Metric("attacked_top1", True, "%", "the task's primary metric on attacked inputs"),
+        Metric("clean_energy_j_per_sample", None, "J", "energy per clean sample, where metered"),
+        Metric("attacked_energy_j_per_sample", None, "J", "energy per attacked sample, where metered"),
     )
-
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {"samples": {"smoke": 8, "small": 64, "paper": 256}[preset],
-                "energy_repeats": {"smoke": 2, "small": 10, "paper": 50}[preset]}
+    settings = {
+        "samples": Setting(PerPreset(8, 64, 256), "held-out eval images, each counted alone", minimum=1),
+        "energy_repeats": Setting(PerPreset(2, 10, 50), "passes over the samples per energy reading, where metered",
+                                  minimum=1),
+    }
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         if ctx.outcome.input_transform is None:

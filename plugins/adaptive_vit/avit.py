@@ -54,7 +54,8 @@ def default_target_depth(depth: int) -> int:
 def distribution_prior(depth: int, target_depth: int, std: float = 1.0) -> torch.Tensor:
     """The official Gaussian target (``get_distribution_target(standardized=True)``)."""
     if not 0 < target_depth < depth:
-        raise ValueError(f"the prior's target depth must be a block index in 1..{depth - 1}, not {target_depth}")
+        raise ValueError(f"the prior's target depth must be a block index in 1..{depth - 1} of this {depth}-block ViT, "
+                         f"not {target_depth}: use 'auto' or a smaller index")
     blocks = torch.arange(depth, dtype=torch.float32)
     density = torch.exp(-0.5 * ((blocks - target_depth) / std) ** 2) / (std * math.sqrt(2 * math.pi))
     return density * (1.0 - PRIOR_BUFFER) / density[:target_depth].sum()
