@@ -1,5 +1,9 @@
 """A-ViT and ATS: the masked (training) and dropping (inference) paths compute the same thing,
-dropped tokens really leave the compute, and the compute extremes bound the adaptive policy."""
+dropped tokens really leave the compute, the compute extremes bound the adaptive policy, and
+A-ViT's halting, ACT weights, ponder cost, halting distribution, prior and KL term equal hand
+computations of the official definitions."""
+
+import math
 
 import pytest
 import torch
@@ -7,7 +11,8 @@ from timm.models.vision_transformer import VisionTransformer
 
 from ucdbench.flops import count_flops
 from ucdbench_plugins.adaptive_vit.ats import ATS, default_stages
-from ucdbench_plugins.adaptive_vit.avit import AViT, gaussian_prior
+from ucdbench_plugins.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,
+                                                 halting_distribution, prior_kl)
 
 
 def tiny_vit(seed: int = 0) -> VisionTransformer:
@@ -72,15 +77,96 @@ def test_max_mode_is_the_dense_vit():
             torch.testing.assert_close(model(images), model.vit.eval()(images), rtol=1e-5, atol=1e-5)
 
 
-def test_halting_distribution_and_ponder():
-    model = halting_avit()
-    _, stats = model.forward_masked(torch.rand(5, 1, 8, 8))
-    distribution = stats["halting_distribution"]
-    assert distribution.shape == (4,)
-    torch.testing.assert_close(distribution.sum(), torch.tensor(1.0))
-    assert 1.0 <= stats["ponder"].item() <= 4.0 + 1.0
-    torch.testing.assert_close(gaussian_prior(4, 3.0).sum(), torch.tensor(1.0))
-    assert gaussian_prior(4, 3.0).argmax().item() == 2  # block 3, 1-indexed
+def identity_avit(halting: list[float]) -> AViT:
+    """An A-ViT whose blocks leave every token as it is and whose token k starts with first
+    channel logit(halting[k]) (γ = 1, β = 0): token k scores halting[k] after every block."""
+    vit = tiny_vit()
+    with torch.no_grad():
+        for block in vit.blocks:  # residual branches that add nothing
+            for linear in (block.attn.proj, block.mlp.fc2):
+                linear.weight.zero_()
+                linear.bias.zero_()
+        vit.patch_embed.proj.weight.zero_()
+        vit.patch_embed.proj.bias.zero_()
+        vit.cls_token.zero_()
+        vit.pos_embed[0, :, 0] = torch.logit(torch.tensor(halting))
+    return AViT(vit, gate_scale=1.0, gate_center=0.0, target_depth=2).eval()
+
+
+def test_halting_by_hand():
+    """17 tokens, 4 blocks; scores 0.6 (class token), 0.3 (one patch), 0.2 (the other 15).
+    0.6: cumulative 0.6, 1.2 ≥ 0.99 → halts after block 2, remainder 0.4, ρ = 2 + 0.4.
+    0.3: 0.3, 0.6, 0.9, then the last block halts it with remainder 0.1, ρ = 4.1.
+    0.2: 0.2, 0.4, 0.6, last block, remainder 0.4, ρ = 4.4. The class token halts like any other."""
+    model = identity_avit([0.6, 0.3] + [0.2] * 15)
+    images = torch.rand(2, 1, 8, 8)
+    logits, stats = model.forward_masked(images)
+    assert stats["tokens_per_block"].tolist() == [[17, 17, 16, 16]] * 2
+    torch.testing.assert_close(stats["ponder"], torch.tensor((2.4 + 4.1 + 15 * 4.4) / 17))
+    # a halted token scores σ(−β) = 0.5 (the official code zeroes its state)
+    torch.testing.assert_close(stats["layer_scores"], torch.tensor([3.9, 3.9, 3.8, 3.8]) / 17)
+    # the head reads 0.6 · e + 0.4 · e of the unchanged class token e
+    embedded = model.vit._pos_embed(model.vit.patch_embed(images))
+    torch.testing.assert_close(logits, model.vit.forward_head(model.vit.norm(embedded[:, :1])))
+    torch.testing.assert_close(model(images), logits)
+
+
+def test_act_weights_and_ponder_by_hand():
+    """One sample, two tokens, three blocks: the recurrence both forward paths share."""
+    state = HaltingState.start(1, 2, torch.device("cpu"))
+    weights = []
+    for h in ([0.3, 0.1], [0.8, 0.2], [1.0, 1.0]):  # 1.0: the last block
+        state, weight = state.step(torch.tensor([h]), eps=0.01)
+        weights.append(weight[0].tolist())
+    # token 0: 0.3 running, then cumulative 1.1 → halts with remainder 0.7; token 1 runs to the end
+    torch.testing.assert_close(torch.tensor(weights), torch.tensor([[0.3, 0.1], [0.7, 0.2], [0.0, 0.7]]))
+    torch.testing.assert_close(state.ponder, torch.tensor([[2 + 0.7, 3 + 0.7]]))
+    assert not state.active.any()
+
+
+def test_distribution_prior_and_kl_by_hand():
+    # the official prior: unit Gaussian density over 0-based blocks at the target, scaled so
+    # that the blocks before the target hold 0.98 — the whole need not sum to 1
+    peak_over_side = math.exp(0.5)  # φ(0) / φ(1)
+    torch.testing.assert_close(distribution_prior(3, 1), torch.tensor([0.98, 0.98 * peak_over_side, 0.98]))
+    assert default_target_depth(12) == 8 and default_target_depth(4) == 2
+    with pytest.raises(ValueError, match="target depth"):
+        distribution_prior(4, 0)
+    # per-block mean scores → normalised, then clamped to [0.01, 0.99] without renormalising
+    torch.testing.assert_close(halting_distribution(torch.tensor([1.0, 3.0])), torch.tensor([0.25, 0.75]))
+    torch.testing.assert_close(halting_distribution(torch.tensor([0.0, 2.0])), torch.tensor([0.01, 0.99]))
+    # KLDivLoss(batchmean)(log q, p) = Σ p (log p − log q) / number of blocks: KL(prior ‖ halting)
+    expected = (0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)) / 2
+    torch.testing.assert_close(prior_kl(torch.tensor([0.25, 0.75]), torch.tensor([0.5, 0.5])),
+                               torch.tensor(expected))
+
+
+def test_regulariser_adds_the_prior_term_only_when_positive():
+    model = identity_avit([0.5] * 17)
+    stats = {"ponder": torch.tensor(3.0), "layer_scores": torch.tensor([0.1, 0.2, 0.3, 0.4])}
+    kl = prior_kl(halting_distribution(stats["layer_scores"]), model.prior)
+    assert kl > 0
+    torch.testing.assert_close(model.regulariser(stats, 0.5, 2.0), 0.5 * 3.0 + 2.0 * kl)
+    torch.testing.assert_close(model.regulariser(stats, 0.5, -2.0), torch.tensor(1.5))
+
+
+def test_task_loss_trains_the_halting_scores():
+    """The head reads the halting-weighted class token, so the task loss alone (no
+    regulariser) has a gradient on the halting scores."""
+    model = halting_avit().train()
+    recorded = []
+    score = model.halting_scores
+
+    def recording(x):
+        h = score(x)
+        h.retain_grad()
+        recorded.append(h)
+        return h
+
+    model.halting_scores = recording
+    logits, _ = model.forward_masked(torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(5)))
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
+    assert any(h.grad is not None and h.grad[:, 0].abs().sum() > 0 for h in recorded)
 
 
 def test_ponder_loss_teaches_tokens_to_halt():
@@ -92,7 +178,7 @@ def test_ponder_loss_teaches_tokens_to_halt():
     model.train()
     for _ in range(40):
         _, stats = model.forward_masked(images)
-        loss = model.regulariser(stats, ponder_weight=1.0, prior_weight=0.0, prior_depth=1.0)
+        loss = model.regulariser(stats, ponder_weight=1.0, prior_weight=0.0)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -1,8 +1,11 @@
-"""The flops-under-attack evaluation on a hand-made adaptive model and patch: extremes bound the
-figures, attack success follows its definition, a defended outcome reports before and after,
-and energy comes through the Hardware interface (NVML faked, as there is no GPU here)."""
+"""The flops-under-attack evaluation on a hand-made adaptive model and patch: the floor and the
+maximum bound the figures, attack success follows SlowFormer's definition (from the clean
+compute to the maximum), a defended outcome reports before and after, and energy comes
+through the Hardware interface (NVML faked, as there is no GPU here)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -61,28 +64,44 @@ def attacked_outcome(model, **extras) -> Outcome:
 def test_figures_lie_between_the_extremes(task):
     model = halting_avit()
     figures = FlopsUnderAttack().measure(context(task, attacked_outcome(model)))
-    low, high = figures["flops_min"], figures["flops_max"]
-    assert low < high
+    floor, high = figures["flops_floor"], figures["flops_max"]
+    assert floor < figures["clean_flops_mean"] < high
     for name in ("clean", "attacked", "control"):
-        assert low <= figures[f"{name}_flops_mean"] <= figures[f"{name}_flops_max"] <= high
+        assert floor <= figures[f"{name}_flops_mean"] <= figures[f"{name}_flops_max"] <= high
+        assert figures[f"{name}_gmacs_mean"] == pytest.approx(figures[f"{name}_flops_mean"] / 2e9)
         assert 0 <= figures[f"{name}_top1"] <= 100
-    assert figures["attack_success"] == pytest.approx(100 * (figures["attacked_flops_mean"] - low) / (high - low))
     assert figures["flops_ratio"] == pytest.approx(figures["attacked_flops_mean"] / figures["clean_flops_mean"])
     assert figures["samples"] == 4
+    assert "clean_attack_success" not in figures  # 0 by definition
     assert "clean_energy_j_per_sample" not in figures  # the CPU has no energy meter
 
 
-def test_success_is_0_at_f_min_and_100_at_f_max(task):
+def test_attack_success_runs_from_the_clean_compute_to_the_maximum(task):
+    """SlowFormer's definition: F_min is the model's own mean FLOPs on the clean inputs (not
+    its forced floor), F_max its FLOPs with nothing dropped."""
     model = halting_avit()
     inputs = task.sample_inputs(4, torch.device("cpu"))
+    clean = sum(per_sample_flops(task, model, inputs)) / 4
     with model.forced_compute("max"):
         f_max = sum(per_sample_flops(task, model, inputs)) / 4
-    with model.forced_compute("min"):
-        f_min = sum(per_sample_flops(task, model, inputs)) / 4
-    assert f_min < f_max
-    assert success(f_max, f_min, f_max) == pytest.approx(100.0)
-    assert success(f_min, f_min, f_max) == pytest.approx(0.0)
-    assert success((f_min + f_max) / 2, f_min, f_max) == pytest.approx(50.0)
+    outcome = attacked_outcome(model)
+    attacked = sum(per_sample_flops(task, model, outcome.input_transform(inputs))) / 4
+    control = sum(per_sample_flops(task, model, outcome.extras["control_transform"](inputs))) / 4
+    figures = FlopsUnderAttack().measure(context(task, outcome))
+    assert figures["clean_flops_mean"] == clean and figures["flops_max"] == f_max
+    assert figures["attack_success"] == pytest.approx(100 * (attacked - clean) / (f_max - clean))
+    assert figures["control_attack_success"] == pytest.approx(100 * (control - clean) / (f_max - clean))
+    assert success(clean, clean, f_max) == 0.0 and success(f_max, clean, f_max) == pytest.approx(100.0)
+    assert success(3.0, 2.0, 6.0) == pytest.approx(25.0)
+    assert math.isnan(success(5.0, 5.0, 5.0))  # a model already at its maximum: nothing to attack
+
+
+def test_an_attack_that_changes_nothing_scores_zero(task):
+    model = halting_avit()
+    outcome = Outcome(model=model, input_transform=lambda images: images,
+                      extras={"force_compute": model.forced_compute, "control_transform": lambda images: images})
+    figures = FlopsUnderAttack().measure(context(task, outcome))
+    assert figures["attack_success"] == 0.0 and figures["control_attack_success"] == 0.0
 
 
 def test_defended_outcome_reports_before_and_after(task):

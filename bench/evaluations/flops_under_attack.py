@@ -2,19 +2,27 @@
 
 Applies to an Outcome with an ``input_transform`` (the attack) whose ``extras`` carry
 ``force_compute``. Per-sample forward FLOPs are counted one sample at a time with
-:func:`ucdbench.evaluations.flops.count_flops`, so a model that drops tokens per sample is
-credited exactly with what it ran. Reported for clean, attacked and control inputs: mean, p50
-and max FLOPs per sample; the attacked/clean ratio; attack success
-``(F_attacked − F_min) / (F_max − F_min) × 100`` (the same scale for clean and control, for
-reference) with F_min and F_max the model's own extremes; and the task's accuracy on each.
+:func:`ucdbench.flops.count_flops`, so a model that drops tokens per sample is credited exactly
+with what it ran. Reported for clean, attacked and control inputs: mean, p50 and max FLOPs per
+sample (and the means in GMACs, the papers' unit); the attacked/clean ratio; the task's accuracy
+on each; and SlowFormer's attack success
+
+    attack_success = (F_attacked − F_min) / (F_max − F_min) × 100
+
+with F_min the model's own mean per-sample FLOPs on the same clean inputs and F_max its FLOPs
+with nothing dropped — the official evaluation (UCDvision/SlowFormer ``avit/engine_act.py``,
+``evaluate``: F_min = 0.873 GMACs is clean A-ViT-Tiny, F_max = 1.258 is DeiT-Tiny). Clean
+inputs score 0 by definition, so no clean figure is reported; the random-patch control uses the
+same formula. The model's compute floor (every droppable token dropped at the first
+opportunity) is reported as ``flops_floor`` for reference and is never part of the success.
 On hardware with an energy meter (NVML), energy per sample clean vs attacked as well.
 
 Outcome.extras keys read here:
 
 - ``force_compute`` (required): ``force_compute(mode)`` → a context manager under which the
-  model runs with its least (``"min"``: every droppable token dropped at the earliest point)
-  or most (``"max"``: nothing dropped) compute. F_min / F_max are the mean per-sample FLOPs
-  of the clean inputs in those modes.
+  model runs with its most (``"max"``: nothing dropped) or least (``"min"``: every droppable
+  token dropped at the earliest point) compute. F_max and the floor are the mean per-sample
+  FLOPs of the clean inputs in those modes.
 - ``control_transform`` (optional): an input transform of the same kind and size as the
   attack but not optimised (a random patch); reported with the ``control_`` prefix.
 - ``undefended`` (optional): a dict with ``model``, ``input_transform``, ``force_compute``
@@ -29,9 +37,9 @@ from typing import Any
 
 import torch
 
-from ucdbench.evaluations.flops import CONVENTION, count_flops
-from ucdbench.evaluations.latency import percentile
-from ucdbench.interfaces import Evaluation, EvaluationContext
+from ucdbench.flops import CONVENTION, count_flops
+from ucdbench.interfaces import Evaluation, EvaluationContext, Metric, PerPreset, Setting
+from ucdbench.timing import percentile
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,12 +52,20 @@ def per_sample_flops(task, model: torch.nn.Module, inputs: torch.Tensor) -> list
 
 
 def summary(values: list[float], prefix: str) -> dict[str, float]:
-    return {f"{prefix}_flops_mean": sum(values) / len(values), f"{prefix}_flops_p50": percentile(values, 50),
-            f"{prefix}_flops_max": max(values)}
+    mean = sum(values) / len(values)
+    return {f"{prefix}_flops_mean": mean, f"{prefix}_flops_p50": percentile(values, 50),
+            f"{prefix}_flops_max": max(values), f"{prefix}_gmacs_mean": gmacs(mean)}
+
+
+def gmacs(flops: float) -> float:
+    """FLOPs (2 × multiply-adds) → GMACs, the unit the papers report."""
+    return flops / 2e9
 
 
 def success(flops: float, f_min: float, f_max: float) -> float:
-    """Where ``flops`` lies between the model's extremes, in percent."""
+    """SlowFormer's attack success in percent: where ``flops`` lies between the model's clean
+    compute ``f_min`` and its compute with nothing dropped ``f_max`` (NaN for a model whose
+    clean compute is already its maximum: nothing left to attack)."""
     return 100.0 * (flops - f_min) / (f_max - f_min) if f_max > f_min else float("nan")
 
 
@@ -78,23 +94,23 @@ def measure_attack(ctx: EvaluationContext, model: torch.nn.Module, attack: Trans
         attacked_inputs = attack(inputs)
         control_inputs = control(inputs) if control is not None else None
     with force_compute("min"):
-        f_min = sum(per_sample_flops(task, model, inputs)) / len(inputs)
+        floor = sum(per_sample_flops(task, model, inputs)) / len(inputs)
     with force_compute("max"):
         f_max = sum(per_sample_flops(task, model, inputs)) / len(inputs)
     runs = {"clean": (inputs, None), "attacked": (attacked_inputs, attack)}
     if control is not None:
         runs["control"] = (control_inputs, control)
-    out: dict[str, float] = {"flops_min": f_min, "flops_max": f_max,
-                             "gmacs_min": f_min / 2e9, "gmacs_max": f_max / 2e9}
+    out: dict[str, float] = {"flops_floor": floor, "flops_max": f_max,
+                             "gmacs_floor": gmacs(floor), "gmacs_max": gmacs(f_max)}
     for name, (x, transform) in runs.items():
-        flops = per_sample_flops(task, model, x)
-        out.update(summary(flops, name))
-        out[f"{name}_attack_success"] = success(out[f"{name}_flops_mean"], f_min, f_max)
+        out.update(summary(per_sample_flops(task, model, x), name))
         out[f"{name}_top1"] = task.evaluate(model, device, input_transform=transform)[task.primary_metric]
-    out["attack_success"] = out.pop("attacked_attack_success")
-    out["flops_ratio"] = out["attacked_flops_mean"] / out["clean_flops_mean"]
+    f_min = out["clean_flops_mean"]
+    out["attack_success"] = success(out["attacked_flops_mean"], f_min, f_max)
+    out["flops_ratio"] = out["attacked_flops_mean"] / f_min
     if control is not None:
-        out["control_flops_ratio"] = out["control_flops_mean"] / out["clean_flops_mean"]
+        out["control_attack_success"] = success(out["control_flops_mean"], f_min, f_max)
+        out["control_flops_ratio"] = out["control_flops_mean"] / f_min
     repeats = ctx.config["energy_repeats"]
     clean_j = energy_per_sample(ctx, model, inputs, repeats)
     if clean_j is not None:
@@ -106,16 +122,28 @@ def measure_attack(ctx: EvaluationContext, model: torch.nn.Module, attack: Trans
 
 class FlopsUnderAttack(Evaluation):
     name = "flops-under-attack"
-    leaderboard_columns = (
-        "clean_flops_mean", "attacked_flops_mean", "control_flops_mean", "flops_ratio", "flops_min", "flops_max",
-        "attack_success", "control_attack_success", "undefended_attack_success", "clean_top1", "attacked_top1",
-        "clean_energy_j_per_sample", "attacked_energy_j_per_sample",
+    figures = (
+        Metric("clean_gmacs_mean", None, "GMACs", "mean multiply-adds per clean sample: F_min of the attack success"),
+        Metric("attacked_gmacs_mean", None, "GMACs", "mean multiply-adds per attacked sample"),
+        Metric("control_gmacs_mean", None, "GMACs", "mean multiply-adds per sample with the random control patch"),
+        Metric("gmacs_max", None, "GMACs", "multiply-adds per sample with nothing dropped: F_max"),
+        Metric("gmacs_floor", None, "GMACs", "multiply-adds per sample with everything droppable dropped at once "
+               "(reference only, not in the success)"),
+        Metric("flops_ratio", None, "×", "attacked / clean mean FLOPs"),
+        Metric("attack_success", None, "%", "(F_attacked − F_min) / (F_max − F_min) × 100; clean inputs score 0",
+               headline=True),
+        Metric("control_attack_success", None, "%", "the same for the random control patch"),
+        Metric("undefended_attack_success", None, "%", "attack success on the target before the defence"),
+        Metric("clean_top1", True, "%", "the task's primary metric on clean inputs"),
+        Metric("attacked_top1", True, "%", "the task's primary metric on attacked inputs"),
+        Metric("clean_energy_j_per_sample", None, "J", "energy per clean sample, where metered"),
+        Metric("attacked_energy_j_per_sample", None, "J", "energy per attacked sample, where metered"),
     )
-
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {"samples": {"smoke": 8, "small": 64, "paper": 256}[preset],
-                "energy_repeats": {"smoke": 2, "small": 10, "paper": 50}[preset]}
+    settings = {
+        "samples": Setting(PerPreset(8, 64, 256), "held-out eval images, each counted alone", minimum=1),
+        "energy_repeats": Setting(PerPreset(2, 10, 50), "passes over the samples per energy reading, where metered",
+                                  minimum=1),
+    }
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         if ctx.outcome.input_transform is None:

@@ -9,7 +9,9 @@ Two paths compute the same function:
 - the *dropping* path (inference) runs each sample alone and gathers the active tokens, so a
   dropped token is really gone from every later matmul and FlopCounterMode sees the saving.
 
-The class token is never dropped: it carries the prediction.
+ATS never drops the class token (its prediction is the class token's last state); A-ViT halts
+it like any other token, as the official code does, and predicts from the halting-weighted sum
+of its states.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ def classify(vit: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def key_bias(active: torch.Tensor) -> torch.Tensor:
-    """Additive attention bias (B, 1, 1, N): 0 for active keys, -inf for inactive ones."""
+    """Additive attention bias (B, 1, 1, N): 0 for active keys, -inf for inactive ones.
+
+    A sample with no active token masks nothing: its updates are discarded anyway, and a row of
+    -inf keys would make the softmax (and every gradient through it) NaN.
+    """
+    active = active | ~active.any(-1, keepdim=True)
     bias = torch.zeros(active.shape, dtype=torch.float32, device=active.device)
     return bias.masked_fill(~active, float("-inf"))[:, None, None, :]
 

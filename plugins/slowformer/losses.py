@@ -1,8 +1,9 @@
 """SlowFormer's objectives per target (minimised by the patch optimiser; PAPERS.md §5).
 
-- A-ViT: −5e-4 · mean ponder + 1e-3 · KL(halting ‖ prior): a larger ponder cost means tokens
-  halt later. The prior here is a Gaussian centred at the LAST block (the attack wants every
-  token to run to the end), unlike A-ViT's own training prior.
+- A-ViT: A-ViT's own regulariser with the ponder weight negated, −5e-4 · ρ + 1e-3 · KL term:
+  a larger ponder cost means tokens halt later. As in the official attack
+  (UCDvision/SlowFormer ``avit/engine_act.py``, ``train_one_epoch``; weights from ``avit/run.sh``)
+  the KL term keeps the target's own distributional prior, not one centred on the last block.
 - ATS: Σ_i c_i · mean_batch Σ_heads Σ_patch slots (A_cls,j − 1/(S_i − 1))² over ATS stage i
   (class-token key excluded; :meth:`ATS.uniformity_loss`): a flat class attention makes the
   significance uniform, so sampling keeps every token. c = [1, .2, .05, .01, .005, .005, .005]
@@ -41,7 +42,7 @@ def ats_stage_weights(stages: tuple[int, ...]) -> tuple[float, ...]:
 def compute_loss(model: AdaptiveViT, stats: dict[str, Any]) -> torch.Tensor:
     """The attack objective for ``model``'s kind, from its masked-path statistics."""
     if isinstance(model, AViT):
-        return model.regulariser(stats, -AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, float(model.depth))
+        return model.regulariser(stats, -AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT)
     if isinstance(model, ATS):
         return model.uniformity_loss(stats, ats_stage_weights(model.stages))
     raise TypeError(f"SlowFormer has no objective for {type(model).__name__}")
