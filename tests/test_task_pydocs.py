@@ -71,6 +71,7 @@ def test_pretrained_base_beats_random_init_and_is_cached(task, monkeypatch):
     def no_pretraining():
         raise AssertionError("a cache hit must not pretrain again")
 
+    no_pretraining.__module__ = task._pretrain.__module__  # the same code, so the same cache key
     monkeypatch.setattr(task, "_pretrain", no_pretraining)
     again = task.base_model(pretrained=True).state_dict()
     for name, tensor in pretrained.state_dict().items():
