@@ -114,13 +114,14 @@ class Configurable:
 class Task(Configurable, ABC):
     """Data, a base model and scoring.
 
-    ``kind`` is what methods check to decide whether they support a task (for example
-    ``"image-classification"``, ``"language-modeling"``, ``"scene"``). Construction is cheap;
-    :meth:`prepare` loads or generates the data (cached on disk where it is expensive).
+    A task also subclasses the capabilities it offers methods (:mod:`ucdbench.capabilities`:
+    ``ImageClassification``, ``LanguageModeling``, ``SceneReconstruction``); a method's
+    ``requires`` names those it needs. Construction is cheap (no data is read: ``ucdbench list
+    --matrix`` builds every task); :meth:`prepare` loads or generates the data (cached on disk
+    where it is expensive).
     """
 
     name: ClassVar[str]
-    kind: ClassVar[str]
     metrics: ClassVar[tuple[Metric, ...]]
     primary_metric: ClassVar[str]
     flops_uncountable: ClassVar[str | None] = None
@@ -271,7 +272,7 @@ class Method(Configurable, ABC):
         it needs that the task lacks, else :meth:`unsupported_reason`."""
         missing = missing_capabilities(self.requires, task)
         if missing:
-            return f"needs {' and '.join(missing)}; task {task.name!r} is not"
+            return f"needs {' and '.join(missing)}"
         return self.unsupported_reason(task)
 
     def unsupported_reason(self, task: Task) -> str | None:

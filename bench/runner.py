@@ -21,6 +21,7 @@ from typing import Any
 
 from ucdbench.cache import config_key
 from ucdbench.fingerprint import code_fingerprint
+from ucdbench.capabilities import Capability
 from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
 from ucdbench.settings import check_settings
 from ucdbench.suggestions import did_you_mean
@@ -205,7 +206,8 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         "schema": SCHEMA_VERSION, "key": run.key, "status": "running", "error": None,
         "method": {"name": spec.method, **_versions(run.method), "config": run.method_config},
         "task": {"name": spec.task, **_versions(run.task), "config": run.task_config,
-                 "kind": task_cls.kind, "primary_metric": task_cls.primary_metric,
+                 "capabilities": [c.__name__ for c in task_cls.__mro__ if issubclass(c, Capability) and c is not Capability],
+                 "primary_metric": task_cls.primary_metric,
                  "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit}
                              for m in task_cls.metrics]},
         "hardware": hardware.describe(device),

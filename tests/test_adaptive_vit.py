@@ -10,8 +10,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from ucdbench.flops import count_flops
-from ucdbench_plugins.adaptive_vit.ats import ATS, default_stages
-from ucdbench_plugins.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,
+from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
+from ucdbench_plugins.shared.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,
                                                  halting_distribution, prior_kl)
 
 

@@ -8,9 +8,9 @@ from timm.models.vision_transformer import VisionTransformer
 
 from tests.test_adaptive_vit import tiny_vit
 from ucdbench.interfaces import UcdbenchError
-from ucdbench_plugins.adaptive_vit.ats import (ATS, ClassAttention, default_stages, inverse_transform_sample,
+from ucdbench_plugins.shared.adaptive_vit.ats import (ATS, ClassAttention, default_stages, inverse_transform_sample,
                                                sampled_tokens, significance)
-from ucdbench_plugins.slowformer.losses import compute_loss
+from ucdbench_plugins.methods.slowformer.losses import compute_loss
 
 
 def test_significance_sums_heads_and_uses_the_value_norm_over_all_heads():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ucdbench.interfaces import FitContext
-from ucdbench.tasks.pydocs_task import PyDocs
-from ucdbench_plugins.full_ft.method import PretrainedBase
+from ucdbench_plugins.tasks.pydocs.task import PyDocs
+from ucdbench_plugins.methods.full_ft.method import PretrainedBase
 
 
 def test_base_scores_the_pretrained_weights_unchanged_and_stores_nothing():

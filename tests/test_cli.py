@@ -136,7 +136,7 @@ def test_unsupported_pair_says_why(tmp_path: Path):
     if "unknown task 'pydocs'" in result.stderr:
         pytest.skip("pydocs task not installed")
     assert result.returncode == 2
-    assert "does not support task 'pydocs': needs a classifier head" in result.stderr
+    assert "does not support task 'pydocs': needs an image-classification task" in result.stderr
 
 
 def test_run_record_cache_and_leaderboard(tmp_path: Path):

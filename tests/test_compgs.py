@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load, save
 
 from ucdbench.interfaces import Artifact, FitContext
-from ucdbench_plugins.compgs.codec import QUANTISED, QuantisedScene, bits_for, decode, encode, pack_bits, unpack_bits
-from ucdbench_plugins.compgs.kmeans import assign, centroid_means, initial_centroids, kmeans
-from ucdbench_plugins.gaussians.model import PARAMETER_NAMES, random_gaussians
+from ucdbench_plugins.methods.compgs.codec import QUANTISED, QuantisedScene, bits_for, decode, encode, pack_bits, unpack_bits
+from ucdbench_plugins.methods.compgs.kmeans import assign, centroid_means, initial_centroids, kmeans
+from ucdbench_plugins.shared.gaussians.model import PARAMETER_NAMES, random_gaussians
 
 
 def test_chunked_assignment_equals_brute_force_argmin():
@@ -64,7 +64,7 @@ def test_bit_packing_round_trips_in_the_promised_size(bits):
 
 
 def _quantised_scene(count: int = 600, seed: int = 0) -> tuple[QuantisedScene, dict[str, torch.Tensor]]:
-    from ucdbench_plugins.compgs.quantise import cluster_scene
+    from ucdbench_plugins.methods.compgs.quantise import cluster_scene
 
     generator = torch.Generator().manual_seed(seed)
     state = random_gaussians(count, 3, generator)
@@ -101,7 +101,7 @@ def test_bit_quantised_positions_and_opacities():
 
 
 def test_straight_through_estimator_renders_centres_and_trains_the_continuous_values():
-    from ucdbench_plugins.compgs.quantise import QuantisationAwareGaussians
+    from ucdbench_plugins.methods.compgs.quantise import QuantisationAwareGaussians
 
     _, state = _quantised_scene()
     model = QuantisationAwareGaussians.from_state(state)
@@ -116,8 +116,8 @@ def test_straight_through_estimator_renders_centres_and_trains_the_continuous_va
 
 
 def test_pruning_shrinks_parameters_adam_state_and_labels():
-    from ucdbench_plugins.compgs.quantise import QuantisationAwareGaussians
-    from ucdbench_plugins.gaussians.train import LearningRates, make_optimizer, prune
+    from ucdbench_plugins.methods.compgs.quantise import QuantisationAwareGaussians
+    from ucdbench_plugins.shared.gaussians.train import LearningRates, make_optimizer, prune
 
     _, state = _quantised_scene()
     model = QuantisationAwareGaussians.from_state(state)
@@ -137,19 +137,20 @@ def test_pruning_shrinks_parameters_adam_state_and_labels():
     assert all(len(labels) == 400 for labels in model.labels.values())
 
 
-def test_methods_refuse_other_task_kinds():
-    from ucdbench_plugins.compgs.method import CompGS
+def test_methods_refuse_tasks_without_a_scene():
+    from ucdbench.plugins import load_registry
 
-    class Classification:
-        kind = "image-classification"
+    from ucdbench_plugins.methods.compgs.method import CompGS
 
-    assert "scene" in CompGS().supports(Classification())
+    digits_cls = load_registry().load("task", "digits")
+    reason = CompGS().supports(digits_cls("smoke", 0, digits_cls.defaults("smoke")))
+    assert reason == "needs a 3D Gaussian Splatting scene task"
 
 
 @pytest.fixture(scope="module")
 def smoke_scene():
     """The smoke scene, its base model trained once into the session's shared cache."""
-    from ucdbench_plugins.gaussians.task import SceneTask
+    from ucdbench_plugins.tasks.scene.task import SceneTask
 
     task = SceneTask("smoke", 0, SceneTask.defaults("smoke"))
     task.prepare()
@@ -162,7 +163,7 @@ def _fit(method_class, task):
 
 
 def test_every_method_scores_exactly_what_its_file_decodes_to(smoke_scene):
-    from ucdbench_plugins.compgs.method import CompGS, Half, Int8, KMeansPost, Uncompressed
+    from ucdbench_plugins.methods.compgs.method import CompGS, Half, Int8, KMeansPost, Uncompressed
 
     sizes = {}
     for method_class in (Uncompressed, Half, Int8, KMeansPost, CompGS):
@@ -182,7 +183,7 @@ def test_every_method_scores_exactly_what_its_file_decodes_to(smoke_scene):
 
 
 def test_quantisation_aware_training_beats_post_training_kmeans(smoke_scene):
-    from ucdbench_plugins.compgs.method import CompGS, KMeansPost
+    from ucdbench_plugins.methods.compgs.method import CompGS, KMeansPost
 
     cpu = torch.device("cpu")
     post = smoke_scene.evaluate(_fit(KMeansPost, smoke_scene).model, cpu)["psnr"]
@@ -192,7 +193,7 @@ def test_quantisation_aware_training_beats_post_training_kmeans(smoke_scene):
 
 def test_codebooks_larger_than_the_scene_are_a_clear_error(smoke_scene):
     from ucdbench.interfaces import UcdbenchError
-    from ucdbench_plugins.compgs.method import CompGS
+    from ucdbench_plugins.methods.compgs.method import CompGS
 
     config = {**CompGS.defaults("smoke"), "k_sh_rest": 10_000}
     ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda iterable, **_: iterable)

@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from ucdbench.artifacts import dense_artifact, expand_dense, write_artifact
-from ucdbench.evaluations.accuracy import Accuracy
-from ucdbench.evaluations.compression import Compression
-from ucdbench.evaluations.flops import Flops
-from ucdbench.evaluations.latency import Latency, percentile
-from ucdbench.evaluations.reconstruction import Reconstruction, compare_states
-from ucdbench.hardware.cpu import CPU
+from ucdbench_plugins.evaluations.accuracy import Accuracy
+from ucdbench_plugins.evaluations.compression import Compression
+from ucdbench_plugins.evaluations.flops import Flops
+from ucdbench_plugins.evaluations.latency import Latency, percentile
+from ucdbench_plugins.evaluations.reconstruction import Reconstruction, compare_states
+from ucdbench_plugins.hardware.cpu import CPU
 from ucdbench.interfaces import EvaluationContext, Outcome
 from ucdbench.state import persistent_buffers, state_with
-from ucdbench.tasks.image_datasets import Digits
+from ucdbench_plugins.tasks.images.datasets import Digits
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import timm.models.vision_transformer as timm_vit
 import torch
 
-from ucdbench.evaluations.flops import forward_flops_per_sample
+from ucdbench_plugins.evaluations.flops import forward_flops_per_sample
 from ucdbench.flops import count_flops
 
 

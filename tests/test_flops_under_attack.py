@@ -10,12 +10,12 @@ import math
 import pytest
 import torch
 
-from ucdbench.evaluations.flops_under_attack import FlopsUnderAttack, per_sample_flops, success
-from ucdbench.hardware.cpu import CPU
-from ucdbench.hardware.cuda import NVMLEnergyMeter
+from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack, per_sample_flops, success
+from ucdbench_plugins.hardware.cpu import CPU
+from ucdbench_plugins.hardware.cuda import NVMLEnergyMeter
 from ucdbench.interfaces import EvaluationContext, Outcome
-from ucdbench.tasks.image_datasets import Digits
-from ucdbench_plugins.slowformer.patch import PatchTransform
+from ucdbench_plugins.tasks.images.datasets import Digits
+from ucdbench_plugins.methods.slowformer.patch import PatchTransform
 from tests.test_adaptive_vit import halting_avit
 
 
@@ -138,7 +138,7 @@ def test_energy_per_sample_through_the_hardware_meter(task):
 
 
 def test_latency_reports_energy_per_sample_where_metered(task):
-    from ucdbench.evaluations.latency import Latency
+    from ucdbench_plugins.evaluations.latency import Latency
 
     nvml = FakeNVML()
     model = task.base_model(pretrained=False)

@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from ucdbench_plugins.gaussians.camera import Camera, look_at
-from ucdbench_plugins.gaussians.model import GaussianModel, random_gaussians
-from ucdbench_plugins.gaussians.ply import read_ply, write_ply
-from ucdbench_plugins.gaussians.render import LOW_PASS, quat_to_rotmat, rasterize_torch, render
-from ucdbench_plugins.gaussians.sh import num_sh_bases, sh_basis, sh_to_rgb
+from ucdbench_plugins.shared.gaussians.camera import Camera, look_at
+from ucdbench_plugins.shared.gaussians.model import GaussianModel, random_gaussians
+from ucdbench_plugins.shared.gaussians.ply import read_ply, write_ply
+from ucdbench_plugins.shared.gaussians.render import LOW_PASS, quat_to_rotmat, rasterize_torch, render
+from ucdbench_plugins.shared.gaussians.sh import num_sh_bases, sh_basis, sh_to_rgb
 
 FOCAL, SIZE = 40.0, 32
 IDENTITY_QUAT = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
@@ -161,7 +161,7 @@ def test_gsplat_and_torch_back_ends_agree():
     pytest.importorskip("gsplat")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    from ucdbench_plugins.gaussians.synthetic import ground_truth_gaussians, synthetic_cameras
+    from ucdbench_plugins.shared.gaussians.synthetic import ground_truth_gaussians, synthetic_cameras
 
     generator = torch.Generator().manual_seed(0)
     model = GaussianModel.from_state(ground_truth_gaussians("ant", 4000, 3, generator)).cuda()
@@ -177,7 +177,7 @@ def test_gsplat_and_torch_back_ends_agree():
 def test_nerf_synthetic_and_colmap_cameras_reproduce_their_images(tmp_path):
     from PIL import Image
 
-    from ucdbench_plugins.gaussians.real import load_real_scene
+    from ucdbench_plugins.shared.gaussians.real import load_real_scene
 
     state = random_gaussians(400, 1, torch.Generator().manual_seed(2))
     model = GaussianModel.from_state(state, backend="torch")
@@ -224,7 +224,7 @@ def _rotmat_to_quat(rot: torch.Tensor) -> torch.Tensor:
 
 
 def test_scene_task_trains_a_base_model_that_beats_its_initialisation():
-    from ucdbench_plugins.gaussians.task import SceneTask
+    from ucdbench_plugins.tasks.scene.task import SceneTask
 
     task = SceneTask("smoke", 0, SceneTask.defaults("smoke"))
     task.prepare()
@@ -243,8 +243,8 @@ def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
     from PIL import Image
 
     from ucdbench.interfaces import FitContext
-    from ucdbench_plugins.compgs.method import KMeansPost
-    from ucdbench_plugins.gaussians.task import SceneTask
+    from ucdbench_plugins.methods.compgs.method import KMeansPost
+    from ucdbench_plugins.tasks.scene.task import SceneTask
 
     state = random_gaussians(400, 3, torch.Generator().manual_seed(3))
     write_ply(tmp_path / "point_cloud.ply", state)

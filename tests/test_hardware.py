@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ucdbench.hardware.cpu import CPU
-from ucdbench.hardware.cuda import CUDA, NVMLEnergyMeter
+from ucdbench_plugins.hardware.cpu import CPU
+from ucdbench_plugins.hardware.cuda import CUDA, NVMLEnergyMeter
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible")
 

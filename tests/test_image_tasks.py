@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ucdbench.interfaces import UcdbenchError
-from ucdbench.tasks.image_datasets import MNIST, Digits
-from ucdbench.tasks.images import parse_classes
+from ucdbench_plugins.tasks.images.datasets import MNIST, Digits
+from ucdbench_plugins.tasks.images.task import parse_classes
 
 
 def make(cls=Digits, seed=0, **overrides):

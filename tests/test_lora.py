@@ -9,9 +9,9 @@ from ucdbench.artifacts import read_artifact, write_artifact
 from ucdbench.interfaces import FitContext
 from ucdbench.rebuild import rebuild_model
 from ucdbench.state import persistent_buffers
-from ucdbench.tasks.image_datasets import Digits
-from ucdbench_plugins.lora.method import LoRA
-from ucdbench_plugins.lora.peft_adapter import auto_targets
+from ucdbench_plugins.tasks.images.datasets import Digits
+from ucdbench_plugins.methods.lora.method import LoRA
+from ucdbench_plugins.shared.peft_adapter import auto_targets
 
 
 def fit(model: str, rank: int):

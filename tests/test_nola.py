@@ -10,9 +10,9 @@ import torch
 
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.store import RunStore
-from ucdbench_plugins.nola.method import NOLA, NOLACode
-from ucdbench_plugins.reparam.layouts import LowRankLayout, adapter_slots
-from ucdbench_plugins.reparam.seeded import derive_seed, uniform
+from ucdbench_plugins.methods.nola.method import NOLA, NOLACode
+from ucdbench_plugins.shared.reparam.layouts import LowRankLayout, adapter_slots
+from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
 
 
 def gpt2():

@@ -11,9 +11,9 @@ from torch import nn
 
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.store import RunStore
-from ucdbench_plugins.pranc.method import PRANCCode, fan_in_bounds
-from ucdbench_plugins.reparam.layouts import CombinationLayout, LowRankLayout, adapter_slots
-from ucdbench_plugins.reparam.seeded import derive_seed, uniform
+from ucdbench_plugins.methods.pranc.method import PRANCCode, fan_in_bounds
+from ucdbench_plugins.shared.reparam.layouts import CombinationLayout, LowRankLayout, adapter_slots
+from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
 
 
 def network() -> nn.Module:

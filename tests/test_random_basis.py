@@ -12,10 +12,10 @@ from torch.func import functional_call
 from ucdbench.interfaces import FitContext
 from ucdbench.state import persistent_buffers
 from ucdbench.store import RunStore
-from ucdbench_plugins.mcnc.method import MCNCCode, SineGenerator
-from ucdbench_plugins.nola.method import NOLACode
-from ucdbench_plugins.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots
-from ucdbench_plugins.reparam.seeded import SeededBasis, derive_seed, uniform
+from ucdbench_plugins.methods.mcnc.method import MCNCCode, SineGenerator
+from ucdbench_plugins.methods.nola.method import NOLACode
+from ucdbench_plugins.shared.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots
+from ucdbench_plugins.shared.reparam.seeded import SeededBasis, derive_seed, uniform
 
 
 def gpt2(n_embd: int = 32, n_layer: int = 2, n_head: int = 2, device: str = "cpu"):
@@ -250,7 +250,7 @@ def test_a_model_rebuilt_from_its_file_in_a_fresh_process_scores_the_same_to_the
 @pytest.mark.ucdbench_e2e
 def test_stored_buffers_are_counted_as_dense_scalars(cnn_runs):
     from ucdbench.artifacts import read_artifact
-    from ucdbench.tasks.image_datasets import MNIST
+    from ucdbench_plugins.tasks.images.datasets import MNIST
 
     _, records = cnn_runs
     task = MNIST("smoke", 0, next(iter(records.values()))["task"]["config"])
@@ -279,10 +279,10 @@ def test_stored_buffers_are_counted_as_dense_scalars(cnn_runs):
 
 @pytest.mark.parametrize("method", ["mcnc", "pranc", "nola"])
 def test_each_method_learns_mnist_from_scratch_at_a_fraction_of_a_percent(method):
-    from ucdbench.tasks.image_datasets import MNIST
-    from ucdbench_plugins.mcnc.method import MCNC
-    from ucdbench_plugins.nola.method import NOLA
-    from ucdbench_plugins.pranc.method import PRANC
+    from ucdbench_plugins.tasks.images.datasets import MNIST
+    from ucdbench_plugins.methods.mcnc.method import MCNC
+    from ucdbench_plugins.methods.nola.method import NOLA
+    from ucdbench_plugins.methods.pranc.method import PRANC
 
     cls = {"mcnc": MCNC, "pranc": PRANC, "nola": NOLA}[method]
     task = MNIST("smoke", 0, {**MNIST.defaults("smoke"), "model": "mlp", "classes": "0-9", "pretrain_classes": "none"})
@@ -317,11 +317,11 @@ def test_reconstruction_fails_without_a_buffer_and_never_reads_the_trained_model
     fresh one, which is not what was scored. And the rebuild comes from the file and the task
     alone: wiping the trained model changes nothing it returns."""
     from ucdbench.artifacts import read_artifact, write_artifact
-    from ucdbench.evaluations.reconstruction import Reconstruction
-    from ucdbench.hardware.cpu import CPU
+    from ucdbench_plugins.evaluations.reconstruction import Reconstruction
+    from ucdbench_plugins.hardware.cpu import CPU
     from ucdbench.interfaces import Artifact, EvaluationContext
-    from ucdbench.tasks.image_datasets import MNIST
-    from ucdbench_plugins.mcnc.method import MCNC
+    from ucdbench_plugins.tasks.images.datasets import MNIST
+    from ucdbench_plugins.methods.mcnc.method import MCNC
 
     task = MNIST("smoke", 0, {**MNIST.defaults("smoke"), "model": "cnn", "classes": "0-9", "pretrain_classes": "none"})
     task.prepare()

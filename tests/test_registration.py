@@ -104,7 +104,7 @@ def test_every_problem_of_a_plugin_is_reported_at_once():
 
 @pytest.mark.parametrize(("name", "target", "expected"), [
     ("probe", "test_registration:GOOD", "tuple object"),
-    ("probe", "ucdbench.hardware.cpu:CPU", "is not a subclass of ucdbench.interfaces.Method"),
+    ("probe", "ucdbench_plugins.hardware.cpu:CPU", "is not a subclass of ucdbench.interfaces.Method"),
     ("other", "test_registration:Probe", "has name 'probe' but is registered as 'other'"),
 ])
 def test_a_lazy_target_is_checked_when_it_loads(name, target, expected):

@@ -4,7 +4,7 @@ the output is linear in v; the module swap keeps a timm ViT working and trainabl
 import pytest
 import torch
 
-from ucdbench_plugins.sima.attention import SimAAttention, sima_attention, sima_normalize, use_sima_attention
+from ucdbench_plugins.methods.sima.attention import SimAAttention, sima_attention, sima_normalize, use_sima_attention
 
 
 @pytest.mark.parametrize("n_tokens, head_dim", [(7, 16), (50, 8)])
@@ -65,8 +65,8 @@ def test_swap_into_timm_vit(heads):
 def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path):
     """The sweep's rows: SimA's FLOPs grow linearly in N past d_h, softmax's quadratically; the
     table and plot are written (times are printed by the benchmark command, not asserted)."""
-    from ucdbench_plugins.sima.latency_sweep import main, sweep
-    from ucdbench.hardware.cpu import CPU
+    from ucdbench_plugins.methods.sima.latency_sweep import main, sweep
+    from ucdbench_plugins.hardware.cpu import CPU
 
     small, large = sweep(CPU(), torch.device("cpu"), lengths=(128, 512), width=16, heads=1, repeats=1, warmup=0)
     assert small["sima_order"] == large["sima_order"] == "q(kᵀv)"
@@ -83,8 +83,8 @@ def test_sima_method_trains_a_digits_classifier():
     """The method end to end at smoke scale: every block runs SimA, it learns (well above the
     20% of chance on five classes), and the artifact rebuilds the scored weights."""
     from ucdbench.interfaces import FitContext
-    from ucdbench.tasks.image_datasets import Digits
-    from ucdbench_plugins.sima.method import SimA
+    from ucdbench_plugins.tasks.images.datasets import Digits
+    from ucdbench_plugins.methods.sima.method import SimA
 
     task = Digits("smoke", 0, Digits.defaults("smoke"))
     task.prepare()
@@ -93,13 +93,13 @@ def test_sima_method_trains_a_digits_classifier():
     assert all(isinstance(b.attn, SimAAttention) and b.attn.num_heads == 1 for b in outcome.model.blocks)
     assert task.evaluate(outcome.model, torch.device("cpu"))["top1"] > 50
     rebuilt = outcome.reconstruct(outcome.artifact, torch.device("cpu"))
-    assert all(torch.equal(rebuilt[k], v) for k, v in outcome.dense_weights().items())
+    assert all(torch.equal(rebuilt[k], v) for k, v in outcome.scored_state().items())
 
 
 def test_latency_sweep_reports_energy_where_the_hardware_meters_it():
-    from ucdbench.hardware.cpu import CPU
+    from ucdbench_plugins.hardware.cpu import CPU
     from ucdbench.interfaces import EnergyMeter
-    from ucdbench_plugins.sima.latency_sweep import markdown, sweep
+    from ucdbench_plugins.methods.sima.latency_sweep import markdown, sweep
 
     class CountingMeter(EnergyMeter):
         """2 mJ more on every read: each timed call sits between two reads' worth of energy."""

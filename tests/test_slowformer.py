@@ -9,10 +9,10 @@ import torch
 
 from conftest import run_cli
 from ucdbench.interfaces import FitContext, UcdbenchError
-from ucdbench_plugins.adaptive_vit.avit import AViT, distribution_prior, halting_distribution, prior_kl
-from ucdbench_plugins.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, compute_loss
-from ucdbench_plugins.slowformer.method import SlowFormer, attack, new_patch
-from ucdbench_plugins.slowformer.patch import PatchTransform, patch_side, project_to_pixels
+from ucdbench_plugins.shared.adaptive_vit.avit import AViT, distribution_prior, halting_distribution, prior_kl
+from ucdbench_plugins.methods.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, compute_loss
+from ucdbench_plugins.methods.slowformer.method import SlowFormer, attack, new_patch
+from ucdbench_plugins.methods.slowformer.patch import PatchTransform, patch_side, project_to_pixels
 from tests.test_adaptive_vit import halting_avit, peaked_ats, tiny_vit
 
 
@@ -104,11 +104,11 @@ def test_bad_settings_are_clear_errors(setting, value):
 def test_slowformer_with_adversarial_training_builds_a_measurable_outcome():
     """fit → Outcome the harness can measure: the patch artifact rebuilds, the defended model
     differs from the undefended one, and flops-under-attack reports before and after."""
-    from ucdbench.evaluations.flops_under_attack import FlopsUnderAttack
-    from ucdbench.evaluations.reconstruction import compare_states
-    from ucdbench.hardware.cpu import CPU
+    from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack
+    from ucdbench_plugins.evaluations.reconstruction import compare_states
+    from ucdbench_plugins.hardware.cpu import CPU
     from ucdbench.interfaces import EvaluationContext
-    from ucdbench.tasks.image_datasets import Digits
+    from ucdbench_plugins.tasks.images.datasets import Digits
 
     task = Digits("smoke", 0, Digits.defaults("smoke"))
     task.prepare()

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ucdbench.state import initial_model, model_with_state, persistent_buffers, state_with
-from ucdbench.tasks.image_datasets import Digits
+from ucdbench_plugins.tasks.images.datasets import Digits
 
 
 class Tied(nn.Module):

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ucdbench.interfaces import UcdbenchError
-from ucdbench.tasks.imagenet_task import ImageNet
+from ucdbench_plugins.tasks.imagenet.task import ImageNet
 
 CPU = torch.device("cpu")
 CLASSES = ("ant", "bee", "cat")

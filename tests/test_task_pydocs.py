@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ucdbench.interfaces import UcdbenchError
-from ucdbench.tasks.pydocs_data import VOCAB_SIZE, hub_documents, pydoc_topics, split_topics
-from ucdbench.tasks.pydocs_task import PyDocs
+from ucdbench_plugins.tasks.pydocs.data import VOCAB_SIZE, hub_documents, pydoc_topics, split_topics
+from ucdbench_plugins.tasks.pydocs.task import PyDocs
 
 CPU = torch.device("cpu")
 
@@ -209,7 +209,7 @@ def test_hub_base_bits_per_byte_divides_by_the_real_bytes_of_the_scored_text(hub
 
 
 def test_bytes_per_token_are_exact_and_sum_to_each_document(hub_task):
-    from ucdbench.tasks.pydocs_data import encode_with
+    from ucdbench_plugins.tasks.pydocs.data import encode_with
 
     tokenizer = hub_task.tokenizer
     documents = ["naïve “café” — 日本語 ß", "plain ascii", "<|endoftext|> is text inside a document"]
@@ -229,8 +229,8 @@ def test_bytes_per_token_are_exact_and_sum_to_each_document(hub_task):
 @pytest.mark.parametrize("method", ["nola", "lora"])
 def test_adapter_methods_fit_a_hub_base(hub_task, method):
     from ucdbench.interfaces import FitContext
-    from ucdbench_plugins.lora.method import LoRA
-    from ucdbench_plugins.nola.method import NOLA
+    from ucdbench_plugins.methods.lora.method import LoRA
+    from ucdbench_plugins.methods.nola.method import NOLA
 
     cls = {"nola": NOLA, "lora": LoRA}[method]
     ctx = FitContext(device=CPU, seed=0, preset="smoke", progress=lambda it, **_: it)

@@ -1,4 +1,7 @@
-"""The example plugin's method and hardware."""
+"""The example plugin's methods and hardware: through ucdbench.api, as any third-party plugin.
+
+It declares its settings the 0.x way (``defaults()``), which keeps working (checked against
+the defaults' types), and extends a built-in hardware back end by subclassing it."""
 
 from __future__ import annotations
 
@@ -6,11 +9,9 @@ import time
 
 import torch
 
-from ucdbench.artifacts import dense_artifact, expand_dense
-from ucdbench.hardware.cpu import CPU
-from ucdbench.interfaces import Method, Outcome, ReportedFigure
-from ucdbench.state import held_base, state_with
-from ucdbench.training import train
+from ucdbench.api import (ImageClassification, Method, Outcome, ReportedFigure, dense_artifact, expand_dense,
+                          held_base, state_with, train)
+from ucdbench_plugins.hardware.cpu import CPU
 
 
 class LinearProbe(Method):
@@ -21,8 +22,7 @@ class LinearProbe(Method):
     def defaults(cls, preset):
         return {"epochs": 2, "lr": 1e-2}
 
-    def supports(self, task):
-        return None if task.kind == "image-classification" else "needs a classifier head"
+    requires = (ImageClassification,)
 
     def fit(self, task, config, ctx):
         model = task.base_model(pretrained=True)

@@ -1,0 +1,36 @@
+"""Accuracy: the task's own metrics of the scored model on the task's eval split.
+
+Where the outcome carries an input transform (an attack or a backdoor trigger), the same
+metrics are also reported on transformed inputs, suffixed ``_transformed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataclasses import replace
+
+from ucdbench.api import Evaluation, EvaluationContext, Metric
+
+
+class Accuracy(Evaluation):
+    name = "accuracy"
+
+    def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
+        """The task's metrics, primary first (the run summary's headline), then the same on
+        transformed inputs where the outcome has an input transform."""
+        task = ctx.task
+        metrics = sorted(task.metrics, key=lambda m: m.name != task.primary_metric)
+        figures = [replace(m, headline=m.name == task.primary_metric) for m in metrics]
+        if ctx.outcome.input_transform is not None:
+            figures += [replace(m, name=f"{m.name}_transformed", headline=False,
+                                description=f"{m.description} (on transformed inputs)") for m in metrics]
+        return tuple(figures)
+
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        model = ctx.outcome.model.to(ctx.device)
+        results: dict[str, Any] = dict(ctx.task.evaluate(model, ctx.device))
+        if ctx.outcome.input_transform is not None:
+            transformed = ctx.task.evaluate(model, ctx.device, ctx.outcome.input_transform)
+            results.update({f"{name}_transformed": value for name, value in transformed.items()})
+        return results

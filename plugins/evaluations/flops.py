@@ -1,0 +1,59 @@
+"""FLOPs: per-sample forward FLOPs of the scored model on real eval inputs.
+
+Counted by ``torch.utils.flop_counter.FlopCounterMode`` on the shapes the model really runs
+with, so tokens a model drops are saved compute and tokens it only masks are not (see
+:mod:`ucdbench.flops`, which also gives CPU attention its formula). FLOPs = 2 × multiply-adds;
+``macs`` is what fvcore and most papers report as "FLOPs".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ucdbench.api import (
+    Evaluation, EvaluationContext, FLOPS_CONVENTION, Metric, PerPreset, Setting, count_flops,
+)
+
+
+def forward_flops_per_sample(task, model: torch.nn.Module, inputs: Any, batch_size: int) -> dict[str, Any]:
+    """Per-sample forward FLOPs of ``model`` on ``inputs`` (a batch of ``batch_size``)."""
+    model.eval()
+    with torch.no_grad():
+        counted = count_flops(lambda: task.forward(model, inputs))
+    return {"flops": counted["flops"] / batch_size,
+            "by_op": {op: n / batch_size for op, n in counted["by_op"].items()}}
+
+
+class Flops(Evaluation):
+    name = "flops"
+    figures = (
+        Metric("gflops", False, "GFLOPs", "forward FLOPs per sample / 1e9 (FLOPs = 2 × multiply-adds)", headline=True),
+        Metric("macs", False, "MACs", "forward multiply-adds per sample (what papers call FLOPs)"),
+        Metric("flops_ratio", False, "×", "FLOPs of the scored model / FLOPs of the dense base model"),
+    )
+
+    settings = {"batch_size": Setting(PerPreset(4, 16, 64), "real eval inputs counted (FLOPs are per sample)", minimum=1)}
+
+    def skip_reason(self, ctx: EvaluationContext) -> str | None:
+        reason = getattr(ctx.task, "flops_uncountable", None)
+        if reason:
+            return f"task {ctx.task.name!r}: FlopCounterMode cannot count its forward: {reason}"
+        return None
+
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        batch = ctx.config["batch_size"]
+        inputs = ctx.task.sample_inputs(batch, ctx.device)
+        scored = forward_flops_per_sample(ctx.task, ctx.outcome.model.to(ctx.device), inputs, batch)
+        dense = forward_flops_per_sample(ctx.task, ctx.task.base_model(pretrained=False).to(ctx.device), inputs, batch)
+        return {
+            "flops": scored["flops"],
+            "macs": scored["flops"] / 2,
+            "gflops": scored["flops"] / 1e9,
+            "base_flops": dense["flops"],
+            "flops_ratio": scored["flops"] / dense["flops"] if dense["flops"] else None,
+            "flops_by_op": scored["by_op"],
+            "batch_size": batch,
+            "convention": FLOPS_CONVENTION,
+        }

@@ -1,0 +1,71 @@
+"""The ``cpu`` hardware: wall-clock timing, process peak RSS, no energy meter.
+
+Light at import (torch is imported inside methods), so ``ucdbench list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ucdbench import hookimpl
+from ucdbench.api import Hardware
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _total_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class CPU(Hardware):
+    name = "cpu"
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def describe(self, device: str) -> dict[str, Any]:
+        import torch
+
+        return {
+            "kind": self.name,
+            "device": device,
+            "name": _cpu_model(),
+            "machine": platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "memory_bytes": _total_memory_bytes(),
+        }
+
+    def synchronize(self, device) -> None:
+        """CPU kernels return when done: nothing to wait for."""
+
+    def time_call(self, fn: Callable[[], Any], device) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def peak_memory_bytes(self, device) -> int | None:
+        """The process's peak resident set size (Linux reports KiB); it cannot be reset."""
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@hookimpl
+def ucdbench_register_hardware(register):
+    register("cpu", CPU, summary="host CPU: wall-clock timing, torch threads, peak RSS")

@@ -1,9 +1,0 @@
-"""MCNC as a ucdbench plugin (light: the code is in :mod:`ucdbench_plugins.mcnc.method`)."""
-
-from ucdbench import hookimpl
-
-
-@hookimpl
-def ucdbench_register_methods(register):
-    register("mcnc", "ucdbench_plugins.mcnc.method:MCNC",
-             summary="MCNC: chunks of weights = amplitude × a frozen sine generator's point on a sphere (ICLR 2025)")

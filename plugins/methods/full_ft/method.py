@@ -1,0 +1,58 @@
+"""Full fine-tuning: the upper reference for accuracy and the lower one for storage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ucdbench.api import (
+    Artifact, Config, FitContext, Method, Outcome, Task, dense_artifact, expand_dense, initial_model,
+    model_with_state, train,
+)
+
+
+class FullFineTune(Method):
+    name = "full-ft"
+
+    @classmethod
+    def defaults(cls, preset: str) -> dict[str, Any]:
+        return {
+            "pretrained": True,
+            "lr": {"smoke": 1e-3, "small": 5e-4, "paper": 1e-4}[preset],
+            "epochs": {"smoke": 3, "small": 20, "paper": 30}[preset],
+            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
+            "weight_decay": 0.05,
+        }
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        model = task.base_model(pretrained=config["pretrained"])
+        metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
+                        batch_size=config["batch_size"], weight_decay=config["weight_decay"])
+        return Outcome(
+            model=model,
+            artifact=dense_artifact(model.state_dict()),
+            reconstruct=expand_dense,
+            dense_weights=model.state_dict,
+            metrics=metrics,
+        )
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The task's architecture holding the stored state (every parameter and buffer)."""
+        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))
+
+
+class PretrainedBase(Method):
+    """The task's pretrained base model as it is: the row an adapter or fine-tune must beat.
+
+    Nothing trains and nothing new is stored, so compression and reconstruction are skipped.
+    On image tasks with new classes the head is freshly initialised, so this row sits at
+    chance there; on language tasks it is the pretrained model's score on the task's text.
+    """
+
+    name = "base"
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        model = task.base_model(pretrained=True).to(ctx.device).eval()
+        return Outcome(model=model)

@@ -1,0 +1,125 @@
+"""MCNC — Manifold-Constrained reparameterisation for Neural Compression (ICLR 2025).
+
+The trained parameters (a whole network, or LoRA-style adapter factors) are concatenated and
+cut into chunks of ``d`` values. Chunk ``i`` is θ0_i + β_i · φ(α_i): α_i ∈ R^k and the scalar
+amplitude β_i are all that trains and all that is stored; φ is a frozen MLP with sine
+activations, drawn from the seed (never stored) and shared by every chunk, whose output is
+normalised onto the unit sphere S^{d−1}. So each chunk moves on a k-dimensional manifold
+wrapped around the sphere, scaled by its amplitude.
+
+φ: k → width (× depth hidden layers) → d. The first layer is sin(ω · (W α + b)) with the input
+frequency ω (``frequency``), later ones sin(W h + b) (SIREN's initialisation), the last is
+linear, then ``φ / ‖φ‖``. ``activation=none`` drops the sines — a linear random map, which
+the paper's ablation shows behaves like PRANC. α starts uniform in [−L, L] (``alpha_range``),
+β at 0, so training starts from θ0.
+
+Reconstruction draws φ's weights from the seed (width·(k + d + width·(depth−1)) numbers) and
+runs one batched forward over the chunks — far fewer random numbers than a linear basis of
+the same reach, which is the paper's speed claim.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ucdbench.api import Config, ReportedFigure, UcdbenchError
+from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod
+from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
+
+ACTIVATIONS = ("sine", "none")
+
+
+class SineGenerator(torch.nn.Module):
+    """φ: R^k → S^{d−1}, frozen, its weights drawn from ``seed``."""
+
+    def __init__(self, k: int, d: int, width: int, depth: int, frequency: float, activation: str, seed: int,
+                 rng: str, device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise UcdbenchError(f"mcnc: activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}")
+        self.frequency, self.activation = frequency, activation
+        dims = [k] + [width] * depth + [d]
+        self.layers = len(dims) - 1
+        for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+            bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in)
+            weight = uniform((fan_out, fan_in), derive_seed(seed, "phi", i, "weight"), device, rng) * bound
+            self.register_buffer(f"weight{i}", weight)
+            if i < self.layers - 1:
+                bias = uniform((fan_out,), derive_seed(seed, "phi", i, "bias"), device, rng) / math.sqrt(fan_in)
+                self.register_buffer(f"bias{i}", bias)
+
+    def forward(self, alpha: torch.Tensor) -> torch.Tensor:
+        h = alpha
+        for i in range(self.layers - 1):
+            h = F.linear(h, getattr(self, f"weight{i}"), getattr(self, f"bias{i}"))
+            if self.activation == "sine":
+                h = torch.sin(self.frequency * h if i == 0 else h)
+        return F.normalize(F.linear(h, getattr(self, f"weight{self.layers - 1}")), dim=-1)
+
+
+class MCNCCode(FlatCode):
+    """α (chunks × k) and β (chunks) → the flat offsets β_i · φ(α_i), cut to the wanted size."""
+
+    def __init__(self, wanted, initial, *, k: int, d: int, width: int, depth: int, frequency: float,
+                 activation: str, alpha_range: float, seed: int, rng: str, device: torch.device | str) -> None:
+        super().__init__(wanted, initial)
+        if k < 1 or d < 1:
+            raise UcdbenchError(f"mcnc: k and d must be positive (k={k}, d={d})")
+        self.settings = dict(k=k, d=d, width=width, depth=depth, frequency=frequency, activation=activation,
+                             alpha_range=alpha_range)
+        self.seed, self.rng = seed, rng
+        self.chunks = -(-self.total // d)
+        self.generator = SineGenerator(k, d, width, depth, frequency, activation, seed, rng, device)
+        alpha = uniform((self.chunks, k), derive_seed(seed, "alpha0"), device, rng) * alpha_range
+        self.alpha = torch.nn.Parameter(alpha)
+        self.beta = torch.nn.Parameter(torch.zeros(self.chunks, device=device))
+
+    def offsets(self) -> torch.Tensor:
+        return (self.beta[:, None] * self.generator(self.alpha)).reshape(-1)[: self.total]
+
+    def stored(self) -> dict[str, torch.Tensor]:
+        return {"alpha": self.alpha, "beta": self.beta}
+
+    def spec(self) -> dict[str, Any]:
+        return {"seed": self.seed, "rng": self.rng, "chunks": self.chunks, **self.settings}
+
+    @classmethod
+    def from_spec(cls, spec, wanted, initial, device):
+        settings = {k: spec[k] for k in ("k", "d", "width", "depth", "frequency", "activation", "alpha_range")}
+        return cls(wanted, initial, seed=spec["seed"], rng=spec["rng"], device=device, **settings)
+
+
+class MCNC(RandomBasisMethod):
+    name = "mcnc"
+    code_class = MCNCCode
+    reported = (
+        ReportedFigure("imagenet", "top1", 70.81, "ImageNet-100, ResNet-18 at 1% size (PRANC 63.31, NOLA 63.34)",
+                       "MCNC paper (ICLR 2025)",
+                       where={"mode": "scratch", "activation": "sine", "task.model": "resnet18"}),
+        ReportedFigure("mnist", "top1", 85.0, "small MLP at ~0.2% of its parameters (ablation, approximate)",
+                       "MCNC paper (ICLR 2025), ablations",
+                       where={"mode": "scratch", "activation": "sine", "task.model": "mlp"}),
+    )
+
+    @classmethod
+    def defaults(cls, preset: str) -> Config:
+        return {
+            **cls.shared_defaults(preset, mode="scratch"),
+            "k": {"smoke": 8, "small": 8, "paper": 9}[preset],
+            "d": {"smoke": 1000, "small": 5000, "paper": 5000}[preset],
+            "width": 64,
+            "depth": 2,
+            "frequency": 30.0,
+            "activation": "sine",
+            "alpha_range": 1.0,
+            "lr": {"smoke": 3e-2, "small": 3e-2, "paper": 5e-3}[preset],
+        }
+
+    def make_code(self, wanted, initial, config: Config, seed: int, rng: str, device: torch.device) -> MCNCCode:
+        return MCNCCode(wanted, initial, k=config["k"], d=config["d"], width=config["width"], depth=config["depth"],
+                        frequency=config["frequency"], activation=config["activation"],
+                        alpha_range=config["alpha_range"], seed=seed, rng=rng, device=device)

@@ -1,0 +1,91 @@
+"""VeRA through Hugging Face PEFT: a further random-basis baseline beside NOLA and PRANC.
+
+ΔW = Λ_b B Λ_d A for every adapted layer, where A (r × in) and B (out × r) are frozen random
+matrices shared by all layers, drawn by PEFT from ``projection_prng_key``, and only the
+diagonal scalings λ_d (r) and λ_b (out) train. The artifact stores the λ vectors of every
+layer, the task head for new classes (dense), and the key — not A and B
+(``save_projection=False``); reconstruction draws A and B again with PEFT's own initialiser.
+Targets are LoRA's (:func:`ucdbench_plugins.shared.peft_adapter.auto_targets`): the fused attention
+projection of a ViT or GPT-2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ucdbench.api import (
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, ReportedFigure, Task,
+)
+from ucdbench_plugins.shared.peft_adapter import PeftMethod, fit_peft
+
+
+def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared A (rank × in) and B (out × rank), drawn exactly as PEFT draws them."""
+    from peft.tuners.vera.model import _kaiming_init
+
+    generator = torch.Generator(device="cpu").manual_seed(key)
+    return _kaiming_init((rank, in_dim), generator=generator), _kaiming_init((out_dim, rank), generator=generator)
+
+
+def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_b: torch.Tensor,
+               in_features: int, fan_in_fan_out: bool) -> torch.Tensor:
+    """One layer's ΔW in its weight's layout, with the operations of PEFT's ``get_delta_weight``."""
+    sliced_a, sliced_b = a[:, :in_features], b[: lambda_b.shape[0], :]
+    delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d.unsqueeze(-1) * sliced_a)
+    return delta.T if fan_in_fan_out else delta
+
+
+class VeRA(PeftMethod):
+    name = "vera"
+    reported = (
+        ReportedFigure("e2e", "BLEU", 70.3, "GPT-2 L, r = 1024, 0.17M params", "VeRA paper (ICLR 2024), Table 3"),
+    )
+
+    @classmethod
+    def defaults(cls, preset: str) -> dict[str, Any]:
+        return {
+            "rank": {"smoke": 32, "small": 64, "paper": 1024}[preset],
+            "target_modules": "auto",
+            "projection_prng_key": 0,
+            "d_initial": 0.1,
+            "lr": {"smoke": 1e-2, "small": 1e-2, "paper": 1e-2}[preset],
+            "epochs": {"smoke": 3, "small": 20, "paper": 10}[preset],
+            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
+        }
+
+    requires = ((ImageClassification, LanguageModeling),)
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        if isinstance(task, ImageClassification) and task.architecture != "vit":
+            return "PEFT's VeRA adapts Linear layers only: use task.model=vit"
+        return None
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        from peft import VeraConfig
+        from peft.tuners.vera import VeraLayer
+
+        key = config["projection_prng_key"]
+        fit = fit_peft("vera", task, config, ctx, lambda targets, fan_in_fan_out: VeraConfig(
+            r=config["rank"], target_modules=targets, projection_prng_key=key, save_projection=False,
+            d_initial=config["d_initial"], fan_in_fan_out=fan_in_fan_out), VeraLayer)
+        shared_a, shared_b = fit.model.base_model.vera_A["default"], fit.model.base_model.vera_B["default"]
+        layout = {"key": key, "rank": config["rank"], "in_dim": shared_a.shape[1], "out_dim": shared_b.shape[0],
+                  "head": fit.head, "layers": {name: {"in_features": m.in_features, "fan_in_fan_out": bool(m.fan_in_fan_out)}
+                                               for name, m in fit.layers.items()}}
+        adapters = {}
+        for name, module in fit.layers.items():
+            adapters[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
+            adapters[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
+        return self.outcome(task, fit, adapters, layout)
+
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        """A and B drawn again from the stored key."""
+        meta, stored = artifact.metadata, artifact.tensors
+        a, b = (t.to(device) for t in vera_projections(meta["key"], meta["rank"], meta["in_dim"], meta["out_dim"]))
+        return {f"{name}.weight": base[f"{name}.weight"]
+                + vera_delta(a, b, stored[f"{name}.lambda_d"], stored[f"{name}.lambda_b"], spec["in_features"],
+                             spec["fan_in_fan_out"])
+                for name, spec in meta["layers"].items()}

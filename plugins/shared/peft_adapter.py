@@ -1,0 +1,123 @@
+"""What every PEFT-based adapter method does the same way (LoRA, VeRA): wrap the task's
+pretrained base, train the adapters and a new-class head, store them with the model's buffers,
+rebuild the complete merged state from the artifact on the task's base, and merge with PEFT
+for the reconstruction check.
+
+Only the PEFT config, what the artifact stores and how it rebuilds ΔW differ per method.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ucdbench.api import (
+    Artifact, Config, FitContext, ImageClassification, Method, Outcome, Task, UcdbenchError, held_base,
+    model_with_state, persistent_buffers, pretrained_base, state_with, stored_dense, train,
+)
+
+
+def auto_targets(model: nn.Module) -> list[str]:
+    """The layers adapted by default: fused attention projections where the model has them
+    (timm ``qkv``, GPT-2 ``c_attn``), else every Linear/Conv2d except the head."""
+    names = [name for name, _ in model.named_modules()]
+    for fused in ("qkv", "c_attn"):
+        if any(name.split(".")[-1] == fused for name in names):
+            return [fused]
+    return [name for name, module in model.named_modules()
+            if isinstance(module, (nn.Linear, nn.Conv2d)) and not name.startswith("head")]
+
+
+@dataclass
+class PeftFit:
+    """A trained PEFT model and what its artifact and checks need."""
+
+    model: nn.Module
+    inner: nn.Module
+    layers: dict[str, nn.Module]
+    head: list[str]
+    metrics: dict[str, float]
+
+    def head_tensors(self) -> dict[str, torch.Tensor]:
+        """The new-class head, stored dense."""
+        params = dict(self.inner.named_parameters())
+        return {name: params[name].detach() for name in self.head}
+
+    def merged_state(self) -> dict[str, torch.Tensor]:
+        """The complete state of the scored model as PEFT's own merge gives it (on a copy, so
+        the scored model keeps its adapters): an independent check of a method's reconstruction."""
+        return copy.deepcopy(self.model).merge_and_unload().state_dict()
+
+    def stored(self, adapters: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+        """The artifact's tensors and its dense names: ``adapters``, the head, and every buffer
+        of the model (BatchNorm statistics, which training updates in the frozen base)."""
+        buffers = {name: t.detach().clone() for name, t in persistent_buffers(self.model.get_base_model()).items()}
+        dense = {**self.head_tensors(), **buffers}
+        return {**adapters, **dense}, tuple(dense)
+
+
+class PeftMethod(Method, ABC):
+    """A method trained through PEFT: its outcome, reconstruction and rebuilt model, given how
+    its stored adapters become merged weights (:meth:`merged_weights`)."""
+
+    @abstractmethod
+    def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+        """base weight + ΔW of every adapted layer, from the artifact (on ``device``)."""
+
+    def outcome(self, task: Task, fit: PeftFit, adapters: dict[str, torch.Tensor], layout: dict[str, Any]) -> Outcome:
+        """The scored PEFT model, its artifact (``adapters`` with ``layout`` as metadata, the head
+        and buffers dense), reconstruction on the task's base held once per device, and PEFT's
+        merge as the state to compare with."""
+        tensors, dense = fit.stored(adapters)
+        base_on = held_base(task)
+        return Outcome(model=fit.model, artifact=Artifact(tensors, layout, dense=dense),
+                       reconstruct=lambda artifact, device: self.adapted_state(base_on(device), artifact, device),
+                       dense_weights=fit.merged_state, metrics=fit.metrics)
+
+    def adapted_state(self, base: nn.Module, artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
+        """The complete state the artifact describes on ``base`` (the task's pretrained model, on
+        ``device``): merged adapted weights, the stored head and buffers, the rest the base's."""
+        with torch.no_grad():
+            params = {name: p.detach() for name, p in base.named_parameters()}
+            return state_with(base, {**self.merged_weights(params, artifact, device), **stored_dense(artifact, device)})
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The merged model: the task's pretrained base holding the adapted state (it scores like
+        the PEFT-wrapped model up to float rounding of the merge)."""
+        base = pretrained_base(task).to(device)
+        return model_with_state(base, self.adapted_state(base, artifact, device))
+
+
+def fit_peft(method: str, task: Task, config: Config, ctx: FitContext,
+             peft_config: Callable[[list[str], bool], Any], layer_type: type) -> PeftFit:
+    """Wrap the pretrained base with ``peft_config(targets, fan_in_fan_out)`` and train.
+
+    GPT-2's Conv1D stores weights (in, out), so PEFT is told ``fan_in_fan_out`` or ΔW lands
+    transposed. For image tasks the head (new classes) trains too and is stored dense.
+    """
+    from peft import get_peft_model
+    from transformers.pytorch_utils import Conv1D
+
+    base = task.base_model(pretrained=True)
+    targets = auto_targets(base) if config["target_modules"] == "auto" else config["target_modules"]
+    head = task.head_parameters(base) if isinstance(task, ImageClassification) else []
+    fan_in_fan_out = any(isinstance(m, Conv1D) for n, m in base.named_modules() if n.split(".")[-1] in targets)
+    try:
+        model = get_peft_model(base, peft_config(targets, fan_in_fan_out))
+    except ValueError as exc:
+        raise UcdbenchError(f"{method}: target_modules={targets!r} do not fit this model: {exc}") from exc
+    inner = model.base_model.model
+    for name, param in inner.named_parameters():
+        if name in head:
+            param.requires_grad_(True)
+    metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
+                    batch_size=config["batch_size"], weight_decay=config.get("weight_decay", 0.0))
+    layers = {name: m for name, m in inner.named_modules() if isinstance(m, layer_type)}
+    return PeftFit(model, inner, layers, head, {**metrics, "adapted_layers": float(len(layers))})

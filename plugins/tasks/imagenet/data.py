@@ -1,0 +1,74 @@
+"""Reading a local ImageNet-style dataset: an ImageFolder tree or a ``datasets`` copy.
+
+Both give (PIL RGB image, label) pairs, so the task applies the same transforms to either.
+The suite never downloads ImageNet (its licence needs a sign-up): users point at their copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ucdbench.api import UcdbenchError
+
+ENV = "UCDBENCH_IMAGENET"
+EVAL_SPLITS = ("val", "validation", "test")
+LAYOUT = (
+    f"set {ENV} (or --set task.root=PATH) to an ImageFolder tree with train/ and val/ folders of "
+    "one subfolder per class, or to a datasets.DatasetDict saved with save_to_disk (splits train "
+    "and validation, columns image and label)"
+)
+
+
+class HubImages:
+    """A split of a ``datasets`` copy as a map-style dataset of (PIL image, label)."""
+
+    def __init__(self, split: Any, transform: Any = None) -> None:
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        row = self.split[int(index)]
+        image = row["image"].convert("RGB")
+        return (self.transform(image) if self.transform else image), int(row["label"])
+
+
+def resolve_root(configured: str) -> Path:
+    """The dataset folder from ``task.root`` or ``$UCDBENCH_IMAGENET``; fails fast without one."""
+    root = configured or os.environ.get(ENV, "")
+    if not root:
+        raise UcdbenchError(f"the imagenet task needs a local copy of ImageNet and none is configured: {LAYOUT}")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise UcdbenchError(f"imagenet root {str(path)!r} (from {'task.root' if configured else ENV}) is not a folder: {LAYOUT}")
+    return path
+
+
+def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
+    """(train, eval, class names) as datasets of (PIL image, label) without transforms; set
+    ``.transform`` on each to turn images into tensors."""
+    if (root / "dataset_dict.json").exists():
+        import datasets
+
+        data = datasets.load_from_disk(str(root))
+        eval_split = next((s for s in EVAL_SPLITS if s in data), None)
+        if "train" not in data or eval_split is None:
+            raise UcdbenchError(f"the datasets copy at {str(root)!r} has splits {list(data)}: {LAYOUT}")
+        label = data["train"].features["label"]
+        names = list(label.names) if hasattr(label, "names") else [str(i) for i in range(max(data["train"]["label"]) + 1)]
+        return HubImages(data["train"]), HubImages(data[eval_split]), names
+    from torchvision.datasets import ImageFolder
+
+    eval_dir = next((root / s for s in EVAL_SPLITS if (root / s).is_dir()), None)
+    if not (root / "train").is_dir() or eval_dir is None:
+        raise UcdbenchError(f"{str(root)!r} has no train/ and val/ folders: {LAYOUT}")
+    train, evaluation = ImageFolder(str(root / "train")), ImageFolder(str(eval_dir))
+    if train.classes != evaluation.classes:
+        raise UcdbenchError(
+            f"the class folders of {str(root / 'train')!r} and {str(eval_dir)!r} differ "
+            f"({len(train.classes)} vs {len(evaluation.classes)} classes); they must be the same"
+        )
+    return train, evaluation, list(train.classes)

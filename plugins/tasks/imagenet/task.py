@@ -1,0 +1,182 @@
+"""The ``imagenet`` task: a user's local ImageNet (or any ImageFolder) with a timm model.
+
+Like the other image tasks, inputs are RGB images in [0, 1] — so attacks and triggers see
+pixels — the model normalises them itself, and its classifier is ``.head`` (see
+:class:`NormalizedClassifier`). Transforms are timm's own for the model
+(``resolve_data_config`` / ``create_transform``: random-resized crop and flip for training,
+resize and centre crop for eval), with the normalisation moved into the model.
+
+The pretrained base is the timm model's published weights: from ``task.checkpoint`` (a local
+file) or else from the Hugging Face hub through timm, which needs a connection or a warm hub
+cache. When the dataset has a different number of classes than the checkpoint (ImageNet-100,
+say) timm leaves the classifier freshly initialised.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ucdbench.api import ImageClassification, Metric, PerPreset, Setting, Task, UcdbenchError
+from ucdbench_plugins.tasks.imagenet.data import open_splits, resolve_root
+
+
+
+class NormalizedClassifier(nn.Module):
+    """A timm classifier split as the other image tasks' models are: ``features`` (the timm
+    network without its classifier, pooled features out) and ``head`` (its classifier), taking
+    images in [0, 1] and applying the network's own mean/std inside."""
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.head = net.get_classifier()
+        net.reset_classifier(0)  # timm swaps the classifier for an identity
+        self.features = net
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features((x - self.mean) / self.std))
+
+
+class ImageNet(Task, ImageClassification):
+    name: ClassVar[str] = "imagenet"
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("top1", True, "%", "top-1 accuracy on the eval split"),
+        Metric("top5", True, "%", "top-5 accuracy on the eval split"),
+        Metric("nll", False, "nats", "mean cross-entropy on the eval split"),
+    )
+    primary_metric: ClassVar[str] = "top1"
+    in_chans: ClassVar[int] = 3
+
+    settings: ClassVar[dict[str, Setting]] = {
+        "root": Setting("", "the ImageNet folder (ImageFolder or a saved `datasets` copy); '' reads $UCDBENCH_IMAGENET"),
+        "model": Setting("resnet18", "a timm model name (timm.list_models())"),
+        "checkpoint": Setting("", "a local checkpoint of that model; '' uses timm's pretrained weights from the hub "
+                                  "cache"),
+        "image_size": Setting(PerPreset(64, 0, 0), "input side in pixels (0: the model's own)", minimum=0),
+        "max_train_images": Setting(PerPreset(256, 20000, 0), "training images used (0: all)", minimum=0),
+        "max_eval_images": Setting(PerPreset(256, 5000, 0), "eval images scored (0: all)", minimum=0),
+        "workers": Setting(PerPreset(0, 2, 8), "data-loading processes", minimum=0),
+    }
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        root = resolve_root(self.config["root"])  # before importing timm, to fail fast
+        import timm
+        import timm.data
+
+        name = self.config["model"]
+        if not timm.is_model(name):
+            close = difflib.get_close_matches(name, timm.list_models(), n=3)
+            raise UcdbenchError(f"task.model={name!r} is not a timm model" + (f"; did you mean {', '.join(close)}?" if close else ""))
+        published = timm.models.get_pretrained_cfg(name)
+        data_config = timm.data.resolve_data_config(pretrained_cfg=published.to_dict() if published else {})
+        if self.config["image_size"]:
+            data_config["input_size"] = (3, self.config["image_size"], self.config["image_size"])
+        self.image_size = data_config["input_size"][-1]
+        self.mean, self.std = data_config["mean"], data_config["std"]
+        pixels = {**data_config, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}  # keep [0, 1]
+        train, evaluation, self.class_names = open_splits(root)
+        train.transform = timm.data.create_transform(**pixels, is_training=True)
+        evaluation.transform = timm.data.create_transform(**pixels, is_training=False)
+        self.train_set = _subset(train, self.config["max_train_images"])
+        self.eval_set = _subset(evaluation, self.config["max_eval_images"])
+
+    @property
+    def architecture(self) -> str:
+        return self.config["model"]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def _loader(self, dataset: Any, batch_size: int, shuffle: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.config["workers"],
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    def train_batches(self, batch_size: int, epochs: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Augmented (x, y) batches, x in [0, 1]; the pass order follows the task's seed."""
+        steps = max(1, round(epochs * len(self.train_set) / batch_size))
+        epoch = 0
+        while steps > 0:
+            for batch in self._loader(self.train_set, batch_size, shuffle=True, seed=self.seed * 1000 + epoch):
+                yield batch
+                steps -= 1
+                if steps == 0:
+                    return
+            epoch += 1
+
+    # -- model --------------------------------------------------------------------------------
+
+    def base_model(self, pretrained: bool = True) -> nn.Module:
+        import timm
+
+        torch.manual_seed(self.seed)
+        name, checkpoint = self.config["model"], self.config["checkpoint"]
+        options: dict[str, Any] = {"num_classes": self.num_classes}
+        if pretrained and checkpoint:
+            if not Path(checkpoint).is_file():
+                raise UcdbenchError(f"task.checkpoint={checkpoint!r} is not a file")
+            options["pretrained_cfg_overlay"] = {"file": str(checkpoint)}
+        try:
+            net = timm.create_model(name, pretrained=pretrained, **options)
+        except Exception as exc:
+            source = f"the checkpoint {checkpoint!r}" if checkpoint else "the Hugging Face hub (offline, or not cached?)"
+            raise UcdbenchError(
+                f"pretrained weights for timm model {name!r} could not be loaded from {source}: "
+                f"{type(exc).__name__}: {str(exc).rstrip('.')}. Set task.checkpoint=PATH to a local checkpoint, or use "
+                "a method that trains from scratch."
+            ) from exc
+        return NormalizedClassifier(net, self.mean, self.std)
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x.to(device)), y.to(device))
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[str, float]:
+        model.eval()
+        top1 = top5 = 0
+        nll = 0.0
+        k = min(5, self.num_classes)
+        for x, y in self._loader(self.eval_set, 64, shuffle=False):
+            x, y = x.to(device), y.to(device)
+            if input_transform is not None:
+                x = input_transform(x)
+            logits = model(x)
+            hits = logits.topk(k, dim=-1).indices == y[:, None]
+            top1 += int(hits[:, 0].sum())
+            top5 += int(hits.any(dim=-1).sum())
+            nll += float(F.cross_entropy(logits, y, reduction="sum"))
+        n = len(self.eval_set)
+        return {"top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "nll": nll / n}
+
+    def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        x, _ = next(iter(self._loader(self.eval_set, batch_size, shuffle=False)))
+        reps = -(-batch_size // len(x))
+        return x.repeat(reps, 1, 1, 1)[:batch_size].to(device)
+
+
+def _subset(dataset: Any, limit: int) -> Any:
+    """A fixed random subset of ``limit`` items (all when 0), the same for every run seed."""
+    if not limit or limit >= len(dataset):
+        return dataset
+    keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limit]
+    return torch.utils.data.Subset(dataset, sorted(keep.tolist()))
