@@ -27,7 +27,7 @@ make ``list`` as slow as a run and let one plugin's missing dependency break the
 objects registered directly are checked at registration, and string targets in
 :meth:`Entry.load`, which raises a :class:`UcdbenchError` naming the plugin and the fix; a run
 loads every target it needs before the first run starts, so a bad target fails the invocation
-up front. A future ``ucdbench check-plugin`` will import every target of a plugin on demand.
+up front; ``ucdbench check-plugin NAME`` imports and checks a plugin's targets on demand.
 
 Environment variables, as pytest has them:
 
