@@ -21,6 +21,7 @@ def test_there_are_hooks_to_document():
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_each_hook_has_a_page_with_its_signature_failure_behaviour_and_an_example(hook):
+    assert getattr(hookspecs, hook).__doc__, f"{hook} has no docstring"
     page = DOCS / "hooks" / f"{hook}.md"
     assert page.is_file(), f"document {hook} in docs/hooks/{hook}.md"
     text = page.read_text()
@@ -30,6 +31,11 @@ def test_each_hook_has_a_page_with_its_signature_failure_behaviour_and_an_exampl
         assert section in text, f"docs/hooks/{hook}.md has no {section!r} section"
     example = text.split("## Example", 1)[1]
     assert "@hookimpl" in example and f"def {hook}(register)" in example and "register(" in example
+
+
+def test_the_readme_points_to_the_hook_pages():
+    readme = (DOCS.parent / "README.md").read_text()
+    assert "docs/hooks/" in readme and "docs/writing-a-plugin.md" in readme
 
 
 def test_no_page_documents_a_hook_that_does_not_exist():
