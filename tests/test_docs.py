@@ -41,3 +41,29 @@ def test_the_readme_points_to_the_hook_pages():
 def test_no_page_documents_a_hook_that_does_not_exist():
     pages = {p.stem for p in (DOCS / "hooks").glob("*.md")}
     assert pages <= set(HOOKS), f"pages for hooks that do not exist: {sorted(pages - set(HOOKS))}"
+
+
+def _producible_figures(registry, task_name: str) -> set[str]:
+    """Every figure a run on ``task_name`` can show in a leaderboard: the task's metrics (the
+    accuracy evaluation reports them, also on transformed inputs) and each evaluation's
+    declared figures, by name and as ``evaluation/figure``."""
+    task = registry.load("task", task_name)
+    names = {m.name for m in task.metrics} | {f"{m.name}_transformed" for m in task.metrics}
+    for evaluation in registry.names("evaluation"):
+        declared = {f.name for f in registry.load("evaluation", evaluation).figures}
+        names |= declared | {f"{evaluation}/{name}" for name in declared}
+    return names
+
+
+def test_every_paper_figure_names_a_task_and_a_figure_a_run_can_produce():
+    from ucdbench.plugins import load_registry
+
+    registry = load_registry()
+    wrong = []
+    for method in registry.names("method"):
+        for figure in registry.load("method", method).reported:
+            if figure.task not in registry.entries["task"]:
+                wrong.append(f"{method}: {figure.value} names task {figure.task!r}, which is not registered")
+            elif figure.metric not in _producible_figures(registry, figure.task):
+                wrong.append(f"{method}: {figure.value} names {figure.metric!r}, which no run on {figure.task} reports")
+    assert not wrong, "\n".join(wrong)
