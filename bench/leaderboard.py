@@ -133,6 +133,19 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
     return table[order + ["hardware"]].fillna("–").rename(columns=headers).to_markdown(index=False)
 
 
+def _figures_elsewhere(records: list[dict[str, Any]]) -> str | None:
+    """A table of the figures the methods' papers report for settings none of ``records`` is in."""
+    shown = {(r["method"]["name"], f["metric"], f["value"]) for r in records for f in r.get("reported", [])}
+    rows: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        for f in r.get("reported_elsewhere", []):
+            key = (r["method"]["name"], f["metric"], f["value"])
+            if key not in shown:
+                rows.setdefault(key, {"method": key[0], "task": f["task"], "figure": f["metric"], "value": f["value"],
+                                      "setting": f["setting"], "source": f["source"]})
+    return pd.DataFrame(list(rows.values())).to_markdown(index=False) if rows else None
+
+
 def _commits(records: list[dict[str, Any]]) -> str:
     """Which project commit(s) produced these records, for the leaderboard's header."""
     counts: dict[str, int] = {}
@@ -203,6 +216,11 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
             if not figures:
                 continue
             lines += [f"### {evaluation}", "", _table(group, by_key, evaluation, figures), ""]
+    elsewhere = _figures_elsewhere(ok_records)
+    if elsewhere:
+        lines += ["## The papers' figures in other settings", "",
+                  "What the papers report for the methods above in settings no row here is in (another dataset, "
+                  "model or scale): for orientation, not to compare cell by cell.", "", elsewhere, ""]
     failed = frame[frame.status != "ok"]
     if not failed.empty:
         lines += ["## failed or unfinished runs", "",

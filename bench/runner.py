@@ -22,7 +22,7 @@ from typing import Any
 from ucdbench.cache import config_key
 from ucdbench.fingerprint import code_fingerprint
 from ucdbench.capabilities import Capability
-from ucdbench.interfaces import PRESETS, Configurable, UcdbenchError
+from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
 from ucdbench.settings import check_settings
 from ucdbench.suggestions import did_you_mean
 from ucdbench.plugins import Entry, Registry, load_registry
@@ -175,6 +175,10 @@ def run_code(method: Entry, task: Entry, hardware: Entry, evaluations: Sequence[
 # --------------------------------------------------------------------------------------------
 
 
+def _figure_json(figure: ReportedFigure) -> dict[str, Any]:
+    return {**vars(figure), "where": dict(figure.where)}
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -213,8 +217,10 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         "hardware": hardware.describe(device),
         "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides, "code": run.code,
         "evaluation_configs": run.eval_configs,
-        "reported": [{**vars(f), "where": dict(f.where)} for f in method_cls.reported
+        "reported": [_figure_json(f) for f in method_cls.reported
                      if f.applies_to(spec.task, run.method_config, run.task_config)],
+        "reported_elsewhere": [_figure_json(f) for f in method_cls.reported
+                               if not f.applies_to(spec.task, run.method_config, run.task_config)],
         "environment": environment(),
         "started_at": _now(), "pid": __import__("os").getpid(),
         "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},

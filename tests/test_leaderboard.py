@@ -102,3 +102,13 @@ def test_format_number_is_readable_and_exact_for_counts():
     assert format_number(7.6481) == "7.648"
     assert format_number(0.0001262) == "0.0001262"
     assert format_number(0.0417, 2) == "0.042"
+
+
+def test_figures_for_other_settings_are_listed_apart(tmp_path):
+    run = _record("a", "slowformer", 0, 90.0, 100)
+    run["reported_elsewhere"] = [{"task": "imagenet", "metric": "clean_gmacs_mean", "value": 0.873,
+                                  "setting": "A-ViT-Tiny, clean", "source": "SlowFormer", "where": {}}]
+    write_leaderboards([run], tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    section = board.split("## The papers' figures in other settings")[1]
+    assert "0.873" in section and "A-ViT-Tiny, clean" in section and "imagenet" in section
