@@ -65,8 +65,11 @@ def expand_dense(artifact: Artifact, device: torch.device | str) -> dict[str, to
     return state
 
 
-def dense_model_outcome(model: torch.nn.Module, metrics: dict[str, float], **extras: Any) -> Outcome:
+def dense_model_outcome(model: torch.nn.Module, metrics: dict[str, float], *, metadata: dict | None = None,
+                        **extras: Any) -> Outcome:
     """The Outcome of a method that stores its model as it is: the artifact is the model's
-    complete state (parameters and buffers), rebuilt by :func:`expand_dense`."""
-    return Outcome(model=model, artifact=dense_artifact(model.state_dict()), reconstruct=expand_dense,
+    complete state (parameters and buffers), rebuilt by :func:`expand_dense`; ``metadata``
+    holds what building the model around that state needs (its shape-deciding settings), so
+    :meth:`Method.rebuild_model` can read it back from the file."""
+    return Outcome(model=model, artifact=dense_artifact(model.state_dict(), metadata), reconstruct=expand_dense,
                    metrics=metrics, extras=extras)

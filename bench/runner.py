@@ -45,7 +45,8 @@ def parse_value(text: str) -> Any:
 def parse_assignments(assignments: Sequence[str]) -> list[dict[str, Any]]:
     """``--set`` items → the grid of override dicts they describe.
 
-    ``key=a,b`` sweeps ``key`` over two values (a JSON list ``key=[a,b]`` is one list value).
+    ``key=a,b`` sweeps ``key`` over two values (a JSON list ``key=[a,b]`` is one list value, and
+    so is a JSON object ``key={"a":1,"b":2}``).
     Keys are ``name`` (the method's), ``task.name`` or ``eval.<evaluation>.name``.
     """
     axes: dict[str, list[Any]] = {}
@@ -54,7 +55,7 @@ def parse_assignments(assignments: Sequence[str]) -> list[dict[str, Any]]:
         if not sep or not key.strip():
             raise UcdbenchError(f"--set {item!r} is not key=value (for example --set lr=1e-3 or --set task.model=cnn)")
         value = value.strip()
-        values = [value] if value.startswith("[") else value.split(",")
+        values = [value] if value.startswith(("[", "{")) else value.split(",")
         axes[key.strip()] = [parse_value(v.strip()) for v in values]
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
 

@@ -9,7 +9,10 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+from ucdbench.artifacts import dense_model_outcome, read_artifact, write_artifact
 from ucdbench.flops import count_flops
+from ucdbench.interfaces import UcdbenchError
+from ucdbench_plugins.shared.adaptive_vit.method import CONSTANTS, ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,
                                                  halting_distribution, prior_kl)
@@ -193,3 +196,59 @@ def test_bad_ats_settings_are_rejected():
     with pytest.raises(ValueError, match="compute mode"):
         with halting_avit().forced_compute("medium"):
             pass
+
+
+class TinyViTTask:
+    """The part of a task rebuilding uses: its seed and its (untrained) architecture."""
+
+    seed = 5
+
+    def base_model(self, pretrained=True):
+        return tiny_vit(self.seed)
+
+
+@pytest.mark.parametrize("method, model", [
+    (AViTMethod, lambda: AViT(tiny_vit(), gate_scale=3.0, gate_center=-1.0, eps=0.05, target_depth=1)),
+    (ATSMethod, lambda: ATS(tiny_vit(), (1, 3), budget=0.5)),
+])
+def test_the_artifact_file_and_the_task_rebuild_the_scored_model(method, model, tmp_path):
+    """The constants that shape the model (A-ViT's gate and prior, ATS's stages and budget)
+    travel in the artifact's metadata, so the file and the task's architecture rebuild the
+    same adaptive model: same state, same constants, same (token-dropping) outputs."""
+    scored = model().eval()
+    outcome = dense_model_outcome(scored, {}, metadata={CONSTANTS: scored.constants()})
+    write_artifact(tmp_path / "model.safetensors", outcome.artifact)
+    rebuilt = method().rebuild_model(TinyViTTask(), read_artifact(tmp_path / "model.safetensors"), torch.device("cpu"))
+    assert type(rebuilt) is type(scored) and rebuilt.constants() == scored.constants()
+    assert not rebuilt.training
+    assert rebuilt.state_dict().keys() == scored.state_dict().keys()
+    assert all(torch.equal(rebuilt.state_dict()[k], v) for k, v in scored.state_dict().items())
+    images = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(rebuilt(images), scored(images), rtol=0, atol=0)
+
+
+def test_an_artifact_without_the_constants_is_refused_with_the_reason():
+    outcome = dense_model_outcome(halting_avit(), {})
+    with pytest.raises(UcdbenchError, match="adaptive_vit"):
+        AViTMethod().rebuild_model(TinyViTTask(), outcome.artifact, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("method, setting, good, bad", [
+    (ATSMethod, "stages", ["auto", [1, 2, 3], [0]], [[], [1, 1], [-1], ["1"], [1.0], "all", 3]),
+    (ATSMethod, "budget", [1.0, 0.25, 1], [0, 0.0, 1.5, "auto"]),
+    (AViTMethod, "target_depth", ["auto", 1, 8], [0, 2.5, "last"]),
+    (AViTMethod, "epochs", [2, 0.5], [0, -1, "x"]),
+])
+def test_the_settings_say_what_is_valid(method, setting, good, bad):
+    declared = method.settings[setting]
+    assert [declared.problem(value) for value in good] == [None] * len(good)
+    assert all(declared.problem(value) for value in bad)
+
+
+def test_constants_a_model_refuses_are_the_users_to_fix():
+    """Ranges that depend on the task (a block index below its depth) are checked when the
+    model is built, as usage errors naming the method."""
+    with pytest.raises(UcdbenchError, match="ats: ATS stages \\[7\\]"):
+        ATSMethod().around(tiny_vit(), {"stages": [1, 7], "budget": 1.0})
+    with pytest.raises(UcdbenchError, match="avit: .*target depth"):
+        AViTMethod().around(tiny_vit(), {"gate_scale": 1.0, "gate_center": 0.0, "eps": 0.01, "target_depth": 4})

@@ -10,7 +10,7 @@ from tests.test_adaptive_vit import tiny_vit
 from ucdbench.interfaces import UcdbenchError
 from ucdbench_plugins.shared.adaptive_vit.ats import (ATS, ClassAttention, default_stages, inverse_transform_sample,
                                                sampled_tokens, significance)
-from ucdbench_plugins.methods.slowformer.losses import compute_loss
+from ucdbench_plugins.methods.slowformer.losses import check_target, compute_loss
 
 
 def test_significance_sums_heads_and_uses_the_value_norm_over_all_heads():
@@ -120,5 +120,9 @@ def test_slowformer_weights_one_per_stage_in_block_order():
     deep = ATS(VisionTransformer(img_size=8, patch_size=2, in_chans=1, num_classes=5, embed_dim=8, depth=12,
                                  num_heads=2), default_stages(12))
     _, stats = deep.forward_masked(torch.rand(1, 1, 8, 8))
-    with pytest.raises(UcdbenchError, match="7 per-stage weights.*9 ATS stages"):
+    fix = r"target_settings=\{\"stages\": \[3, 4, 5, 6, 7, 8, 9\]\}"  # the setting that fixes it, with 7 stages
+    with pytest.raises(UcdbenchError, match=f"7 per-stage weights.*9 ATS stages.*{fix}"):
         compute_loss(deep, stats)
+    with pytest.raises(UcdbenchError, match="9 ATS stages"):
+        check_target(deep)  # what slowformer checks before it fits its target
+    check_target(ATS(deep.vit, (3, 4, 5, 6, 7, 8, 9)))

@@ -199,3 +199,15 @@ def test_codebooks_larger_than_the_scene_are_a_clear_error(smoke_scene):
     ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda iterable, **_: iterable)
     with pytest.raises(UcdbenchError, match="k_<attribute>"):
         CompGS().fit(smoke_scene, config, ctx)
+
+
+@pytest.mark.parametrize("setting, value", [("position_bits", 24), ("opacity_bits", 16), ("k_quats", 0),
+                                            ("kmeans_iters", 0), ("prune_opacity", 1.5), ("lr_scale", 0),
+                                            ("qat_steps", 2.5)])
+def test_settings_the_file_format_or_training_cannot_take_are_usage_errors(setting, value):
+    from ucdbench.interfaces import UcdbenchError
+    from ucdbench.runner import merge_config
+    from ucdbench_plugins.methods.compgs.method import CompGS
+
+    with pytest.raises(UcdbenchError, match=setting):
+        merge_config(CompGS, "smoke", {setting: value}, "method 'compgs'")

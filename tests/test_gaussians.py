@@ -296,3 +296,14 @@ def test_scene_run_skips_flops_with_its_reason_and_keeps_latency(tmp_path):
     assert "flops" not in record["evaluations"]
     assert "rasteris" in record["skipped"]["flops"]
     assert record["evaluations"]["latency"]["p50_ms"] > 0
+
+
+@pytest.mark.parametrize("setting, value", [("mesh", "teapot"), ("backend", "cuda"), ("sh_degree", 4),
+                                            ("image_size", 0), ("sh_increase_every", -1)])
+def test_scene_settings_it_cannot_take_are_usage_errors(setting, value):
+    from ucdbench.interfaces import UcdbenchError
+    from ucdbench.runner import merge_config
+    from ucdbench_plugins.tasks.scene.task import SceneTask
+
+    with pytest.raises(UcdbenchError, match=setting):
+        merge_config(SceneTask, "smoke", {setting: value}, "task 'scene'")

@@ -14,6 +14,11 @@ def test_values_parse_as_json_else_string():
         {"lr": 0.001, "flag": True, "name": "vit", "ids": [1, 2]}]
 
 
+def test_a_json_object_is_one_value_not_a_sweep():
+    assert parse_assignments(['target_settings={"stages": [3, 4], "budget": 0.5}']) == [
+        {"target_settings": {"stages": [3, 4], "budget": 0.5}}]
+
+
 def test_commas_sweep_a_grid():
     grid = parse_assignments(["rank=1,4", "task.model=vit,cnn"])
     assert len(grid) == 4 and {"rank": 4, "task.model": "cnn"} in grid

@@ -79,9 +79,12 @@ def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path):
     assert (tmp_path / "sima_latency_cpu.png").stat().st_size > 0
 
 
-def test_sima_method_trains_a_digits_classifier():
+def test_sima_method_trains_a_digits_classifier(tmp_path):
     """The method end to end at smoke scale: every block runs SimA, it learns (well above the
-    20% of chance on five classes), and the artifact rebuilds the scored weights."""
+    20% of chance on five classes), the artifact rebuilds the scored weights, and the file and
+    the task alone rebuild the scored model — SimA with the head count it was trained with,
+    which the task's ViT (2 heads at smoke) does not say — scoring exactly as it did."""
+    from ucdbench.artifacts import read_artifact, write_artifact
     from ucdbench.interfaces import FitContext
     from ucdbench_plugins.tasks.images.datasets import Digits
     from ucdbench_plugins.methods.sima.method import SimA
@@ -91,9 +94,34 @@ def test_sima_method_trains_a_digits_classifier():
     ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda items, **_: items)
     outcome = SimA().fit(task, {**SimA.defaults("smoke"), "epochs": 12, "heads": 1}, ctx)
     assert all(isinstance(b.attn, SimAAttention) and b.attn.num_heads == 1 for b in outcome.model.blocks)
-    assert task.evaluate(outcome.model, torch.device("cpu"))["top1"] > 50
+    scores = task.evaluate(outcome.model, torch.device("cpu"))
+    assert scores["top1"] > 50
     rebuilt = outcome.reconstruct(outcome.artifact, torch.device("cpu"))
     assert all(torch.equal(rebuilt[k], v) for k, v in outcome.scored_state().items())
+    assert task.base_model(pretrained=False).blocks[0].attn.num_heads == 2
+    write_artifact(tmp_path / "sima.safetensors", outcome.artifact)
+    model = SimA().rebuild_model(task, read_artifact(tmp_path / "sima.safetensors"), torch.device("cpu"))
+    assert all(isinstance(b.attn, SimAAttention) and b.attn.num_heads == 1 for b in model.blocks)
+    assert task.evaluate(model, torch.device("cpu")) == scores
+
+
+def test_sima_settings_say_what_is_valid():
+    from ucdbench.interfaces import UcdbenchError
+    from ucdbench_plugins.methods.sima.method import SimA, SoftmaxViT
+
+    heads = SimA.settings["heads"]
+    assert heads.problem("model") is None and heads.problem(4) is None
+    assert all(heads.problem(value) for value in (0, -1, 1.5, "all", True))
+    assert "heads" not in SoftmaxViT.settings  # the baseline keeps softmax attention as it is
+    with pytest.raises(UcdbenchError, match="heads=3.*divides the width"):
+        SimA().attend(vit_of_width_32(), 3)
+
+
+def vit_of_width_32():
+    """A timm ViT of width 32 (2 heads): 3 heads do not divide it."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(img_size=8, patch_size=2, in_chans=1, num_classes=5, embed_dim=32, depth=1, num_heads=2)
 
 
 def test_latency_sweep_reports_energy_where_the_hardware_meters_it():

@@ -11,7 +11,11 @@ from conftest import run_cli
 from ucdbench.interfaces import FitContext, UcdbenchError
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, distribution_prior, halting_distribution, prior_kl
 from ucdbench_plugins.methods.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, compute_loss
-from ucdbench_plugins.methods.slowformer.method import SlowFormer, attack, new_patch
+from ucdbench.artifacts import read_artifact, write_artifact
+from ucdbench.interfaces import Artifact
+from ucdbench.runner import merge_config
+from ucdbench_plugins.methods.slowformer.method import SlowFormer, attack, attacked_model, new_patch, target_config
+from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.methods.slowformer.patch import PatchTransform, patch_side, project_to_pixels
 from tests.test_adaptive_vit import halting_avit, peaked_ats, tiny_vit
 
@@ -94,16 +98,32 @@ def test_avit_attack_keeps_the_targets_own_prior():
 
 
 @pytest.mark.parametrize("setting, value", [("target", "adavit"), ("defense", "gaussian-blur"),
-                                            ("position", "middle"), ("area", 1.2)])
-def test_bad_settings_are_clear_errors(setting, value):
-    config = {**SlowFormer.defaults("smoke"), setting: value}
+                                            ("position", "middle"), ("area", 1.2), ("area", 1.0), ("area", 0),
+                                            ("target_settings", {"stages": "all"}),
+                                            ("target_settings", {"halting": 1})])
+def test_bad_settings_are_usage_errors_before_any_run(setting, value):
     with pytest.raises(UcdbenchError, match=setting):
-        SlowFormer()._check(config)
+        merge_config(SlowFormer, "smoke", {setting: value}, "method 'slowformer'")
 
 
-def test_slowformer_with_adversarial_training_builds_a_measurable_outcome():
+def test_target_settings_are_the_target_methods_own_checked_by_its_settings():
+    """Before the run a value passes when some target takes it; the chosen target's own
+    settings decide in fit (ats has stages, avit has not)."""
+    given = {"stages": [1, 2], "budget": 0.5}
+    assert merge_config(SlowFormer, "paper", {"target_settings": given}, "slowformer")["target_settings"] == given
+    assert target_config("ats", given, "paper") == {**ATSMethod.defaults("paper"), **given}
+    assert target_config("avit", {}, "small") == AViTMethod.defaults("small")
+    with pytest.raises(UcdbenchError, match="target_settings.*avit has no setting 'budget', 'stages'"):
+        target_config("avit", given, "paper")
+    with pytest.raises(UcdbenchError, match="budget=2"):
+        target_config("ats", {"budget": 2}, "paper")
+
+
+def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_path):
     """fit → Outcome the harness can measure: the patch artifact rebuilds, the defended model
-    differs from the undefended one, and flops-under-attack reports before and after."""
+    differs from the undefended one, and flops-under-attack reports before and after. From the
+    file and the task alone, the scored model comes back: the stored defended model, and, for
+    an attack without the defence, the target its own method fits (the cached one)."""
     from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack
     from ucdbench_plugins.evaluations.reconstruction import compare_states
     from ucdbench_plugins.hardware.cpu import CPU
@@ -124,6 +144,15 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome():
     undefended = outcome.extras["undefended"]["model"]
     assert any(not torch.equal(a, b) for a, b in zip(undefended.state_dict().values(),
                                                      outcome.model.state_dict().values()))
+    write_artifact(tmp_path / "attack.safetensors", outcome.artifact)
+    artifact = read_artifact(tmp_path / "attack.safetensors")
+    defended = SlowFormer().rebuild_model(task, artifact, torch.device("cpu"))
+    assert compare_states(outcome.model.state_dict(), defended.state_dict(), torch.device("cpu"))["weights_equal"]
+    images = task.eval_x[:4]
+    torch.testing.assert_close(defended(images), outcome.model(images), rtol=0, atol=0)
+    undefended_attack = Artifact({"patch": artifact.tensors["patch"]}, {**artifact.metadata, "defense": "none"})
+    target = attacked_model(task, undefended_attack, torch.device("cpu"))
+    assert compare_states(undefended.state_dict(), target.state_dict(), torch.device("cpu"))["weights_equal"]
     evaluation = FlopsUnderAttack()
     figures = evaluation.measure(EvaluationContext(task=task, outcome=outcome, hardware=CPU(),
                                                    device=torch.device("cpu"), preset="smoke",

@@ -27,7 +27,8 @@ from typing import ClassVar
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, Method, Outcome, ReportedFigure, SceneReconstruction, Task, UcdbenchError,
+    Artifact, Config, FitContext, Method, Outcome, PerPreset, ReportedFigure, SceneReconstruction, Setting, Task,
+    UcdbenchError,
 )
 from ucdbench_plugins.methods.compgs.codec import QUANTISED, QuantisedScene, decode, encode
 from ucdbench_plugins.methods.compgs.formats import decode_plain, encode_plain
@@ -37,26 +38,31 @@ MIPNERF360 = "Mip-NeRF360, 3DGS 30k iterations"
 PAPER = "CompGS, ECCV 2024 (arXiv 2311.18159), Table 1"
 
 
-def _format_defaults(preset: str) -> Config:
-    """Codebook sizes and bit widths of the file, shared by CompGS and post-training k-means
-    so that they are compared at the same size.
+FORMAT: dict[str, Setting] = {
+    **{f"k_{name}": Setting(default, f"codebook size of {text}", minimum=1) for name, default, text in (
+        ("sh_rest", PerPreset(16, 128, 512), "the view-dependent SH coefficients"),
+        ("sh_dc", PerPreset(32, 512, 4096), "the base colour (SH degree 0)"),
+        ("scales", PerPreset(32, 256, 4096), "the log-scales"),
+        ("quats", PerPreset(32, 256, 4096), "the rotations"),
+    )},
+    "position_bits": Setting(PerPreset(16, 16, 32), "bits per stored position coordinate (float16 or float32)",
+                             choices=(16, 32)),
+    "opacity_bits": Setting(PerPreset(8, 8, 32), "bits per stored opacity (8-bit levels or float32 logits)",
+                            choices=(8, 32)),
+}
+"""Codebook sizes and bit widths of the file, shared by CompGS and post-training k-means so
+that they are compared at the same size.
 
-    ``paper``: the official run script's codebooks (SH-rest 512, the others 4096), float32
-    positions and opacities. The CPU presets have ~1000× fewer Gaussians, so the codebooks
-    shrink with them, and they use the paper's "BitQ" variant (16-bit positions, 8-bit
-    opacities): with a few thousand Gaussians the kept float32 attributes alone would cap the
-    ratio near 236/16 ≈ 15×.
-    """
-    if preset == "paper":
-        return {"k_sh_rest": 512, "k_sh_dc": 4096, "k_scales": 4096, "k_quats": 4096, "position_bits": 32, "opacity_bits": 32}
-    if preset == "small":
-        return {"k_sh_rest": 128, "k_sh_dc": 512, "k_scales": 256, "k_quats": 256, "position_bits": 16, "opacity_bits": 8}
-    return {"k_sh_rest": 16, "k_sh_dc": 32, "k_scales": 32, "k_quats": 32, "position_bits": 16, "opacity_bits": 8}
+``paper``: the official run script's codebooks (SH-rest 512, the others 4096), float32
+positions and opacities. The CPU presets have ~1000× fewer Gaussians, so the codebooks shrink
+with them, and they use the paper's "BitQ" variant (16-bit positions, 8-bit opacities): with a
+few thousand Gaussians the kept float32 attributes alone would cap the ratio near 236/16 ≈ 15×.
+"""
 
 
 def _codebook_sizes(config: Config, num_gaussians: int) -> dict[str, int]:
     """The configured codebook sizes, which k-means can only fill from as many Gaussians."""
-    sizes = {name: int(config[f"k_{name}"]) for name in QUANTISED}
+    sizes = {name: config[f"k_{name}"] for name in QUANTISED}
     too_big = {name: k for name, k in sizes.items() if k > num_gaussians}
     if too_big:
         raise UcdbenchError(
@@ -134,10 +140,11 @@ class KMeansPost(_SceneCompression):
         ReportedFigure("scene", "psnr", 25.46, f"{MIPNERF360}, k-means after training only", PAPER),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
+    settings: ClassVar[dict[str, Setting]] = {
+        **FORMAT,
         # The only clustering it gets, so run Lloyd's algorithm close to convergence.
-        return {**_format_defaults(preset), "kmeans_iters": 50}
+        "kmeans_iters": Setting(50, "Lloyd iterations of each codebook's k-means", minimum=1),
+    }
 
     def compress(self, task, base, config, ctx):
         generator = torch.Generator().manual_seed(ctx.seed)
@@ -158,17 +165,22 @@ class CompGS(KMeansPost):
         ReportedFigure("scene", "lpips", 0.240, f"{MIPNERF360}, 32K codebooks", PAPER),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        schedule = {
-            "smoke": dict(qat_steps=30, reassign_every=10, regularise_steps=10, prune_every=5,
-                          opacity_reg=0.0, lr_scale=1.0),
-            "small": dict(qat_steps=600, reassign_every=50, regularise_steps=200, prune_every=50,
-                          opacity_reg=0.0, lr_scale=0.25),
-            "paper": dict(qat_steps=15_000, reassign_every=100, regularise_steps=5_000, prune_every=1_000,
-                          opacity_reg=1e-7, lr_scale=1.0),
-        }[preset]
-        return {**_format_defaults(preset), "kmeans_iters": 10, "prune_opacity": 0.005, **schedule}
+    settings: ClassVar[dict[str, Setting]] = {
+        **FORMAT,
+        "kmeans_iters": Setting(10, "Lloyd iterations of each k-means (at the start and at every reassignment)",
+                                minimum=1),
+        "qat_steps": Setting(PerPreset(30, 600, 15_000), "single-view steps of quantisation-aware training",
+                             minimum=1),
+        "reassign_every": Setting(PerPreset(10, 50, 100), "steps between k-means reassignments of the Gaussians",
+                                  minimum=1),
+        "lr_scale": Setting(PerPreset(1.0, 0.25, 1.0), "multiplier of the reference 3DGS learning rates",
+                            minimum=0, exclusive_minimum=True),
+        "opacity_reg": Setting(PerPreset(0.0, 0.0, 1e-7), "weight of the opacity regulariser (0: off)", minimum=0),
+        "regularise_steps": Setting(PerPreset(10, 200, 5_000), "first QAT steps the opacity regulariser and "
+                                    "pruning act in", minimum=0),
+        "prune_every": Setting(PerPreset(5, 50, 1_000), "steps between prunings while regularising", minimum=1),
+        "prune_opacity": Setting(0.005, "opacity below which a Gaussian is pruned", minimum=0, maximum=1),
+    }
 
     def compress(self, task, base, config, ctx):
         from ucdbench_plugins.methods.compgs.quantise import QuantisationAwareGaussians
@@ -177,17 +189,17 @@ class CompGS(KMeansPost):
         generator = torch.Generator().manual_seed(ctx.seed)
         model = QuantisationAwareGaussians.from_state(base.state_dict(), background=task.background,
                                                      backend=task.config["backend"]).to(ctx.device)
-        model.start_quantisation(_codebook_sizes(config, base.num_gaussians), int(config["kmeans_iters"]), generator)
-        regularise = float(config["opacity_reg"]) > 0
-        regularise_steps, prune_every = int(config["regularise_steps"]), int(config["prune_every"])
+        model.start_quantisation(_codebook_sizes(config, base.num_gaussians), config["kmeans_iters"], generator)
+        regularise = config["opacity_reg"] > 0
+        regularise_steps, prune_every = config["regularise_steps"], config["prune_every"]
         pruned = 0
 
         def on_step(step: int, optimizer: torch.optim.Optimizer) -> None:
             nonlocal pruned
-            if step and step % int(config["reassign_every"]) == 0:
-                model.reassign(int(config["kmeans_iters"]))
+            if step and step % config["reassign_every"] == 0:
+                model.reassign(config["kmeans_iters"])
             if regularise and step and step <= regularise_steps and step % prune_every == 0:
-                keep = torch.sigmoid(model.opacities.detach()) >= float(config["prune_opacity"])
+                keep = torch.sigmoid(model.opacities.detach()) >= config["prune_opacity"]
                 if not keep.all():
                     pruned += int((~keep).sum())
                     prune(model, optimizer, keep)
@@ -197,13 +209,13 @@ class CompGS(KMeansPost):
         def opacity_regulariser(m: GaussianModel, step: int) -> torch.Tensor | None:
             if not regularise or step >= regularise_steps:
                 return None
-            return float(config["opacity_reg"]) * torch.sigmoid(m.opacities).sum()
+            return config["opacity_reg"] * torch.sigmoid(m.opacities).sum()
 
         # Fine-tuning continues from the end of a 3DGS schedule: positions at its final rates.
         rates = LearningRates(means=LearningRates.means_final * 10, means_final=LearningRates.means_final)
         metrics = train_gaussians(
-            model, task.train_views, steps=int(config["qat_steps"]), generator=generator, device=ctx.device,
-            scene_extent=task.scene_extent, lr_scale=float(config["lr_scale"]), rates=rates,
+            model, task.train_views, steps=config["qat_steps"], generator=generator, device=ctx.device,
+            scene_extent=task.scene_extent, lr_scale=config["lr_scale"], rates=rates,
             extra_loss=opacity_regulariser, on_step=on_step, progress=ctx.progress,
         )
         model.update_centroids()
@@ -215,9 +227,9 @@ def cluster_scene_of(base: GaussianModel, config: Config, generator: torch.Gener
     from ucdbench_plugins.methods.compgs.quantise import cluster_scene
 
     sizes = _codebook_sizes(config, base.num_gaussians)
-    return cluster_scene(base.state_dict(), sizes, int(config["kmeans_iters"]), generator)
+    return cluster_scene(base.state_dict(), sizes, config["kmeans_iters"], generator)
 
 
 def _encode_artifact(scene: QuantisedScene, config: Config) -> Artifact:
-    tensors, metadata, _ = encode(scene, int(config["position_bits"]), int(config["opacity_bits"]))
+    tensors, metadata, _ = encode(scene, config["position_bits"], config["opacity_bits"])
     return Artifact(tensors, metadata)

@@ -1,18 +1,33 @@
 """The ``sima`` method and its baseline ``softmax-vit``: the task's ViT trained with one recipe,
-SimA attention or the unchanged softmax attention, so the two rows differ only in attention."""
+SimA attention or the unchanged softmax attention, so the two rows differ only in attention.
+
+The artifact is the trained model's complete state; its metadata says which attention it uses
+and with how many heads, so :meth:`SimA.rebuild_model` builds the same model around it from
+the task's architecture alone.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from ucdbench.api import (
-    Config, FitContext, ImageClassification, Method, Outcome, Task, UcdbenchError, dense_model_outcome,
-    train,
+    Artifact, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, Setting, Task, UcdbenchError,
+    dense_model_outcome, expand_dense, initial_model, model_with_state, train,
 )
 from ucdbench_plugins.methods.sima.attention import use_sima_attention
 from ucdbench_plugins.shared.vision import require_vit
+
+RECIPE: dict[str, Setting] = {
+    "epochs": Setting(PerPreset(10, 60, 300), "passes over the training split", minimum=1),
+    "lr": Setting(PerPreset(3e-3, 2e-3, 5e-4), "AdamW learning rate", minimum=0, exclusive_minimum=True),
+    "batch_size": Setting(PerPreset(64, 64, 1024), "images per step", minimum=1),
+    "weight_decay": Setting(0.05, "AdamW weight decay", minimum=0),
+    "pretrained": Setting(False, "fine-tune the task's softmax-pretrained ViT instead of training from scratch"),
+}
+"""The training recipe both rows share (SimA's is the DeiT recipe: AdamW, weight decay 0.05)."""
 
 
 class SimA(Method):
@@ -23,20 +38,12 @@ class SimA(Method):
     attention: ClassVar[str] = "sima"
     # PAPERS.md §3 gives no figure for a task of this suite ("on-par accuracy" with softmax).
     reported = ()
-
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        schedule = {
-            "smoke": {"epochs": 10, "lr": 3e-3, "batch_size": 64},
-            "small": {"epochs": 60, "lr": 2e-3, "batch_size": 64},
-            "paper": {"epochs": 300, "lr": 5e-4, "batch_size": 1024},
-        }[preset]
-        config: dict[str, Any] = {**schedule, "weight_decay": 0.05, "pretrained": False}
-        if cls.attention == "sima":
-            config["heads"] = "model"
-        return config
-
     requires = (ImageClassification,)
+    settings = {
+        **RECIPE,
+        "heads": Setting("model", "heads of every SimA attention ('model': each block's own head count; the "
+                         "width must be divisible by it)", choices=("model",), type=int, minimum=1),
+    }
 
     def unsupported_reason(self, task: Task) -> str | None:
         return require_vit(task)
@@ -44,16 +51,34 @@ class SimA(Method):
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         torch.manual_seed(ctx.seed)
         model = task.base_model(pretrained=bool(config["pretrained"]))
-        if self.attention == "sima":
-            heads = config["heads"]
-            if heads != "model" and not (isinstance(heads, int) and heads > 0):
-                raise UcdbenchError(f"sima: heads must be 'model' or a positive integer, not {heads!r}")
-            use_sima_attention(model, None if heads == "model" else heads)
+        metadata = self.attend(model, None if self.attention == "softmax" or config["heads"] == "model"
+                               else config["heads"])
         metrics = train(
             model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
             batch_size=config["batch_size"], weight_decay=config["weight_decay"], desc=self.name,
         )
-        return dense_model_outcome(model, metrics)
+        return dense_model_outcome(model, metrics, metadata=metadata)
+
+    def attend(self, model: nn.Module, heads: int | None) -> dict[str, Any]:
+        """Give ``model`` this row's attention, in place (``heads`` None keeps the model's);
+        returns what rebuilding it needs: the attention and the head count it got."""
+        if self.attention == "softmax":
+            return {"attention": "softmax"}
+        try:
+            use_sima_attention(model, heads)
+        except ValueError as exc:
+            raise UcdbenchError(f"sima: heads={heads}: {exc}; give a head count that divides the width, or "
+                                "'model'") from None
+        return {"attention": "sima", "heads": model.blocks[0].attn.num_heads}
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The task's ViT with the stored attention and head count, holding the stored state."""
+        model = initial_model(task, task.seed)
+        if artifact.metadata.get("attention") != self.attention:
+            raise UcdbenchError(f"{self.name}: the artifact holds a model with {artifact.metadata.get('attention')!r} "
+                                f"attention, not {self.attention!r}: rebuild it with the method that wrote it")
+        self.attend(model, artifact.metadata.get("heads"))
+        return model_with_state(model.to(device), expand_dense(artifact, device))
 
 
 class SoftmaxViT(SimA):
@@ -61,3 +86,4 @@ class SoftmaxViT(SimA):
 
     name = "softmax-vit"
     attention = "softmax"
+    settings = RECIPE

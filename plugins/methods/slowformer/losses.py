@@ -9,11 +9,14 @@
   significance uniform, so sampling keeps every token. c = [1, .2, .05, .01, .005, .005, .005]
   is the official list (UCDvision/SlowFormer AdaptiveTokenSampling/engine.py,
   ``train_one_epoch``), c_i for the i-th ATS stage in block order as there. It fits at most 7
-  stages — the official loop fails past that — so a target with more is an error, never padded.
+  stages — the official loop fails past that — so a target with more is an error, never padded
+  (:func:`check_target`, before the target is fitted); slowformer's ``target_settings`` gives
+  the target fewer stages.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -31,12 +34,20 @@ ATS_STAGE_WEIGHTS = (1.0, 0.2, 0.05, 0.01, 0.005, 0.005, 0.005)
 def ats_stage_weights(stages: tuple[int, ...]) -> tuple[float, ...]:
     """SlowFormer's weight for each ATS stage, in block order (the first ``len(stages)`` of the list)."""
     if len(stages) > len(ATS_STAGE_WEIGHTS):
+        fewer = json.dumps({"stages": list(stages[:len(ATS_STAGE_WEIGHTS)])})
         raise UcdbenchError(
             f"slowformer: the ATS objective has {len(ATS_STAGE_WEIGHTS)} per-stage weights (official "
             f"engine.py loss_coef) but the target has {len(stages)} ATS stages (blocks {list(stages)}); "
-            f"attack an ATS model with at most {len(ATS_STAGE_WEIGHTS)} stages (the ats method's "
-            f"'stages' setting)")
+            f"attack an ATS model with at most {len(ATS_STAGE_WEIGHTS)} stages by giving the target's own "
+            f"'stages' setting through slowformer's target_settings, e.g. --set 'target_settings={fewer}'")
     return ATS_STAGE_WEIGHTS[:len(stages)]
+
+
+def check_target(model: AdaptiveViT) -> None:
+    """Raise the stage-count error :func:`compute_loss` would raise on ``model``, before
+    anything trains."""
+    if isinstance(model, ATS):
+        ats_stage_weights(model.stages)
 
 
 def compute_loss(model: AdaptiveViT, stats: dict[str, Any]) -> torch.Tensor:

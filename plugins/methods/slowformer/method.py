@@ -1,7 +1,10 @@
 """``slowformer``: optimise one universal patch that maximises an adaptive ViT's compute.
 
 The target (``--set target=avit|ats``) is that method fitted on the same task, preset and seed
-(cached, so the attack and its defence variants share one target). The model is frozen; the
+(cached, so the attack and its defence variants share one target), with its preset defaults
+updated by ``target_settings`` (a JSON object of the target method's own settings, each checked
+by that setting, e.g. ``{"stages": [3, 4, 5, 6, 7, 8, 9]}`` for an ATS with as many stages as
+the ATS objective has weights). The model is frozen; the
 patch is optimised with AdamW (lr 0.2, no weight decay) on the target's objective from
 :mod:`.losses` and projected to 8-bit pixels after every step. The Outcome's model is the
 target, its ``input_transform`` the patch; ``extras`` carry what the flops-under-attack
@@ -17,8 +20,10 @@ one record shows attack success before and after the defence.
 The complete state of an attack's outcome is the patch and the model it is scored against
 (under ``target.``). The artifact stores the patch; the target is the task's avit/ats model as
 its own method fits it (what the attacker is given), except with ``defense=adv-train``, where
-the defended model is this run's product and is stored whole, as dense tensors. The
-reconstruction evaluation compares both parts.
+the defended model is this run's product and is stored whole, as dense tensors. The artifact's
+metadata records the target, its resolved configuration and its model's constants, so
+:meth:`SlowFormer.rebuild_model` gives the attacked model from the file and the task alone.
+The reconstruction evaluation compares both parts.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, DivergedError, FitContext, ImageClassification, Method, Outcome, Reconstruct,
-    ReportedFigure, Task, UcdbenchError, cached_tensors, stored_dense,
+    Artifact, Config, DivergedError, FitContext, ImageClassification, Method, Outcome, PerPreset, Reconstruct,
+    ReportedFigure, Setting, Task, UcdbenchError, cached_tensors, initial_model, model_with_state, progress_bar,
+    stored_dense,
 )
 from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
-from ucdbench_plugins.methods.slowformer.losses import compute_loss
+from ucdbench_plugins.methods.slowformer.losses import check_target, compute_loss
 from ucdbench_plugins.methods.slowformer.patch import POSITIONS, PatchTransform, patch_side, random_patch
 from ucdbench_plugins.shared.vision import require_vit
 
@@ -46,17 +52,51 @@ _TINY = {"target": "avit", "task.model": "deit_tiny_patch16_224"}
 _SMALL = {"target": "avit", "task.model": "deit_small_patch16_224"}
 
 
-def load_target(task: Task, target: str, ctx: FitContext) -> tuple[AdaptiveViT, Any, Config]:
-    """The target fitted by its own method with its preset defaults, cached per task and seed
-    (and, as every cache entry, per version of the code behind it)."""
+def target_settings_problem(target: str, values: dict[str, Any]) -> str | None:
+    """What is wrong with ``values`` as settings of the ``target`` method (unknown names, values
+    its settings do not allow), or None."""
+    settings = TARGETS[target].settings
+    unknown = sorted(set(values) - set(settings))
+    if unknown:
+        return f"{target} has no setting {', '.join(map(repr, unknown))}; its settings: {', '.join(settings)}"
+    problems = [f"{key}={value!r}: {problem}" for key, value in values.items()
+                if (problem := settings[key].problem(value))]
+    return "; ".join(problems) or None
+
+
+def _settings_of_a_target(values: dict[str, Any]) -> str | None:
+    """The check of ``target_settings`` before any run starts, where the target is not known:
+    settings some target takes (the chosen target's own check follows in ``fit``)."""
+    problems = {target: target_settings_problem(target, values) for target in TARGETS}
+    if any(problem is None for problem in problems.values()):
+        return None
+    return "; ".join(f"as {target}'s: {problem}" for target, problem in problems.items())
+
+
+def _below_one(area: float) -> str | None:
+    return None if area < 1 else f"{area!r} covers the whole image: give a fraction below 1"
+
+
+def target_config(target: str, values: dict[str, Any], preset: str) -> Config:
+    """The target's configuration: its method's defaults at ``preset`` updated by ``values``."""
+    problem = target_settings_problem(target, values)
+    if problem:
+        raise UcdbenchError(f"slowformer: target_settings={values!r} for target={target}: {problem}")
+    return {**TARGETS[target].defaults(preset), **values}
+
+
+def load_target(task: Task, target: str, config: Config, ctx: FitContext) -> AdaptiveViT:
+    """The target fitted by its own method with ``config``, cached per task and seed (and, as
+    every cache entry, per version of the code behind it). A target SlowFormer's objective
+    cannot attack is refused before it is fitted."""
     method = TARGETS[target]()
-    config = method.defaults(ctx.preset)
     model = method.build(task, config)
+    check_target(model)
     key = {"target": target, "task": task.name, "task_config": task.config, "preset": ctx.preset,
            "seed": ctx.seed, "config": config}
     state = cached_tensors("slowformer-targets", key, lambda: method.fit_model(task, config, ctx)[0].state_dict())
     model.load_state_dict(state)
-    return model.to(ctx.device).eval(), method, config
+    return model.to(ctx.device).eval()
 
 
 def new_patch(task: Task, config: Config, seed: int) -> PatchTransform:
@@ -144,35 +184,34 @@ class SlowFormer(Method):
                        where={"target": "avit", "area": 0.02}),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        return {
-            "target": "avit", "area": 0.08, "position": "top-left", "lr": 0.2,
-            "epochs": {"smoke": 1, "small": 5, "paper": 1}[preset],
-            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
-            "defense": "none", "defense_lr": 5e-4,
-            "defense_epochs": {"smoke": 1, "small": 10, "paper": 10}[preset],
-        }
-
     requires = (ImageClassification,)
+    settings = {
+        "target": Setting("avit", "the adaptive ViT attacked, fitted by its own method on the same task, preset and "
+                          "seed", choices=tuple(TARGETS)),
+        "target_settings": Setting({}, "the target method's own settings over its preset defaults, as a JSON "
+                                   "object (e.g. {\"stages\": [3, 4, 5]} for ats)", check=_settings_of_a_target),
+        "area": Setting(0.08, "patch area as a fraction of the image, below 1", minimum=0, exclusive_minimum=True,
+                        check=_below_one),
+        "position": Setting("top-left", "where the patch is pasted", choices=POSITIONS),
+        "lr": Setting(0.2, "AdamW learning rate of the patch (no weight decay)", minimum=0, exclusive_minimum=True),
+        "epochs": Setting(PerPreset(1, 5, 1), "passes over the training split optimising the patch",
+                          type=(int, float), minimum=0, exclusive_minimum=True),
+        "batch_size": Setting(PerPreset(64, 64, 128), "images per patch step", minimum=1),
+        "defense": Setting("none", "adv-train: fine-tune the target against a patch re-optimised every step, then "
+                           "attack the defended model", choices=DEFENSES),
+        "defense_lr": Setting(5e-4, "AdamW learning rate of adversarial training", minimum=0, exclusive_minimum=True),
+        "defense_epochs": Setting(PerPreset(1, 10, 10), "passes over the training split of adversarial training",
+                                  type=(int, float), minimum=0, exclusive_minimum=True),
+    }
 
     def unsupported_reason(self, task: Task) -> str | None:
         return require_vit(task)
 
-    def _check(self, config: Config) -> None:
-        if config["target"] not in TARGETS:
-            raise UcdbenchError(f"slowformer: target must be one of {', '.join(TARGETS)}, not {config['target']!r}")
-        if config["defense"] not in DEFENSES:
-            raise UcdbenchError(f"slowformer: defense must be one of {', '.join(DEFENSES)}, not {config['defense']!r}")
-        if config["position"] not in POSITIONS:
-            raise UcdbenchError(f"slowformer: position must be one of {', '.join(POSITIONS)}, not {config['position']!r}")
-        if not 0 < config["area"] < 1:
-            raise UcdbenchError(f"slowformer: area is a fraction of the image in (0, 1), not {config['area']!r}")
-
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        self._check(config)
         torch.manual_seed(ctx.seed)
-        model, method, target_config = load_target(task, config["target"], ctx)
+        target = config["target"]
+        target_cfg = target_config(target, config["target_settings"], ctx.preset)
+        model = load_target(task, target, target_cfg, ctx)
         transform, attack_loss = attack(model, task, config, ctx, desc="slowformer")
         metrics = {"attack_loss": attack_loss, "patch_side": float(transform.side),
                    "patch_area_fraction": transform.area_fraction}
@@ -182,8 +221,8 @@ class SlowFormer(Method):
         if config["defense"] == "adv-train":
             undefended = {"model": model, "input_transform": transform, "force_compute": model.forced_compute,
                           "control_transform": control}
-            model = load_target(task, config["target"], ctx)[0]
-            metrics.update(adversarial_training(model, method, target_config, task, config, ctx))
+            model = load_target(task, target, target_cfg, ctx)
+            metrics.update(adversarial_training(model, TARGETS[target](), target_cfg, task, config, ctx))
             metrics["undefended_attack_loss"] = attack_loss
             transform, metrics["attack_loss"] = attack(model, task, config, ctx, desc="slowformer (defended)")
             extras["undefended"] = undefended
@@ -191,12 +230,12 @@ class SlowFormer(Method):
         tensors = {"patch": transform.patch.detach().clone()}
         if config["defense"] == "adv-train":  # the defended model is this run's product: stored as it is
             tensors.update({f"{TARGET}{name}": t.detach().clone() for name, t in model.state_dict().items()})
+        metadata = {"target": target, "target_config": target_cfg, "target_constants": model.constants(),
+                    "position": config["position"], "image_size": task.image_size, "defense": config["defense"]}
         return Outcome(
             model=model,
-            artifact=Artifact(tensors, metadata={"target": config["target"], "position": config["position"],
-                                                 "image_size": task.image_size, "defense": config["defense"]},
-                              dense=tuple(name for name in tensors if name.startswith(TARGET))),
-            reconstruct=attack_reconstructor(task, config["target"], ctx),
+            artifact=Artifact(tensors, metadata=metadata, dense=tuple(name for name in tensors if name.startswith(TARGET))),
+            reconstruct=attack_reconstructor(task),
             dense_weights=lambda: {"patch": transform.patch.detach(),
                                    **{f"{TARGET}{name}": t for name, t in model.state_dict().items()}},
             input_transform=transform,
@@ -204,19 +243,38 @@ class SlowFormer(Method):
             extras=extras,
         )
 
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:
+        """The model the patch is scored against (the patch itself is the artifact's ``patch``)."""
+        return attacked_model(task, artifact, device)
 
-def attack_reconstructor(task: Task, target: str, ctx: FitContext) -> Reconstruct:
+
+def attacked_model(task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:
+    """The model an attack is scored against, from its artifact and the task, frozen in eval
+    mode: the stored defended model around the task's architecture, or else the task's target
+    as its own method fits it with the recorded configuration (cached)."""
+    metadata = artifact.metadata
+    method = TARGETS[metadata["target"]]()
+    stored = stored_dense(artifact, device)
+    if stored:
+        model = method.around(initial_model(task, task.seed), metadata["target_constants"]).to(device)
+        return model_with_state(model, {name[len(TARGET):]: tensor for name, tensor in stored.items()})
+    ctx = FitContext(device=device, seed=task.seed, preset=task.preset, progress=progress_bar)
+    with torch.random.fork_rng():
+        model = load_target(task, metadata["target"], metadata["target_config"], ctx)
+    return model.requires_grad_(False).eval()
+
+
+def attack_reconstructor(task: Task) -> Reconstruct:
     """artifact, device → the complete state of an attack: the patch and, under ``target.``,
-    the model it attacks — the stored defended model, or else the task's target as its own
-    method fits it (cached; held once, as its user holds it)."""
+    the model it attacks (:func:`attacked_model`; the target a run did not train is held once,
+    as its user holds it)."""
     held: dict[str, AdaptiveViT] = {}
 
     def reconstruct(artifact: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
         stored = stored_dense(artifact, device)
         if not stored:
             if "target" not in held:
-                with torch.random.fork_rng():
-                    held["target"] = load_target(task, target, ctx)[0]
+                held["target"] = attacked_model(task, artifact, device)
             stored = {f"{TARGET}{name}": t.to(device) for name, t in held["target"].state_dict().items()}
         return {"patch": artifact.tensors["patch"].to(device), **stored}
 

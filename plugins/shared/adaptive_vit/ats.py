@@ -119,6 +119,9 @@ class ATS(AdaptiveViT):
             raise ValueError("ATS needs at least 2 patch tokens to sample from")
         self.stages, self.budget = tuple(sorted(stages)), budget
 
+    def constants(self) -> dict[str, Any]:
+        return {"stages": list(self.stages), "budget": self.budget}
+
     def _select(self, scores: torch.Tensor, active: torch.Tensor, slots: int) -> torch.Tensor:
         """Patch tokens kept (B, M) under the current compute mode."""
         if self.compute_mode == "max":

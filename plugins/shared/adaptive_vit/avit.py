@@ -106,6 +106,10 @@ class AViT(AdaptiveViT):
         self.target_depth = default_target_depth(self.depth) if target_depth is None else target_depth
         self.register_buffer("prior", distribution_prior(self.depth, self.target_depth), persistent=False)
 
+    def constants(self) -> dict[str, Any]:
+        return {"gate_scale": self.gate_scale, "gate_center": self.gate_center, "eps": self.eps,
+                "target_depth": self.target_depth}
+
     def halting_scores(self, x: torch.Tensor) -> torch.Tensor:
         """h = σ(γ · e[..., 0] − β) for every token."""
         return torch.sigmoid(self.gate_scale * x[..., 0] - self.gate_center)

@@ -4,19 +4,23 @@ The Outcome's model drops tokens for real in eval mode, so the harness's FLOPs a
 see the saving. ``extras["force_compute"]`` is the model's ``forced_compute(mode)`` context
 manager ("min" / "max"), which the flops-under-attack evaluation uses for F_max and for its
 compute floor. :meth:`_AdaptiveMethod.fit_model` is also how SlowFormer obtains its targets.
+
+The artifact is the model's complete state; its metadata holds the model's constants (A-ViT's
+gate and prior, ATS's stages and budget, as :meth:`AdaptiveViT.constants` gives them), so
+:meth:`_AdaptiveMethod.rebuild_model` builds the same model from the task's architecture.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ucdbench.api import (
-    Config, FitContext, ImageClassification, Method, Outcome, PRESETS, PerPreset, ReportedFigure, Setting,
-    Task, UcdbenchError, dense_model_outcome, train,
+    Artifact, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, ReportedFigure, Setting, Task,
+    UcdbenchError, dense_model_outcome, expand_dense, initial_model, model_with_state, train,
 )
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, default_target_depth
@@ -24,11 +28,28 @@ from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.shared.vision import require_vit
 
 _AVIT_SOURCE = "A-ViT, CVPR 2022: official README (NVlabs/A-ViT), ImageNet-1K"
-_SCHEDULE = {
-    "smoke": {"epochs": 2, "lr": 1e-3, "batch_size": 64},
-    "small": {"epochs": 20, "lr": 1e-3, "batch_size": 64},
-    "paper": {"epochs": 100, "lr": 5e-4, "batch_size": 512},
+CONSTANTS = "adaptive_vit"
+"""Key of the model's constants in the artifact's metadata."""
+
+SCHEDULE: dict[str, Setting] = {
+    "epochs": Setting(PerPreset(2, 20, 100), "passes over the training split", type=(int, float), minimum=0,
+                      exclusive_minimum=True),
+    "lr": Setting(PerPreset(1e-3, 1e-3, 5e-4), "AdamW learning rate", minimum=0, exclusive_minimum=True),
+    "batch_size": Setting(PerPreset(64, 64, 512), "images per step", minimum=1),
+    "weight_decay": Setting(0.0, "AdamW weight decay", minimum=0),
 }
+"""The fine-tuning schedule both adaptive ViTs share."""
+
+
+def block_indices(value: Any) -> str | None:
+    """A setting check: a list is a non-empty list of distinct block indices (integers ≥ 0)."""
+    if not isinstance(value, list):
+        return None  # a choice ("auto"); the setting's type refuses anything else
+    if not value or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
+        return f"{value!r} is not a non-empty list of block indices (integers ≥ 0), e.g. [1, 2, 3]"
+    if len(set(value)) != len(value):
+        return f"{value!r} names a block twice"
+    return None
 
 
 def _mean_kept_fraction(model: AdaptiveViT, task: Task, device: torch.device) -> float:
@@ -43,13 +64,27 @@ class _AdaptiveMethod(Method):
     plus the method's own term."""
 
     requires = (ImageClassification,)
+    model_class: ClassVar[type[AdaptiveViT]]
 
     def unsupported_reason(self, task: Task) -> str | None:
         return require_vit(task)
 
     @abstractmethod
+    def constants(self, config: Config, depth: int) -> dict[str, Any]:
+        """The model's constants (:meth:`AdaptiveViT.constants`) from ``config`` for a ViT of
+        ``depth`` blocks ("auto" settings resolved)."""
+
+    def around(self, vit: torch.nn.Module, constants: dict[str, Any]) -> AdaptiveViT:
+        """``model_class`` around ``vit``; constants it refuses are the user's to fix."""
+        try:
+            return self.model_class(vit, **constants)
+        except ValueError as exc:
+            raise UcdbenchError(f"{self.name}: {exc}") from None
+
     def build(self, task: Task, config: Config) -> AdaptiveViT:
         """The untrained adaptive model around the task's pretrained ViT."""
+        vit = task.base_model(pretrained=True)
+        return self.around(vit, self.constants(config, len(vit.blocks)))
 
     def extra_loss(self, config: Config) -> Callable[[AdaptiveViT], torch.Tensor] | None:
         """The method's term added to the task loss (read from ``model.last_stats``), if any."""
@@ -68,7 +103,16 @@ class _AdaptiveMethod(Method):
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         model, metrics = self.fit_model(task, config, ctx)
-        return dense_model_outcome(model, metrics, force_compute=model.forced_compute)
+        return dense_model_outcome(model, metrics, metadata={CONSTANTS: model.constants()},
+                                   force_compute=model.forced_compute)
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:
+        """The task's ViT architecture wrapped with the stored constants, holding the stored state."""
+        if CONSTANTS not in artifact.metadata:
+            raise UcdbenchError(f"{self.name}: the artifact has no {CONSTANTS!r} metadata: it was not written by "
+                                f"{self.name}, or by a version before it stored the model's constants; run it again")
+        model = self.around(initial_model(task, task.seed), artifact.metadata[CONSTANTS])
+        return model_with_state(model.to(device), expand_dense(artifact, device))
 
 
 class AViTMethod(_AdaptiveMethod):
@@ -91,30 +135,22 @@ class AViTMethod(_AdaptiveMethod):
     # the dense fine-tune's top-1 (92.0 vs 91.9, 93.7 vs 93.3); a stronger ponder term cuts
     # more compute at a cost in accuracy, a weaker prior lets mnist halt almost everything
     # after block 1 (89% top-1 at ponder 3e-2, prior 1e-2).
+    model_class = AViT
     settings = {
-        **{name: Setting(PerPreset(*(_SCHEDULE[p][name] for p in PRESETS)), text, type=kind, minimum=0,
-                         exclusive_minimum=True)
-           for name, text, kind in (("epochs", "passes over the training split", float),
-                                    ("lr", "AdamW learning rate", float), ("batch_size", "images per step", int))},
-        "weight_decay": Setting(0.0, "AdamW weight decay", minimum=0),
-        "gate_scale": Setting(10.0, "γ of the halting score σ(γ · e[0] − β)"),
+        **SCHEDULE,
+        "gate_scale": Setting(10.0, "γ of the halting score σ(γ · e[0] − β)", minimum=0, exclusive_minimum=True),
         "gate_center": Setting(PerPreset(10.0, 10.0, 30.0), "β of the halting score σ(γ · e[0] − β)"),
         "eps": Setting(0.01, "a token halts once its cumulative score reaches 1 − eps", minimum=0, maximum=1),
         "ponder_weight": Setting(PerPreset(2e-2, 2e-2, 5e-4), "weight of the ponder cost", minimum=0),
         "prior_weight": Setting(PerPreset(0.1, 0.1, 1e-3), "weight of the distributional-prior KL term", minimum=0),
-        "target_depth": Setting("auto", "0-based block the prior is centred on (auto: block 8 of 12, scaled to the "
-                                "depth)", choices=("auto",), type=int, minimum=1),
+        "target_depth": Setting("auto", "0-based block the prior is centred on, below the depth (auto: block 8 of "
+                                "12, scaled to the depth)", choices=("auto",), type=int, minimum=1),
     }
 
-    def build(self, task: Task, config: Config) -> AViT:
-        vit = task.base_model(pretrained=True)
+    def constants(self, config: Config, depth: int) -> dict[str, Any]:
         target = config["target_depth"]
-        if target == "auto":
-            target = default_target_depth(len(vit.blocks))
-        try:
-            return AViT(vit, config["gate_scale"], config["gate_center"], config["eps"], target)
-        except ValueError as exc:
-            raise UcdbenchError(f"avit: {exc}") from None
+        return {"gate_scale": config["gate_scale"], "gate_center": config["gate_center"], "eps": config["eps"],
+                "target_depth": default_target_depth(depth) if target == "auto" else target}
 
     def extra_loss(self, config: Config) -> Callable[[AViT], torch.Tensor]:
         def loss(model: AViT) -> torch.Tensor:
@@ -136,18 +172,15 @@ class ATSMethod(_AdaptiveMethod):
     name = "ats"
     reported = ()
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        return {**_SCHEDULE[preset], "weight_decay": 0.0, "stages": "auto", "budget": 1.0}
+    model_class = ATS
+    settings = {
+        **SCHEDULE,
+        "stages": Setting("auto", "the blocks that sample tokens, 0-based, each below the depth (auto: every block "
+                          "from a quarter of the depth on)", choices=("auto",), type=list, check=block_indices),
+        "budget": Setting(1.0, "share of a stage's slots it samples (at least 8 tokens)", minimum=0,
+                          exclusive_minimum=True, maximum=1),
+    }
 
-    def build(self, task: Task, config: Config) -> ATS:
-        vit = task.base_model(pretrained=True)
-        stages: Any = config["stages"]
-        if stages == "auto":
-            stages = default_stages(len(vit.blocks))
-        if not isinstance(stages, (list, tuple)) or not all(isinstance(s, int) for s in stages):
-            raise UcdbenchError(f"ats: stages must be 'auto' or a list of block indices, not {stages!r}")
-        try:
-            return ATS(vit, tuple(stages), float(config["budget"]))
-        except ValueError as exc:
-            raise UcdbenchError(f"ats: {exc}") from None
+    def constants(self, config: Config, depth: int) -> dict[str, Any]:
+        stages = config["stages"]
+        return {"stages": list(default_stages(depth) if stages == "auto" else stages), "budget": config["budget"]}

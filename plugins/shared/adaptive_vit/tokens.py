@@ -78,6 +78,11 @@ class AdaptiveViT(nn.Module):
     def depth(self) -> int:
         return len(self.vit.blocks)
 
+    def constants(self) -> dict[str, Any]:
+        """The constructor's arguments besides ``vit`` (JSON-serialisable): with the ViT's
+        architecture and the state dict they rebuild the model, ``type(self)(vit, **constants)``."""
+        raise NotImplementedError
+
     @contextmanager
     def forced_compute(self, mode: str) -> Iterator[None]:
         """Run with ``mode`` (one of :data:`COMPUTE_MODES`) instead of the adaptive policy."""

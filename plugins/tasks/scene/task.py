@@ -32,10 +32,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from ucdbench.api import Config, Metric, SceneReconstruction, Task, UcdbenchError
+from ucdbench.api import Config, Metric, PerPreset, SceneReconstruction, Setting, Task, UcdbenchError
 from ucdbench_plugins.shared.gaussians.camera import Camera
 from ucdbench_plugins.shared.gaussians.metrics import lpips_if_available, photometric_loss, psnr, ssim
 from ucdbench_plugins.shared.gaussians.model import PARAMETER_NAMES, GaussianModel
+from ucdbench_plugins.shared.gaussians.render import BACKENDS
+from ucdbench_plugins.shared.gaussians.sh import MAX_SH_DEGREE
+from ucdbench_plugins.shared.gaussians.synthetic import MESHES
 
 View = tuple[Camera, torch.Tensor]
 SCENE_SEED = 0
@@ -55,27 +58,30 @@ class SceneTask(Task, SceneReconstruction):
         "matmuls would be counted. Latency (rendering time) is the compute figure for this task"
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        common = {
-            "mesh": "ant",
-            "data_path": "",
-            "ply_path": "",
-            "sh_degree": 3,
-            "white_background": False,
-            "backend": "auto",
-        }
-        sizes = {
-            "smoke": dict(image_size=24, train_views=6, test_views=2, gt_gaussians=1500, num_gaussians=300,
-                          base_steps=40, lr_scale=4.0, sh_increase_every=20),
-            "small": dict(image_size=64, train_views=24, test_views=8, gt_gaussians=20000, num_gaussians=3000,
-                          base_steps=1000, lr_scale=4.0, sh_increase_every=300),
-            # The paper's own setting is a real scene (data_path + ply_path, e.g. Mip-NeRF360);
-            # without one, a large synthetic scene trained with the reference schedule.
-            "paper": dict(image_size=512, train_views=200, test_views=25, gt_gaussians=2_000_000,
-                          num_gaussians=200_000, base_steps=30_000, lr_scale=1.0, sh_increase_every=1000),
-        }
-        return {**common, **sizes[preset]}
+    # smoke and small: the synthetic scene at CPU sizes. paper: the paper's own setting is a real
+    # scene (data_path + ply_path, e.g. Mip-NeRF360); without one, a large synthetic scene
+    # trained with the reference schedule.
+    settings: ClassVar[dict[str, Setting]] = {
+        "mesh": Setting("ant", "the pyvista example mesh of the synthetic scene", choices=MESHES),
+        "data_path": Setting("", "a real scene instead: a NeRF-synthetic or COLMAP folder (needs ply_path)"),
+        "ply_path": Setting("", "the trained 3DGS point_cloud.ply of the real scene in data_path"),
+        "sh_degree": Setting(3, "spherical-harmonics degree of the Gaussians' colour", minimum=0,
+                             maximum=MAX_SH_DEGREE),
+        "white_background": Setting(False, "composite on white instead of black"),
+        "backend": Setting("auto", "the rasteriser: pure PyTorch, gsplat (CUDA), or auto (gsplat on a GPU where "
+                           "installed)", choices=BACKENDS),
+        "image_size": Setting(PerPreset(24, 64, 512), "side of the rendered views in pixels", minimum=1),
+        "train_views": Setting(PerPreset(6, 24, 200), "synthetic views trained on", minimum=1),
+        "test_views": Setting(PerPreset(2, 8, 25), "synthetic views scored", minimum=1),
+        "gt_gaussians": Setting(PerPreset(1500, 20_000, 2_000_000), "Gaussians of the synthetic ground truth",
+                                minimum=1),
+        "num_gaussians": Setting(PerPreset(300, 3000, 200_000), "Gaussians of the trained base scene", minimum=1),
+        "base_steps": Setting(PerPreset(40, 1000, 30_000), "single-view steps training the base scene", minimum=0),
+        "lr_scale": Setting(PerPreset(4.0, 4.0, 1.0), "multiplier of the reference 3DGS learning rates for the base",
+                            minimum=0, exclusive_minimum=True),
+        "sh_increase_every": Setting(PerPreset(20, 300, 1000), "steps between SH degree increases while training "
+                                     "the base (0: full degree from the start)", minimum=0),
+    }
 
     def __init__(self, preset: str, seed: int, config: Config) -> None:
         super().__init__(preset, seed, config)
