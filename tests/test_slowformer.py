@@ -14,7 +14,8 @@ from ucdbench_plugins.methods.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_
 from ucdbench.artifacts import read_artifact, write_artifact
 from ucdbench.interfaces import Artifact
 from ucdbench.runner import merge_config
-from ucdbench_plugins.methods.slowformer.method import SlowFormer, attack, attacked_model, new_patch, target_config
+from ucdbench_plugins.methods.slowformer.method import (SlowFormer, attack, attacked_model, load_target, new_patch,
+                                                        target_config)
 from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.methods.slowformer.patch import PatchTransform, patch_side, project_to_pixels
 from tests.test_adaptive_vit import halting_avit, peaked_ats, tiny_vit
@@ -117,6 +118,24 @@ def test_target_settings_are_the_target_methods_own_checked_by_its_settings():
         target_config("avit", given, "paper")
     with pytest.raises(UcdbenchError, match="budget=2"):
         target_config("ats", {"budget": 2}, "paper")
+
+
+def test_a_target_the_ats_objective_cannot_weigh_is_refused_before_anything_trains():
+    """ATS's own default at 12 blocks has 9 stages and the objective 7 weights: the error says
+    which setting fixes it, and comes before the target (or the task's base) is trained."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    class DeepViTTask:
+        name, config, seed = "deep", {}, 0
+
+        def base_model(self, pretrained=True):
+            assert not pretrained, "nothing may train before the stage count is checked"
+            return VisionTransformer(img_size=8, patch_size=2, in_chans=1, num_classes=5, embed_dim=8, depth=12,
+                                     num_heads=2)
+
+    ctx = FitContext(torch.device("cpu"), 0, "paper", lambda items, **_: items)
+    with pytest.raises(UcdbenchError, match="9 ATS stages.*target_settings"):
+        load_target(DeepViTTask(), "ats", target_config("ats", {}, "paper"), ctx)
 
 
 def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_path):

@@ -88,9 +88,10 @@ def target_config(target: str, values: dict[str, Any], preset: str) -> Config:
 def load_target(task: Task, target: str, config: Config, ctx: FitContext) -> AdaptiveViT:
     """The target fitted by its own method with ``config``, cached per task and seed (and, as
     every cache entry, per version of the code behind it). A target SlowFormer's objective
-    cannot attack is refused before it is fitted."""
+    cannot attack is refused before anything is trained (the task's base included)."""
     method = TARGETS[target]()
-    model = method.build(task, config)
+    vit = initial_model(task, ctx.seed)  # the architecture; the state comes from the fitted target
+    model = method.around(vit, method.constants(config, len(vit.blocks)))
     check_target(model)
     key = {"target": target, "task": task.name, "task_config": task.config, "preset": ctx.preset,
            "seed": ctx.seed, "config": config}
