@@ -130,6 +130,15 @@ def test_bad_settings_say_what_is_valid(tmp_path: Path):
     assert not (tmp_path / "runs").exists(), "nothing may run when the invocation is invalid"
 
 
+@pytest.mark.parametrize("method", ["lora", "mcnc"])  # LoRA's own rank, and the one of every random-basis method
+def test_a_rank_its_setting_does_not_allow_is_a_usage_error_naming_the_valid_values(tmp_path: Path, method: str):
+    for value, shown in (("-3", "-3"), ("abc", "'abc'")):
+        result = run_cli("run", "--method", method, "--preset", "smoke", "--set", f"rank={value}", results=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"rank={shown}: {shown} is not allowed: expected an integer ≥ 1" in result.stderr
+    assert not (tmp_path / "runs").exists(), "nothing may run when the invocation is invalid"
+
+
 def test_unsupported_pair_says_why(tmp_path: Path):
     result = run_cli("run", "--method", "linear-probe", "--task", "pydocs", "--preset", "smoke",
                      results=tmp_path, third_party=True)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from ucdbench.artifacts import read_artifact, write_artifact
-from ucdbench.interfaces import FitContext
+from ucdbench.interfaces import FitContext, UcdbenchError
 from ucdbench.rebuild import rebuild_model
+from ucdbench.runner import merge_config
 from ucdbench.state import persistent_buffers
 from ucdbench_plugins.tasks.images.datasets import Digits
 from ucdbench_plugins.methods.lora.method import LoRA
@@ -70,3 +71,13 @@ def test_adapters_start_at_zero_delta():
     for module in model.modules():
         if hasattr(module, "get_delta_weight") and hasattr(module, "lora_A") and "default" in module.lora_A:
             assert torch.count_nonzero(module.get_delta_weight("default")) == 0
+
+
+@pytest.mark.parametrize("value", ["qkv", [], ["qkv", 3]])
+def test_target_modules_are_auto_or_a_list_of_layer_names(value):
+    """A bare string would reach PEFT as a regular expression (and the random-basis methods'
+    ``targets`` as its letters): refused, with what to write instead."""
+    with pytest.raises(UcdbenchError, match="expected .*'auto' or .*JSON list"):
+        merge_config(LoRA, "smoke", {"target_modules": value}, "lora")
+    assert merge_config(LoRA, "smoke", {"target_modules": ["qkv"]}, "lora")["target_modules"] == ["qkv"]
+

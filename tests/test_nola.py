@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ucdbench.interfaces import UcdbenchError
+from ucdbench.runner import merge_config
 from ucdbench.store import RunStore
 from ucdbench_plugins.methods.nola.method import NOLA, NOLACode
 from ucdbench_plugins.shared.reparam.layouts import LowRankLayout, adapter_slots
@@ -90,8 +91,10 @@ def test_form_and_auto_settings_follow_the_official_scripts():
     assert nola.configure(vit(), {**paper, "mode": "scratch"}, "paper")["form"] == "gpt2"
     assert nola.configure(vit(), {**paper, "targets": ["q", "v"]}, "paper")["form"] == "gpt2"
     assert nola.configure(vit(), {**paper, "k": 7, "form": "gpt2"}, "paper")["k"] == 7  # a number overrides auto
-    with pytest.raises(UcdbenchError, match="form"):
-        nola.configure(vit(), {**paper, "form": "lora"}, "paper")
+    with pytest.raises(UcdbenchError, match="form='lora'.*expected one of 'auto', 'gpt2', 'vit-mlp'"):
+        merge_config(NOLA, "paper", {"form": "lora"}, "nola")
+    with pytest.raises(UcdbenchError, match="k=0.*expected one of 'auto' or an integer ≥ 1"):
+        merge_config(NOLA, "paper", {"k": 0}, "nola")
 
 
 def test_vit_adapter_runs_nola_mlp_on_fc1_and_fc2_and_rebuilds(tmp_path):

@@ -9,11 +9,13 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from ucdbench.interfaces import FitContext
+from ucdbench.interfaces import FitContext, UcdbenchError
+from ucdbench.runner import merge_config
 from ucdbench.state import persistent_buffers
 from ucdbench.store import RunStore
-from ucdbench_plugins.methods.mcnc.method import MCNCCode, SineGenerator
-from ucdbench_plugins.methods.nola.method import NOLACode
+from ucdbench_plugins.methods.mcnc.method import MCNC, MCNCCode, SineGenerator
+from ucdbench_plugins.methods.nola.method import NOLA, NOLACode
+from ucdbench_plugins.methods.pranc.method import PRANC
 from ucdbench_plugins.shared.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis, derive_seed, uniform
 
@@ -354,3 +356,15 @@ def test_reconstruction_fails_without_a_buffer_and_never_reads_the_trained_model
             tensor.zero_()
     after = outcome.reconstruct(read_artifact(path), torch.device("cpu"))
     assert set(before) == set(after) and all(torch.equal(before[n], after[n]) for n in before)
+
+
+@pytest.mark.parametrize("method", [MCNC, NOLA, PRANC])
+def test_the_shared_settings_refuse_the_same_values_in_every_random_basis_method(method):
+    for overrides, refused in (({"mode": "hybrid"}, "expected one of 'scratch', 'adapter'"),
+                               ({"targets": "fc1"}, "expected one of 'auto' or a JSON list"),
+                               ({"epochs": 0}, "expected a number > 0"),
+                               ({"weight_decay": -0.1}, "expected a number ≥ 0")):
+        with pytest.raises(UcdbenchError, match=refused):
+            merge_config(method, "smoke", overrides, method.name)
+    assert merge_config(method, "smoke", {"mode": "adapter", "epochs": 0.5}, method.name)["epochs"] == 0.5
+

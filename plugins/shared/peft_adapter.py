@@ -21,6 +21,7 @@ from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, Method, Outcome, Task, UcdbenchError, held_base,
     model_with_state, persistent_buffers, pretrained_base, state_with, stored_dense, train,
 )
+from ucdbench_plugins.shared.method_settings import targets_setting
 
 
 def auto_targets(model: nn.Module) -> list[str]:
@@ -32,6 +33,12 @@ def auto_targets(model: nn.Module) -> list[str]:
             return [fused]
     return [name for name, module in model.named_modules()
             if isinstance(module, (nn.Linear, nn.Conv2d)) and not name.startswith("head")]
+
+
+TARGET_MODULES = targets_setting("the layers PEFT adapts (module names or their last parts); auto: the fused "
+                                 "attention projection (timm qkv, GPT-2 c_attn) where the model has one, else every "
+                                 "Linear/Conv2d but the head")
+"""The ``target_modules`` setting of every PEFT method (:func:`auto_targets` is what ``auto`` means)."""
 
 
 @dataclass

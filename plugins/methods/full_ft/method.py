@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, Method, Outcome, Task, dense_artifact, expand_dense, initial_model,
-    model_with_state, train,
+    Artifact, Config, FitContext, Method, Outcome, PerPreset, Setting, Task, dense_artifact, expand_dense,
+    initial_model, model_with_state, train,
 )
+from ucdbench_plugins.shared.method_settings import training_settings
 
 
 class FullFineTune(Method):
     name = "full-ft"
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "pretrained": True,
-            "lr": {"smoke": 1e-3, "small": 5e-4, "paper": 1e-4}[preset],
-            "epochs": {"smoke": 3, "small": 20, "paper": 30}[preset],
-            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
-            "weight_decay": 0.05,
-        }
+    settings = {
+        "pretrained": Setting(True, "start from the task's pretrained base (true) or a random init drawn from the "
+                                    "task's seed (false: training from scratch)"),
+        **training_settings(lr=PerPreset(1e-3, 5e-4, 1e-4), epochs=PerPreset(3, 20, 30),
+                            batch_size=PerPreset(64, 64, 128), weight_decay=0.05),
+    }
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         model = task.base_model(pretrained=config["pretrained"])

@@ -8,14 +8,14 @@ the task's pretrained base + artifact → the complete merged state.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, ReportedFigure, Task,
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, ReportedFigure, Setting,
+    Task,
 )
-from ucdbench_plugins.shared.peft_adapter import PeftMethod, fit_peft
+from ucdbench_plugins.shared.method_settings import low_rank_settings, training_settings
+from ucdbench_plugins.shared.peft_adapter import TARGET_MODULES, PeftMethod, fit_peft
 
 
 def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool) -> torch.Tensor:
@@ -34,18 +34,14 @@ class LoRA(PeftMethod):
         ReportedFigure("e2e", "BLEU", 69.9, "GPT-2 L, r=1, 0.184M params", "NOLA paper, Table 1"),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "rank": {"smoke": 4, "small": 4, "paper": 8}[preset],
-            "alpha": {"smoke": 8.0, "small": 8.0, "paper": 16.0}[preset],
-            "target_modules": "auto",
-            "dropout": 0.0,
-            "lr": {"smoke": 5e-3, "small": 3e-3, "paper": 5e-4}[preset],
-            "epochs": {"smoke": 3, "small": 20, "paper": 10}[preset],
-            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
-            "weight_decay": 0.0,
-        }
+    settings = {
+        **low_rank_settings(rank=PerPreset(4, 4, 8), alpha=PerPreset(8.0, 8.0, 16.0)),
+        "target_modules": TARGET_MODULES,
+        "dropout": Setting(0.0, "LoRA dropout: probability of zeroing an adapter's input in training", minimum=0,
+                           maximum=0.9),
+        **training_settings(lr=PerPreset(5e-3, 3e-3, 5e-4), epochs=PerPreset(3, 20, 10),
+                            batch_size=PerPreset(64, 64, 128), weight_decay=0.0),
+    }
 
     requires = ((ImageClassification, LanguageModeling),)
 

@@ -26,8 +26,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ucdbench.api import Config, ReportedFigure, UcdbenchError
-from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod
+from ucdbench.api import Config, PerPreset, ReportedFigure, Setting
+from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod, random_basis_settings
 from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
 
 ACTIVATIONS = ("sine", "none")
@@ -39,8 +40,6 @@ class SineGenerator(torch.nn.Module):
     def __init__(self, k: int, d: int, width: int, depth: int, frequency: float, activation: str, seed: int,
                  rng: str, device: torch.device | str = "cpu") -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise UcdbenchError(f"mcnc: activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}")
         self.frequency, self.activation = frequency, activation
         dims = [k] + [width] * depth + [d]
         self.layers = len(dims) - 1
@@ -67,8 +66,6 @@ class MCNCCode(FlatCode):
     def __init__(self, wanted, initial, *, k: int, d: int, width: int, depth: int, frequency: float,
                  activation: str, alpha_range: float, seed: int, rng: str, device: torch.device | str) -> None:
         super().__init__(wanted, initial)
-        if k < 1 or d < 1:
-            raise UcdbenchError(f"mcnc: k and d must be positive (k={k}, d={d})")
         self.settings = dict(k=k, d=d, width=width, depth=depth, frequency=frequency, activation=activation,
                              alpha_range=alpha_range)
         self.seed, self.rng = seed, rng
@@ -105,19 +102,18 @@ class MCNC(RandomBasisMethod):
                        where={"mode": "scratch", "activation": "sine", "task.model": "mlp"}),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        return {
-            **cls.shared_defaults(preset, mode="scratch"),
-            "k": {"smoke": 8, "small": 8, "paper": 9}[preset],
-            "d": {"smoke": 1000, "small": 5000, "paper": 5000}[preset],
-            "width": 64,
-            "depth": 2,
-            "frequency": 30.0,
-            "activation": "sine",
-            "alpha_range": 1.0,
-            "lr": {"smoke": 3e-2, "small": 3e-2, "paper": 5e-3}[preset],
-        }
+    settings = {
+        **random_basis_settings(mode="scratch"),
+        "k": Setting(PerPreset(8, 8, 9), "dimension of each chunk's α: the manifold's dimension", minimum=1),
+        "d": Setting(PerPreset(1000, 5000, 5000), "weights per chunk: φ maps α onto the sphere S^(d−1)", minimum=1),
+        "width": Setting(64, "hidden units of each layer of the generator φ", minimum=1),
+        "depth": Setting(2, "hidden layers of φ (0: one linear map)", minimum=0),
+        "frequency": Setting(30.0, "ω of φ's first sine, sin(ω · (W α + b))", minimum=0, exclusive_minimum=True),
+        "activation": Setting("sine", "φ's activation: sine (the paper's), or none (a linear random map, the "
+                                      "paper's ablation)", choices=ACTIVATIONS),
+        "alpha_range": Setting(1.0, "α starts uniform in [−alpha_range, alpha_range]", minimum=0),
+        **training_settings(lr=PerPreset(3e-2, 3e-2, 5e-3)),
+    }
 
     def make_code(self, wanted, initial, config: Config, seed: int, rng: str, device: torch.device) -> MCNCCode:
         return MCNCCode(wanted, initial, k=config["k"], d=config["d"], width=config["width"], depth=config["depth"],

@@ -50,9 +50,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ucdbench.api import Config, ReportedFigure, Setting, UcdbenchError
+from ucdbench.api import Config, ReportedFigure, Setting
 from ucdbench_plugins.shared.reparam.layouts import LowRankLayout, auto_targets, parameter_slots
-from ucdbench_plugins.shared.reparam.method import Code, RandomBasisMethod
+from ucdbench_plugins.shared.reparam.method import Code, RandomBasisMethod, random_basis_settings
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis, derive_seed, normal
 
 PAPER = "NOLA paper (ICLR 2024)"
@@ -108,10 +108,6 @@ class NOLACode(Code):
     def __init__(self, wanted: dict[str, tuple[int, ...]], *, k: int, l: int, keep_bases: bool, seed: int, rng: str,
                  device: torch.device | str, form: str = "gpt2") -> None:
         super().__init__()
-        if k < 1 or l < 1:
-            raise UcdbenchError(f"nola: k and l must be positive (k={k}, l={l})")
-        if form not in FORMS:
-            raise UcdbenchError(f"nola: form must be one of {', '.join(FORMS)}, not {form!r}")
         self.matrices = [name[: -len(".A")] for name in wanted if name.endswith(".A")]
         self.shapes = {name: tuple(shape) for name, shape in wanted.items()}
         self.seed, self.rng, self.keep, self.form = seed, rng, keep_bases, form
@@ -161,18 +157,12 @@ class NOLA(RandomBasisMethod):
                        "MCNC paper (ICLR 2025), Table 1", where={"mode": "scratch", "task.model": "resnet18"}),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        return {
-            **cls.shared_defaults(preset, mode="adapter"),
-            **{name: setting.default for name, setting in AUTO_SETTINGS.items()},
-            "keep_bases": False,
-        }
-
-    @classmethod
-    def declared_settings(cls, preset: str) -> dict[str, Setting]:
-        """The settings inferred from :meth:`defaults`, and ``auto``-or-a-number ones typed."""
-        return {**super().declared_settings(preset), **AUTO_SETTINGS}
+    settings = {
+        **random_basis_settings(mode="adapter"),
+        **AUTO_SETTINGS,
+        "keep_bases": Setting(False, "hold the drawn bases in memory (k·rank·in + l·out·rank floats per matrix) "
+                                     "instead of drawing them again in forward and backward; the same numbers"),
+    }
 
     def configure(self, network: nn.Module, config: Config, preset: str) -> Config:
         """The form (NOLA-MLP for a ViT's fc1 and fc2 adapters) and the ``auto`` settings it implies."""
@@ -181,8 +171,6 @@ class NOLA(RandomBasisMethod):
             vit_mlp = auto_targets(network) == ["fc1", "fc2"] and (
                 config["targets"] == "auto" or set(config["targets"]) <= {"fc1", "fc2"})
             form = "vit-mlp" if config["mode"] == "adapter" and vit_mlp else "gpt2"
-        if form not in FORMS:
-            raise UcdbenchError(f"nola: form must be auto or one of {', '.join(FORMS)}, not {form!r}")
         implied = {key: values[preset] for key, values in FORM_SETTINGS[form].items() if config[key] == "auto"}
         return {**config, "form": form, **implied}
 

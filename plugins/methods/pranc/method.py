@@ -54,10 +54,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench.api import Config, ReportedFigure, UcdbenchError
+from ucdbench.api import Config, PerPreset, ReportedFigure, Setting, UcdbenchError
+from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.reparam.layouts import CombinationLayout
-from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod
+from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod, random_basis_settings
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis
+
 
 def fan_in_bounds(wanted: dict[str, tuple[int, ...]]) -> dict[str, float]:
     """1/√fan_in for every tensor, the bound of its layer's default init: a weight's fan-in is
@@ -85,9 +87,9 @@ class PRANCCode(FlatCode):
     def __init__(self, wanted, initial, *, bases: int, chunk_size: int, keep_bases: bool, seed: int, rng: str,
                  device: torch.device | str) -> None:
         super().__init__(wanted, None)
-        if bases < 1 or chunk_size < 0 or (initial is not None and bases < 2):
-            raise UcdbenchError(f"pranc: bases must be ≥ 1 (≥ 2 for adapters, whose basis 0 is the LoRA start) "
-                                f"and chunk_size ≥ 0 (got bases={bases}, chunk_size={chunk_size})")
+        if initial is not None and bases < 2:
+            raise UcdbenchError(f"pranc: mode=adapter needs bases ≥ 2, as its basis 0 is the LoRA start "
+                                f"(got bases={bases})")
         self.chunk = chunk_size or self.total
         self.chunks = -(-self.total // self.chunk)
         self.seed, self.rng, self.keep = seed, rng, keep_bases
@@ -134,15 +136,16 @@ class PRANC(RandomBasisMethod):
                        where={"mode": "scratch", "task.model": "resnet18"}),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> Config:
-        return {
-            **cls.shared_defaults(preset, mode="scratch"),
-            "bases": {"smoke": 50, "small": 100, "paper": 10_000}[preset],
-            "chunk_size": {"smoke": 0, "small": 0, "paper": 500_000}[preset],
-            "keep_bases": True,
-            "lr": {"smoke": 3e-2, "small": 1e-2, "paper": 1e-3}[preset],
-        }
+    settings = {
+        **random_basis_settings(mode="scratch"),
+        "bases": Setting(PerPreset(50, 100, 10_000), "coefficients per chunk: random networks combined, θ0's "
+                                                     "included (≥ 2 with mode=adapter)", minimum=1),
+        "chunk_size": Setting(PerPreset(0, 0, 500_000), "values per chunk, each its own combination (0: one chunk, "
+                                                        "the official code's)", minimum=0),
+        "keep_bases": Setting(True, "hold the drawn bases in memory (parameters × bases floats) instead of drawing "
+                                    "them again in every pass; the same numbers either way"),
+        **training_settings(lr=PerPreset(3e-2, 1e-2, 1e-3)),
+    }
 
     def scratch_layout(self, network: nn.Module, config: Config) -> CombinationLayout:
         return CombinationLayout(network)

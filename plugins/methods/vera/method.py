@@ -11,14 +11,14 @@ projection of a ViT or GPT-2.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, ReportedFigure, Task,
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, ReportedFigure, Setting,
+    Task,
 )
-from ucdbench_plugins.shared.peft_adapter import PeftMethod, fit_peft
+from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.peft_adapter import TARGET_MODULES, PeftMethod, fit_peft
 
 
 def vera_projections(key: int, rank: int, in_dim: int, out_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,17 +43,15 @@ class VeRA(PeftMethod):
         ReportedFigure("e2e", "BLEU", 70.3, "GPT-2 L, r = 1024, 0.17M params", "VeRA paper (ICLR 2024), Table 3"),
     )
 
-    @classmethod
-    def defaults(cls, preset: str) -> dict[str, Any]:
-        return {
-            "rank": {"smoke": 32, "small": 64, "paper": 1024}[preset],
-            "target_modules": "auto",
-            "projection_prng_key": 0,
-            "d_initial": 0.1,
-            "lr": {"smoke": 1e-2, "small": 1e-2, "paper": 1e-2}[preset],
-            "epochs": {"smoke": 3, "small": 20, "paper": 10}[preset],
-            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
-        }
+    settings = {
+        "rank": Setting(PerPreset(32, 64, 1024), "rank r of the shared random A (r × in) and B (out × r)", minimum=1),
+        "target_modules": TARGET_MODULES,
+        "projection_prng_key": Setting(0, "seed PEFT draws the shared A and B from (the artifact stores it, not A and B)",
+                                       minimum=0),
+        "d_initial": Setting(0.1, "start value of every λ_d (λ_b starts at 0; at λ_d = 0 nothing would train)",
+                             minimum=0, exclusive_minimum=True),
+        **training_settings(lr=1e-2, epochs=PerPreset(3, 20, 10), batch_size=PerPreset(64, 64, 128)),
+    }
 
     requires = ((ImageClassification, LanguageModeling),)
 

@@ -36,10 +36,11 @@ from torch import nn
 from torch.func import functional_call
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Method, Outcome, Reconstruct, Task,
-    UcdbenchError, held_base, initial_model, model_with_state, persistent_buffers, pretrained_base,
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Method, Outcome, PerPreset, Reconstruct,
+    Setting, Task, UcdbenchError, held_base, initial_model, model_with_state, persistent_buffers, pretrained_base,
     state_with, stored_dense, train,
 )
+from ucdbench_plugins.shared.method_settings import low_rank_settings, targets_setting, training_settings
 from ucdbench_plugins.shared.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots, layout_from_spec
 from ucdbench_plugins.shared.reparam.seeded import rng_for
 
@@ -121,24 +122,28 @@ class Reparameterised(nn.Module):
         return functional_call(self.network, self.generated_weights(), args, kwargs)
 
 
+def random_basis_settings(mode: str) -> dict[str, Setting]:
+    """The settings every random-basis method has — the mode (``mode`` by default), the
+    adapter's targets and shape, training but the learning rate — for a method to merge with
+    its own (which may replace one: NOLA's ``auto``-or-a-number rank and alpha)."""
+    return {
+        "mode": Setting(mode, "scratch: generate every weight of a randomly initialised network; adapter: generate "
+                              "LoRA factors on the pretrained base (the task head trained dense)", choices=MODES),
+        "targets": targets_setting("the adapted matrices (mode=adapter): module names or their last parts, q/k/v "
+                                   "for those rows of a fused attention projection; auto: Q and V of GPT-2, fc1 and "
+                                   "fc2 of a ViT, else every Linear/Conv2d but the head"),
+        **low_rank_settings(rank=PerPreset(4, 4, 8), alpha=PerPreset(8.0, 8.0, 16.0)),
+        # from scratch, a few numbers must learn a whole network: more passes than an adapter
+        **training_settings(epochs=PerPreset(3, 60 if mode == "scratch" else 20, 100),
+                            batch_size=PerPreset(64, 64, 128), weight_decay=0.0),
+    }
+
+
 class RandomBasisMethod(Method, ABC):
-    """Base of MCNC, NOLA and PRANC: subclasses give their settings and :meth:`make_code`."""
+    """Base of MCNC, NOLA and PRANC: subclasses declare their ``settings`` (on
+    :func:`random_basis_settings`) and give :meth:`make_code`."""
 
     code_class: ClassVar[type[Code]]
-
-    @classmethod
-    def shared_defaults(cls, preset: str, mode: str) -> Config:
-        """Settings every random-basis method has: the mode, the adapter's shape, training."""
-        return {
-            "mode": mode,
-            "targets": "auto",
-            "rank": {"smoke": 4, "small": 4, "paper": 8}[preset],
-            "alpha": {"smoke": 8.0, "small": 8.0, "paper": 16.0}[preset],
-            # from scratch, a few numbers must learn a whole network: more passes than an adapter
-            "epochs": {"smoke": 3, "small": 60 if mode == "scratch" else 20, "paper": 100}[preset],
-            "batch_size": {"smoke": 64, "small": 64, "paper": 128}[preset],
-            "weight_decay": 0.0,
-        }
 
     requires = ((ImageClassification, LanguageModeling),)
     """Reparameterises the Linear/Conv weights of a network: an image classifier or a language model."""
@@ -165,8 +170,6 @@ class RandomBasisMethod(Method, ABC):
         return layout.initial(seed, device, rng) if self.code_class.uses_initial else None
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        if config["mode"] not in MODES:
-            raise UcdbenchError(f"{self.name}: mode must be one of {', '.join(MODES)}, not {config['mode']!r}")
         adapter = config["mode"] == "adapter"
         network = task.base_model(pretrained=adapter)
         config = self.configure(network, config, ctx.preset)
