@@ -18,13 +18,12 @@ from ucdbench.api import (
     dense_model_outcome, expand_dense, initial_model, model_with_state, train,
 )
 from ucdbench_plugins.methods.sima.attention import use_sima_attention
+from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.vision import require_vit
 
 RECIPE: dict[str, Setting] = {
-    "epochs": Setting(PerPreset(10, 60, 300), "passes over the training split", minimum=1),
-    "lr": Setting(PerPreset(3e-3, 2e-3, 5e-4), "AdamW learning rate", minimum=0, exclusive_minimum=True),
-    "batch_size": Setting(PerPreset(64, 64, 1024), "images per step", minimum=1),
-    "weight_decay": Setting(0.05, "AdamW weight decay", minimum=0),
+    **training_settings(epochs=PerPreset(10, 60, 300), lr=PerPreset(3e-3, 2e-3, 5e-4),
+                        batch_size=PerPreset(64, 64, 1024), weight_decay=0.05),
     "pretrained": Setting(False, "fine-tune the task's softmax-pretrained ViT instead of training from scratch"),
 }
 """The training recipe both rows share (SimA's is the DeiT recipe: AdamW, weight decay 0.05)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, ReportedFigure, Setting,
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Setting,
     Task,
 )
 from ucdbench_plugins.shared.method_settings import training_settings
@@ -39,9 +39,9 @@ def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_
 
 class VeRA(PeftMethod):
     name = "vera"
-    reported = (
-        ReportedFigure("e2e", "BLEU", 70.3, "GPT-2 L, r = 1024, 0.17M params", "VeRA paper (ICLR 2024), Table 3"),
-    )
+    # The papers' GPT-2 E2E figures are BLEU of generated text, which no task here produces (pydocs, also on
+    # e2e_nlg, reports perplexity); the README quotes them instead of a leaderboard standing them beside perplexity.
+    reported = ()
 
     settings = {
         "rank": Setting(PerPreset(32, 64, 1024), "rank r of the shared random A (r × in) and B (out × r)", minimum=1),

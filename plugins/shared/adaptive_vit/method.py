@@ -25,19 +25,15 @@ from ucdbench.api import (
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, default_target_depth
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
+from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.vision import require_vit
 
 _AVIT_SOURCE = "A-ViT, CVPR 2022: official README (NVlabs/A-ViT), ImageNet-1K"
 CONSTANTS = "adaptive_vit"
 """Key of the model's constants in the artifact's metadata."""
 
-SCHEDULE: dict[str, Setting] = {
-    "epochs": Setting(PerPreset(2, 20, 100), "passes over the training split", type=(int, float), minimum=0,
-                      exclusive_minimum=True),
-    "lr": Setting(PerPreset(1e-3, 1e-3, 5e-4), "AdamW learning rate", minimum=0, exclusive_minimum=True),
-    "batch_size": Setting(PerPreset(64, 64, 512), "images per step", minimum=1),
-    "weight_decay": Setting(0.0, "AdamW weight decay", minimum=0),
-}
+SCHEDULE: dict[str, Setting] = training_settings(epochs=PerPreset(2, 20, 100), lr=PerPreset(1e-3, 1e-3, 5e-4),
+                                                 batch_size=PerPreset(64, 64, 512), weight_decay=0.0)
 """The fine-tuning schedule both adaptive ViTs share."""
 
 
