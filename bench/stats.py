@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 CONFIDENCE = 0.95
 """Of every interval in leaderboards."""
+SIGNIFICANCE = 0.05
+"""The p-value below which a paired difference is beyond noise, unless told otherwise."""
+MIN_EFFECT = 0.01
+"""The smallest relative change of a mean that ``ucdbench compare`` counts (1%)."""
 SLOWDOWN_FACTOR = 1.1
 """How much slower (ratio of medians) a timing must be before it can be flagged."""
 SLOWDOWN_ALPHA = 0.002
@@ -79,11 +83,11 @@ class PairedComparison:
     def n(self) -> int:
         return len(self.seeds)
 
-    def significant(self, alpha: float = 0.05) -> bool:
+    def significant(self, alpha: float = SIGNIFICANCE) -> bool:
         """Whether the difference is beyond noise at level ``alpha``."""
         return self.p_value is not None and self.p_value < alpha
 
-    def verdict(self, alpha: float = 0.05) -> str:
+    def verdict(self, alpha: float = SIGNIFICANCE) -> str:
         """For a claim "candidate is better than reference": ``"holds"`` (significantly
         better), ``"does not hold"`` (significantly worse), ``"not significant"``, or
         ``"untestable"`` (fewer than 2 shared seeds, or a figure with no better direction)."""
