@@ -375,7 +375,8 @@ def _add_compare_parser(commands: Any) -> None:
     compare.add_argument("head", metavar="HEAD", help="the results folder to check (tonight's)")
     compare.add_argument("--out", metavar="FILE", default=None, help="also write the markdown report to FILE")
     compare.add_argument("--alpha", type=float, default=SIGNIFICANCE,
-                         help=f"p-value below which a quality figure's change is beyond noise (default: {SIGNIFICANCE})")
+                         help="p-value below which a quality figure's change is beyond noise "
+                              f"(default: {SIGNIFICANCE})")
     compare.add_argument("--min-effect", type=float, default=MIN_EFFECT,
                          help=f"smallest relative change of a quality figure's mean that counts (default: {MIN_EFFECT} "
                               f"= {100 * MIN_EFFECT:g}%%)")

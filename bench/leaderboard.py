@@ -5,8 +5,8 @@ evaluation, one row per method + its settings + hardware, cells the mean over se
 half-width of its 95% confidence interval (t distribution: :func:`ucdbench.stats.mean_ci`) with
 the seed count. Where a section has reference rows (``base``, ``full-ft``), a table gives every
 row's paired difference from them on the task's primary metric, seed by seed, with the paired
-t-test's p-value (:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the reproduced one, in whichever
-evaluation's table reports it, for the runs in the setting the paper quotes (each record
+t-test's p-value (:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
+reproduced one, in whichever evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
 records were produced with. A PNG per task plots the primary metric against stored bytes.
 Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables, those of
@@ -285,8 +285,9 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
              f"({(frame.status != 'ok').sum()} failed or unfinished) of {_commits(ok_records)}. "
              f"Cells are the mean over seeds ± the half-width of its {CONFIDENCE:.0%} confidence interval "
              "(t distribution, n − 1 degrees of freedom; equal runs give ± 0, one run no interval); "
-             f"`seeds` counts the runs, n (a cell that fewer runs report gives its own n); ↑ higher is better, ↓ lower is better, and each table lists the best "
-             f"first by its first such figure. Primary metric: **{primary}**"
+             "`seeds` counts the runs, n (a cell that fewer runs report gives its own n); ↑ higher is better, "
+             "↓ lower is better, and each table lists the best first by its first such figure. "
+             f"Primary metric: **{primary}**"
              + (" (higher is better)." if higher.get(primary, True) else " (lower is better).")
              + " FLOPs = 2 × multiply-adds; `macs` is what most papers call FLOPs.", ""]
     if plot_name:

@@ -20,8 +20,10 @@ class Compression(Evaluation):
         Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True,
                kind=FigureKind.EXACT),
         Metric("artifact_bytes", False, "B", "size of the artifact file on disk", headline=True, kind=FigureKind.EXACT),
-        Metric("size_percent", False, "%", "artifact bytes / fp32 bytes of the task's base model", kind=FigureKind.EXACT),
-        Metric("compression_ratio", True, "×", "fp32 bytes of the task's base model / artifact bytes", kind=FigureKind.EXACT),
+        Metric("size_percent", False, "%", "artifact bytes / fp32 bytes of the task's base model",
+               kind=FigureKind.EXACT),
+        Metric("compression_ratio", True, "×", "fp32 bytes of the task's base model / artifact bytes",
+               kind=FigureKind.EXACT),
     )
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
