@@ -306,7 +306,7 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
         if references:
             arrow = {True: " ↑", False: " ↓"}.get(higher.get(primary), "")
             lines += [f"### {primary}{arrow} against the references", "",
-                      f"Each row's mean difference in {primary} from `base` and `full-ft` (row − reference) over the "
+                      f"Each row's mean difference in {primary} from the reference rows (`base`, `full-ft`; row − reference) over the "
                       "seeds both have, paired seed by seed, with the two-sided paired t-test's p-value and the "
                       "number of pairs; references are taken on the same hardware.", "", references, ""]
         images = _images(group, by_key, results, out, f"{task}-images") if results and out else []
