@@ -1,7 +1,8 @@
 """The ``ucdbench`` command line. Thin: torch and friends load only inside ``run``.
 
 Exit status: 0 when everything asked for succeeded, 1 when a run failed (the others still
-ran and were recorded), 2 for a usage error the user can fix (the message says how).
+ran and were recorded) or ``compare`` found a regression, 2 for a usage error the user can fix
+(the message says how).
 """
 
 from __future__ import annotations
