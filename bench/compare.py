@@ -172,14 +172,18 @@ def _declared(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str
 
 @dataclass(frozen=True)
 class Thresholds:
+    """When a change counts: ``alpha`` and ``min_effect`` for quality figures, the slowdown
+    factor and p threshold for timings (see the module's docstring)."""
+
     alpha: float = SIGNIFICANCE
     min_effect: float = MIN_EFFECT
     slowdown_factor: float = SLOWDOWN_FACTOR
     slowdown_alpha: float = SLOWDOWN_ALPHA
 
     def check(self) -> None:
-        if not 0 < self.alpha < 1 or not 0 < self.slowdown_alpha < 1:
-            raise UcdbenchError(f"--alpha {self.alpha}: a p-value threshold lies between 0 and 1 (for example 0.05)")
+        for option, value in (("--alpha", self.alpha), ("slowdown_alpha", self.slowdown_alpha)):
+            if not 0 < value < 1:
+                raise UcdbenchError(f"{option} {value}: a p-value threshold lies between 0 and 1 (for example 0.05)")
         if self.min_effect < 0:
             raise UcdbenchError(f"--min-effect {self.min_effect}: a relative change is ≥ 0 (0.01 is 1%)")
         if self.slowdown_factor <= 1:
