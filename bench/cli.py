@@ -1,7 +1,8 @@
 """The ``ucdbench`` command line. Thin: torch and friends load only inside ``run``.
 
 Exit status: 0 when everything asked for succeeded, 1 when a run failed (the others still
-ran and were recorded), 2 for a usage error the user can fix (the message says how).
+ran and were recorded) or ``compare`` found a regression, 2 for a usage error the user can fix
+(the message says how).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("name", help="the method's name, e.g. my-method")
     scaffold.add_argument("--dir", default=".", help="where to write the package folder (default: here)")
 
+    _add_compare_parser(commands)
+
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
     _results_option(show)
@@ -131,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
                     "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings,
-                    "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin, "plan": cmd_plan}
+                    "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin, "plan": cmd_plan,
+                    "compare": cmd_compare}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -490,6 +494,49 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _add_compare_parser(commands: Any) -> None:
+    from ucdbench.stats import MIN_EFFECT, SIGNIFICANCE, SLOWDOWN_FACTOR
+
+    compare = commands.add_parser(
+        "compare", help="the regression gate: HEAD's runs against BASE's, figure by figure",
+        description="Match the runs of two results folders by method, task, preset, seed, settings and hardware, "
+                    "and compare each figure as its kind says: exact figures must be equal, quality figures are "
+                    "tested across seeds (paired t-test and a minimum effect), timings on raw samples (asv's rule). "
+                    "Exit status: 0 no regression, 1 a regression, 2 a usage error.")
+    compare.add_argument("base", metavar="BASE", help="the results folder to compare against (last night's)")
+    compare.add_argument("head", metavar="HEAD", help="the results folder to check (tonight's)")
+    compare.add_argument("--out", metavar="FILE", default=None, help="also write the markdown report to FILE")
+    compare.add_argument("--alpha", type=float, default=SIGNIFICANCE,
+                         help="p-value below which a quality figure's change is beyond noise "
+                              f"(default: {SIGNIFICANCE})")
+    compare.add_argument("--min-effect", type=float, default=MIN_EFFECT,
+                         help=f"smallest relative change of a quality figure's mean that counts (default: {MIN_EFFECT} "
+                              f"= {100 * MIN_EFFECT:g}%%)")
+    compare.add_argument("--slowdown-factor", type=float, default=SLOWDOWN_FACTOR,
+                         help=f"ratio of medians a timing must exceed to be flagged (default: {SLOWDOWN_FACTOR})")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ucdbench.compare import Thresholds, compare_records, load_results, markdown
+
+    limits = Thresholds(alpha=args.alpha, min_effect=args.min_effect, slowdown_factor=args.slowdown_factor)
+    limits.check()
+    folders = {}
+    for role, folder in (("BASE", args.base), ("HEAD", args.head)):
+        records, skipped = load_results(folder, role)
+        for file in skipped:
+            print(f"ucdbench: {role}: skipped {file.reason}", file=sys.stderr)
+        folders[role] = (folder, records)
+    comparison = compare_records(folders["BASE"][1], folders["HEAD"][1], limits)
+    report = markdown(comparison, folders["BASE"], folders["HEAD"], limits)
+    print(report, end="")
+    if args.out:
+        Path(args.out).write_text(report)
+    return 1 if comparison.regressed else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
