@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     board = commands.add_parser("leaderboard", help="write markdown leaderboards and plots from the records")
     _results_option(board)
     board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: ./leaderboards)")
+    board.add_argument("-f", "--file", action="append", default=[], metavar="TOML",
+                       help="experiment file(s) whose claims the index judges on these records; repeatable")
 
     settings = commands.add_parser("show-settings", help="a method's, task's or evaluation's settings: defaults per "
                                                          "preset, allowed values, help")
@@ -392,6 +394,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if record["status"] == "failed":
             print(f"✗ {record['method']['name']} seed {record.get('seed')}: {record['error']}", file=sys.stderr, flush=True)
     print(summary_table(records))
+    if experiment and experiment.claims:
+        from ucdbench.experiments import claims_markdown, judge_claims
+
+        print("\nclaims, on every record of these runs' tasks in the results folder:")
+        print(claims_markdown(experiment.claims, judge_claims(experiment.claims, store.scan()[0])))
     print(f"\nrecords: {store.runs_dir}/ — `ucdbench show KEY` for one, `ucdbench leaderboard --results {store.root}` for tables")
     return 1 if left or any(r["status"] != "ok" for r in records) else 0
 
@@ -478,9 +485,11 @@ def summary_table(records: list[dict[str, Any]]) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ucdbench.experiments import load_experiment
     from ucdbench.leaderboard import write_leaderboards
     from ucdbench.store import RunStore
 
+    claims = [claim for path in args.file for claim in load_experiment(path).claims]
     store = RunStore(args.results)
     records, skipped = store.scan()
     if skipped:
@@ -488,7 +497,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
               "not run records this ucdbench reads:", file=sys.stderr)
         for file in skipped:
             print(f"  {file.reason}", file=sys.stderr)
-    written = write_leaderboards(records, Path(args.out), store.root)
+    written = write_leaderboards(records, Path(args.out), store.root, claims)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     for path in written:

@@ -35,6 +35,7 @@ tasks, settings) is checked by resolving them, before any starts, like every oth
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -59,14 +60,17 @@ _SELECTOR_KEYS = {"method", "set"}
 
 @dataclass(frozen=True)
 class RowSelector:
-    """The runs of one leaderboard row: a method and the settings its runs were given (``set``
-    must equal the run's overrides exactly, so ``rank=1`` does not also pick ``rank=4``)."""
+    """The runs of one leaderboard row: a method, and settings its runs were given (a subset of
+    the row's ``--set`` overrides: enough of them to tell the row from the others; a selector
+    that matches several rows is reported as ambiguous, never mixed)."""
 
     method: str
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        return record["method"]["name"] == self.method and dict(record.get("overrides", {})) == dict(self.settings)
+        overrides = record.get("overrides", {})
+        return record["method"]["name"] == self.method and all(
+            key in overrides and overrides[key] == value for key, value in self.settings.items())
 
     def __str__(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
@@ -248,3 +252,87 @@ def load_experiment(path: Path | str) -> Experiment:
     options = {k: v for k, v in executor.items() if k != "kind"}
     _check_keys(locator, "executor", None, options, _EXECUTOR_KEYS[kind])
     return Experiment(path, str(head.get("description", "")), runs, claims, ExecutorSpec(kind, options))
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """A claim judged on the records of one hardware: seed-by-seed comparison of its two rows."""
+
+    claim: Claim
+    hardware: str
+    comparison: Any
+    """A :class:`ucdbench.stats.PairedComparison` (better − than), or None when a selector is ambiguous."""
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return self.comparison.verdict() if self.comparison is not None else self.note
+
+
+def _figure_value(record: Mapping[str, Any], figure: str) -> float | None:
+    evaluation, name = figure.split("/")
+    value = record.get("evaluations", {}).get(evaluation, {}).get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _higher_is_better(records: list[Mapping[str, Any]], figure: str) -> bool | None:
+    evaluation, name = figure.split("/")
+    for record in records:
+        for declared in record.get("figures", {}).get(evaluation, []):
+            if declared["name"] == name:
+                return declared.get("higher_is_better")
+    return None
+
+
+def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[ClaimVerdict]:
+    """Each claim on each hardware where both its rows have successful runs, paired by seed
+    (:func:`ucdbench.stats.paired_comparison`): holds, does not hold, not significant, or
+    untestable (fewer than two shared seeds)."""
+    from ucdbench.stats import paired_comparison
+
+    verdicts = []
+    for claim in claims:
+        runs = [r for r in records if r.get("status") == "ok" and r["task"]["name"] == claim.task
+                and r.get("preset") == claim.preset]
+        hardware = sorted({f"{r['hardware'].get('kind')}: {r['hardware'].get('name')}" for r in runs})
+        for machine in hardware:
+            here = [r for r in runs if f"{r['hardware'].get('kind')}: {r['hardware'].get('name')}" == machine]
+            rows, ambiguous = [], []
+            for selector in (claim.better, claim.than):
+                matched = [r for r in here if selector.matches(r) and _figure_value(r, claim.figure) is not None]
+                settings = {json.dumps(r.get("overrides", {}), sort_keys=True) for r in matched}
+                if len(settings) > 1:
+                    ambiguous.append(f"{selector} matches {len(settings)} rows ({'; '.join(sorted(settings))}): add "
+                                     "the settings that tell them apart")
+                rows.append({r["seed"]: _figure_value(r, claim.figure) for r in matched})
+            if ambiguous:
+                verdicts.append(ClaimVerdict(claim, machine, None, "ambiguous: " + " ".join(ambiguous)))
+            elif rows[0] and rows[1]:
+                comparison = paired_comparison(rows[0], rows[1], _higher_is_better(here, claim.figure))
+                verdicts.append(ClaimVerdict(claim, machine, comparison))
+    return verdicts
+
+
+def claims_markdown(claims: list[Claim], verdicts: list[ClaimVerdict]) -> str:
+    """A table of the claims: each verdict, or that no runs of both rows were found."""
+    from ucdbench.leaderboard import format_number
+
+    lines = ["| claim | task | figure | better | than | hardware | difference (n) | p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for claim in claims:
+        judged = [v for v in verdicts if v.claim is claim]
+        for v in judged or [None]:
+            if v is None:
+                lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | – | – | – "
+                             "| no runs of both rows |")
+                continue
+            c = v.comparison
+            if c is None:
+                lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | "
+                             f"{v.hardware} | – | – | {v.verdict} |")
+                continue
+            difference = f"{format_number(c.mean_difference, 3)} ({c.n})" if c.mean_difference is not None else "–"
+            p = format_number(c.p_value, 2) if c.p_value is not None else "–"
+            lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | "
+                         f"{v.hardware} | {difference} | {p} | **{v.verdict}** |")
+    return "\n".join(lines)

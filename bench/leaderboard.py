@@ -11,21 +11,25 @@ carries only the figures whose setting it matches). The header names the project
 records were produced with. A PNG per task plots the primary metric against stored bytes.
 Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables, those of
 each row's lowest seed, copied beside the page under ``<task>-images/``. ``README.md`` indexes
-the tasks. Only successful runs count; failed ones are listed as failed.
+the tasks, and judges the claims of experiment files given to it. Only successful runs count;
+failed ones are listed as failed.
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import shutil
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
+
+if TYPE_CHECKING:
+    from ucdbench.experiments import Claim
 
 REFERENCE_METHODS = ("base", "full-ft")
 """The rows every other row of a section is compared with: the model as it was, and training
@@ -324,10 +328,11 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
     return "\n".join(lines)
 
 
-def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None) -> list[Path]:
+def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None,
+                       claims: Sequence[Claim] = ()) -> list[Path]:
     """Write ``<task>.md`` (+ ``<task>.png``, + ``<task>-images/``) per task and ``README.md``;
     returns the paths. ``results`` is the folder the records came from, whose attached images
-    the pages show (None: no images)."""
+    the pages show (None: no images); ``claims`` (from experiment files) are judged in the index."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -349,6 +354,13 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
         written.append(path)
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
+    if claims:
+        from ucdbench.experiments import claims_markdown, judge_claims
+
+        index += ["", "## Claims", "",
+                  "Each claim compares two rows seed by seed (paired t-test, p < 0.05): **holds** when the first is "
+                  "significantly better on the figure, **does not hold** when it is significantly worse.", "",
+                  claims_markdown(list(claims), judge_claims(list(claims), records))]
     readme = out / "README.md"
     readme.write_text("\n".join(index) + "\n")
     return [readme, *written]

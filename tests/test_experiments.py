@@ -157,3 +157,35 @@ def test_a_missing_optional_executor_says_how_to_install_it(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     with pytest.raises(UcdbenchError, match=r"pip install 'ucdbench\[ray\]'"):
         list(RayExecutor().execute([object()], None, False))
+
+
+def _record(method: str, seed: int, top1: float, overrides: dict | None = None) -> dict:
+    return {"key": f"{method}{seed}{overrides}", "status": "ok", "seed": seed, "preset": "small",
+            "overrides": overrides or {}, "method": {"name": method}, "hardware": {"kind": "cpu", "name": "Test CPU"},
+            "task": {"name": "mnist"}, "evaluations": {"accuracy": {"top1": top1}},
+            "figures": {"accuracy": [{"name": "top1", "higher_is_better": True, "unit": "%"}]}}
+
+
+def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
+    from ucdbench.experiments import Claim, RowSelector, claims_markdown, judge_claims
+
+    records = [_record("mcnc", s, v, {"activation": "sine"}) for s, v in enumerate([90.0, 91.0, 92.5])]
+    records += [_record("pranc", s, v) for s, v in enumerate([88.0, 89.2, 90.3])]  # 2 below, seed by seed
+    records += [_record("nola", s, v) for s, v in enumerate([95.0, 85.0, 93.0])]   # around mcnc, noisy
+    records += [_record("mcnc", s, 50.0, {"activation": "none"}) for s in range(3)]  # another row of mcnc
+
+    def claim(better: str, than: str, better_set: dict | None = None) -> Claim:
+        return Claim(f"{better} beats {than}", "mnist", "accuracy/top1", RowSelector(better, better_set or {}),
+                     RowSelector(than, {"activation": "sine"} if than == "mcnc" else {}), "small")
+
+    claims = [claim("mcnc", "pranc", {"activation": "sine"}), claim("pranc", "mcnc"), claim("nola", "mcnc"),
+              claim("mcnc", "vera", {"activation": "sine"}), claim("mcnc", "nola")]
+    verdicts = {v.claim.name: v for v in judge_claims(claims, records)}
+    assert verdicts["mcnc beats pranc"].verdict == "holds"
+    assert verdicts["mcnc beats pranc"].comparison.mean_difference == pytest.approx(2.0, abs=1e-9)  # sine row only
+    assert verdicts["pranc beats mcnc"].verdict == "does not hold"
+    assert verdicts["nola beats mcnc"].verdict == "not significant"
+    assert "mcnc beats vera" not in verdicts
+    assert verdicts["mcnc beats nola"].verdict.startswith("ambiguous: mcnc matches 2 rows")  # never mixed
+    table = claims_markdown(claims, list(verdicts.values()))
+    assert "| mcnc beats vera |" in table and "no runs of both rows" in table and "**holds**" in table
