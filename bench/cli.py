@@ -570,10 +570,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     for name, figures in record.get("evaluations", {}).items():
         print(f"\n[{name}]")
         for key, value in figures.items():
-            if not isinstance(value, dict):
+            if isinstance(value, list) and len(value) > 10:  # raw samples: their count, not a wall of numbers
+                print(f"  {key}: {len(value)} values (--json shows them)")
+            elif not isinstance(value, dict):
                 print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
     for name, reason in record.get("skipped", {}).items():
         print(f"\n[{name}] skipped: {reason}")
+    for attachment in record.get("attachments", []):
+        print(f"\nimage ({attachment['evaluation']}): {attachment['file']} — {attachment['caption']}")
     if record.get("method_metrics"):
         print("\n[method]")
         for key, value in record["method_metrics"].items():
