@@ -60,17 +60,21 @@ _SELECTOR_KEYS = {"method", "set"}
 
 @dataclass(frozen=True)
 class RowSelector:
-    """The runs of one leaderboard row: a method, and settings its runs were given (a subset of
-    the row's ``--set`` overrides: enough of them to tell the row from the others; a selector
-    that matches several rows is reported as ambiguous, never mixed)."""
+    """The runs of one leaderboard row: a method, and settings its runs had (``task.KEY`` for the
+    task's). Settings are matched against the run's resolved configuration, so a default
+    (``activation = "sine"``) matches runs that never set it; give enough of them to tell the
+    row from the others: a selector that matches several rows is reported as ambiguous, never
+    mixed."""
 
     method: str
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        overrides = record.get("overrides", {})
-        return record["method"]["name"] == self.method and all(
-            key in overrides and overrides[key] == value for key, value in self.settings.items())
+        if record["method"]["name"] != self.method:
+            return False
+        method, task = record["method"].get("config", {}), record["task"].get("config", {})
+        resolved = {**method, **{f"task.{k}": v for k, v in task.items()}, **record.get("overrides", {})}
+        return all(key in resolved and resolved[key] == value for key, value in self.settings.items())
 
     def __str__(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))

@@ -160,16 +160,17 @@ def test_a_missing_optional_executor_says_how_to_install_it(tmp_path, monkeypatc
 
 
 def _record(method: str, seed: int, top1: float, overrides: dict | None = None) -> dict:
+    config = {"activation": "sine", **(overrides or {})} if method == "mcnc" else {}
     return {"key": f"{method}{seed}{overrides}", "status": "ok", "seed": seed, "preset": "small",
-            "overrides": overrides or {}, "method": {"name": method}, "hardware": {"kind": "cpu", "name": "Test CPU"},
-            "task": {"name": "mnist"}, "evaluations": {"accuracy": {"top1": top1}},
+            "overrides": overrides or {}, "method": {"name": method, "config": config},
+            "hardware": {"kind": "cpu", "name": "Test CPU"}, "task": {"name": "mnist", "config": {"model": "mlp"}}, "evaluations": {"accuracy": {"top1": top1}},
             "figures": {"accuracy": [{"name": "top1", "higher_is_better": True, "unit": "%"}]}}
 
 
 def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
     from ucdbench.experiments import Claim, RowSelector, claims_markdown, judge_claims
 
-    records = [_record("mcnc", s, v, {"activation": "sine"}) for s, v in enumerate([90.0, 91.0, 92.5])]
+    records = [_record("mcnc", s, v) for s, v in enumerate([90.0, 91.0, 92.5])]  # activation: the default, sine
     records += [_record("pranc", s, v) for s, v in enumerate([88.0, 89.2, 90.3])]  # 2 below, seed by seed
     records += [_record("nola", s, v) for s, v in enumerate([95.0, 85.0, 93.0])]   # around mcnc, noisy
     records += [_record("mcnc", s, 50.0, {"activation": "none"}) for s in range(3)]  # another row of mcnc
@@ -187,5 +188,9 @@ def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
     assert verdicts["nola beats mcnc"].verdict == "not significant"
     assert "mcnc beats vera" not in verdicts
     assert verdicts["mcnc beats nola"].verdict.startswith("ambiguous: mcnc matches 2 rows")  # never mixed
+    by_task_setting = judge_claims([Claim("on the MLP", "mnist", "accuracy/top1",
+                                          RowSelector("mcnc", {"task.model": "mlp", "activation": "sine"}),
+                                          RowSelector("pranc", {"task.model": "mlp"}), "small")], records)
+    assert by_task_setting[0].verdict == "holds"  # task settings and defaults match the resolved configuration
     table = claims_markdown(claims, list(verdicts.values()))
     assert "| mcnc beats vera |" in table and "no runs of both rows" in table and "**holds**" in table
