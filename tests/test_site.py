@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from test_leaderboard import _section_record
 
 from ucdbench.experiments import Claim, RowSelector
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.site import append_history, build_site, read_history
+from ucdbench.store import SCHEMA_VERSION
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5e8b3a90000000049454e44ae426082")
@@ -29,6 +31,7 @@ def _results(tmp_path: Path) -> tuple[Path, list[dict]]:
     for record in records:
         record["environment"] = {"git_commit": "0123456789abcdef"}
         record["code"] = "fedcba9876543210"
+        record["schema"] = SCHEMA_VERSION
         record["method"] |= {"plugin": record["method"]["name"], "distribution": "ucdbench", "version": "0.1.0"}
     records[1]["reported"] = [{"task": "digits", "metric": "top1", "value": 88.0, "setting": "the paper's",
                                "source": "p", "where": {}}]
@@ -100,6 +103,20 @@ def test_history_appends_once_per_results_folder_and_shows_night_by_night(tmp_pa
     history.write_text(history.read_text() + "{torn\n")
     with pytest.raises(UcdbenchError, match=r"history.jsonl:3: not a JSON line"):
         read_history(history)
+
+
+def test_publish_writes_the_site_and_appends_the_history_once(tmp_path):
+    results, _ = _results(tmp_path)
+    out, history = tmp_path / "site", tmp_path / "history.jsonl"
+    for _ in range(2):
+        done = run_cli("publish", "--out", str(out), "--history", str(history), "--append-history", results=results)
+        assert done.returncode == 0, done.stderr
+    assert "index.html (1 task pages" in done.stdout and (out / "digits.html").exists()
+    assert len(history.read_text().splitlines()) == 1
+    usage = run_cli("publish", "--out", str(out), "--append-history", results=results)
+    assert usage.returncode == 2 and "--append-history needs --history FILE" in usage.stderr
+    empty = run_cli("publish", "--out", str(out), results=tmp_path / "nothing")
+    assert empty.returncode == 2 and "no successful runs" in empty.stderr
 
 
 def _chromium() -> str | None:
