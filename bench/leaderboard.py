@@ -8,9 +8,11 @@ row's paired difference from them on the task's primary metric, seed by seed, wi
 t-test's p-value (:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
 reproduced one, in whichever evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
-records were produced with. Each section has its charts (:func:`section_charts`): one per kind
-of result, of that section's rows alone, with their Pareto frontier. Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables, those of
-each row's lowest seed, copied beside the page under ``<task>-images/``. ``README.md`` indexes
+records were produced with. Each section opens with its charts (:func:`section_charts`, drawn
+under ``<task>-plots/``): one per kind of result, of that section's rows alone, with their Pareto
+frontier. Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables,
+those of each row's lowest seed, copied beside the page under ``<task>-images/``. The same
+:class:`TaskBoard` feeds the HTML site (:mod:`ucdbench.site`). ``README.md`` indexes
 the tasks, and judges the claims of experiment files given to it. Only successful runs count;
 failed ones are listed as failed.
 """
