@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("--dir", default=".", help="where to write the package folder (default: here)")
 
     _add_compare_parser(commands)
+    _add_publish_parser(commands)
 
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
                     "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings,
                     "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin, "plan": cmd_plan,
-                    "compare": cmd_compare}
+                    "compare": cmd_compare, "publish": cmd_publish}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -482,6 +483,18 @@ def summary_table(records: list[dict[str, Any]]) -> str:
     return tabulate(rows, headers=headers, missingval="–", disable_numparse=True)
 
 
+def _scan(store: Any) -> list[dict[str, Any]]:
+    """The records of a results folder; files that are not records this ucdbench reads are
+    skipped, and said so on stderr."""
+    records, skipped = store.scan()
+    if skipped:
+        print(f"ucdbench: skipped {len(skipped)} of {len(records) + len(skipped)} files in {store.runs_dir} that are "
+              "not run records this ucdbench reads:", file=sys.stderr)
+        for file in skipped:
+            print(f"  {file.reason}", file=sys.stderr)
+    return records
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -491,12 +504,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     claims = [claim for path in args.file for claim in load_experiment(path).claims]
     store = RunStore(args.results)
-    records, skipped = store.scan()
-    if skipped:
-        print(f"ucdbench: skipped {len(skipped)} of {len(records) + len(skipped)} files in {store.runs_dir} that are "
-              "not run records this ucdbench reads:", file=sys.stderr)
-        for file in skipped:
-            print(f"  {file.reason}", file=sys.stderr)
+    records = _scan(store)
     written = write_leaderboards(records, Path(args.out), store.root, claims)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
@@ -525,6 +533,52 @@ def _add_compare_parser(commands: Any) -> None:
                               f"= {100 * MIN_EFFECT:g}%%)")
     compare.add_argument("--slowdown-factor", type=float, default=SLOWDOWN_FACTOR,
                          help=f"ratio of medians a timing must exceed to be flagged (default: {SLOWDOWN_FACTOR})")
+
+
+def _add_publish_parser(commands: Any) -> None:
+    publish = commands.add_parser(
+        "publish", help="a static HTML site of the results: tasks, methods, sortable tables, charts, every record",
+        description="Write the results folder's leaderboards as a static site (open OUT/index.html; no server, no "
+                    "network): an index of tasks and methods, a page per task with its charts and sortable tables, "
+                    "each run's record, attached images, the claims of experiment files and the history of earlier "
+                    "results.")
+    _results_option(publish)
+    publish.add_argument("--out", default="site", metavar="DIR",
+                         help="the site folder (default: ./site); replaced if an earlier publish wrote it")
+    publish.add_argument("-f", "--file", action="append", default=[], metavar="TOML",
+                         help="experiment file(s) whose claims the index judges on these records; repeatable")
+    publish.add_argument("--history", default=None, metavar="FILE",
+                         help="a history file (JSON Lines, one entry per published results folder) whose entries "
+                              "the task pages show night by night")
+    publish.add_argument("--append-history", action="store_true",
+                         help="first append this results folder's summary to --history (as the nightly job does)")
+    publish.add_argument("--compare", default=None, metavar="FILE",
+                         help="a `ucdbench compare` report (--out FILE of compare) to link from the index")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ucdbench.experiments import load_experiment
+    from ucdbench.site import append_history, build_site, read_history
+    from ucdbench.store import RunStore
+
+    if args.append_history and not args.history:
+        raise UcdbenchError("--append-history needs --history FILE: the history file to append to")
+    compare = Path(args.compare) if args.compare else None
+    if compare is not None and not compare.is_file():
+        raise UcdbenchError(f"--compare {compare}: no such file; give the report `ucdbench compare --out FILE` wrote")
+    claims = [claim for path in args.file for claim in load_experiment(path).claims]
+    store = RunStore(args.results)
+    records = _scan(store)
+    if not any(r.get("status") == "ok" for r in records):
+        raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
+    history = Path(args.history) if args.history else None
+    if history is not None and args.append_history:
+        append_history(history, records)
+    pages = build_site(records, Path(args.out), store.root, claims, read_history(history) if history else [], compare)
+    print(f"{pages[0]} ({len(pages) - 1} task pages; open it in a browser)")
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -39,6 +39,6 @@ def run_cli(*args: str, results: Path | None = None, third_party: bool = False, 
     if third_party:
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(THIRD_PARTY), full_env.get("PYTHONPATH")]))
     command = [str(Path(sys.executable).parent / "ucdbench"), *args]  # the installed console script
-    if results is not None and args and args[0] in ("run", "leaderboard", "show"):
+    if results is not None and args and args[0] in ("run", "leaderboard", "show", "publish"):
         command += ["--results", str(results)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)

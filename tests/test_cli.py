@@ -174,7 +174,8 @@ def test_run_record_cache_and_leaderboard(tmp_path: Path):
     assert "| lora " in digits and "| linear-probe " in digits
     assert "±" in digits  # two seeds → mean ± std
     assert "99.0 (made-up figure for the test)" in digits  # the plugin's reported figure beside ours
-    assert (boards / "digits.png").stat().st_size > 1000
+    assert (boards / "digits-plots" / "smoke-default-storage.png").stat().st_size > 1000
+    assert "](digits-plots/smoke-default-storage.png)" in digits
     assert "[digits](digits.md)" in (boards / "README.md").read_text()
     default_out = run_cli("leaderboard", results=results, cwd=tmp_path)  # no --out: ./leaderboards
     assert default_out.returncode == 0, default_out.stderr

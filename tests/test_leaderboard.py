@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from ucdbench.leaderboard import write_leaderboards
 
 
-def _record(key: str, method: str, seed: int, top1: float, artifact_bytes: int) -> dict:
+def _record(key: str, method: str, seed: int, top1: float, artifact_bytes: int, size_percent: float = 100.5) -> dict:
     return {
         "key": key, "status": "ok", "seed": seed, "preset": "smoke", "overrides": {},
         "method": {"name": method}, "hardware": {"kind": "cpu", "name": "Test CPU"},
         "task": {"name": "digits", "primary_metric": "top1",
                  "metrics": [{"name": "top1", "higher_is_better": True, "unit": "%"}]},
         "evaluations": {"accuracy": {"top1": top1},
-                        "compression": {"artifact_bytes": artifact_bytes, "stored_scalars": artifact_bytes // 4}},
+                        "compression": {"artifact_bytes": artifact_bytes, "stored_scalars": artifact_bytes // 4,
+                                        "size_percent": size_percent}},
         "figures": {"accuracy": [{"name": "top1", "higher_is_better": True, "unit": "%", "headline": True}],
                     "compression": [{"name": "stored_scalars", "higher_is_better": False, "unit": ""},
-                                    {"name": "artifact_bytes", "higher_is_better": False, "unit": "B"}]},
+                                    {"name": "artifact_bytes", "higher_is_better": False, "unit": "B"},
+                                    {"name": "size_percent", "higher_is_better": False, "unit": "%"}]},
     }
 
 
 def test_rows_are_mean_and_confidence_interval_over_seeds_and_counts_stay_exact(tmp_path):
-    records = [_record("a", "lora", 0, 80.0, 549572), _record("b", "lora", 1, 90.0, 549572),
+    records = [_record("a", "lora", 0, 80.0, 549572, 44.5), _record("b", "lora", 1, 90.0, 549572, 44.5),
                _record("c", "full-ft", 0, 85.5, 1234567)]
+    (tmp_path / "digits.png").write_bytes(b"the one chart per task of an earlier version")
     written = write_leaderboards(records, tmp_path)
-    assert {p.name for p in written} == {"README.md", "digits.md", "digits.png"}
+    assert {str(p.relative_to(tmp_path)) for p in written} == {"README.md", "digits.md",
+                                                               "digits-plots/smoke-default-storage.png"}
+    assert not (tmp_path / "digits.png").exists()
     board = (tmp_path / "digits.md").read_text()
     # two seeds: 85 ± t_{0.975,1} · s / √2 = 12.706 · 7.071 / 1.414 = 63.5
     assert re.search(r"\| lora\s+\|\s+2 \| 85 ± 64\s+\|", board)
@@ -147,3 +154,83 @@ def test_rows_are_compared_with_base_and_full_ft_seed_by_seed(tmp_path):
     assert base_row[2:4] == ["(reference)", "+10 (p < 0.001, n = 3)"]  # the same 10 on every seed: p = 0
     assert "not on this hardware" in rows["loracuda: Test GPU"]
     assert section.index("| lora") < section.index("| base") < section.index("| full-ft")  # best first
+
+
+def test_pareto_front_is_direction_aware_by_hand():
+    from ucdbench.leaderboard import pareto_front
+
+    # (stored bytes, accuracy): C is beaten by B (fewer bytes, more accurate), F by A
+    points = [(100, 80), (200, 85), (300, 84), (50, 70), (150, 79)]
+    assert pareto_front(points, x_higher_is_better=False, y_higher_is_better=True) == [3, 0, 1]  # D, A, B by x
+    # a figure where lower is better (perplexity): D has the fewest bytes and the lowest value, beating all
+    assert pareto_front(points, False, False) == [3]
+    # both higher is better: B has the highest y, C the highest x; A, D, F are beaten by B
+    assert pareto_front(points, True, True) == [1, 2]
+    assert pareto_front([(1, 1), (1, 1)], False, True) == [0, 1]  # equal points: neither dominates
+    assert pareto_front(points, None, True) == []  # no direction on an axis: no frontier
+
+
+def _section_record(key: str, method: str, seed: int, top1: float, *, size_percent: float | None = 100.5,
+                    flops_ratio: float = 1.0, attack: bool = False, model: str | None = None) -> dict:
+    record = _record(key, method, seed, top1, int(1000 * (size_percent or 100)), size_percent or 100)
+    if size_percent is None:  # stores nothing (the base model as it is)
+        record["evaluations"].pop("compression")
+        record["figures"].pop("compression")
+    if model:
+        record["overrides"] = {"task.model": model}
+    record["evaluations"]["flops"] = {"gflops": 2.0 * flops_ratio, "flops_ratio": flops_ratio}
+    record["figures"]["flops"] = [{"name": "gflops", "higher_is_better": False, "unit": "GFLOPs"},
+                                  {"name": "flops_ratio", "higher_is_better": False, "unit": "×"}]
+    if attack:
+        record["evaluations"]["flops-under-attack"] = {"clean_gmacs_mean": 0.6, "attacked_gmacs_mean": 0.9 + seed / 10,
+                                                       "flops_ratio": 1.5}
+        record["figures"]["flops-under-attack"] = [
+            {"name": "clean_gmacs_mean", "higher_is_better": None, "unit": "GMACs"},
+            {"name": "attacked_gmacs_mean", "higher_is_better": None, "unit": "GMACs"},
+            {"name": "flops_ratio", "higher_is_better": None, "unit": "×"}]
+    return record
+
+
+def test_a_chart_holds_only_the_rows_of_its_section_and_kind():
+    from ucdbench.leaderboard import task_boards
+
+    records = []
+    for seed in (0, 1):
+        records += [
+            _section_record(f"full{seed}", "full-ft", seed, 90.0 + seed),                      # saves nothing: a reference
+            _section_record(f"base{seed}", "base", seed, 50.0, size_percent=None),            # stores nothing, computes all
+            _section_record(f"lora{seed}", "lora", seed, 80.0 + 2 * seed, size_percent=2.0),  # saves storage
+            _section_record(f"avit{seed}", "avit", seed, 85.0, flops_ratio=0.7),               # saves compute
+            _section_record(f"slow{seed}", "slowformer", seed, 84.0, size_percent=0.05, flops_ratio=0.6, attack=True),
+            _section_record(f"mlp{seed}", "lora", seed, 60.0, size_percent=3.0, model="mlp"),  # another task setting
+        ]
+    records[2]["reported"] = [{"task": "digits", "metric": "top1", "value": 88.0, "setting": "the paper's",
+                               "source": "p", "where": {}}]
+    (board,) = task_boards(records)
+    charts = {(s.task_settings, c.kind.name): c for s in board.sections for c in s.charts}
+    rows = {key: sorted(p.label for p in chart.points) for key, chart in charts.items()}
+    assert rows == {("default", "storage"): ["full-ft", "lora"],
+                    ("default", "compute"): ["avit", "base", "full-ft"],
+                    ("default", "attack"): ["slowformer"],
+                    ("model=mlp", "storage"): ["lora"]}
+    storage = charts["default", "storage"]
+    lora = next(p for p in storage.points if p.label == "lora")
+    assert lora.paper == ((2000.0, 88.0, "the paper's"),)  # the paper's accuracy at the row's own bytes
+    # top1 80 and 82 over two seeds: 81 ± t_{0.975,1} · 1.414 / √2 = 12.706
+    assert lora.y.mean == 81.0 and abs(lora.y.half_width - 12.706) < 1e-3 and lora.x.half_width == 0.0
+    assert (storage.x_higher_is_better, storage.y_higher_is_better) == (False, True)
+    assert [storage.points[i].label for i in storage.frontier] == ["lora", "full-ft"]  # fewer bytes; more accurate
+    attack = charts["default", "attack"]
+    assert attack.frontier == [] and attack.points[0].y.mean == pytest.approx(0.95)  # GMACs declare no better direction
+
+
+def test_each_section_embeds_its_own_charts(tmp_path):
+    records = [_section_record(f"l{s}", "lora", s, 80.0, size_percent=2.0) for s in (0, 1)] + \
+              [_section_record(f"m{s}", "lora", s, 70.0, size_percent=3.0, model="mlp") for s in (0, 1)]
+    write_leaderboards(records, tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    default, mlp = board.split("## preset `smoke`, task settings: default")[1].split("## preset `smoke`, task settings: model=mlp")
+    assert "](digits-plots/smoke-default-storage.png)" in default and "model=mlp" not in default
+    assert "](digits-plots/smoke-model=mlp-storage.png)" in mlp
+    for name in ("smoke-default-storage.png", "smoke-model=mlp-storage.png"):
+        assert (tmp_path / "digits-plots" / name).read_bytes().startswith(b"\x89PNG")

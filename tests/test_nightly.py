@@ -59,6 +59,10 @@ def test_nightly_commits_clean_nights_and_refuses_a_regression(tmp_path):
     assert "Nightly leaderboards of" in _git(repo, "log", "-1", "--format=%s")
     index = (repo / "leaderboards" / "nightly" / "README.md").read_text()
     assert "LoRA beats the base" in index and (repo / "leaderboards" / "nightly" / "digits.md").exists()
+    site = (repo / "nightly" / "site" / "index.html").read_text()  # the site the workflow deploys to Pages
+    assert 'href="digits.html"' in site and "LoRA beats the base" in site
+    history = repo / "leaderboards" / "nightly" / "history.jsonl"
+    assert len(history.read_text().splitlines()) == 1 and "history.jsonl" in _git(repo, "show", "--stat", "HEAD")
 
     last_night = tmp_path / "last-night"
     shutil.copytree(results, last_night)
@@ -66,6 +70,8 @@ def test_nightly_commits_clean_nights_and_refuses_a_regression(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "no regression" in (results / "compare.md").read_text().lower()
     assert (repo / "leaderboards" / "nightly" / "compare.md").exists()
+    assert 'href="compare.html"' in (repo / "nightly" / "site" / "index.html").read_text()
+    assert len(history.read_text().splitlines()) == 1  # the same (cached) records: no second entry
     commits = _git(repo, "rev-list", "--count", "HEAD")
 
     for path in (last_night / "runs").glob("*.json"):  # last night's LoRA was 5 points better on every seed
