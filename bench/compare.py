@@ -15,7 +15,9 @@ Each figure is compared as its :class:`~ucdbench.interfaces.FigureKind` says:
   negligible shift fails the gate. A figure with no better direction is reported as changed
   and does not fail it.
 - **timing** figures are compared run by run on the evaluation's raw samples (``samples_ms``)
-  by asv's rule (:func:`ucdbench.stats.slowdown_test`), never on two medians.
+  by asv's rule (:func:`ucdbench.stats.slowdown_test`), never on two medians, and a row's
+  timing changes only when it does on every seed (each seed's run is a separate process at a
+  separate time; a load spike during one run is not a slowdown of the code).
 
 A run that succeeded in BASE and failed in HEAD is a regression too.
 """
@@ -262,7 +264,12 @@ def _compare_quality(run: str, seeds: list[int], base: dict[int, dict], head: di
 
 def _compare_timing(run: str, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
                     names: list[str], limits: Thresholds, out: Comparison) -> None:
+    """asv's rule on each seed's raw samples; with several seeds, a row changes only when every
+    seed changes the same way: the samples of one run share the machine's state while it ran
+    (a load spike slows all of them), so they are not independent, while the seeds' runs are
+    separate processes at separate times."""
     label = f"{evaluation}/{RAW_SAMPLES}"
+    tested = []
     for seed in seeds:
         before = base[seed]["evaluations"].get(evaluation, {}).get(RAW_SAMPLES)
         after = head[seed]["evaluations"].get(evaluation, {}).get(RAW_SAMPLES)
@@ -273,8 +280,11 @@ def _compare_timing(run: str, seeds: list[int], base: dict[int, dict], head: dic
                 f"timing figures are compared on raw samples, and {' and '.join(missing)} recorded none "
                 f"({RAW_SAMPLES}: runs of a ucdbench that did not keep them)"))
             continue
-        change = slowdown_test(before, after, limits.slowdown_factor, limits.slowdown_alpha)
-        verdict = Change.REGRESSION if change.slower else Change.IMPROVEMENT if change.faster else Change.UNCHANGED
+        tested.append((seed, before, after, slowdown_test(before, after, limits.slowdown_factor, limits.slowdown_alpha)))
+    slower = all(change.slower for *_, change in tested)
+    faster = all(change.faster for *_, change in tested)
+    for seed, before, after, change in tested:
+        verdict = Change.REGRESSION if slower else Change.IMPROVEMENT if faster else Change.UNCHANGED
         p = change.p_faster if change.ratio < 1 else change.p_slower
         test = (f"median ×{change.ratio:.3g}, Mann–Whitney U p = {p:.2g} (one-sided, "
                 f"{len(before)} vs {len(after)} samples)")
