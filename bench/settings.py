@@ -229,12 +229,7 @@ class RunReference(Setting):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "type", (str, list) if self.many else str)
-        object.__setattr__(self, "check", self._check)
-
-    def _check(self, value: Any) -> str | None:
-        if isinstance(value, list) and not self.many:
-            return "this setting takes one run reference, not a list"
-        return _reference_problem(value)
+        object.__setattr__(self, "check", _reference_problem)
 
     def references(self, value: Any) -> list[ParsedReference]:
         """The runs ``value`` names, in order."""
