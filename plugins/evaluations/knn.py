@@ -12,26 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ucdbench.api import AugmentedViews, Evaluation, EvaluationContext, Metric, Setting, encoder_of
-from ucdbench_plugins.shared.representation import VOTES, features, knn_top1
+from ucdbench.api import Evaluation, EvaluationContext, Metric, Setting
+from ucdbench_plugins.shared.representation import VOTES, knn_top1, representation_skip_reason, split_features
 
 NEIGHBOURS = (1, 20)
-
-
-def representation_skip_reason(ctx: EvaluationContext) -> str | None:
-    """Why a representation evaluation does not apply to this run, or None."""
-    if not isinstance(ctx.task, AugmentedViews):
-        return "the task gives no labelled splits to score a representation on"
-    if encoder_of(ctx.task, ctx.outcome.model, ctx.outcome.encoder) is None:
-        return "the run has no representation: its outcome names no encoder and its model no classifier head"
-    return None
-
-
-def split_features(ctx: EvaluationContext, split: str):
-    """Features and clean labels of one labelled split through the run's encoder."""
-    images, labels = ctx.task.labelled_split(split)
-    encoder = encoder_of(ctx.task, ctx.outcome.model.to(ctx.device), ctx.outcome.encoder)
-    return features(encoder.to(ctx.device), images, ctx.device), labels
 
 
 class KNN(Evaluation):

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ucdbench.api import Evaluation, EvaluationContext, Metric, PerPreset, Setting
-from ucdbench_plugins.evaluations.knn import representation_skip_reason, split_features
-from ucdbench_plugins.shared.representation import linear_probe_top1
+from ucdbench_plugins.shared.representation import linear_probe_top1, representation_skip_reason, split_features
 
 
 class LinearProbe(Evaluation):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench.api import Outcome, Task, dense_model_outcome
+from ucdbench.api import AugmentedViews, EvaluationContext, Outcome, Task, dense_model_outcome, encoder_of
 
 VOTES = ("majority", "weighted")
 PROBE_STEPS = 100
@@ -120,3 +120,19 @@ def outcome_with_probe(task: Task, model: nn.Module, metrics: dict[str, float], 
         model.head.bias.copy_(head.bias)
     model.requires_grad_(False)
     return dense_model_outcome(model, metrics)
+
+
+def representation_skip_reason(ctx: EvaluationContext) -> str | None:
+    """Why a representation evaluation does not apply to this run, or None."""
+    if not isinstance(ctx.task, AugmentedViews):
+        return "the task gives no labelled splits to score a representation on"
+    if encoder_of(ctx.task, ctx.outcome.model, ctx.outcome.encoder) is None:
+        return "the run has no representation: its outcome names no encoder and its model no classifier head"
+    return None
+
+
+def split_features(ctx: EvaluationContext, split: str):
+    """Features and clean labels of one labelled split through the run's encoder."""
+    images, labels = ctx.task.labelled_split(split)
+    encoder = encoder_of(ctx.task, ctx.outcome.model.to(ctx.device), ctx.outcome.encoder)
+    return features(encoder.to(ctx.device), images, ctx.device), labels
