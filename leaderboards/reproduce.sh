@@ -2,12 +2,12 @@
 # The runs behind the committed leaderboards: small preset, 3 seeds each, on a CPU.
 #   bash leaderboards/reproduce.sh RESULTS_DIR [GROUP ...]
 #   ucdbench leaderboard --results RESULTS_DIR --out leaderboards
-# GROUP is one or more of: compression adaptive attack pydocs scene (default: all). Every run is
+# GROUP is one or more of: compression adaptive attack pydocs scene repr (default: all). Every run is
 # cached by its key, so an interrupted script picks up where it stopped.
 set -euo pipefail
 results=${1:?usage: reproduce.sh RESULTS_DIR [GROUP ...]}
 shift
-groups=${*:-compression adaptive attack pydocs scene}
+groups=${*:-compression adaptive attack pydocs scene repr}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 run() { ucdbench run --preset small --seed 0 1 2 --results "$results" "$@"; }
 MLP=(--set task.model=mlp --set task.classes=0-9 --set task.pretrain_classes=none)
@@ -44,6 +44,15 @@ for group in $groups; do
     scene)        # CompGS and its baselines on the embedded scene
       run --task scene --method compgs gs-kmeans-post gs-half gs-int8 gs-uncompressed
       ;;
-    *) echo "unknown group $group (compression adaptive attack pydocs scene)" >&2; exit 2 ;;
+    repr)         # representation learning from scratch on the mnist CNN, 30 epochs each: kNN, linear probe, purity
+      run --task mnist --method byol msf "${CNN[@]}"                                 # BYOL-asym vs MSF
+      run --task mnist --method cmsf --set constraint=2q,km "${CNN[@]}"              # CMSF-2Q, CMSF-KM: purer neighbours
+      run --task mnist --method cmsf-sup --set task.label_noise=0,0.25,0.5 "${CNN[@]}"   # supervised CMSF under label noise
+      run --task mnist --method full-ft --set pretrained=false --set epochs=30 --set task.label_noise=0,0.25,0.5 "${CNN[@]}"  # cross-entropy
+      run --task mnist --method simreg --set teacher=byol:task.width=32 --set head=mlp,linear "${CNN[@]}"  # MLP head vs linear; teacher 2x wide
+      run --task mnist --method cmsf-semi msf --set task.labelled_fraction=0.1 "${CNN[@]}"  # 10% labels
+      run --task mnist --method cmsf-xmodal "${CNN[@]}"                               # constraint from an edge-map BYOL encoder
+      ;;
+    *) echo "unknown group $group (compression adaptive attack pydocs scene repr)" >&2; exit 2 ;;
   esac
 done
