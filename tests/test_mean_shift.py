@@ -13,7 +13,8 @@ from ucdbench_plugins.shared.mean_shift.bank import MemoryBank
 from ucdbench_plugins.shared.mean_shift.constraints import distances, nearest, nearest_in_other_space, same_group
 from ucdbench_plugins.shared.mean_shift.kmeans import kmeans
 from ucdbench_plugins.shared.mean_shift.networks import MomentumPair, ema_update
-from ucdbench_plugins.shared.mean_shift.training import TrainingState, cosine_lr, mean_shift_loss, purity
+from ucdbench_plugins.shared.epoch_sgd import cosine_lr
+from ucdbench_plugins.shared.mean_shift.training import TrainingState, mean_shift_loss, purity
 
 CPU = torch.device("cpu")
 

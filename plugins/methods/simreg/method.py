@@ -20,19 +20,17 @@ What is scored: the student with a linear probe as its head (as the mean-shift m
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, AugmentedViews, Config, DivergedError, FitContext, ImageClassification, Method, Outcome, PerPreset,
+    Artifact, AugmentedViews, Config, FitContext, ImageClassification, Method, Outcome, PerPreset,
     ReferencedRun, ReportedFigure, RunReference, Setting, Task, UcdbenchError, ViewBatch, expand_dense,
     initial_model, model_with_state,
 )
 from ucdbench_plugins.shared.mean_shift.networks import feature_dim
-from ucdbench_plugins.shared.mean_shift.training import cosine_lr
+from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.representation import outcome_with_probe
 
@@ -94,7 +92,7 @@ class SimReg(Method):
                               for encoder in encoders).to(device)
         head_names = set(task.head_parameters(model))
         params = [p for name, p in model.named_parameters() if name not in head_names] + list(heads.parameters())
-        optimizer = torch.optim.SGD(params, lr=config["lr"], momentum=0.9, weight_decay=config["weight_decay"])
+        optimizer = epoch_sgd.sgd(params, config["lr"], config["weight_decay"])
         epochs, batch_size = config["epochs"], config["batch_size"]
         steps_per_epoch = max(1, round(task.num_train / batch_size))
         total = max(1, round(epochs * task.num_train / batch_size))
@@ -105,19 +103,13 @@ class SimReg(Method):
                                                   total=total)):
             if step % steps_per_epoch == 0:
                 losses = []
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(config["lr"], step // steps_per_epoch, math.ceil(epochs))
+                epoch_sgd.start_epoch(optimizer, config["lr"], step // steps_per_epoch, epochs)
             x = ViewBatch(*batch).weak.to(device)
             features = student(x)
             with torch.no_grad():
                 targets = [encoder(x) for encoder in encoders]
             loss = sum(regression_loss(head(features), target) for head, target in zip(heads, targets)) / len(heads)
-            if not torch.isfinite(loss):
-                raise DivergedError(f"loss became {loss.item()} at step {step} (lr={config['lr']})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(epoch_sgd.step(optimizer, loss, step))
         metrics = {"train_loss": sum(losses) / max(1, len(losses)), "train_steps": float(total)}
         teacher_nn1 = [t.record.get("evaluations", {}).get("knn", {}).get("nn1_top1") for t in teachers]
         if all(isinstance(value, float) for value in teacher_nn1):

@@ -7,8 +7,7 @@ the target network, first moved by the EMA update, embeds the weak view (target)
 enter the bank; the target's k nearest bank entries (within the rule's allowed ones) are found
 by the target's distances; the loss is the mean over them of 2 − 2⟨query, entry⟩ — for the
 self-supervised constraints averaged with the same loss over the unconstrained k nearest. SGD
-with momentum 0.9, the learning rate on a cosine over epochs (``adjust_learning_rate`` with
-``--cos``: set at the start of each epoch). The official ShuffleBN spreads the target batch
+with momentum 0.9, the learning rate on a cosine over epochs (:mod:`ucdbench_plugins.shared.epoch_sgd`). The official ShuffleBN spreads the target batch
 over GPUs; on one device a batch's statistics do not depend on its order, so it is left out.
 
 What is scored: the task's architecture whose backbone was trained here, its classifier
@@ -19,14 +18,12 @@ backbone's features (what the head receives). The projection and prediction head
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
-from ucdbench.api import (
-    AugmentedViews, Config, DivergedError, FitContext, ImageClassification, Outcome, Task, ViewBatch,
-)
+from ucdbench.api import AugmentedViews, Config, FitContext, ImageClassification, Outcome, Task, ViewBatch
+from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.mean_shift.bank import MemoryBank
 from ucdbench_plugins.shared.mean_shift.constraints import distances, nearest
 from ucdbench_plugins.shared.mean_shift.networks import MomentumPair, ema_update, feature_dim
@@ -81,11 +78,6 @@ def mean_shift_loss(query: torch.Tensor, bank: MemoryBank, neighbours: torch.Ten
     return (2 - 2 * torch.einsum("bd,bkd->bk", query, bank.embeddings[neighbours])).mean()
 
 
-def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
-    """The official per-epoch cosine: base · ½ (1 + cos(π · epoch / epochs)), epoch from 0."""
-    return base_lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-
-
 def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourRule, *, k: int,
                    report_purity: bool = True) -> Outcome:
     """Train the task's architecture from scratch by mean shift under ``rule``, fit its linear
@@ -102,7 +94,7 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
     head = set(task.head_parameters(model))
     params = [p for name, p in pair.named_parameters() if not name.startswith("target.")
               and name.removeprefix("online.encoder.model.") not in head]
-    optimizer = torch.optim.SGD(params, lr=config["lr"], momentum=0.9, weight_decay=config["weight_decay"])
+    optimizer = epoch_sgd.sgd(params, config["lr"], config["weight_decay"])
     bank = MemoryBank(config["bank_size"], pair.projection_dim, generator, device)
     pool = torch.nn.functional.normalize(torch.randn(task.num_train, pair.projection_dim, generator=generator), dim=1)
     state = TrainingState(pair, bank, pool.to(device), generator, device, task, config)
@@ -124,8 +116,7 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
                 rule.end_epoch(state)
                 pair.train()
             losses, purities, unconstrained_purities = [], [], []
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(config["lr"], epoch, math.ceil(epochs))
+            epoch_sgd.start_epoch(optimizer, config["lr"], epoch, epochs)
         batch = ViewBatch(*(part.to(device) for part in batch))
         query = pair.query(batch.strong)
         with torch.no_grad():
@@ -144,12 +135,7 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
             loss = (mean_shift_loss(query, bank, constrained) + mean_shift_loss(query, bank, unconstrained)) / 2
         else:
             loss = mean_shift_loss(query, bank, constrained)
-        if not torch.isfinite(loss):
-            raise DivergedError(f"loss became {loss.item()} at step {step} (lr={config['lr']})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(epoch_sgd.step(optimizer, loss, step))
         purities.append(purity(batch.true_label, bank, constrained if constrained is not None else unconstrained))
         if constrained is not None:
             unconstrained_purities.append(purity(batch.true_label, bank, unconstrained))
