@@ -29,7 +29,7 @@ from ucdbench_plugins.shared.representation import features
 
 COMMON = {
     **training_settings(epochs=PerPreset(1, 30, 200), batch_size=PerPreset(64, 128, 256), lr=0.05,
-                        weight_decay=1e-4),
+                        weight_decay=1e-4, optimiser="sgd"),
     "momentum": Setting(0.99, "EMA momentum of the target network", minimum=0, maximum=1),
     "bank_size": Setting(PerPreset(256, 1024, 128_000), "entries of the memory bank of target embeddings",
                          minimum=1),

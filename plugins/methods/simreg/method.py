@@ -58,7 +58,7 @@ class SimReg(Method):
     requires = (ImageClassification, AugmentedViews)
     settings = {
         **training_settings(epochs=PerPreset(1, 30, 130), batch_size=PerPreset(64, 128, 256), lr=0.05,
-                            weight_decay=1e-4),
+                            weight_decay=1e-4, optimiser="sgd"),
         "teacher": RunReference(PerPreset("byol:task.width=64", "byol:task.width=128", "byol"),
                                 "the frozen teacher(s): run references (a method with its settings, "
                                 "'byol:task.width=128', or a run key); a JSON list distils several, losses averaged",
