@@ -47,8 +47,8 @@ for group in $groups; do
     repr)         # representation learning from scratch on the mnist CNN, 30 epochs each: kNN, linear probe, purity
       run --task mnist --method byol msf "${CNN[@]}"                                 # BYOL-asym vs MSF
       run --task mnist --method cmsf --set constraint=2q,km "${CNN[@]}"              # CMSF-2Q, CMSF-KM: purer neighbours
-      run --task mnist --method cmsf-sup --set task.label_noise=0,0.25,0.5 "${CNN[@]}"   # supervised CMSF under label noise
-      run --task mnist --method full-ft --set pretrained=false --set epochs=30 --set task.label_noise=0,0.25,0.5 "${CNN[@]}"  # cross-entropy
+      run --task mnist --method cmsf-sup --set task.label_noise=0.0,0.25,0.5 "${CNN[@]}"   # supervised CMSF under label noise
+      run --task mnist --method full-ft --set pretrained=false --set epochs=30 --set task.label_noise=0.0,0.25,0.5 "${CNN[@]}"  # cross-entropy
       run --task mnist --method simreg --set teacher=byol:task.width=32 --set head=mlp,linear "${CNN[@]}"  # MLP head vs linear; teacher 2x wide
       run --task mnist --method cmsf-semi msf --set task.labelled_fraction=0.1 "${CNN[@]}"  # 10% labels
       run --task mnist --method cmsf-xmodal "${CNN[@]}"                               # constraint from an edge-map BYOL encoder

@@ -83,3 +83,11 @@ def test_a_bad_teacher_is_exit_2_before_any_run_starts(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "teacher='nosuch'" in result.stderr and "unknown method 'nosuch'" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_several_teachers_are_a_json_list_each_resolved(tmp_path):
+    run = resolve(load_registry(), RunSpec("simreg", "digits", "smoke", 0, "cpu",
+                                           {**CNN, "teacher": ["byol:task.width=16", "msf:task.width=16"]}),
+                  RunStore(tmp_path))
+    assert [ref.method for ref in run.references["teacher"]] == ["byol", "msf"]
+    assert len({ref.key for ref in run.references["teacher"]}) == 2
