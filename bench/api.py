@@ -14,18 +14,20 @@ Groups:
 - **Interfaces** (subclass them): :class:`Method`, :class:`Task`, :class:`Evaluation`,
   :class:`Hardware`, :class:`EnergyMeter`; what flows between them: :class:`Outcome`,
   :class:`Artifact`, :class:`FitContext`, :class:`EvaluationContext`, :data:`Config`,
-  :data:`Reconstruct`; figures: :class:`Metric` (with its :class:`FigureKind`: how it may be
-  compared), :class:`ReportedFigure`; errors:
+  :data:`Reconstruct`, :class:`ReferencedRun` (a run this run consumes); figures: :class:`Metric`
+  (with its :class:`FigureKind`: how it may be compared), :class:`ReportedFigure`; errors:
   :class:`UcdbenchError` (the user's to fix: exit 2), :class:`DivergedError`.
-- **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`.
+- **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`, :class:`RunReference` (a
+  setting naming runs whose artifacts this run consumes, resolved by the runner).
 - **Task capabilities** (a task subclasses those it offers; a method lists those it needs in
   ``requires``): :class:`ImageClassification`, :class:`LanguageModeling`,
-  :class:`SceneReconstruction`, their base :class:`Capability`.
+  :class:`SceneReconstruction`, :class:`AugmentedViews` (with its :class:`ViewBatch`), their base
+  :class:`Capability`.
 - **Training and artifacts**: :func:`train`, :func:`dense_artifact`, :func:`expand_dense`,
   :func:`read_artifact`, :func:`dense_model_outcome`.
 - **Model state** (what reconstruction must rebuild): :func:`persistent_buffers`,
   :func:`stored_dense`, :func:`state_with`, :func:`model_with_state`, :func:`initial_model`,
-  :func:`pretrained_base`, :func:`held_base`.
+  :func:`pretrained_base`, :func:`held_base`, :func:`encoder_of` (a run's representation).
 - **Measuring**: :func:`count_flops` (FLOPs of one call, real shapes), :data:`FLOPS_CONVENTION`,
   :func:`time_repeats` (synchronised timings through a Hardware), :func:`percentile`.
 - **Data and caching**: :func:`shuffled_batches`, :func:`progress_bar`, :func:`cached_tensors`
@@ -39,13 +41,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ucdbench.capabilities import Capability, ImageClassification, LanguageModeling, SceneReconstruction
+from ucdbench.capabilities import (
+    AugmentedViews, Capability, ImageClassification, LanguageModeling, SceneReconstruction, ViewBatch,
+)
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
     Artifact, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
-    Method, Metric, Outcome, Reconstruct, ReportedFigure, Task, UcdbenchError,
+    Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
-from ucdbench.settings import PRESETS, PerPreset, Setting
+from ucdbench.settings import PRESETS, PerPreset, RunReference, Setting
 
 _LAZY = {
     "train": "ucdbench.training",
@@ -60,6 +64,7 @@ _LAZY = {
     "initial_model": "ucdbench.state",
     "pretrained_base": "ucdbench.state",
     "held_base": "ucdbench.state",
+    "encoder_of": "ucdbench.state",
     "count_flops": "ucdbench.flops",
     "FLOPS_CONVENTION": "ucdbench.flops",
     "time_repeats": "ucdbench.timing",
@@ -78,9 +83,9 @@ __all__ = [
     "hookimpl", "Register",
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
     "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ReportedFigure", "UcdbenchError",
-    "DivergedError",
-    "Setting", "PerPreset", "PRESETS",
-    "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction",
+    "DivergedError", "ReferencedRun",
+    "Setting", "PerPreset", "PRESETS", "RunReference",
+    "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",
     *_LAZY,
 ]
 

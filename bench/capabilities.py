@@ -12,7 +12,8 @@ These are plain classes with annotations (no torch), so registration and listing
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,6 +50,15 @@ class ImageClassification(Capability):
         """Names of ``model``'s classifier parameters (``head.*`` in every built-in base)."""
         return [name for name, _ in model.named_parameters() if name.startswith("head.")]
 
+    def encoder(self, model: nn.Module) -> nn.Module | None:
+        """``model``'s representation: a module giving what its classifier ``head`` receives
+        (pooled CNN features, a ViT's class token, an MLP's last hidden layer) for the same
+        inputs, or None when it has no module named ``head``. The representation evaluations
+        read a model's features through this unless its outcome names an encoder."""
+        from ucdbench.state import HeadInput
+
+        return HeadInput.of(model)
+
 
 class LanguageModeling(Capability):
     """Next-token prediction: :meth:`Task.base_model` is a causal language model (a
@@ -74,6 +84,50 @@ class SceneReconstruction(Capability):
     def model_from_state(self, state: dict[str, Any]) -> nn.Module:
         """A renderable model holding the raw Gaussian parameters ``state``, with the task's
         background and rasteriser back end."""
+
+
+class AugmentedViews(Capability):
+    """Data for representation learning: two random augmentations of each training image
+    (the papers' two views), its index and labels, and the labelled splits representations
+    are scored on. A subclass of :class:`ImageClassification` tasks' data, in the same form.
+
+    Labels methods train with may be corrupted (a label-noise setting) or missing (a
+    semi-supervised setting: ``-1``); ``true_label`` is the clean one, for measuring only
+    (the purity of found neighbours), never for training.
+    """
+
+    description = "a task that provides augmented views of its images"
+
+    @property
+    @abstractmethod
+    def num_train(self) -> int:
+        """Training images (known after ``prepare``); ``index`` in a view batch is below it."""
+
+    @abstractmethod
+    def view_batches(self, batch_size: int, epochs: float) -> Iterable[ViewBatch]:
+        """Shuffled batches for ``epochs`` passes, views drawn from the task's seed: each a
+        :class:`ViewBatch` (on CPU)."""
+
+    @abstractmethod
+    def labelled_split(self, split: str) -> tuple[Any, Any]:
+        """Images (N, C, H, W) and clean labels (N,) of ``"train"`` (the labelled training
+        images: every one unless a labelled fraction is set) or ``"eval"``, in a fixed order:
+        the bank and the queries of the representation evaluations."""
+
+
+class ViewBatch(NamedTuple):
+    """One batch of :meth:`AugmentedViews.view_batches`."""
+
+    index: Any
+    """(B,) positions of the images in the training split."""
+    strong: Any
+    """(B, C, H, W) strongly augmented views (crop, intensity jitter, blur)."""
+    weak: Any
+    """(B, C, H, W) weakly augmented views (crop only) of the same images."""
+    label: Any
+    """(B,) the labels methods may train with: noisy under label noise, -1 where unlabelled."""
+    true_label: Any
+    """(B,) the clean labels, for measuring only."""
 
 
 def missing_capabilities(requires: tuple[Any, ...], task: object) -> list[str]:

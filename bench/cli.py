@@ -416,7 +416,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     specs, _ = _requested(args)
     registry = load_registry()
     store = RunStore(args.results)
-    resolved = [resolve(registry, spec) for spec in specs]
+    resolved = [resolve(registry, spec, store) for spec in specs]
     records, _ = store.scan()
     earlier: dict[tuple[Any, ...], list[float]] = {}  # same run, any seed or code: their durations
     for record in records:

@@ -120,7 +120,8 @@ def execute_spec(spec: RunSpec, results_root: str, force: bool, expected_key: st
     """Run ``spec`` in a worker: resolve it again there, refuse if the worker's code or plugins
     give another key than the driver's (the run would not be the one asked for), execute it on
     ``device`` (default: the first device of its hardware) and return the record."""
-    run = resolve(load_registry(), spec)
+    store = RunStore(results_root)
+    run = resolve(load_registry(), spec, store)
     if run.key != expected_key:
         raise RuntimeError(f"the worker resolves {spec.method} on {spec.task} to run {run.key[:12]}, the driver to "
                            f"{expected_key[:12]}: install the same ucdbench code and plugins on the workers")
@@ -128,7 +129,7 @@ def execute_spec(spec: RunSpec, results_root: str, force: bool, expected_key: st
     reason = hardware.unavailable_reason()
     if reason:
         raise RuntimeError(f"hardware {hardware.name!r} is not usable on {socket.gethostname()}: {reason}")
-    return execute(run, device or hardware.devices()[0], RunStore(results_root), force)
+    return execute(run, device or hardware.devices()[0], store, force)
 
 
 class Executor(ABC):
@@ -348,7 +349,7 @@ def run_all(registry: Registry, specs: Sequence[RunSpec], store: RunStore, force
     """Resolve every spec first (so a typo fails before hours of runs), read their records
     (:func:`select_runs`), then execute what is to run (default: on this host); yields records
     as runs finish, cached ones first. ``on_left`` hears of the runs left to other processes."""
-    resolved = [resolve(registry, spec) for spec in specs]
+    resolved = [resolve(registry, spec, store) for spec in specs]
     selection = select_runs(resolved, store, force, resume)
     for run, state, record in selection.left:
         if on_left:

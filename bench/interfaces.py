@@ -261,6 +261,12 @@ class Outcome:
     - ``metrics``: method-specific figures (final training loss, attack loss, ...).
     - ``extras``: method-specific objects an evaluation may look for (documented by the
       evaluation that reads them, e.g. the clean target of an attack).
+    - ``encoder``: the representation the method learned, where it is not simply the scored
+      model's: a module mapping the task's inputs (B, ...) to feature vectors (B, D). None, the
+      default, means the task's own view of the scored model
+      (:meth:`ImageClassification.encoder`: what the classifier head receives). The
+      representation evaluations (``knn``, ``linear-probe``) read it; so does a run that
+      consumes this one as a teacher.
     """
 
     model: nn.Module
@@ -270,10 +276,29 @@ class Outcome:
     input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    encoder: nn.Module | None = None
 
     def scored_state(self) -> dict[str, torch.Tensor]:
         """The complete state of what was scored, which reconstruction must rebuild."""
         return self.dense_weights() if self.dense_weights is not None else self.model.state_dict()
+
+
+@dataclass
+class ReferencedRun:
+    """A run another run consumes (a :class:`ucdbench.settings.RunReference` setting's value),
+    rebuilt from its artifact file and its own task alone, as a user holding the file would."""
+
+    key: str
+    """The referenced run's key (the referring record names it)."""
+    method: str
+    task: Task
+    """The referenced run's task, prepared, with the configuration it ran with."""
+    model: nn.Module
+    """Its scored model, rebuilt from the artifact (eval mode, frozen)."""
+    encoder: nn.Module | None
+    """Its representation: the task's view of the model (:func:`ucdbench.state.encoder_of`),
+    or None where the task has none."""
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -285,6 +310,9 @@ class FitContext:
     preset: str
     progress: Callable[..., Iterable[Any]]
     """``progress(iterable, desc=..., total=...)``: a progress bar on a terminal, silent otherwise."""
+    references: dict[str, list[ReferencedRun]] = field(default_factory=dict)
+    """setting name → the runs a run-reference setting names, in order (empty when the method
+    declares none)."""
 
 
 class Method(Configurable, ABC):

@@ -22,7 +22,7 @@ from ucdbench.cache import atomic_write_bytes, config_key
 from ucdbench.fingerprint import code_fingerprint
 from ucdbench.capabilities import Capability
 from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
-from ucdbench.settings import check_settings
+from ucdbench.settings import ParsedReference, RunReference, check_settings
 from ucdbench.suggestions import did_you_mean
 from ucdbench.plugins import Entry, Registry
 from ucdbench.progress import progress_bar
@@ -92,6 +92,17 @@ class RunSpec:
 
 
 @dataclass
+class Reference:
+    """One run a run-reference setting names, resolved: a run to execute first (``run``) or one
+    already recorded (``run`` is None)."""
+
+    text: str
+    key: str
+    method: str
+    run: ResolvedRun | None = None
+
+
+@dataclass
 class ResolvedRun:
     spec: RunSpec
     method: Entry
@@ -104,14 +115,22 @@ class ResolvedRun:
     key: str
     code: str
     """Fingerprint of the code behind the run (:func:`run_code`); part of ``key``."""
+    references: dict[str, list[Reference]] = field(default_factory=dict)
+    """Run-reference setting → the runs it names (their keys are part of ``key``)."""
 
 
 def _versions(entry: Entry) -> dict[str, str]:
     return {"plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version}
 
 
-def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
-    """Load the plugins a run needs and check everything that can be checked before running."""
+MAX_REFERENCE_DEPTH = 4
+"""How deep runs may reference runs that reference runs: deeper is taken for a cycle."""
+
+
+def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _depth: int = 0) -> ResolvedRun:
+    """Load the plugins a run needs and check everything that can be checked before running,
+    the runs its run-reference settings name included (recorded keys are looked up in
+    ``store``, by default the default results folder)."""
     if spec.preset not in PRESETS:
         raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
     if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
@@ -146,16 +165,47 @@ def resolve(registry: Registry, spec: RunSpec) -> ResolvedRun:
     if reason:
         raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
 
+    references = {name: [_resolve_reference(registry, spec, store, name, parsed, _depth)
+                         for parsed in setting.references(method_config[name])]
+                  for name, setting in method_cls.declared_settings(spec.preset).items()
+                  if isinstance(setting, RunReference)}
     code = run_code(method_entry, task_entry, hardware_entry, evaluations)
-    key = config_key({
+    identity = {
         "method": spec.method, "task": spec.task, "preset": spec.preset, "seed": spec.seed,
         "hardware": spec.hardware, "method_config": method_config, "task_config": task_config,
         "eval_configs": eval_configs,
         "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry, *evaluations)],
         "code": code,
-    })
+    }
+    if references:
+        identity["references"] = {name: [ref.key for ref in refs] for name, refs in references.items()}
     return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations,
-                       method_config, task_config, eval_configs, key, code)
+                       method_config, task_config, eval_configs, config_key(identity), code, references)
+
+
+def _resolve_reference(registry: Registry, spec: RunSpec, store: RunStore | None, name: str,
+                       parsed: ParsedReference, depth: int) -> Reference:
+    """A run reference → the recorded run of that key, or the run of that method on the same
+    task, preset, seed and hardware (the referring run's ``task.*`` overrides, then its own)."""
+    where = f"method {spec.method!r}: {name}={parsed.text!r}"
+    if parsed.key is not None:
+        store = store or RunStore()
+        record = store.get(parsed.key)
+        if record is None or record.get("status") != "ok" or not record.get("artifact"):
+            found = "no record" if record is None else (f"a {record.get('status')} run" if record.get("status") != "ok"
+                                                        else "a run that stored no artifact")
+            raise UcdbenchError(f"{where}: {store.runs_dir} holds {found} with that key; give the key of a successful "
+                                "run with an artifact (see `ucdbench show KEY`), or a method ('byol:epochs=20')")
+        return Reference(parsed.text, parsed.key, record["method"]["name"])
+    if depth >= MAX_REFERENCE_DEPTH:
+        raise UcdbenchError(f"{where}: runs reference each other more than {MAX_REFERENCE_DEPTH} deep (a cycle?)")
+    inherited = {k: v for k, v in spec.overrides.items() if k.startswith("task.")}
+    child = RunSpec(parsed.method, spec.task, spec.preset, spec.seed, spec.hardware, {**inherited, **dict(parsed.overrides)})
+    try:
+        run = resolve(registry, child, store, depth + 1)
+    except UcdbenchError as exc:
+        raise UcdbenchError(f"{where}: {exc}") from exc
+    return Reference(parsed.text, run.key, parsed.method, run)
 
 
 def _module_of(entry: Entry) -> str:
@@ -226,17 +276,26 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},
         "attachments": [],
     }
+    if run.references:
+        record["references"] = {name: [{"key": ref.key, "method": ref.method, "reference": ref.text} for ref in refs]
+                                for name, refs in run.references.items()}
     store.write(record)
     start = time.perf_counter()
     try:
         torch_device = torch.device(device)
+        tick = time.perf_counter()
+        references = {name: [_load_reference(ref, device, store) for ref in refs]
+                      for name, refs in run.references.items()}
+        if references:
+            record["durations"]["references_s"] = time.perf_counter() - tick
         _seed_everything(spec.seed)
         task = task_cls(spec.preset, spec.seed, run.task_config)
         tick = time.perf_counter()
         task.prepare()
         record["durations"]["prepare_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
-        ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar)
+        ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar,
+                         references=references)
         outcome = method_cls().fit(task, dict(run.method_config), ctx)
         record["durations"]["fit_s"] = time.perf_counter() - tick
         record["method_metrics"] = dict(outcome.metrics)
@@ -277,6 +336,22 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     return record
 
 
+def _load_reference(reference: Reference, device: str, store: RunStore):
+    """Run a referenced run first (or take it from ``store``), then rebuild it from its
+    artifact file and its own task alone."""
+    import torch
+
+    from ucdbench.interfaces import ReferencedRun
+    from ucdbench.rebuild import rebuild_run
+    from ucdbench.state import encoder_of
+
+    record = execute(reference.run, device, store) if reference.run is not None else store.get(reference.key)
+    if record is None or record.get("status") != "ok":
+        error = record.get("error") if record else "its record is gone"
+        raise RuntimeError(f"referenced run {reference.key} ({reference.method}) did not succeed: {error}")
+    task, model = rebuild_run(record, torch.device(device))
+    model.requires_grad_(False).eval()
+    return ReferencedRun(reference.key, reference.method, task, model, encoder_of(task, model), record)
 def expand_specs(methods: Sequence[str], task: str, preset: str, seeds: Sequence[int], hardware: str,
                  assignments: Sequence[str]) -> list[RunSpec]:
     """Every run one invocation asks for: methods × seeds × the ``--set`` grid."""

@@ -147,3 +147,90 @@ def check_settings(settings: Mapping[str, Setting], values: Mapping[str, Any], o
             problems.append(f"{key}={value!r}: {problem} ({settings[key].help})")
     if problems:
         raise UcdbenchError(f"{owner}: " + "; ".join(problems))
+
+
+REFERENCE_SEPARATOR = ":"
+
+
+@dataclass(frozen=True)
+class ParsedReference:
+    """One run reference as written: a run key, or a method with its own settings."""
+
+    text: str
+    method: str | None = None
+    """The method to run (None when the reference is a run key)."""
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """``--set``-style overrides of that run (``task.KEY`` for the task), on top of the
+    referring run's own ``task.*`` overrides."""
+    key: str | None = None
+
+
+def parse_reference(text: str) -> ParsedReference:
+    """``"byol"``, ``"byol:epochs=20:task.width=64"`` (settings separated by ``:``, so that a
+    ``,`` still sweeps) or a run key (16 hex digits) → what it names."""
+    from ucdbench.interfaces import UcdbenchError
+
+    if not isinstance(text, str) or not text.strip():
+        raise UcdbenchError(f"{text!r} is not a run reference: give a method name ('byol'), a method with "
+                            "settings ('byol:epochs=20:task.width=64') or a run key")
+    head, *assignments = text.strip().split(REFERENCE_SEPARATOR)
+    if not assignments and len(head) == 16 and all(c in "0123456789abcdef" for c in head):
+        return ParsedReference(text, key=head)
+    overrides = []
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UcdbenchError(f"run reference {text!r}: {item!r} is not KEY=VALUE (for example "
+                                "'byol:epochs=20:task.width=64')")
+        overrides.append((name.strip(), _reference_value(value.strip())))
+    return ParsedReference(text, method=head.strip(), overrides=tuple(overrides))
+
+
+def _reference_value(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _reference_problem(value: Any) -> str | None:
+    from ucdbench.interfaces import UcdbenchError
+
+    texts = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        return "an empty list names no run"
+    for text in texts:
+        try:
+            parse_reference(text)
+        except UcdbenchError as exc:
+            return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class RunReference(Setting):
+    """A setting whose value names other runs whose artifacts this run consumes (a teacher, a
+    frozen encoder of another modality): a method with its own settings (``"byol"``,
+    ``"byol:epochs=20:task.width=64"``), or a recorded run's key; with ``many=True`` also a
+    JSON list of them.
+
+    The runner resolves each reference before anything runs (an unknown method, a setting it
+    does not have, a key with no successful record: exit 2), runs it first or takes it from
+    the results when recorded, and hands the rebuilt runs to ``fit`` as
+    ``ctx.references[NAME]`` (:class:`ucdbench.interfaces.ReferencedRun`). A referenced
+    method runs on the same task, preset, seed and hardware with the referring run's ``task.*``
+    overrides, then its own. The referring run's key includes the referenced runs' keys, and
+    its record names them (``references``).
+    """
+
+    many: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", (str, list) if self.many else str)
+        object.__setattr__(self, "check", _reference_problem)
+
+    def references(self, value: Any) -> list[ParsedReference]:
+        """The runs ``value`` names, in order."""
+        return [parse_reference(text) for text in (value if isinstance(value, list) else [value])]

@@ -94,3 +94,42 @@ def held_base(task: Task) -> Callable[[torch.device], nn.Module]:
         return held[str(device)]
 
     return on
+
+
+class HeadInput(nn.Module):
+    """A model's representation: what its classifier module ``head`` receives.
+
+    Runs the whole model and returns the head's input (captured by a forward hook), so it
+    works for any model whose classifier is a module named ``head`` — a timm ViT, the image
+    tasks' CNN and MLP, a PEFT-wrapped model (``….head``) — without knowing its forward.
+    """
+
+    def __init__(self, model: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._head = [head]  # not a submodule: its parameters are the model's already
+
+    @classmethod
+    def of(cls, model: nn.Module) -> HeadInput | None:
+        """The head input of ``model``, or None when no module is named ``head``."""
+        heads = [module for name, module in model.named_modules() if name == "head" or name.endswith(".head")]
+        return cls(model, heads[0]) if heads else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        captured: list[torch.Tensor] = []
+        handle = self._head[0].register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+        try:
+            self.model(x)
+        finally:
+            handle.remove()
+        return captured[-1].flatten(1)
+
+
+def encoder_of(task: Task, model: nn.Module, encoder: nn.Module | None = None) -> nn.Module | None:
+    """The representation of a run: ``encoder`` where its outcome names one, else the task's
+    view of ``model`` (:meth:`ucdbench.capabilities.ImageClassification.encoder`), else None."""
+    from ucdbench.capabilities import ImageClassification
+
+    if encoder is not None:
+        return encoder
+    return task.encoder(model) if isinstance(task, ImageClassification) else None

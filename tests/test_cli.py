@@ -157,7 +157,8 @@ def test_run_record_cache_and_leaderboard(tmp_path: Path):
     records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
     assert len(records) == 4 and all(r["status"] == "ok" for r in records)
     lora = next(r for r in records if r["method"]["name"] == "lora")
-    assert set(lora["evaluations"]) == {"compression", "accuracy", "latency", "flops", "reconstruction"}
+    assert set(lora["evaluations"]) == {"compression", "accuracy", "latency", "flops", "reconstruction", "knn",
+                                        "linear-probe"}
     assert lora["evaluations"]["reconstruction"]["weights_equal"] is True
     assert lora["hardware"]["kind"] == "cpu" and lora["hardware"]["threads"] >= 1
     assert lora["environment"]["torch"]

@@ -18,5 +18,9 @@ def ucdbench_register_evaluations(register):
              summary="per-sample forward FLOPs (FlopCounterMode, real shapes) against the dense base model")
     register("reconstruction", "ucdbench_plugins.evaluations.reconstruction:Reconstruction",
              summary="artifact file -> dense weights on the device, median time; equality with the scored weights")
+    register("knn", "ucdbench_plugins.evaluations.knn:KNN",
+             summary="1-NN and 20-NN top-1 of the run's representation (L2-normalised; train split as the bank)")
+    register("linear-probe", "ucdbench_plugins.evaluations.linear_probe:LinearProbe",
+             summary="top-1 of a linear classifier on the run's frozen features")
     register("flops-under-attack", "ucdbench_plugins.evaluations.flops_under_attack:FlopsUnderAttack",
              summary="per-sample FLOPs clean vs attacked vs random patch, attack success, accuracy; energy where metered")

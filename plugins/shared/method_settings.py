@@ -14,16 +14,25 @@ from typing import Any
 from ucdbench.api import Setting
 
 
+OPTIMISERS = {
+    "adamw": ("peak learning rate of AdamW (cosine decay to 0)", "AdamW's decoupled weight decay"),
+    "sgd": ("peak learning rate of SGD with momentum 0.9 (cosine decay over epochs)", "SGD's weight decay (L2)"),
+}
+
+
 def training_settings(*, epochs: Any = None, batch_size: Any = None, lr: Any = None,
-                      weight_decay: Any = None) -> dict[str, Setting]:
+                      weight_decay: Any = None, optimiser: str = "adamw") -> dict[str, Setting]:
     """The loop's settings whose default is given (a method declares the others itself, or its
-    loop has none: VeRA keeps no weight decay, NOLA's lr may be ``auto``)."""
+    loop has none: VeRA keeps no weight decay, NOLA's lr may be ``auto``); ``optimiser`` names
+    the loop's optimiser in the help (``adamw``: the harness's ``train``; ``sgd``: the
+    self-supervised loops of ``plugins/shared/epoch_sgd.py``)."""
+    lr_help, decay_help = OPTIMISERS[optimiser]
     declared = {
         "epochs": Setting(epochs, "passes over the training split (a fraction trains part of one)", type=(int, float),
                           minimum=0, exclusive_minimum=True),
         "batch_size": Setting(batch_size, "training samples per optimiser step", minimum=1),
-        "lr": Setting(lr, "peak learning rate of AdamW (cosine decay to 0)", minimum=0, exclusive_minimum=True),
-        "weight_decay": Setting(weight_decay, "AdamW's decoupled weight decay", minimum=0),
+        "lr": Setting(lr, lr_help, minimum=0, exclusive_minimum=True),
+        "weight_decay": Setting(weight_decay, decay_help, minimum=0),
     }
     return {name: setting for name, setting in declared.items() if setting.default is not None}
 

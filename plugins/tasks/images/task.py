@@ -24,10 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
-    ImageClassification, Metric, PerPreset, Setting, Task, UcdbenchError, cached_tensors, progress_bar,
-    shuffled_batches,
+    AugmentedViews, ImageClassification, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch, cached_tensors,
+    progress_bar, shuffled_batches,
 )
 from ucdbench_plugins.tasks.images.models import MODELS, build_image_model
+from ucdbench_plugins.tasks.images.views import (
+    MODALITIES, edges, labelled_mask, noisy_labels, strong_view, weak_view,
+)
 
 
 def parse_classes(spec: str | list[int], num_labels: int) -> list[int]:
@@ -85,11 +88,25 @@ def image_task_settings(num_labels: int, *, width: PerPreset, depth: PerPreset, 
         "patch_size": Setting(patch_size, "ViT patch side in pixels (must divide the image side)", minimum=1),
         "pretrain_epochs": Setting(pretrain_epochs, "epochs of in-suite pretraining on pretrain_classes", minimum=0),
         "pretrain_lr": Setting(pretrain_lr, "learning rate of in-suite pretraining", minimum=0, exclusive_minimum=True),
+        "label_noise": Setting(0.0, "share of training labels replaced by another class at random, drawn from the "
+                                    "run's seed (CMSF's noisy-label setting: 0.25, 0.5); methods train with these, "
+                                    "evaluations score with the clean ones", minimum=0, maximum=0.95),
+        "labelled_fraction": Setting(1.0, "share of each class's training images whose labels methods may use "
+                                          "(the semi-supervised setting; fixed by split_seed); the rest are unlabelled",
+                                     minimum=0, exclusive_minimum=True, maximum=1),
+        "modality": Setting("image", "what each image is given as: its pixels, or its Sobel edge map (a second "
+                                     "modality of the same instances, the analogue of optical flow to video frames)",
+                            choices=MODALITIES),
     }
 
 
-class ImageClassificationTask(Task, ImageClassification):
-    """Base of the offline image tasks; subclasses say how to load their images."""
+class ImageClassificationTask(Task, ImageClassification, AugmentedViews):
+    """Base of the offline image tasks; subclasses say how to load their images.
+
+    For representation learning they give two augmented views of each training image
+    (:mod:`.views`), with training labels that may carry noise (``label_noise``) or be missing
+    (``labelled_fraction``): :meth:`train_batches` draws only labelled images, with their
+    possibly noisy labels; :meth:`labelled_split` gives the clean labels scoring uses."""
 
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("top1", True, "%", "top-1 accuracy on the eval split"),
@@ -114,6 +131,8 @@ class ImageClassificationTask(Task, ImageClassification):
                 f"choose one of {', '.join(MODELS)}"
             )
         images, labels = self.load_images()
+        if self.config.get("modality", "image") == "edges":
+            images = edges(images)
         self.classes = parse_classes(self.config["classes"], self.num_labels)
         self.pretrain_class_ids = parse_classes(self.config["pretrain_classes"], self.num_labels)
         if len(self.classes) < 2:
@@ -130,6 +149,10 @@ class ImageClassificationTask(Task, ImageClassification):
         is_eval[eval_idx] = True
         self.train_x, self.train_y = torch.from_numpy(x[~is_eval]), torch.from_numpy(y[~is_eval])
         self.eval_x, self.eval_y = torch.from_numpy(x[is_eval]), torch.from_numpy(y[is_eval])
+        self.train_labels = noisy_labels(self.train_y, len(self.classes), self.config.get("label_noise", 0.0),
+                                         self.seed)
+        self.labelled = labelled_mask(self.train_y, self.config.get("labelled_fraction", 1.0),
+                                      self.config["split_seed"])
         pretrain = np.isin(labels, self.pretrain_class_ids)
         pre_remap = {c: i for i, c in enumerate(self.pretrain_class_ids)}
         self.pretrain_x = torch.from_numpy(images[pretrain])
@@ -144,7 +167,29 @@ class ImageClassificationTask(Task, ImageClassification):
         return len(self.classes)
 
     def train_batches(self, batch_size: int, epochs: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return _batches(self.train_x, self.train_y, batch_size, epochs, self.seed)
+        """The labelled training images with the labels methods train with (noisy under
+        ``label_noise``)."""
+        return _batches(self.train_x[self.labelled], self.train_labels[self.labelled], batch_size, epochs, self.seed)
+
+    # -- representation learning -------------------------------------------------------------
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_y)
+
+    def view_batches(self, batch_size: int, epochs: float) -> Iterator[ViewBatch]:
+        generator = torch.Generator().manual_seed(7_919 * self.seed + 3)
+        labels = torch.where(self.labelled, self.train_labels, torch.full_like(self.train_labels, -1))
+        for idx in shuffled_batches(len(self.train_y), batch_size, epochs, self.seed):
+            x = self.train_x[idx]
+            yield ViewBatch(idx, strong_view(x, generator), weak_view(x, generator), labels[idx], self.train_y[idx])
+
+    def labelled_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if split == "train":
+            return self.train_x[self.labelled], self.train_y[self.labelled]
+        if split == "eval":
+            return self.eval_x, self.eval_y
+        raise ValueError(f"unknown split {split!r}; 'train' or 'eval'")
 
     # -- models -------------------------------------------------------------------------------
 
@@ -175,6 +220,7 @@ class ImageClassificationTask(Task, ImageClassification):
             "task": self.name, "model": self.model_config(), "pretrain_classes": self.pretrain_class_ids,
             "epochs": self.config["pretrain_epochs"], "lr": self.config["pretrain_lr"], "seed": 0,
             "image_size": self.image_size, "in_chans": self.in_chans,
+            **({"modality": self.config["modality"]} if self.config.get("modality", "image") != "image" else {}),
         }
 
     def _pretrain(self) -> dict[str, torch.Tensor]:

@@ -1,0 +1,43 @@
+"""kNN: how well a run's representation separates the task's classes without training anything.
+
+The eval split's images are the queries, the (labelled) training split the bank, both through
+the run's encoder (:func:`ucdbench.api.encoder_of`: the one its outcome names, else what the
+scored model's classifier head receives); features are L2-normalised and each query takes the
+majority label of its k nearest, for k = 1 and k = 20 — the papers' 1-NN and 20-NN
+(:mod:`ucdbench_plugins.shared.representation`). Clean labels on both sides: a label-noise
+setting corrupts only what methods train with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ucdbench.api import Evaluation, EvaluationContext, Metric, Setting
+from ucdbench_plugins.shared.representation import VOTES, knn_top1, representation_skip_reason, split_features
+
+NEIGHBOURS = (1, 20)
+
+
+class KNN(Evaluation):
+    name = "knn"
+    figures = (
+        Metric("nn1_top1", True, "%", "1-NN top-1 on the eval split, the training split as the bank", headline=True),
+        Metric("nn20_top1", True, "%", "20-NN top-1 (majority of the 20 nearest; weighted with vote=weighted)"),
+    )
+    settings = {
+        "vote": Setting("majority", "how the k nearest decide: their majority label (the papers' eval code) or a "
+                                    "vote weighted by exp(cos / temperature)", choices=VOTES),
+        "temperature": Setting(0.04, "temperature of the weighted vote", minimum=0, exclusive_minimum=True),
+    }
+
+    def skip_reason(self, ctx: EvaluationContext) -> str | None:
+        return representation_skip_reason(ctx)
+
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        bank, bank_labels = split_features(ctx, "train")
+        queries, labels = split_features(ctx, "eval")
+        results: dict[str, Any] = {f"nn{k}_top1": knn_top1(bank, bank_labels, queries, labels, k, ctx.config["vote"],
+                                                            ctx.config["temperature"]) for k in NEIGHBOURS}
+        results["feature_dim"] = int(bank.shape[1])
+        results["bank_size"] = int(bank.shape[0])
+        return results

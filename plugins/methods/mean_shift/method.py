@@ -1,0 +1,146 @@
+"""BYOL, MSF and CMSF (ECCV 2022, arXiv 2112.04607; constrained mean shift, arXiv 2110.10309)
+as ucdbench methods: one training loop (``ucdbench_plugins.shared.mean_shift.training``), a
+neighbour rule each (:mod:`.rules`).
+
+Defaults are the official scripts' (``run_selfsup.sh``, ``run_supervised.sh``,
+``semi_supervised/run_fullprecision.sh`` of UCDvision/CMSF): SGD lr 0.05 with a cosine, weight
+decay 1e-4, EMA momentum 0.99, a 128,000-entry bank, k = 5 (self-supervised; k′ = 5 for 2Q), 10
+(supervised and semi-supervised), batches of 256, 200 epochs — the ``paper`` preset. The
+``small`` preset keeps their ratios at CPU scale: a bank of most of the training split (the
+official one holds a tenth of ImageNet; a tenth of 1,257 digits would hold ~13 images of a
+class, too few for 5 neighbours), 50 k-means clusters (ImageNet: 50,000, ~26 images each).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ucdbench.api import (
+    Artifact, AugmentedViews, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, ReportedFigure,
+    RunReference, Setting, Task, UcdbenchError, expand_dense, initial_model, model_with_state,
+)
+from ucdbench_plugins.methods.mean_shift.rules import (
+    ConfidentPseudoLabel, OtherModality, OwnTarget, SameCluster, SameLabel, TwoQueues,
+)
+from ucdbench_plugins.shared.mean_shift.training import NeighbourRule, fit_mean_shift
+from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.representation import features
+
+COMMON = {
+    **training_settings(epochs=PerPreset(1, 30, 200), batch_size=PerPreset(64, 128, 256), lr=0.05,
+                        weight_decay=1e-4, optimiser="sgd"),
+    "momentum": Setting(0.99, "EMA momentum of the target network", minimum=0, maximum=1),
+    "bank_size": Setting(PerPreset(256, 1024, 128_000), "entries of the memory bank of target embeddings",
+                         minimum=1),
+}
+SOURCE = "CMSF (Koohpayegani, Navaneet et al., ECCV 2022) Table 1"
+R50 = "ImageNet, ResNet-50, 200 epochs"
+
+
+def _paper(linear: float, nn1: float, nn20: float, where: dict | None = None) -> tuple[ReportedFigure, ...]:
+    where = where or {}
+    return (ReportedFigure("imagenet", "linear-probe/probe_top1", linear, f"{R50}, linear evaluation", SOURCE, where),
+            ReportedFigure("imagenet", "knn/nn1_top1", nn1, f"{R50}, 1-NN", SOURCE, where),
+            ReportedFigure("imagenet", "knn/nn20_top1", nn20, f"{R50}, 20-NN", SOURCE, where))
+
+
+def _topk(default) -> dict[str, Setting]:
+    return {"topk": Setting(default, "k: nearest bank entries the query is pulled towards", minimum=1)}
+
+
+def _topk_prime() -> dict[str, Setting]:
+    return {"topk_prime": Setting(5, "k′: candidates taken from the second embedding space (2Q, cross-modal)",
+                                  minimum=1)}
+
+
+class MeanShift(Method):
+    """MSF (unconstrained); the variants override :meth:`rule`."""
+
+    name = "msf"
+    requires = (ImageClassification, AugmentedViews)
+    settings = {**COMMON, **_topk(5)}
+    reported = _paper(72.4, 62.0, 64.9)
+
+    def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
+        return NeighbourRule()
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        return fit_mean_shift(task, config, ctx, self.rule(task, config, ctx), k=config["topk"])
+
+    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
+        """The task's architecture holding the stored state (backbone and linear head)."""
+        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))
+
+
+class Byol(MeanShift):
+    name = "byol"
+    settings = dict(COMMON)
+    reported = _paper(69.3, 55.0, 59.2)
+
+    def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
+        return OwnTarget()
+
+    def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
+        return fit_mean_shift(task, config, ctx, self.rule(task, config, ctx), k=1, report_purity=False)
+
+
+class ConstrainedMeanShift(MeanShift):
+    name = "cmsf"
+    settings = {
+        **COMMON, **_topk(5), **_topk_prime(),
+        "constraint": Setting("2q", "where neighbours may come from: the k′ nearest by the previous embeddings "
+                                    "(2q) or the same k-means cluster (km)", choices=("2q", "km")),
+        "clusters": Setting(PerPreset(8, 50, 50_000), "k-means clusters (constraint=km)", minimum=1),
+    }
+    reported = (_paper(73.0, 63.2, 66.4, {"constraint": "2q"}) + _paper(72.9, 63.2, 66.2, {"constraint": "km"}))
+
+    def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
+        return TwoQueues(config["topk_prime"]) if config["constraint"] == "2q" else SameCluster(config["clusters"])
+
+
+class SupervisedCMSF(MeanShift):
+    name = "cmsf-sup"
+    settings = {**COMMON, **_topk(10)}
+    reported = ()
+
+    def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
+        return SameLabel()
+
+
+class SemiSupervisedCMSF(MeanShift):
+    name = "cmsf-semi"
+    settings = {
+        **COMMON, **_topk(10),
+        "confidence": Setting(0.85, "softmax confidence a pseudo-label needs to constrain", minimum=0, maximum=1),
+        "pseudo_epochs": Setting(10, "epochs of each training round of the pseudo-labelling MLP", minimum=1),
+    }
+    reported = (ReportedFigure("imagenet", "linear-probe/probe_top1", 69.9,
+                               "ImageNet 10% labels, ResNet-50, 200 epochs (MSF: 67.4)", SOURCE,
+                               {"task.labelled_fraction": 0.1}),)
+
+    def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
+        return ConfidentPseudoLabel(task.num_classes, config["confidence"], config["pseudo_epochs"])
+
+
+class CrossModalCMSF(MeanShift):
+    """The constraint comes from a frozen encoder of another modality of the same images (the
+    paper pairs RGB video with optical flow): ``other`` is a run on the task's ``edges``
+    modality by default (BYOL), whose encoder embeds every training image's edge map once."""
+
+    name = "cmsf-xmodal"
+    settings = {
+        **COMMON, **_topk(5), **_topk_prime(),
+        "other": RunReference("byol:task.modality=edges", "the frozen encoder of the other modality: a run "
+                              "reference (a method on another task.modality, or a run key)"),
+    }
+    reported = ()
+
+    def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
+        (other,) = ctx.references["other"]
+        images, _ = other.task.labelled_split("train")
+        same = getattr(other.task, "num_train", None) == task.num_train and len(images) == task.num_train
+        if other.encoder is None or not same:
+            raise UcdbenchError(f"cmsf-xmodal: other={config['other']!r} must be an encoder run on every training "
+                                "image of this task (same classes, split and labelled_fraction, another modality)")
+        return OtherModality(features(other.encoder, images, ctx.device), config["topk_prime"])

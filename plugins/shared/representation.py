@@ -1,0 +1,138 @@
+"""Scoring a representation: features of a labelled split, k-nearest-neighbour accuracy and a
+linear probe, implemented once for the ``knn`` and ``linear-probe`` evaluations and for the
+methods that fit a classifier on frozen features.
+
+kNN follows the papers' evaluation code (``eval_knn.py:faiss_knn`` of UCDvision/CMSF and of
+UCDvision/simreg): features L2-normalised, the eval queries searched against the training split
+(exact search; L2 on unit vectors ranks as cosine similarity does), the prediction the
+majority label of the k nearest. The official code breaks a tie between labels at random
+(``shuffle(votes)``); here it goes to the tied label whose nearest member ranks first, so the
+figure is reproducible. ``vote="weighted"`` weighs each neighbour by exp(cos / T) instead
+(T = 0.04, the ``TEMP`` constant the CMSF file declares but does not use).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ucdbench.api import AugmentedViews, EvaluationContext, Outcome, Task, dense_model_outcome, encoder_of
+
+VOTES = ("majority", "weighted")
+PROBE_STEPS = 100
+PROBE_WEIGHT_DECAY = 1e-4
+
+
+@torch.no_grad()
+def features(encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """``encoder``'s features (N, D) of ``images``, in eval mode, on CPU."""
+    encoder.eval()
+    return torch.cat([encoder(images[start:start + batch_size].to(device)).float().cpu()
+                      for start in range(0, len(images), batch_size)])
+
+
+def knn_predict(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, k: int,
+                vote: str = "majority", temperature: float = 0.04) -> torch.Tensor:
+    """The label each query gets from its ``k`` nearest bank entries (cosine similarity of
+    L2-normalised features)."""
+    if vote not in VOTES:
+        raise ValueError(f"vote {vote!r}: choose one of {', '.join(VOTES)}")
+    bank, queries = F.normalize(bank, dim=1), F.normalize(queries, dim=1)
+    k = min(k, len(bank))
+    similarity, index = (queries @ bank.T).topk(k, dim=1)
+    labels = bank_labels[index]
+    classes = int(bank_labels.max()) + 1
+    if vote == "weighted":
+        weights = (similarity / temperature).exp()
+    else:
+        weights = torch.ones_like(similarity)
+    scores = torch.zeros(len(queries), classes, dtype=weights.dtype).scatter_add_(1, labels, weights)
+    # ties: the label whose best-ranked member comes first (rank k - r scores above any later one)
+    first_rank = torch.full((len(queries), classes), k, dtype=torch.long)
+    ranks = torch.arange(k).expand_as(labels)
+    first_rank = first_rank.scatter_reduce(1, labels, ranks, reduce="amin")
+    best = scores.max(dim=1, keepdim=True).values
+    tied = scores >= best - 1e-12 * best.abs()
+    return torch.where(tied, -first_rank, torch.full_like(first_rank, -k - 1)).argmax(dim=1)
+
+
+def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, labels: torch.Tensor, k: int,
+             vote: str = "majority", temperature: float = 0.04) -> float:
+    """Top-1 accuracy (%) of :func:`knn_predict`."""
+    predicted = knn_predict(bank, bank_labels, queries, k, vote, temperature)
+    return 100.0 * float((predicted == labels).float().mean())
+
+
+def fit_linear_classifier(train_features: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
+                          steps: int = 100, weight_decay: float = 1e-4) -> nn.Linear:
+    """A linear classifier on frozen features: standardised by the training mean and spread,
+    cross-entropy plus ``weight_decay`` · ‖W‖², minimised full-batch by L-BFGS (deterministic:
+    zero start, no sampling). The standardisation is folded into the returned layer, so it
+    takes raw features. The papers train theirs by SGD for tens of epochs over ImageNet;
+    full-batch L-BFGS reaches the same convex optimum on CPU-sized splits in a second."""
+    mean = train_features.mean(dim=0)
+    spread = train_features.std(dim=0).clamp(min=1e-6)
+    x = (train_features - mean) / spread
+    layer = nn.Linear(x.shape[1], num_classes)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    optimizer = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=steps, history_size=20,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(layer(x), labels) + weight_decay * layer.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    folded = nn.Linear(x.shape[1], num_classes)
+    with torch.no_grad():
+        folded.weight.copy_(layer.weight / spread)
+        folded.bias.copy_(layer.bias - (layer.weight * (mean / spread)).sum(dim=1))
+    return folded.requires_grad_(False)
+
+
+def linear_probe_top1(train_features: torch.Tensor, train_labels: torch.Tensor, eval_features: torch.Tensor,
+                      eval_labels: torch.Tensor, num_classes: int, *, steps: int = 100,
+                      weight_decay: float = 1e-4) -> float:
+    """Top-1 accuracy (%) on the eval features of :func:`fit_linear_classifier` fitted on the
+    training features."""
+    classifier = fit_linear_classifier(train_features, train_labels, num_classes, steps=steps,
+                                       weight_decay=weight_decay)
+    with torch.no_grad():
+        predicted = classifier(eval_features).argmax(dim=1)
+    return 100.0 * float((predicted == eval_labels).float().mean())
+
+
+def outcome_with_probe(task: Task, model: nn.Module, metrics: dict[str, float], device: torch.device) -> Outcome:
+    """``model`` with its ``head`` a linear probe on its frozen features of the labelled
+    training images; stored whole (every parameter and buffer)."""
+    model.eval()
+    images, labels = task.labelled_split("train")
+    train_features = features(task.encoder(model), images, device)
+    head = fit_linear_classifier(train_features, labels, task.num_classes, steps=PROBE_STEPS,
+                                 weight_decay=PROBE_WEIGHT_DECAY)
+    with torch.no_grad():
+        model.head.weight.copy_(head.weight)
+        model.head.bias.copy_(head.bias)
+    model.requires_grad_(False)
+    return dense_model_outcome(model, metrics)
+
+
+def representation_skip_reason(ctx: EvaluationContext) -> str | None:
+    """Why a representation evaluation does not apply to this run, or None."""
+    if not isinstance(ctx.task, AugmentedViews):
+        return "the task gives no labelled splits to score a representation on"
+    if encoder_of(ctx.task, ctx.outcome.model, ctx.outcome.encoder) is None:
+        return "the run has no representation: its outcome names no encoder and its model no classifier head"
+    return None
+
+
+def split_features(ctx: EvaluationContext, split: str):
+    """Features and clean labels of one labelled split through the run's encoder."""
+    images, labels = ctx.task.labelled_split(split)
+    encoder = encoder_of(ctx.task, ctx.outcome.model.to(ctx.device), ctx.outcome.encoder)
+    return features(encoder.to(ctx.device), images, ctx.device), labels

@@ -1,0 +1,76 @@
+"""The representation evaluations' definitions: kNN against a brute-force count, the linear
+probe, and the head-input encoder."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from ucdbench.state import HeadInput, encoder_of
+from ucdbench_plugins.shared.representation import fit_linear_classifier, knn_predict, knn_top1
+
+
+def _brute_force_majority(bank, bank_labels, queries, k):
+    """Rank by cosine one query at a time; the most frequent label, ties to the label seen first."""
+    predictions = []
+    for query in queries:
+        cosines = [float(query @ b / (query.norm() * b.norm())) for b in bank]
+        order = sorted(range(len(bank)), key=lambda i: -cosines[i])[:k]
+        labels = [int(bank_labels[i]) for i in order]
+        counts = Counter(labels)
+        best = max(counts.values())
+        predictions.append(next(label for label in labels if counts[label] == best))
+    return torch.tensor(predictions)
+
+
+@pytest.mark.parametrize("k", [1, 3, 20])
+def test_knn_majority_matches_a_brute_force_count(k):
+    generator = torch.Generator().manual_seed(0)
+    bank, queries = torch.randn(40, 5, generator=generator), torch.randn(15, 5, generator=generator)
+    bank_labels = torch.randint(0, 4, (40,), generator=generator)
+    assert torch.equal(knn_predict(bank, bank_labels, queries, k), _brute_force_majority(bank, bank_labels, queries, k))
+
+
+def test_knn_on_a_hand_example():
+    bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.2, 0.8]])
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    query = torch.tensor([[1.0, 0.05]])
+    assert knn_predict(bank, labels, query, 1).tolist() == [0]
+    assert knn_predict(bank, labels, query, 5).tolist() == [1]           # three 1s outvote two 0s
+    assert knn_predict(bank, labels, query, 5, "weighted", 0.04).tolist() == [0]  # but the near 0s weigh more
+    assert knn_top1(bank, labels, query, torch.tensor([0]), 1) == 100.0
+
+
+def test_a_tie_goes_to_the_label_ranked_first():
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert knn_predict(bank, torch.tensor([3, 1]), torch.tensor([[0.6, 0.4]]), 2).tolist() == [3]
+    assert knn_predict(bank, torch.tensor([3, 1]), torch.tensor([[0.4, 0.6]]), 2).tolist() == [1]
+
+
+def test_the_linear_probe_separates_separable_classes_and_takes_raw_features():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(60, 3, generator=generator) * 0.1
+    y = torch.arange(60) % 3
+    x[torch.arange(60), y] += 5.0
+    x = x * 100 + 7  # raw scale and offset: the layer folds the standardisation in
+    classifier = fit_linear_classifier(x, y, 3)
+    assert torch.equal(classifier(x).argmax(dim=1), y)
+
+
+def test_the_head_input_is_what_the_classifier_receives():
+    model = nn.Sequential()
+    model.features = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    model.head = nn.Linear(3, 2)
+    model.forward = lambda x: model.head(model.features(x))
+    x = torch.randn(5, 2, 2)
+    assert torch.equal(HeadInput.of(model)(x), model.features(x))
+    assert HeadInput.of(nn.Linear(2, 2)) is None
+
+
+def test_an_outcome_encoder_comes_before_the_tasks_view():
+    own = nn.Identity()
+    assert encoder_of(object(), nn.Linear(2, 2), own) is own
+    assert encoder_of(object(), nn.Linear(2, 2)) is None  # not an image task: no view of its own
