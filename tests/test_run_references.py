@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from ucdbench.executors import run_all
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.plugins import load_registry
-from ucdbench.executors import run_all
 from ucdbench.runner import RunSpec, resolve
 from ucdbench.settings import RunReference, parse_reference
 from ucdbench.store import RunStore
