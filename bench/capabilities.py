@@ -12,9 +12,11 @@ These are plain classes with annotations (no torch), so registration and listing
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 
@@ -48,6 +50,12 @@ class ImageClassification(Capability):
     def head_parameters(self, model: nn.Module) -> list[str]:
         """Names of ``model``'s classifier parameters (``head.*`` in every built-in base)."""
         return [name for name, _ in model.named_parameters() if name.startswith("head.")]
+
+    @abstractmethod
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The eval split as labelled (images, labels) batches on CPU, in a fixed order and
+        without augmentation: the images :meth:`Task.evaluate` scores, for evaluations that
+        need the labels themselves (a targeted attack's success counts images by their class)."""
 
 
 class LanguageModeling(Capability):
