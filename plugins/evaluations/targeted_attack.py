@@ -124,6 +124,8 @@ class TargetedAttackEvaluation(Evaluation):
         shown = min(config["figure_images"], len(triggered))
         if shown:
             titles = [f"trigger {trigger_boxes[i].tolist()[:2]}" for i in range(shown)]
-            ctx.attach(f"{self.name}.png", defence_figure(triggered[:shown], maps[:shown], blocked[:shown],
-                                                          trigger_boxes[:shown], boxes[:shown], titles))
+            caption = (f"{shown} triggered eval images: trigger (green) and the box the {results['saliency']} map "
+                       "blocked (red); the map; the blocked image")
+            ctx.attach("blocking.png", defence_figure(triggered[:shown], maps[:shown], blocked[:shown],
+                                                      trigger_boxes[:shown], boxes[:shown], titles), caption)
         return results

@@ -33,14 +33,14 @@ def defence_figure(triggered: torch.Tensor, maps: torch.Tensor, blocked: torch.T
     for i in range(rows):
         image = _shown(triggered[i])
         grey = image.ndim == 2
-        axes[i, 0].imshow(image, cmap="gray" if grey else None, vmin=0, vmax=1)
+        axes[i, 0].imshow(image, cmap="gray" if grey else None, vmin=0, vmax=1, interpolation="nearest")
         axes[i, 0].add_patch(_box_patch(trigger_boxes[i].tolist(), "lime"))
         axes[i, 0].add_patch(_box_patch(blocked_boxes[i].tolist(), "red"))
         axes[i, 0].set_title(titles[i], fontsize=7)
-        axes[i, 1].imshow(image, cmap="gray" if grey else None, vmin=0, vmax=1)
+        axes[i, 1].imshow(image, cmap="gray" if grey else None, vmin=0, vmax=1, interpolation="nearest")
         axes[i, 1].imshow(maps[i].detach().cpu().numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
         axes[i, 1].set_title("map", fontsize=7)
-        axes[i, 2].imshow(_shown(blocked[i]), cmap="gray" if grey else None, vmin=0, vmax=1)
+        axes[i, 2].imshow(_shown(blocked[i]), cmap="gray" if grey else None, vmin=0, vmax=1, interpolation="nearest")
         axes[i, 2].set_title("blocked", fontsize=7)
         for ax in axes[i]:
             ax.set_axis_off()
