@@ -14,7 +14,8 @@ Groups:
 - **Interfaces** (subclass them): :class:`Method`, :class:`Task`, :class:`Evaluation`,
   :class:`Hardware`, :class:`EnergyMeter`; what flows between them: :class:`Outcome`,
   :class:`Artifact`, :class:`FitContext`, :class:`EvaluationContext`, :data:`Config`,
-  :data:`Reconstruct`; figures: :class:`Metric`, :class:`ReportedFigure`; errors:
+  :data:`Reconstruct`; figures: :class:`Metric` (with its :class:`FigureKind`: how it may be
+  compared), :class:`ReportedFigure`; errors:
   :class:`UcdbenchError` (the user's to fix: exit 2), :class:`DivergedError`.
 - **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`.
 - **Task capabilities** (a task subclasses those it offers; a method lists those it needs in
@@ -41,8 +42,8 @@ from typing import Any
 from ucdbench.capabilities import Capability, ImageClassification, LanguageModeling, SceneReconstruction
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
-    Artifact, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FitContext, Hardware, Method, Metric,
-    Outcome, Reconstruct, ReportedFigure, Task, UcdbenchError,
+    Artifact, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
+    Method, Metric, Outcome, Reconstruct, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.settings import PRESETS, PerPreset, Setting
 
@@ -76,7 +77,8 @@ _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 __all__ = [
     "hookimpl", "Register",
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
-    "EvaluationContext", "Config", "Reconstruct", "Metric", "ReportedFigure", "UcdbenchError", "DivergedError",
+    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ReportedFigure", "UcdbenchError",
+    "DivergedError",
     "Setting", "PerPreset", "PRESETS",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction",
     *_LAZY,

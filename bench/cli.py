@@ -1,7 +1,8 @@
 """The ``ucdbench`` command line. Thin: torch and friends load only inside ``run``.
 
 Exit status: 0 when everything asked for succeeded, 1 when a run failed (the others still
-ran and were recorded), 2 for a usage error the user can fix (the message says how).
+ran and were recorded) or ``compare`` found a regression, 2 for a usage error the user can fix
+(the message says how).
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ucdbench import __version__
+from ucdbench.experiments import EXECUTORS
 from ucdbench.interfaces import PRESETS, UcdbenchError
 
 if TYPE_CHECKING:
     from ucdbench.plugins import Collision, Registry
 
 DEFAULT_TASK = "digits"
+
+
+def _results_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="results folder (default: $UCDBENCH_RESULTS or ./results)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,23 +47,47 @@ def _parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="every plugin: distribution, version, hooks, what it registered")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
-    run = commands.add_parser("run", help="run methods on a task and record the results",
-                              description="Run every method × seed × --set combination; each run is recorded.")
-    run.add_argument("--method", nargs="+", required=True, metavar="M", help="method name(s), see `ucdbench list`")
-    run.add_argument("--task", default=DEFAULT_TASK, help=f"task name (default: {DEFAULT_TASK}, embedded and offline)")
-    run.add_argument("--preset", default="small", choices=PRESETS,
+    run = commands.add_parser("run", help="run methods on a task, or an experiment file, and record the results",
+                              description="Run every method × seed × --set combination, or every run of an experiment "
+                                          "file (-f); each run is recorded, and a run recorded ok is not run again.")
+    run.add_argument("-f", "--file", default=None, metavar="TOML",
+                     help="an experiment file (experiments/*.toml): its runs instead of --method/--task/--preset/--seed")
+    run.add_argument("--method", nargs="+", default=None, metavar="M", help="method name(s), see `ucdbench list`")
+    run.add_argument("--task", default=None, help=f"task name (default: {DEFAULT_TASK}, embedded and offline)")
+    run.add_argument("--preset", default=None, choices=PRESETS,
                      help="scale: smoke (seconds), small (CPU minutes; default), paper (the paper's setting)")
-    run.add_argument("--seed", nargs="+", type=int, default=[0], metavar="N", help="one run per seed (default: 0)")
-    run.add_argument("--hardware", default="cpu", help="cpu, or cuda (all visible GPUs, one worker each)")
+    run.add_argument("--seed", nargs="+", type=int, default=None, metavar="N", help="one run per seed (default: 0)")
+    run.add_argument("--hardware", default=None, help="cpu, or cuda (all visible GPUs, one worker each)")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                      help="override a setting: KEY (method), task.KEY, eval.EVALUATION.KEY; "
                           "KEY=a,b sweeps over values; repeatable")
-    run.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
+    _results_option(run)
     run.add_argument("--force", action="store_true", help="run again even if an identical run is recorded")
+    run.add_argument("--resume", action="store_true",
+                     help="also re-run runs that were interrupted (a 'running' record whose process died)")
+    executors = run.add_argument_group("executors", "where the runs execute (default: the experiment file's "
+                                       "[executor], else local: one worker per device of this host)")
+    executors.add_argument("--executor", choices=EXECUTORS, default=None)
+    executors.add_argument("--retries", type=int, default=2, metavar="N",
+                           help="retries of a run lost to the infrastructure (a dead worker, a pre-empted job; "
+                                "default 2); a run that fails by itself is not retried")
+    executors.add_argument("--ray-address", default=None, metavar="ADDR",
+                           help="ray: the cluster to connect to ('auto': the running one; default: start a local one)")
+    executors.add_argument("--partition", default=None, help="slurm: the partition")
+    executors.add_argument("--time-min", type=int, default=None, metavar="MIN", help="slurm: time limit per job")
+    executors.add_argument("--gpus-per-job", type=int, default=None, metavar="N", help="slurm: GPUs per job")
+
+    plan = commands.add_parser("plan", help="what an experiment file would run, what is cached, and how long it may take")
+    plan.add_argument("-f", "--file", required=True, metavar="TOML", help="the experiment file")
+    _results_option(plan)
+    plan.add_argument("--force", action="store_true", help="plan as `run --force` would run")
+    plan.add_argument("--resume", action="store_true", help="plan as `run --resume` would run")
 
     board = commands.add_parser("leaderboard", help="write markdown leaderboards and plots from the records")
-    board.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
+    _results_option(board)
     board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: ./leaderboards)")
+    board.add_argument("-f", "--file", action="append", default=[], metavar="TOML",
+                       help="experiment file(s) whose claims the index judges on these records; repeatable")
 
     settings = commands.add_parser("show-settings", help="a method's, task's or evaluation's settings: defaults per "
                                                          "preset, allowed values, help")
@@ -75,9 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("name", help="the method's name, e.g. my-method")
     scaffold.add_argument("--dir", default=".", help="where to write the package folder (default: here)")
 
+    _add_compare_parser(commands)
+
     show = commands.add_parser("show", help="one run's record, readable")
     show.add_argument("run", help="run key, key prefix, or record path")
-    show.add_argument("--results", default=None, metavar="DIR", help="results folder (default: $UCDBENCH_RESULTS or ./results)")
+    _results_option(show)
     show.add_argument("--json", action="store_true", help="print the raw JSON record")
 
     cache = commands.add_parser("cache", help="the cache of pretrained bases and generated data: inspect, clear",
@@ -103,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
                     "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings,
-                    "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin}
+                    "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin, "plan": cmd_plan,
+                    "compare": cmd_compare}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -288,28 +322,137 @@ def cmd_show_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _requested(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The runs a ``run`` or ``plan`` invocation asks for, and the experiment file if any."""
+    from ucdbench.experiments import load_experiment
+    from ucdbench.runner import expand_specs
+
+    if getattr(args, "method", None) is None and args.file is None:
+        raise UcdbenchError("give --method M [M ...] (see `ucdbench list`) or an experiment file: -f experiments/NAME.toml")
+    if args.file is None:
+        return expand_specs(args.method, args.task or DEFAULT_TASK, args.preset or "small", args.seed or [0],
+                            args.hardware or "cpu", args.assignments), None
+    given = [flag for flag, value in (("--method", getattr(args, "method", None)), ("--task", getattr(args, "task", None)),
+                                      ("--preset", getattr(args, "preset", None)), ("--seed", getattr(args, "seed", None)),
+                                      ("--hardware", getattr(args, "hardware", None)),
+                                      ("--set", getattr(args, "assignments", None))) if value]
+    if given:
+        raise UcdbenchError(f"{', '.join(given)} with -f: the experiment file says what runs; edit it, or drop -f")
+    experiment = load_experiment(args.file)
+    return experiment.runs, experiment
+
+
+def _executor(args: argparse.Namespace, experiment: Any) -> Any:
+    from ucdbench.executors import make_executor
+
+    kind = args.executor or (experiment.executor.kind if experiment else "local")
+    options = dict(experiment.executor.options) if experiment and experiment.executor.kind == kind else {}
+    flags = {"ray": {"address": args.ray_address},
+             "slurm": {"partition": args.partition, "time_min": args.time_min, "gpus_per_job": args.gpus_per_job}}
+    options |= {k: v for k, v in flags.get(kind, {}).items() if v is not None}
+    unused = [f"--{k.replace('_', '-')}" for other, values in flags.items() if other != kind
+              for k, v in values.items() if v is not None]
+    if unused:
+        raise UcdbenchError(f"{', '.join(unused)} are options of another executor than {kind!r}")
+    if args.retries < 0:
+        raise UcdbenchError(f"--retries {args.retries}: give 0 or more")
+    return make_executor(kind, options, args.retries)
+
+
+def _describe_left(run: Any, state: Any, record: dict[str, Any]) -> str:
+    from ucdbench.executors import RunState
+
+    where = f"pid {record.get('pid')} on {record.get('host', '?')}"
+    if state is RunState.INTERRUPTED:
+        return f"{run.spec.method} seed {run.spec.seed}: interrupted ({where} is gone); --resume runs it again"
+    return f"{run.spec.method} seed {run.spec.seed}: in progress ({where}); left to it"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from ucdbench.executors import run_all
     from ucdbench.plugins import load_registry
-    from ucdbench.runner import expand_specs, run_all
     from ucdbench.store import RunStore
 
+    specs, experiment = _requested(args)
+    executor = _executor(args, experiment)
     registry = load_registry()
     store = RunStore(args.results)
-    specs = expand_specs(args.method, args.task, args.preset, args.seed, args.hardware, args.assignments)
-    records = []
+    records, left = [], []
 
     def announce(spec, device: str) -> None:
         settings = " ".join(f"{k}={v}" for k, v in spec.overrides.items())
         print(f"→ {spec.method} on {spec.task} [{spec.preset}, seed {spec.seed}, {device}] {settings}".rstrip(),
               file=sys.stderr, flush=True)
 
-    for record in run_all(registry, specs, store, force=args.force, on_start=announce):
+    def leave(run, state, record) -> None:
+        left.append(run)
+        print(f"· {_describe_left(run, state, record)}", file=sys.stderr, flush=True)
+
+    for record in run_all(registry, specs, store, force=args.force, on_start=announce, executor=executor,
+                          resume=args.resume, on_left=leave):
         records.append(record)
         if record["status"] == "failed":
             print(f"✗ {record['method']['name']} seed {record.get('seed')}: {record['error']}", file=sys.stderr, flush=True)
     print(summary_table(records))
+    if experiment and experiment.claims:
+        from ucdbench.experiments import claims_markdown, judge_claims
+
+        print("\nclaims, on every record of these runs' tasks in the results folder:")
+        print(claims_markdown(experiment.claims, judge_claims(experiment.claims, store.scan()[0])))
     print(f"\nrecords: {store.runs_dir}/ — `ucdbench show KEY` for one, `ucdbench leaderboard --results {store.root}` for tables")
-    return 1 if any(r["status"] != "ok" for r in records) else 0
+    return 1 if left or any(r["status"] != "ok" for r in records) else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from ucdbench.executors import RunState, run_state
+    from ucdbench.leaderboard import format_number
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import resolve
+    from ucdbench.store import RunStore
+
+    specs, _ = _requested(args)
+    registry = load_registry()
+    store = RunStore(args.results)
+    resolved = [resolve(registry, spec) for spec in specs]
+    records, _ = store.scan()
+    earlier: dict[tuple[Any, ...], list[float]] = {}  # same run, any seed or code: their durations
+    for record in records:
+        total = record.get("durations", {}).get("total_s")
+        if record.get("status") == "ok" and total is not None:
+            earlier.setdefault(_run_identity(record), []).append(total)
+    rows, estimate, unknown, counts = [], 0.0, 0, dict.fromkeys(RunState, 0)
+    for run in resolved:
+        state = RunState.NEW if args.force else run_state(store.get(run.key))
+        counts[state] += 1
+        runs = state is RunState.NEW or state is RunState.FAILED or (state is RunState.INTERRUPTED and args.resume)
+        seen = earlier.get(_run_identity({"method": {"name": run.spec.method}, "task": {"name": run.spec.task},
+                                          "preset": run.spec.preset, "overrides": run.spec.overrides}))
+        seconds = sum(seen) / len(seen) if seen else None
+        if runs:
+            estimate += seconds or 0.0
+            unknown += seconds is None
+        settings = ", ".join(f"{k}={v}" for k, v in run.spec.overrides.items())
+        rows.append((run.key[:10], run.spec.method, run.spec.task, run.spec.preset, run.spec.seed, settings,
+                     ("runs" if runs else "skipped") + f" ({state.value})",
+                     format_number(seconds, 3) if seconds is not None else "?"))
+    print(tabulate(rows, headers=("run", "method", "task", "preset", "seed", "settings", "plan", "seconds (earlier)"),
+                   disable_numparse=True))
+    to_run = sum(1 for row in rows if row[6].startswith("runs"))
+    print(f"\n{len(rows)} runs: {to_run} to run, {counts[RunState.DONE]} recorded ok"
+          + (f", {counts[RunState.IN_PROGRESS]} in progress elsewhere" if counts[RunState.IN_PROGRESS] else "")
+          + (f", {counts[RunState.INTERRUPTED]} interrupted" if counts[RunState.INTERRUPTED] else "") + ".")
+    print(f"Estimated time: {format_number(estimate, 3)} s of run time (one worker)"
+          + (f", plus {unknown} runs never recorded before" if unknown else "")
+          + " — from earlier records of the same method, task, preset and settings.")
+    return 0
+
+
+def _run_identity(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two records the same run but for the seed and the code."""
+    return (record["method"]["name"], record["task"]["name"], record.get("preset"),
+            json.dumps(record.get("overrides", {}), sort_keys=True))
 
 
 def summary_table(records: list[dict[str, Any]]) -> str:
@@ -342,9 +485,11 @@ def summary_table(records: list[dict[str, Any]]) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ucdbench.experiments import load_experiment
     from ucdbench.leaderboard import write_leaderboards
     from ucdbench.store import RunStore
 
+    claims = [claim for path in args.file for claim in load_experiment(path).claims]
     store = RunStore(args.results)
     records, skipped = store.scan()
     if skipped:
@@ -352,12 +497,55 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
               "not run records this ucdbench reads:", file=sys.stderr)
         for file in skipped:
             print(f"  {file.reason}", file=sys.stderr)
-    written = write_leaderboards(records, Path(args.out), store.root)
+    written = write_leaderboards(records, Path(args.out), store.root, claims)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     for path in written:
         print(path)
     return 0
+
+
+def _add_compare_parser(commands: Any) -> None:
+    from ucdbench.stats import MIN_EFFECT, SIGNIFICANCE, SLOWDOWN_FACTOR
+
+    compare = commands.add_parser(
+        "compare", help="the regression gate: HEAD's runs against BASE's, figure by figure",
+        description="Match the runs of two results folders by method, task, preset, seed, settings and hardware, "
+                    "and compare each figure as its kind says: exact figures must be equal, quality figures are "
+                    "tested across seeds (paired t-test and a minimum effect), timings on raw samples (asv's rule). "
+                    "Exit status: 0 no regression, 1 a regression, 2 a usage error.")
+    compare.add_argument("base", metavar="BASE", help="the results folder to compare against (last night's)")
+    compare.add_argument("head", metavar="HEAD", help="the results folder to check (tonight's)")
+    compare.add_argument("--out", metavar="FILE", default=None, help="also write the markdown report to FILE")
+    compare.add_argument("--alpha", type=float, default=SIGNIFICANCE,
+                         help="p-value below which a quality figure's change is beyond noise "
+                              f"(default: {SIGNIFICANCE})")
+    compare.add_argument("--min-effect", type=float, default=MIN_EFFECT,
+                         help=f"smallest relative change of a quality figure's mean that counts (default: {MIN_EFFECT} "
+                              f"= {100 * MIN_EFFECT:g}%%)")
+    compare.add_argument("--slowdown-factor", type=float, default=SLOWDOWN_FACTOR,
+                         help=f"ratio of medians a timing must exceed to be flagged (default: {SLOWDOWN_FACTOR})")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ucdbench.compare import Thresholds, compare_records, load_results, markdown
+
+    limits = Thresholds(alpha=args.alpha, min_effect=args.min_effect, slowdown_factor=args.slowdown_factor)
+    limits.check()
+    folders = {}
+    for role, folder in (("BASE", args.base), ("HEAD", args.head)):
+        records, skipped = load_results(folder, role)
+        for file in skipped:
+            print(f"ucdbench: {role}: skipped {file.reason}", file=sys.stderr)
+        folders[role] = (folder, records)
+    comparison = compare_records(folders["BASE"][1], folders["HEAD"][1], limits)
+    report = markdown(comparison, folders["BASE"], folders["HEAD"], limits)
+    print(report, end="")
+    if args.out:
+        Path(args.out).write_text(report)
+    return 1 if comparison.regressed else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -382,10 +570,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     for name, figures in record.get("evaluations", {}).items():
         print(f"\n[{name}]")
         for key, value in figures.items():
-            if not isinstance(value, dict):
+            if isinstance(value, list) and len(value) > 10:  # raw samples: their count, not a wall of numbers
+                print(f"  {key}: {len(value)} values (--json shows them)")
+            elif not isinstance(value, dict):
                 print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
     for name, reason in record.get("skipped", {}).items():
         print(f"\n[{name}] skipped: {reason}")
+    for attachment in record.get("attachments", []):
+        print(f"\nimage ({attachment['evaluation']}): {attachment['file']} — {attachment['caption']}")
     if record.get("method_metrics"):
         print("\n[method]")
         for key, value in record["method_metrics"].items():

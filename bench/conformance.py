@@ -128,7 +128,8 @@ def supported_tasks(registry: Registry, method_name: str) -> tuple[dict[str, str
 
 
 def _run(registry: Registry, method: str, task: str, results: Path, seed: int) -> dict[str, Any]:
-    from ucdbench.runner import RunSpec, run_all
+    from ucdbench.executors import run_all
+    from ucdbench.runner import RunSpec
     from ucdbench.store import RunStore
 
     records = list(run_all(registry, [RunSpec(method, task, "smoke", seed, "cpu", {})], RunStore(results), force=True))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,13 +39,39 @@ class DivergedError(RuntimeError):
     """Training produced a non-finite loss; the run is recorded as failed."""
 
 
+class FigureKind(str, Enum):
+    """How a figure may be compared between two runs of the same setting (``ucdbench compare``).
+
+    A ``str`` enum, so a record stores the plain value (``"exact"``) and JSON needs no help.
+    """
+
+    EXACT = "exact"
+    """Deterministic for a given setting: stored bytes and scalars, FLOPs of a model whose
+    compute does not depend on its input, ``weights_equal``. Any change is a change of the
+    method or the harness, so two runs must agree to the last digit."""
+    QUALITY = "quality"
+    """Varies with the seed or the measurement and has no raw samples in the record (accuracy,
+    perplexity, attack success, energy per sample): compared across seeds with a paired test."""
+    TIMING = "timing"
+    """Derived from timed calls (p50, p90, samples/s): compared on the evaluation's raw per-call
+    times, which it keeps in its results as ``samples_ms`` (a list of milliseconds), never on
+    one summary number."""
+
+    @classmethod
+    def of(cls, figure: Mapping[str, Any]) -> FigureKind:
+        """The kind of a figure as a record stores it (``asdict(metric)``); records written
+        before figures had a kind read as :attr:`QUALITY`, the kind that assumes least."""
+        return cls(figure.get("kind", cls.QUALITY.value))
+
+
 @dataclass(frozen=True)
 class Metric:
     """A named figure with a direction, so leaderboards know what "better" means.
 
     ``higher_is_better`` is None for a figure with no better direction (the attacked FLOPs of a
     compute attack are better for the attacker and worse for the defender). ``headline``
-    figures are the ones ``ucdbench run`` prints in its one-line summary of each run.
+    figures are the ones ``ucdbench run`` prints in its one-line summary of each run. ``kind``
+    says how the figure may be compared between runs (:class:`FigureKind`).
     """
 
     name: str
@@ -52,6 +79,7 @@ class Metric:
     unit: str = ""
     description: str = ""
     headline: bool = False
+    kind: FigureKind = FigureKind.QUALITY
 
 
 @dataclass(frozen=True)

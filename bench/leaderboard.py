@@ -1,25 +1,40 @@
 """Records → pandas → markdown leaderboards and plots.
 
 One file per task (``<task>.md``) with a section per preset and task setting, a table per
-evaluation, one row per method + its settings + hardware, cells ``mean ± std`` over seeds
-with the seed count. A paper's figure stands beside the reproduced one, in whichever
-evaluation's table reports it, for the runs in the setting the paper quotes (each record
+evaluation, one row per method + its settings + hardware, cells the mean over seeds ± the
+half-width of its 95% confidence interval (t distribution: :func:`ucdbench.stats.mean_ci`) with
+the seed count. Where a section has reference rows (``base``, ``full-ft``), a table gives every
+row's paired difference from them on the task's primary metric, seed by seed, with the paired
+t-test's p-value (:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
+reproduced one, in whichever evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
 records were produced with. A PNG per task plots the primary metric against stored bytes.
 Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables, those of
 each row's lowest seed, copied beside the page under ``<task>-images/``. ``README.md`` indexes
-the tasks. Only successful runs count; failed ones are listed as failed.
+the tasks, and judges the claims of experiment files given to it. Only successful runs count;
+failed ones are listed as failed.
 """
 
 from __future__ import annotations
 
+import shutil
+import statistics
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import shutil
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
+
+if TYPE_CHECKING:
+    from ucdbench.experiments import Claim
+
+REFERENCE_METHODS = ("base", "full-ft")
+"""The rows every other row of a section is compared with: the model as it was, and training
+every weight."""
+
 
 def _settings(overrides: dict[str, Any], task: bool) -> str:
     items = {k: v for k, v in overrides.items() if k.startswith("task.") == task}
@@ -64,17 +79,19 @@ def format_number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _cell(values: pd.Series) -> str:
+def _cell(values: pd.Series, seeds: int) -> str:
+    """Mean ± CI half-width of one figure over a row's runs; its own n where fewer than the
+    row's ``seeds`` runs report it."""
     values = values.dropna()
     if values.empty:
         return "–"
     if not pd.api.types.is_numeric_dtype(values):  # yes/no checks: all runs agree, or how many said yes
         return values.iloc[0] if values.nunique() == 1 else f"{(values == 'yes').sum()}/{len(values)} yes"
-    text = format_number(values.mean())
-    if len(values) == 1:
-        return text
-    spread = 0.0 if values.nunique() == 1 else values.std(ddof=1)  # equal runs: ± 0, not rounding noise
-    return f"{text} ± {format_number(spread, 2)}"
+    ci = mean_ci(values.tolist())
+    text = format_number(ci.mean)
+    if ci.half_width is not None:
+        text += f" ± {format_number(ci.half_width, 2)}"
+    return text + (f" (n = {ci.n})" if ci.n < seeds else "")
 
 
 def _figures_of(records: list[dict[str, Any]], evaluation: str) -> list[dict[str, Any]]:
@@ -121,7 +138,7 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         run_records = [records[key] for key in runs.key]
         for column in columns:
             name = column.split("/", 1)[1]
-            row[name] = _cell(runs[column]) if column in runs else "–"
+            row[name] = _cell(runs[column], len(runs)) if column in runs else "–"
             paper = _paper_figures(run_records, evaluation, name)
             if paper is not None:
                 row[f"{name} (paper)"] = paper
@@ -135,6 +152,54 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         order += [c for c in (name, f"{name} (paper)") if c in table]
     headers = {f["name"]: _header(f) for f in figures} | {f"{f['name']} (paper)": f"{f['name']} (paper)" for f in figures}
     return table[order + ["hardware"]].fillna("–").rename(columns=headers).to_markdown(index=False)
+
+
+def _difference_cell(values: dict[int, float], reference: dict[int, float], higher_is_better: bool | None) -> str:
+    """Mean paired difference (row − reference) with its p-value and the seeds it pairs."""
+    comparison = paired_comparison(values, reference, higher_is_better)
+    if comparison.mean_difference is None:
+        return "– (no shared seed)"
+    sign = "+" if comparison.mean_difference > 0 else "−" if comparison.mean_difference < 0 else "±"
+    text = sign + format_number(abs(comparison.mean_difference), 3)
+    if comparison.p_value is None:
+        return f"{text} (n = 1)"
+    p = "p < 0.001" if comparison.p_value < 0.001 else f"p = {comparison.p_value:.2g}"
+    return f"{text} ({p}, n = {comparison.n})"
+
+
+def _reference_table(group: pd.DataFrame, primary: str, higher_is_better: bool | None) -> str | None:
+    """Every row's paired difference on ``primary`` from each reference row of the section
+    (:data:`REFERENCE_METHODS`, whatever their settings) on the same hardware; None when the
+    section has no reference row."""
+    column = _column(group, primary)
+    if column is None:
+        return None
+    rows: dict[tuple[str, str, str], dict[int, float]] = {}
+    for (method, settings, hardware), runs in group.groupby(["method", "settings", "hardware"], sort=False):
+        values = runs.dropna(subset=[column])
+        if not values.empty:
+            rows[method, settings, hardware] = dict(zip(values.seed.astype(int), values[column]))
+    references = sorted({(m, s) for m, s, _ in rows if m in REFERENCE_METHODS},
+                        key=lambda ref: (REFERENCE_METHODS.index(ref[0]), ref[1]))
+    if not references:
+        return None
+    ordered = sorted(rows, key=lambda row: statistics.fmean(rows[row].values()),
+                     reverse=higher_is_better is not False)
+    table = []
+    for method, settings, hardware in ordered:
+        line = {"method": method + (f" ({settings})" if settings else "")}
+        for ref_method, ref_settings in references:
+            header = f"vs {ref_method}" + (f" ({ref_settings})" if ref_settings else "")
+            reference = rows.get((ref_method, ref_settings, hardware))
+            if (method, settings) == (ref_method, ref_settings):
+                line[header] = "(reference)"
+            elif reference is None:
+                line[header] = "– (not on this hardware)"
+            else:
+                line[header] = _difference_cell(rows[method, settings, hardware], reference, higher_is_better)
+        line["hardware"] = hardware
+        table.append(line)
+    return pd.DataFrame(table).to_markdown(index=False)
 
 
 def _figures_elsewhere(records: list[dict[str, Any]]) -> str | None:
@@ -181,12 +246,12 @@ def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
         # runs on other task settings (another model, other classes) are other points, said so
         where = f"{preset}" + ("" if task_settings == "default" else f"; task {task_settings}")
         label = f"{method}" + (f" ({settings})" if settings else "") + f" [{where}]"
-        ax.errorbar(runs[x_col].mean(), runs[y_col].mean(), yerr=runs[y_col].std(ddof=1) if len(runs) > 1 else 0,
-                    fmt="o", capsize=3, label=label)
+        ci = mean_ci(runs[y_col].tolist())
+        ax.errorbar(runs[x_col].mean(), ci.mean, yerr=ci.half_width or 0, fmt="o", capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("stored bytes (artifact file)")
     ax.set_ylabel(primary)
-    ax.set_title(f"{task}: {primary} against storage (mean ± std over seeds)")
+    ax.set_title(f"{task}: {primary} against storage (mean ± {CONFIDENCE:.0%} CI over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.16))  # below: never over a point
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -222,9 +287,11 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
     ok_records = [by_key[key] for key in ok.key]
     lines = [f"# {task}", "", f"Generated by `ucdbench leaderboard` from {len(ok)} successful runs "
              f"({(frame.status != 'ok').sum()} failed or unfinished) of {_commits(ok_records)}. "
-             "Cells are mean ± sample std over seeds; "
-             f"`seeds` counts the runs; ↑ higher is better, ↓ lower is better, and each table lists the best "
-             f"first by its first such figure. Primary metric: **{primary}**"
+             f"Cells are the mean over seeds ± the half-width of its {CONFIDENCE:.0%} confidence interval "
+             "(t distribution, n − 1 degrees of freedom; equal runs give ± 0, one run no interval); "
+             "`seeds` counts the runs, n (a cell that fewer runs report gives its own n); ↑ higher is better, "
+             "↓ lower is better, and each table lists the best first by its first such figure. "
+             f"Primary metric: **{primary}**"
              + (" (higher is better)." if higher.get(primary, True) else " (lower is better).")
              + " FLOPs = 2 × multiply-adds; `macs` is what most papers call FLOPs.", ""]
     if plot_name:
@@ -239,6 +306,13 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
             if not figures:
                 continue
             lines += [f"### {evaluation}", "", _table(group, by_key, evaluation, figures), ""]
+        references = _reference_table(group, primary, higher.get(primary)) if primary else None
+        if references:
+            arrow = {True: " ↑", False: " ↓"}.get(higher.get(primary), "")
+            lines += [f"### {primary}{arrow} against the references", "",
+                      f"Each row's mean difference in {primary} from the reference rows (`base`, `full-ft`; row − reference) over the "
+                      "seeds both have, paired seed by seed, with the two-sided paired t-test's p-value and the "
+                      "number of pairs; references are taken on the same hardware.", "", references, ""]
         images = _images(group, by_key, results, out, f"{task}-images") if results and out else []
         if images:
             lines += ["### images", "", *images]
@@ -254,10 +328,11 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
     return "\n".join(lines)
 
 
-def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None) -> list[Path]:
+def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None,
+                       claims: Sequence[Claim] = ()) -> list[Path]:
     """Write ``<task>.md`` (+ ``<task>.png``, + ``<task>-images/``) per task and ``README.md``;
     returns the paths. ``results`` is the folder the records came from, whose attached images
-    the pages show (None: no images)."""
+    the pages show (None: no images); ``claims`` (from experiment files) are judged in the index."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -279,6 +354,13 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
         written.append(path)
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
+    if claims:
+        from ucdbench.experiments import claims_markdown, judge_claims
+
+        index += ["", "## Claims", "",
+                  "Each claim compares two rows seed by seed (paired t-test, p < 0.05): **holds** when the first is "
+                  "significantly better on the figure, **does not hold** when it is significantly worse.", "",
+                  claims_markdown(list(claims), judge_claims(list(claims), records))]
     readme = out / "README.md"
     readme.write_text("\n".join(index) + "\n")
     return [readme, *written]

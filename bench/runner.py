@@ -1,20 +1,19 @@
 """One run: resolve → check → key → cache → build task → fit → evaluate → record.
 
-And many runs: every (seed × swept config) of one invocation, one worker per device of the
-chosen hardware. Each run is isolated: an exception (or a diverged loss) is recorded as a
-failed run with its error, and the next run goes on.
+Each run is isolated: an exception (or a diverged loss) is recorded as a failed run with its
+error, and the next run goes on. Many runs are spread by :mod:`ucdbench.executors`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
+import os
 import random
+import socket
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +24,7 @@ from ucdbench.capabilities import Capability
 from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
 from ucdbench.settings import check_settings
 from ucdbench.suggestions import did_you_mean
-from ucdbench.plugins import Entry, Registry, load_registry
+from ucdbench.plugins import Entry, Registry
 from ucdbench.progress import progress_bar
 from ucdbench.store import SCHEMA_VERSION, RunStore
 
@@ -180,7 +179,7 @@ def _figure_json(figure: ReportedFigure) -> dict[str, Any]:
     return {**vars(figure), "where": dict(figure.where)}
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -223,7 +222,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         "reported_elsewhere": [_figure_json(f) for f in method_cls.reported
                                if not f.applies_to(spec.task, run.method_config, run.task_config)],
         "environment": environment(),
-        "started_at": _now(), "pid": __import__("os").getpid(),
+        "started_at": now(), "pid": os.getpid(), "host": socket.gethostname(),
         "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},
         "attachments": [],
     }
@@ -273,30 +272,9 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
     record["durations"]["total_s"] = time.perf_counter() - start
-    record["finished_at"] = _now()
+    record["finished_at"] = now()
     store.write(record)
     return record
-
-
-# --------------------------------------------------------------------------------------------
-# Many runs, one worker per device
-# --------------------------------------------------------------------------------------------
-
-_worker_device: str | None = None
-
-
-def _claim_device(devices) -> None:
-    global _worker_device
-    _worker_device = devices.get()
-
-
-def _execute_in_worker(spec: RunSpec, results_root: str, force: bool) -> dict[str, Any]:
-    import torch
-
-    if _worker_device is not None and _worker_device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(_worker_device))
-    run = resolve(load_registry(), spec)
-    return execute(run, _worker_device or "cpu", RunStore(results_root), force)
 
 
 def expand_specs(methods: Sequence[str], task: str, preset: str, seeds: Sequence[int], hardware: str,
@@ -305,41 +283,3 @@ def expand_specs(methods: Sequence[str], task: str, preset: str, seeds: Sequence
     grid = parse_assignments(assignments)
     return [RunSpec(m, task, preset, seed, hardware, overrides)
             for m in methods for overrides in grid for seed in seeds]
-
-
-def run_all(registry: Registry, specs: Sequence[RunSpec], store: RunStore, force: bool = False,
-            on_start: Callable[[RunSpec, str], None] | None = None) -> Iterator[dict[str, Any]]:
-    """Resolve every spec first (so a typo fails before hours of runs), then execute them,
-    spread one worker per device of their hardware; yields records as runs finish."""
-    resolved = [resolve(registry, spec) for spec in specs]
-    if not resolved:
-        return
-    hardware = resolved[0].hardware.load()()
-    reason = hardware.unavailable_reason()
-    if reason:
-        raise UcdbenchError(f"hardware {hardware.name!r} is not usable here: {reason}")
-    devices = hardware.devices()
-    if len(devices) <= 1 or len(resolved) == 1:
-        for run in resolved:
-            if on_start:
-                on_start(run.spec, devices[0])
-            yield execute(run, devices[0], store, force)
-        return
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    for device in devices:
-        queue.put(device)
-    workers = min(len(devices), len(resolved))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_claim_device, initargs=(queue,)) as pool:
-        futures = {pool.submit(_execute_in_worker, run.spec, str(store.root), force): run for run in resolved}
-        for future in as_completed(futures):
-            run = futures[future]
-            try:
-                yield future.result()
-            except Exception as exc:  # the worker process itself died
-                record = {"schema": SCHEMA_VERSION, "key": run.key, "status": "failed",
-                          "error": f"worker died: {type(exc).__name__}: {exc}",
-                          "method": {"name": run.spec.method}, "task": {"name": run.spec.task},
-                          "seed": run.spec.seed, "preset": run.spec.preset, "finished_at": _now()}
-                store.write(record)
-                yield record

@@ -15,7 +15,7 @@ def test_every_public_name_resolves():
 
 
 def test_the_types_import_without_torch():
-    code = ("import sys; from ucdbench.api import Method, Task, Setting, PerPreset, Outcome, hookimpl; "
+    code = ("import sys; from ucdbench.api import Method, Task, Setting, PerPreset, Outcome, FigureKind, hookimpl; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
@@ -28,3 +28,18 @@ def test_an_unknown_name_says_where_the_public_api_is():
         assert "ucdbench.api.__all__" in str(exc)
     else:
         raise AssertionError("no AttributeError")
+
+
+def test_a_figure_kind_is_stored_as_its_value_and_old_records_read_as_quality(tmp_path):
+    from dataclasses import asdict
+
+    from ucdbench.store import RunStore
+
+    figure = asdict(api.Metric("p50_ms", False, "ms", kind=api.FigureKind.TIMING))
+    store = RunStore(tmp_path)
+    store.write({"key": "k", "figures": {"latency": [figure]}})
+    stored = store.get("k")["figures"]["latency"][0]
+    assert stored["kind"] == "timing"
+    assert api.FigureKind.of(stored) is api.FigureKind.TIMING
+    assert api.FigureKind.of({"name": "top1", "higher_is_better": True}) is api.FigureKind.QUALITY
+    assert api.Metric("top1", True).kind is api.FigureKind.QUALITY

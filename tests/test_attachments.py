@@ -8,9 +8,10 @@ import pytest
 
 from ucdbench import hookimpl
 from ucdbench.api import Evaluation
+from ucdbench.executors import run_all
 from ucdbench.leaderboard import write_leaderboards
 from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, run_all
+from ucdbench.runner import RunSpec
 from ucdbench.store import RunStore
 
 PIXELS = b"\x89PNG\r\n\x1a\n-not-decoded-by-anyone"

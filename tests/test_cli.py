@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -182,6 +183,7 @@ def test_run_record_cache_and_leaderboard(tmp_path: Path):
 
     shown = run_cli("show", lora["key"][:8], results=results)
     assert shown.returncode == 0 and "weights_equal: True" in shown.stdout
+    assert re.search(r"samples_ms: \d+ values \(--json shows them\)", shown.stdout)  # raw samples, counted
 
 
 def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path):

@@ -12,7 +12,7 @@ from ucdbench_plugins.evaluations.flops import Flops
 from ucdbench_plugins.evaluations.latency import Latency, percentile
 from ucdbench_plugins.evaluations.reconstruction import Reconstruction, compare_states
 from ucdbench_plugins.hardware.cpu import CPU
-from ucdbench.interfaces import EvaluationContext, Outcome
+from ucdbench.interfaces import EvaluationContext, FigureKind, Outcome
 from ucdbench.state import persistent_buffers, state_with
 from ucdbench_plugins.tasks.images.datasets import Digits
 
@@ -69,13 +69,33 @@ def test_latency_reaches_its_minimum_iterations(task):
     assert figures["iterations"] == 7
     assert figures["p50_ms"] <= figures["p90_ms"] <= figures["p99_ms"]
     assert figures["samples_per_s"] == pytest.approx(figures["batch_size"] / (figures["p50_ms"] / 1000))
+    # the raw samples stay in the record, for comparisons: the percentiles are theirs
+    assert len(figures["samples_ms"]) == 7
+    assert figures["p50_ms"] == pytest.approx(percentile(figures["samples_ms"], 50))
+
+
+def test_figures_declare_how_they_may_be_compared(task):
+    """Stored bytes, FLOPs and weight equality are exact, timings are compared on raw samples,
+    the task's metrics across seeds; an input-adaptive model's FLOPs vary with training."""
+    plain = Outcome(model=task.base_model(pretrained=False))
+    kinds = {(e.name, m.name): m.kind for e in (Accuracy, Compression, Flops, Latency, Reconstruction)
+             for m in e().declared_figures(context(task, plain, e))}
+    assert kinds["compression", "artifact_bytes"] is FigureKind.EXACT
+    assert kinds["flops", "gflops"] is FigureKind.EXACT
+    assert kinds["reconstruction", "weights_equal"] is FigureKind.EXACT
+    assert kinds["latency", "p50_ms"] is kinds["reconstruction", "median_ms"] is FigureKind.TIMING
+    assert kinds["accuracy", "top1"] is kinds["latency", "energy_j_per_sample"] is FigureKind.QUALITY
+    adaptive = Outcome(model=plain.model, extras={"force_compute": None})
+    assert {m.kind for m in Flops().declared_figures(context(task, adaptive, Flops))} == {FigureKind.QUALITY}
 
 
 def test_reconstruction_flags_weights_that_differ_from_the_scored_ones(task, tmp_path):
     model = task.base_model(pretrained=False)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     honest = Outcome(model=model, artifact=dense_artifact(state), reconstruct=expand_dense, dense_weights=model.state_dict)
-    assert Reconstruction().measure(context(task, honest, Reconstruction, tmp_path))["weights_equal"] is True
+    figures = Reconstruction().measure(context(task, honest, Reconstruction, tmp_path))
+    assert figures["weights_equal"] is True
+    assert len(figures["samples_ms"]) == figures["repeats"]  # every timed rebuild, for comparisons
     tampered = {k: v.clone() for k, v in state.items()}
     tampered["head.bias"] += 1e-3
     lying = Outcome(model=model, artifact=dense_artifact(tampered), reconstruct=expand_dense, dense_weights=model.state_dict)

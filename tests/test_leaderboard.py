@@ -21,13 +21,16 @@ def _record(key: str, method: str, seed: int, top1: float, artifact_bytes: int) 
     }
 
 
-def test_rows_are_mean_and_std_over_seeds_and_counts_stay_exact(tmp_path):
+def test_rows_are_mean_and_confidence_interval_over_seeds_and_counts_stay_exact(tmp_path):
     records = [_record("a", "lora", 0, 80.0, 549572), _record("b", "lora", 1, 90.0, 549572),
                _record("c", "full-ft", 0, 85.5, 1234567)]
     written = write_leaderboards(records, tmp_path)
     assert {p.name for p in written} == {"README.md", "digits.md", "digits.png"}
     board = (tmp_path / "digits.md").read_text()
-    assert re.search(r"\| lora\s+\|\s+2 \| 85 ± 7.1\s+\|", board)  # two seeds: mean ± sample std
+    # two seeds: 85 ± t_{0.975,1} · s / √2 = 12.706 · 7.071 / 1.414 = 63.5
+    assert re.search(r"\| lora\s+\|\s+2 \| 85 ± 64\s+\|", board)
+    assert re.search(r"\| full-ft\s+\|\s+1 \| 85.5\s+\|", board)  # one seed: no interval
+    assert "95% confidence interval" in board and "t distribution" in board
     assert "549,572" in board and "1,234,567" in board and "549,600" not in board  # bytes not rounded
     assert "Test CPU" in board
 
@@ -112,3 +115,35 @@ def test_figures_for_other_settings_are_listed_apart(tmp_path):
     board = (tmp_path / "digits.md").read_text()
     section = board.split("## The papers' figures in other settings")[1]
     assert "0.873" in section and "A-ViT-Tiny, clean" in section and "imagenet" in section
+
+
+def test_a_cell_that_fewer_runs_report_gives_its_own_n(tmp_path):
+    records = [_record(str(seed), "lora", seed, 80.0 + seed, 100) for seed in range(3)]
+    records[2]["evaluations"]["compression"].pop("artifact_bytes")
+    write_leaderboards(records, tmp_path)
+    compression = (tmp_path / "digits.md").read_text().split("### compression")[1]
+    assert "100 ± 0 (n = 2)" in compression  # artifact_bytes: two of the row's three seeds
+
+
+def test_rows_are_compared_with_base_and_full_ft_seed_by_seed(tmp_path):
+    base = {0: 50.0, 1: 60.0, 2: 70.0}
+    lora = {0: 52.0, 1: 63.0, 2: 74.0, 3: 99.0}  # seed 3 has no base run: left out of the pairs
+    full = {0: 40.0, 1: 50.0, 2: 60.0}
+    records = ([_record(f"b{s}", "base", s, v, 10) for s, v in base.items()]
+               + [_record(f"l{s}", "lora", s, v, 10) for s, v in lora.items()]
+               + [_record(f"f{s}", "full-ft", s, v, 10) for s, v in full.items()])
+    other = _record("g0", "lora", 0, 90.0, 10)
+    other["hardware"] = {"kind": "cuda", "name": "Test GPU"}  # no reference on its hardware
+    write_leaderboards([*records, other], tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    section = board.split("### top1 ↑ against the references")[1]
+    rows = {line.split("|")[1].strip() + line.split("|")[-2].strip(): line for line in section.splitlines()
+            if line.startswith("| ") and "method" not in line}
+    # lora − base over seeds 0-2: differences 2, 3, 4 (mean 3, s 1, t = 3√3, df 2): p = 1 − √(27/29) = 0.035
+    # lora − full-ft: 12, 13, 14, t = 13√3: p = 1 − √(507/509) = 0.002
+    lora_row = [cell.strip() for cell in rows["loracpu: Test CPU"].split("|")]
+    assert lora_row[2:4] == ["+3 (p = 0.035, n = 3)", "+13 (p = 0.002, n = 3)"]
+    base_row = [cell.strip() for cell in rows["basecpu: Test CPU"].split("|")]
+    assert base_row[2:4] == ["(reference)", "+10 (p < 0.001, n = 3)"]  # the same 10 on every seed: p = 0
+    assert "not on this hardware" in rows["loracuda: Test GPU"]
+    assert section.index("| lora") < section.index("| base") < section.index("| full-ft")  # best first

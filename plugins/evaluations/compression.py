@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ucdbench.api import Evaluation, EvaluationContext, Metric
+from ucdbench.api import Evaluation, EvaluationContext, FigureKind, Metric
 
 
 class Compression(Evaluation):
     name = "compression"
     figures = (
-        Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True),
-        Metric("artifact_bytes", False, "B", "size of the artifact file on disk", headline=True),
-        Metric("size_percent", False, "%", "artifact bytes / fp32 bytes of the task's base model"),
-        Metric("compression_ratio", True, "×", "fp32 bytes of the task's base model / artifact bytes"),
+        Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True,
+               kind=FigureKind.EXACT),
+        Metric("artifact_bytes", False, "B", "size of the artifact file on disk", headline=True, kind=FigureKind.EXACT),
+        Metric("size_percent", False, "%", "artifact bytes / fp32 bytes of the task's base model",
+               kind=FigureKind.EXACT),
+        Metric("compression_ratio", True, "×", "fp32 bytes of the task's base model / artifact bytes",
+               kind=FigureKind.EXACT),
     )
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:

@@ -4,16 +4,22 @@ Counted by ``torch.utils.flop_counter.FlopCounterMode`` on the shapes the model 
 with, so tokens a model drops are saved compute and tokens it only masks are not (see
 :mod:`ucdbench.flops`, which also gives CPU attention its formula). FLOPs = 2 × multiply-adds;
 ``macs`` is what fvcore and most papers report as "FLOPs".
+
+The figures are exact (:class:`FigureKind`: two runs of one setting must agree to the last
+digit) unless the model's compute depends on its input: an outcome that exposes its compute
+extremes (``extras["force_compute"]``, as the adaptive ViTs do) drops tokens per sample as its
+training taught it, so its FLOPs vary with the seed and are compared like accuracy.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FLOPS_CONVENTION, Metric, PerPreset, Setting, count_flops,
+    Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops,
 )
 
 
@@ -29,12 +35,21 @@ def forward_flops_per_sample(task, model: torch.nn.Module, inputs: Any, batch_si
 class Flops(Evaluation):
     name = "flops"
     figures = (
-        Metric("gflops", False, "GFLOPs", "forward FLOPs per sample / 1e9 (FLOPs = 2 × multiply-adds)", headline=True),
-        Metric("macs", False, "MACs", "forward multiply-adds per sample (what papers call FLOPs)"),
-        Metric("flops_ratio", False, "×", "FLOPs of the scored model / FLOPs of the dense base model"),
+        Metric("gflops", False, "GFLOPs", "forward FLOPs per sample / 1e9 (FLOPs = 2 × multiply-adds)", headline=True,
+               kind=FigureKind.EXACT),
+        Metric("macs", False, "MACs", "forward multiply-adds per sample (what papers call FLOPs)",
+               kind=FigureKind.EXACT),
+        Metric("flops_ratio", False, "×", "FLOPs of the scored model / FLOPs of the dense base model",
+               kind=FigureKind.EXACT),
     )
 
     settings = {"batch_size": Setting(PerPreset(4, 16, 64), "real eval inputs counted (FLOPs are per sample)", minimum=1)}
+
+    def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
+        """Exact figures, or quality ones for a model whose compute depends on its input."""
+        if "force_compute" in ctx.outcome.extras:
+            return tuple(replace(m, kind=FigureKind.QUALITY) for m in self.figures)
+        return self.figures
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         reason = getattr(ctx.task, "flops_uncountable", None)

@@ -17,6 +17,10 @@ same formula. The model's compute floor (every droppable token dropped at the fi
 opportunity) is reported as ``flops_floor`` for reference and is never part of the success.
 On hardware with an energy meter (NVML), energy per sample clean vs attacked as well.
 
+F_max and the floor depend on the architecture alone, so they are exact figures
+(:class:`FigureKind`); everything else depends on what training and the attack learned and is
+compared across seeds.
+
 Outcome.extras keys read here:
 
 - ``force_compute`` (required): ``force_compute(mode)`` → a context manager under which the
@@ -38,7 +42,7 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FLOPS_CONVENTION, Metric, PerPreset, Setting, count_flops, percentile,
+    Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops, percentile,
 )
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -126,9 +130,10 @@ class FlopsUnderAttack(Evaluation):
         Metric("clean_gmacs_mean", None, "GMACs", "mean multiply-adds per clean sample: F_min of the attack success"),
         Metric("attacked_gmacs_mean", None, "GMACs", "mean multiply-adds per attacked sample"),
         Metric("control_gmacs_mean", None, "GMACs", "mean multiply-adds per sample with the random control patch"),
-        Metric("gmacs_max", None, "GMACs", "multiply-adds per sample with nothing dropped: F_max"),
+        Metric("gmacs_max", None, "GMACs", "multiply-adds per sample with nothing dropped: F_max",
+               kind=FigureKind.EXACT),
         Metric("gmacs_floor", None, "GMACs", "multiply-adds per sample with everything droppable dropped at once "
-               "(reference only, not in the success)"),
+               "(reference only, not in the success)", kind=FigureKind.EXACT),
         Metric("flops_ratio", None, "×", "attacked / clean mean FLOPs"),
         Metric("attack_success", None, "%", "(F_attacked − F_min) / (F_max − F_min) × 100; clean inputs score 0",
                headline=True),

@@ -3,7 +3,10 @@
 Warm-up iterations first (allocator, caches, lazy init), then timed iterations until both
 ``min_iters`` and ``min_seconds`` are reached (capped at ``max_iters``), so percentiles are
 taken over enough samples to be stable. Each iteration is timed by the hardware plugin (CUDA
-events on GPUs). Energy per sample is reported where the hardware meters it (NVML).
+events on GPUs). The record keeps every timed iteration (``samples_ms``), so that ``ucdbench
+compare`` tests a slowdown on the raw samples rather than on two medians. Energy per sample is
+reported where the hardware meters it (NVML); with no raw samples behind it, it is compared
+across seeds like a quality figure.
 """
 
 from __future__ import annotations
@@ -13,17 +16,18 @@ from typing import Any
 
 import torch
 
-from ucdbench.api import Evaluation, EvaluationContext, Metric, PerPreset, Setting, percentile
+from ucdbench.api import Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, percentile
 
 
 class Latency(Evaluation):
     name = "latency"
     figures = (
-        Metric("p50_ms", False, "ms", "median time of one batch", headline=True),
-        Metric("p90_ms", False, "ms", "90th percentile time of one batch"),
-        Metric("p99_ms", False, "ms", "99th percentile time of one batch"),
-        Metric("samples_per_s", True, "samples/s", "batch size / median batch time"),
-        Metric("energy_j_per_sample", False, "J", "energy per sample, where the device meters it (NVML)"),
+        Metric("p50_ms", False, "ms", "median time of one batch", headline=True, kind=FigureKind.TIMING),
+        Metric("p90_ms", False, "ms", "90th percentile time of one batch", kind=FigureKind.TIMING),
+        Metric("p99_ms", False, "ms", "99th percentile time of one batch", kind=FigureKind.TIMING),
+        Metric("samples_per_s", True, "samples/s", "batch size / median batch time", kind=FigureKind.TIMING),
+        Metric("energy_j_per_sample", False, "J", "energy per sample, where the device meters it (NVML)",
+               kind=FigureKind.QUALITY),
     )
 
     settings = {
@@ -67,6 +71,7 @@ class Latency(Evaluation):
             "mean_ms": 1000 * statistics.fmean(times),
             "samples_per_s": batch / percentile(times, 50),
             "peak_memory_bytes": hardware.peak_memory_bytes(device),
+            "samples_ms": [1000 * t for t in times],
         }
         if joules_before is not None:
             results["energy_j_per_sample"] = (meter.joules() - joules_before) / (batch * len(times))

@@ -3,7 +3,8 @@ check that it is the state that was scored.
 
 The artifact is read back from the file the harness wrote (so anything the method forgot to
 store shows up here), rebuilt ``repeats`` times after one warm-up, each timed synchronised by
-the hardware plugin; the median is reported. The rebuilt state is compared with the scored
+the hardware plugin; the median is reported, and every timed rebuild is kept (``samples_ms``)
+for ``ucdbench compare``. The rebuilt state is compared with the scored
 model's complete state (:meth:`Outcome.scored_state`: every parameter and persistent buffer,
 BatchNorm statistics and counters included): ``weights_equal`` holds when both have the same
 names and every tensor is bitwise equal (same shape and dtype) on the same device.
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, Metric, PerPreset, Setting, percentile, read_artifact, time_repeats,
+    Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, percentile, read_artifact, time_repeats,
 )
 
 SHOWN_NAMES = 10
@@ -55,9 +56,10 @@ class Reconstruction(Evaluation):
     name = "reconstruction"
     figures = (
         Metric("median_ms", False, "ms", "median time to rebuild the complete state from the artifact file",
-               headline=True),
-        Metric("p90_ms", False, "ms", "90th percentile of that time"),
-        Metric("weights_equal", True, "", "the rebuilt complete state equals the scored one, bitwise", headline=True),
+               headline=True, kind=FigureKind.TIMING),
+        Metric("p90_ms", False, "ms", "90th percentile of that time", kind=FigureKind.TIMING),
+        Metric("weights_equal", True, "", "the rebuilt complete state equals the scored one, bitwise", headline=True,
+               kind=FigureKind.EXACT),
     )
 
     settings = {"repeats": Setting(PerPreset(3, 10, 20), "timed rebuilds after one warm-up (the median is reported)",
@@ -84,6 +86,7 @@ class Reconstruction(Evaluation):
             "median_ms": 1000 * statistics.median(times),
             "p90_ms": 1000 * percentile(times, 90),
             "repeats": len(times),
+            "samples_ms": [1000 * t for t in times],
             "rebuilt_scalars": sum(int(t.numel()) for t in rebuilt.values()),
             **compare_states(ctx.outcome.scored_state(), rebuilt, device),
         }

@@ -1,0 +1,357 @@
+"""Where many runs execute: this host, a Ray cluster, or a Slurm cluster through submitit.
+
+Records are the synchronisation point. Before anything is dispatched, the driver reads the
+record of every run (:func:`select_runs`): a run recorded ``ok`` is a cache hit, a run another
+live process is executing is left to it, a run whose process died is *interrupted* and runs
+again only with ``--resume``; new and failed runs run. Workers write their records into the
+results folder, which must be shared with them (a network file system on a cluster), and also
+hand each record back to the driver, which writes any the folder lacks, so the records reach
+the driver's folder even without sharing (the artifacts and attachments do not: they stay where
+the worker wrote them).
+
+Failures are of two kinds. A *method* failure (the run raised, its loss diverged) is recorded as
+a failed run by the worker and never retried here: running it again gives the same failure.
+An *infrastructure* failure (the worker process died, a node was lost, a job was pre-empted or
+timed out) loses no result, so the executor retries it, up to ``retries`` times, before
+recording it as failed with the reason.
+
+- ``local``: one worker process per device of the run's hardware (one run at a time on a
+  single device).
+- ``ray``: one Ray task per run, with ``num_gpus=1`` on CUDA hardware and ``cpus_per_run``
+  CPUs otherwise; connects to ``address`` (``auto``: the running cluster) or starts a local one.
+  Ray's own ``max_retries`` retries tasks whose worker died.
+- ``slurm``: one submitit job array per invocation (``array_parallelism`` at a time), each job
+  one run with ``gpus_per_job`` GPUs; pre-empted and timed-out jobs requeue themselves
+  (submitit's checkpointing), other lost jobs are resubmitted. ``cluster="local"`` runs the
+  jobs as local processes (what the tests use).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ucdbench.interfaces import UcdbenchError
+from ucdbench.plugins import Registry, load_registry
+from ucdbench.runner import ResolvedRun, RunSpec, execute, now, resolve
+from ucdbench.store import SCHEMA_VERSION, RunStore
+
+OnStart = Callable[[RunSpec, str], None]
+
+
+class RunState(Enum):
+    """What the results folder says of a run before it is dispatched."""
+
+    NEW = "new"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    IN_PROGRESS = "in progress"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def run_state(record: Mapping[str, Any] | None) -> RunState:
+    """The state of a run from its record. A ``running`` record of another host is taken as in
+    progress: its process cannot be checked from here."""
+    if record is None:
+        return RunState.NEW
+    status = record.get("status")
+    if status == "ok":
+        return RunState.DONE
+    if status == "running":
+        if record.get("host") != socket.gethostname():
+            return RunState.IN_PROGRESS
+        return RunState.IN_PROGRESS if _alive(int(record.get("pid", 0))) else RunState.INTERRUPTED
+    return RunState.FAILED
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The runs to dispatch, and what the records said of the others."""
+
+    to_run: list[ResolvedRun]
+    cached: list[dict[str, Any]]
+    left: list[tuple[ResolvedRun, RunState, dict[str, Any]]]
+    """Runs not dispatched: in progress elsewhere, or interrupted without ``--resume``."""
+
+
+def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = False, resume: bool = False) -> Selection:
+    """Which runs to dispatch: all with ``force``; else new and failed runs, interrupted ones
+    with ``resume``, never one a live process is executing. ``ok`` records are returned as cached."""
+    to_run, cached, left = [], [], []
+    for run in runs:
+        record = store.get(run.key)
+        state = RunState.NEW if force else run_state(record)
+        if state is RunState.DONE:
+            cached.append({**record, "cached": True})
+        elif state is RunState.IN_PROGRESS or (state is RunState.INTERRUPTED and not resume):
+            left.append((run, state, record))
+        else:
+            to_run.append(run)
+    return Selection(to_run, cached, left)
+
+
+def infrastructure_failure(run: ResolvedRun, reason: str) -> dict[str, Any]:
+    """The record of a run lost to the infrastructure after every retry."""
+    return {"schema": SCHEMA_VERSION, "key": run.key, "status": "failed", "error": f"infrastructure: {reason}",
+            "method": {"name": run.spec.method}, "task": {"name": run.spec.task}, "seed": run.spec.seed,
+            "preset": run.spec.preset, "overrides": run.spec.overrides, "finished_at": now()}
+
+
+def execute_spec(spec: RunSpec, results_root: str, force: bool, expected_key: str, device: str | None = None) -> dict[str, Any]:
+    """Run ``spec`` in a worker: resolve it again there, refuse if the worker's code or plugins
+    give another key than the driver's (the run would not be the one asked for), execute it on
+    ``device`` (default: the first device of its hardware) and return the record."""
+    run = resolve(load_registry(), spec)
+    if run.key != expected_key:
+        raise RuntimeError(f"the worker resolves {spec.method} on {spec.task} to run {run.key[:12]}, the driver to "
+                           f"{expected_key[:12]}: install the same ucdbench code and plugins on the workers")
+    hardware = run.hardware.load()()
+    reason = hardware.unavailable_reason()
+    if reason:
+        raise RuntimeError(f"hardware {hardware.name!r} is not usable on {socket.gethostname()}: {reason}")
+    return execute(run, device or hardware.devices()[0], RunStore(results_root), force)
+
+
+class Executor(ABC):
+    """Executes resolved runs and yields their records as they finish."""
+
+    name: ClassVar[str]
+
+    def __init__(self, retries: int = 2) -> None:
+        self.retries = retries
+
+    @abstractmethod
+    def execute(self, runs: Sequence[ResolvedRun], store: RunStore, force: bool,
+                on_start: OnStart | None = None) -> Iterator[dict[str, Any]]:
+        """Every run's record: method failures as recorded by the worker, infrastructure
+        failures retried ``retries`` times, then recorded (:func:`infrastructure_failure`)."""
+
+
+# -- this host ---------------------------------------------------------------------------------
+
+_worker_device: str | None = None
+
+
+def _claim_device(devices: Any) -> None:
+    global _worker_device
+    _worker_device = devices.get()
+
+
+def _execute_in_worker(spec: RunSpec, results_root: str, force: bool, key: str) -> dict[str, Any]:
+    import torch
+
+    if _worker_device is not None and _worker_device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(_worker_device))
+    return execute_spec(spec, results_root, force, key, _worker_device)
+
+
+class LocalExecutor(Executor):
+    """One worker process per device of the runs' hardware; in this process on one device."""
+
+    name = "local"
+
+    def execute(self, runs, store, force, on_start=None):
+        if not runs:
+            return
+        hardware = runs[0].hardware.load()()
+        reason = hardware.unavailable_reason()
+        if reason:
+            raise UcdbenchError(f"hardware {hardware.name!r} is not usable here: {reason}")
+        devices = hardware.devices()
+        if len(devices) <= 1 or len(runs) == 1:
+            for run in runs:
+                if on_start:
+                    on_start(run.spec, devices[0])
+                yield execute(run, devices[0], store, force)
+            return
+        attempts = dict.fromkeys((run.key for run in runs), 0)
+        pending = list(runs)
+        while pending:  # a dead worker breaks the pool: the unfinished runs go to a fresh one
+            lost: list[tuple[ResolvedRun, str]] = []
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            for device in devices:
+                queue.put(device)
+            with ProcessPoolExecutor(min(len(devices), len(pending)), mp_context=context, initializer=_claim_device,
+                                     initargs=(queue,)) as pool:
+                futures = {pool.submit(_execute_in_worker, run.spec, str(store.root), force, run.key): run
+                           for run in pending}
+                for future in as_completed(futures):
+                    run = futures[future]
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool as exc:
+                        lost.append((run, f"worker process died: {exc}"))
+                    except Exception as exc:
+                        lost.append((run, f"{type(exc).__name__}: {exc}"))
+            pending = []
+            for run, reason in lost:
+                attempts[run.key] += 1
+                if attempts[run.key] > self.retries:
+                    record = infrastructure_failure(run, reason)
+                    store.write(record)
+                    yield record
+                else:
+                    pending.append(run)
+
+
+# -- Ray -----------------------------------------------------------------------------------------
+
+def _import_optional(module: str, extra: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise UcdbenchError(f"--executor {extra} needs the {module!r} package: pip install 'ucdbench[{extra}]'") from exc
+
+
+class RayExecutor(Executor):
+    """One Ray task per run on a Ray cluster (``address``; None starts a local one)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_run: float = 1, retries: int = 2) -> None:
+        super().__init__(retries)
+        self.address, self.cpus_per_run = address, cpus_per_run
+
+    def execute(self, runs, store, force, on_start=None):
+        ray = _import_optional("ray", "ray")
+        if not runs:
+            return
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        gpus = 1 if runs[0].spec.hardware == "cuda" else 0
+        task = ray.remote(execute_spec).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
+                                                max_retries=self.retries, retry_exceptions=False)
+        refs = {}
+        for run in runs:
+            if on_start:
+                on_start(run.spec, "ray")
+            refs[task.remote(run.spec, str(Path(store.root).resolve()), force, run.key)] = run
+        while refs:
+            (done,), _ = ray.wait(list(refs), num_returns=1)
+            run = refs.pop(done)
+            try:
+                record = ray.get(done)
+            except ray.exceptions.RayError as exc:  # the task's retries are spent (or the worker refused)
+                record = infrastructure_failure(run, f"{type(exc).__name__}: {exc}")
+                store.write(record)
+            else:
+                if store.get(run.key) != record:  # the worker's folder is not this one
+                    store.write(record)
+            yield record
+
+
+# -- Slurm (submitit) --------------------------------------------------------------------------------
+
+def _slurm_job_class() -> type:
+    """A submitit ``Checkpointable`` that runs one spec: on pre-emption or timeout submitit asks it
+    to checkpoint, and it requeues itself with the same arguments (a run restarts from scratch;
+    its ``running`` record is simply replaced)."""
+    import submitit
+
+    class SlurmRun(submitit.helpers.Checkpointable):
+        def __call__(self, spec: RunSpec, results_root: str, force: bool, key: str) -> dict[str, Any]:
+            return execute_spec(spec, results_root, force, key)
+
+    return SlurmRun
+
+
+class SlurmExecutor(Executor):
+    """A submitit job array: one job per run."""
+
+    name = "slurm"
+
+    def __init__(self, partition: str | None = None, time_min: int = 240, gpus_per_job: int = 0,
+                 cpus_per_job: int = 4, array_parallelism: int = 64, cluster: str | None = None, retries: int = 2) -> None:
+        super().__init__(retries)
+        self.partition, self.time_min, self.gpus_per_job = partition, time_min, gpus_per_job
+        self.cpus_per_job, self.array_parallelism, self.cluster = cpus_per_job, array_parallelism, cluster
+
+    def _executor(self, folder: Path) -> Any:
+        submitit = _import_optional("submitit", "slurm")
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster=self.cluster)
+        parameters: dict[str, Any] = {"timeout_min": self.time_min, "gpus_per_node": self.gpus_per_job,
+                                      "cpus_per_task": self.cpus_per_job, "name": "ucdbench"}
+        if executor.cluster == "slurm":
+            parameters |= {"slurm_array_parallelism": self.array_parallelism}
+            if self.partition:
+                parameters["slurm_partition"] = self.partition
+        executor.update_parameters(**parameters)
+        return executor
+
+    def execute(self, runs, store, force, on_start=None):
+        submitit = _import_optional("submitit", "slurm")
+        if not runs:
+            return
+        root = str(Path(store.root).resolve())
+        executor = self._executor(Path(root) / "slurm")
+        job_class = _slurm_job_class()
+        attempts = dict.fromkeys((run.key for run in runs), 0)
+        pending = list(runs)
+        while pending:
+            jobs = executor.map_array(job_class(), [r.spec for r in pending], [root] * len(pending),
+                                      [force] * len(pending), [r.key for r in pending])
+            for run, job in zip(pending, jobs):
+                if on_start:
+                    on_start(run.spec, f"slurm job {job.job_id}")
+            resubmit = []
+            for run, job in zip(pending, jobs):
+                try:
+                    record = job.result()
+                except (submitit.core.utils.UncompletedJobError, submitit.core.utils.FailedJobError) as exc:
+                    attempts[run.key] += 1
+                    if attempts[run.key] <= self.retries:
+                        resubmit.append(run)
+                        continue
+                    record = infrastructure_failure(run, f"slurm job {job.job_id}: {str(exc).splitlines()[0]}")
+                    store.write(record)
+                else:
+                    if store.get(run.key) != record:
+                        store.write(record)
+                yield record
+            pending = resubmit
+
+
+def make_executor(kind: str, options: Mapping[str, Any], retries: int = 2) -> Executor:
+    """The executor ``kind`` (``local``, ``ray``, ``slurm``) with its options."""
+    classes: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor, "slurm": SlurmExecutor}
+    if kind not in classes:
+        raise UcdbenchError(f"unknown executor {kind!r}; choose one of {', '.join(classes)}")
+    try:
+        return classes[kind](**options, retries=retries)
+    except TypeError as exc:
+        raise UcdbenchError(f"executor {kind!r}: {exc}") from exc
+
+
+def run_all(registry: Registry, specs: Sequence[RunSpec], store: RunStore, force: bool = False,
+            on_start: OnStart | None = None, executor: Executor | None = None, resume: bool = False,
+            on_left: Callable[[ResolvedRun, RunState, dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Resolve every spec first (so a typo fails before hours of runs), read their records
+    (:func:`select_runs`), then execute what is to run (default: on this host); yields records
+    as runs finish, cached ones first. ``on_left`` hears of the runs left to other processes."""
+    resolved = [resolve(registry, spec) for spec in specs]
+    selection = select_runs(resolved, store, force, resume)
+    for run, state, record in selection.left:
+        if on_left:
+            on_left(run, state, record)
+    yield from selection.cached
+    yield from (executor or LocalExecutor()).execute(selection.to_run, store, force, on_start)

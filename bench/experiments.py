@@ -1,0 +1,342 @@
+"""Experiment files: the runs of a study, and the claims they test, in one TOML file.
+
+``ucdbench run -f experiments/NAME.toml`` runs them, ``ucdbench plan -f ...`` says what would run,
+and ``ucdbench leaderboard -f ...`` judges the claims. A file::
+
+    [experiment]                      # defaults of every [[runs]] block
+    description = "MCNC vs PRANC at equal stored numbers"
+    preset = "small"
+    seeds = [0, 1, 2]
+    hardware = "cpu"
+
+    [executor]                        # optional; command-line flags override it
+    kind = "slurm"                    # local | ray | slurm
+    partition = "gpu"
+    time_min = 240
+
+    [[runs]]
+    task = "mnist"
+    methods = ["mcnc", "pranc"]
+    set = { "task.model" = "mlp" }    # every run of the block
+    grid = { lr = [1e-2, 3e-2] }      # the product of these lists
+    zip = { k = [64, 26], l = [64, 26] }   # these lists side by side (equal lengths)
+
+    [[claims]]
+    name = "MCNC beats PRANC on the MLP"
+    task = "mnist"
+    figure = "accuracy/top1"
+    better = { method = "mcnc", set = { "task.model" = "mlp" } }
+    than = { method = "pranc", set = { "task.model" = "mlp" } }
+
+Errors name the file, the line and the key. Whether the runs themselves can run (methods,
+tasks, settings) is checked by resolving them, before any starts, like every other run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ucdbench.interfaces import PRESETS, UcdbenchError
+from ucdbench.runner import RunSpec
+
+EXECUTORS = ("local", "ray", "slurm")
+_EXECUTOR_KEYS = {
+    "local": set(),
+    "ray": {"address", "cpus_per_run"},
+    "slurm": {"partition", "time_min", "gpus_per_job", "cpus_per_job", "array_parallelism", "cluster"},
+}
+_EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "task"}
+_RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "set", "grid", "zip"}
+_CLAIM_KEYS = {"name", "task", "figure", "better", "than", "preset"}
+_SELECTOR_KEYS = {"method", "set"}
+
+
+@dataclass(frozen=True)
+class RowSelector:
+    """The runs of one leaderboard row: a method, and settings its runs had (``task.KEY`` for the
+    task's). Settings are matched against the run's resolved configuration, so a default
+    (``activation = "sine"``) matches runs that never set it; give enough of them to tell the
+    row from the others: a selector that matches several rows is reported as ambiguous, never
+    mixed."""
+
+    method: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        if record["method"]["name"] != self.method:
+            return False
+        method, task = record["method"].get("config", {}), record["task"].get("config", {})
+        resolved = {**method, **{f"task.{k}": v for k, v in task.items()}, **record.get("overrides", {})}
+        return all(key in resolved and resolved[key] == value for key, value in self.settings.items())
+
+    def __str__(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
+        return self.method + (f" ({settings})" if settings else "")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``better`` beats ``than`` on ``figure`` (``evaluation/figure``) of ``task``, seed by seed."""
+
+    name: str
+    task: str
+    figure: str
+    better: RowSelector
+    than: RowSelector
+    preset: str
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """How to spread the runs: ``kind`` and its options (see :mod:`ucdbench.executors`)."""
+
+    kind: str = "local"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    path: Path
+    description: str
+    runs: list[RunSpec]
+    claims: list[Claim]
+    executor: ExecutorSpec
+
+
+class _Locator:
+    """Finds the line of a key in the file, so that errors can name it (tomllib keeps none)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line(self, table: str, index: int | None, key: str | None) -> int | None:
+        """1-based line of ``key`` in the ``index``-th ``[[table]]`` (or in ``[table]``)."""
+        header = re.compile(rf"^\s*\[\[\s*{table}\s*\]\]" if index is not None else rf"^\s*\[\s*{table}\s*\]")
+        starts = [i for i, text in enumerate(self.lines) if header.match(text)]
+        if index is not None and index >= len(starts) or not starts:
+            return None
+        start = starts[index if index is not None else 0]
+        if key is None:
+            return start + 1
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for i in range(start + 1, len(self.lines)):
+            if re.match(r"^\s*\[", self.lines[i]):
+                break
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return start + 1
+
+    def error(self, table: str, index: int | None, key: str | None, message: str) -> UcdbenchError:
+        line = self.line(table, index, key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        block = f"[[{table}]] #{index + 1}" if index is not None else f"[{table}]"
+        return UcdbenchError(f"{where}: {block}{f' key {key!r}' if key else ''}: {message}")
+
+
+def _check_keys(locator: _Locator, table: str, index: int | None, data: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise locator.error(table, index, key, f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+def _expect(locator: _Locator, table: str, index: int | None, key: str, value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise locator.error(table, index, key, f"expected {what}, got {value!r}")
+    return value
+
+
+def _seeds(locator: _Locator, table: str, index: int | None, value: Any) -> list[int]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        raise locator.error(table, index, "seeds", f"expected a list of integers ≥ 0 like [0, 1, 2], got {value!r}")
+    return value
+
+
+def _settings_grid(locator: _Locator, index: int, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``set`` settings combined with the product of ``grid`` and the zip of ``zip``."""
+    fixed = _expect(locator, "runs", index, "set", block.get("set", {}), dict, "a table of settings")
+    grid = _expect(locator, "runs", index, "grid", block.get("grid", {}), dict, "a table of lists")
+    zipped = _expect(locator, "runs", index, "zip", block.get("zip", {}), dict, "a table of lists")
+    for key, values in (*grid.items(), *zipped.items()):
+        if not isinstance(values, list) or not values:
+            table_key = "grid" if key in grid else "zip"
+            raise locator.error("runs", index, table_key, f"{key!r} must be a non-empty list of values, got {values!r}")
+    overlap = (set(fixed) & set(grid)) | (set(fixed) & set(zipped)) | (set(grid) & set(zipped))
+    if overlap:
+        raise locator.error("runs", index, None, f"{', '.join(sorted(overlap))} set more than once (set, grid, zip)")
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise locator.error("runs", index, "zip", "the lists of zip must have equal lengths, got "
+                            + ", ".join(f"{k}: {len(v)}" for k, v in zipped.items()))
+    zip_rows = [dict(zip(zipped, values)) for values in zip(*zipped.values())] if zipped else [{}]
+    grid_rows = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    return [{**fixed, **g, **z} for g in grid_rows for z in zip_rows]
+
+
+def _selector(locator: _Locator, index: int, key: str, value: Any) -> RowSelector:
+    if not isinstance(value, dict) or "method" not in value:
+        raise locator.error("claims", index, key, f"expected {{ method = \"...\", set = {{ ... }} }}, got {value!r}")
+    for inner in value:
+        if inner not in _SELECTOR_KEYS:
+            raise locator.error("claims", index, key, f"unknown key {inner!r}; expected method and set")
+    settings = value.get("set", {})
+    if not isinstance(settings, dict):
+        raise locator.error("claims", index, key, f"set must be a table of settings, got {settings!r}")
+    return RowSelector(str(value["method"]), dict(settings))
+
+
+def load_experiment(path: Path | str) -> Experiment:
+    """Read and check an experiment file; :class:`UcdbenchError` naming the line and key if it is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UcdbenchError(f"no experiment file {path}; give the path of a .toml file (see experiments/ for examples)")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UcdbenchError(f"{path}: not valid TOML: {exc}") from exc
+    locator = _Locator(path, text)
+    for key in data:
+        if key not in ("experiment", "executor", "runs", "claims"):
+            raise UcdbenchError(f"{path}: unknown key {key!r}; an experiment has the tables [experiment], [executor], "
+                                "[[runs]] and [[claims]]")
+    head = data.get("experiment", {})
+    _check_keys(locator, "experiment", None, head, _EXPERIMENT_KEYS)
+    defaults = {"preset": head.get("preset", "small"), "seeds": _seeds(locator, "experiment", None, head.get("seeds", [0])),
+                "hardware": head.get("hardware", "cpu"), "task": head.get("task")}
+    if defaults["preset"] not in PRESETS:
+        raise locator.error("experiment", None, "preset", f"unknown preset; choose one of {', '.join(PRESETS)}")
+
+    blocks = data.get("runs", [])
+    if not isinstance(blocks, list) or not blocks:
+        raise UcdbenchError(f"{path}: no [[runs]] block; an experiment needs at least one")
+    runs: list[RunSpec] = []
+    for index, block in enumerate(blocks):
+        _check_keys(locator, "runs", index, block, _RUN_KEYS)
+        methods = block.get("methods")
+        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+            raise locator.error("runs", index, "methods", f"expected a list of method names, got {methods!r}")
+        task = block.get("task", defaults["task"])
+        if not isinstance(task, str):
+            raise locator.error("runs", index, "task", "every block needs a task (here or in [experiment])")
+        preset = block.get("preset", defaults["preset"])
+        if preset not in PRESETS:
+            raise locator.error("runs", index, "preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        seeds = _seeds(locator, "runs", index, block["seeds"]) if "seeds" in block else defaults["seeds"]
+        hardware = _expect(locator, "runs", index, "hardware", block.get("hardware", defaults["hardware"]), str,
+                           "a hardware name")
+        for overrides in _settings_grid(locator, index, block):
+            runs += [RunSpec(method, task, preset, seed, hardware, overrides) for method in methods for seed in seeds]
+
+    claims = []
+    for index, claim in enumerate(data.get("claims", [])):
+        _check_keys(locator, "claims", index, claim, _CLAIM_KEYS)
+        for key in ("name", "task", "figure", "better", "than"):
+            if key not in claim:
+                raise locator.error("claims", index, None, f"missing key {key!r}")
+        figure = _expect(locator, "claims", index, "figure", claim["figure"], str, "'evaluation/figure'")
+        if figure.count("/") != 1:
+            raise locator.error("claims", index, "figure", f"expected 'evaluation/figure' like 'accuracy/top1', got {figure!r}")
+        claims.append(Claim(str(claim["name"]), str(claim["task"]), figure,
+                            _selector(locator, index, "better", claim["better"]),
+                            _selector(locator, index, "than", claim["than"]), claim.get("preset", defaults["preset"])))
+
+    executor = data.get("executor", {})
+    kind = executor.get("kind", "local")
+    if kind not in EXECUTORS:
+        raise locator.error("executor", None, "kind", f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
+    options = {k: v for k, v in executor.items() if k != "kind"}
+    _check_keys(locator, "executor", None, options, _EXECUTOR_KEYS[kind])
+    return Experiment(path, str(head.get("description", "")), runs, claims, ExecutorSpec(kind, options))
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """A claim judged on the records of one hardware: seed-by-seed comparison of its two rows."""
+
+    claim: Claim
+    hardware: str
+    comparison: Any
+    """A :class:`ucdbench.stats.PairedComparison` (better − than), or None when a selector is ambiguous."""
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return self.comparison.verdict() if self.comparison is not None else self.note
+
+
+def _figure_value(record: Mapping[str, Any], figure: str) -> float | None:
+    evaluation, name = figure.split("/")
+    value = record.get("evaluations", {}).get(evaluation, {}).get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _higher_is_better(records: list[Mapping[str, Any]], figure: str) -> bool | None:
+    evaluation, name = figure.split("/")
+    for record in records:
+        for declared in record.get("figures", {}).get(evaluation, []):
+            if declared["name"] == name:
+                return declared.get("higher_is_better")
+    return None
+
+
+def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[ClaimVerdict]:
+    """Each claim on each hardware where both its rows have successful runs, paired by seed
+    (:func:`ucdbench.stats.paired_comparison`): holds, does not hold, not significant, or
+    untestable (fewer than two shared seeds)."""
+    from ucdbench.stats import paired_comparison
+
+    verdicts = []
+    for claim in claims:
+        runs = [r for r in records if r.get("status") == "ok" and r["task"]["name"] == claim.task
+                and r.get("preset") == claim.preset]
+        hardware = sorted({f"{r['hardware'].get('kind')}: {r['hardware'].get('name')}" for r in runs})
+        for machine in hardware:
+            here = [r for r in runs if f"{r['hardware'].get('kind')}: {r['hardware'].get('name')}" == machine]
+            rows, ambiguous = [], []
+            for selector in (claim.better, claim.than):
+                matched = [r for r in here if selector.matches(r) and _figure_value(r, claim.figure) is not None]
+                settings = {json.dumps(r.get("overrides", {}), sort_keys=True) for r in matched}
+                if len(settings) > 1:
+                    ambiguous.append(f"{selector} matches {len(settings)} rows ({'; '.join(sorted(settings))}): add "
+                                     "the settings that tell them apart")
+                rows.append({r["seed"]: _figure_value(r, claim.figure) for r in matched})
+            if ambiguous:
+                verdicts.append(ClaimVerdict(claim, machine, None, "ambiguous: " + " ".join(ambiguous)))
+            elif rows[0] and rows[1]:
+                comparison = paired_comparison(rows[0], rows[1], _higher_is_better(here, claim.figure))
+                verdicts.append(ClaimVerdict(claim, machine, comparison))
+    return verdicts
+
+
+def claims_markdown(claims: list[Claim], verdicts: list[ClaimVerdict]) -> str:
+    """A table of the claims: each verdict, or that no runs of both rows were found."""
+    from ucdbench.leaderboard import format_number
+
+    lines = ["| claim | task | figure | better | than | hardware | difference (n) | p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for claim in claims:
+        judged = [v for v in verdicts if v.claim is claim]
+        for v in judged or [None]:
+            if v is None:
+                lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | – | – | – "
+                             "| no runs of both rows |")
+                continue
+            c = v.comparison
+            if c is None:
+                lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | "
+                             f"{v.hardware} | – | – | {v.verdict} |")
+                continue
+            difference = f"{format_number(c.mean_difference, 3)} ({c.n})" if c.mean_difference is not None else "–"
+            p = format_number(c.p_value, 2) if c.p_value is not None else "–"
+            lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | "
+                         f"{v.hardware} | {difference} | {p} | **{v.verdict}** |")
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""The statistics behind leaderboards, claims and ``ucdbench compare``, each implemented once.
+
+- :func:`mean_ci`: a mean over seeds with its 95% confidence interval from the t distribution.
+- :func:`paired_comparison`: two rows of runs compared seed by seed (a paired t-test), the
+  difference oriented by the figure's direction.
+- :func:`slowdown_test`: whether timed calls got slower, on raw samples: the ratio of medians
+  beyond a factor *and* a one-sided Mann–Whitney U test, the rule airspeed velocity (asv) uses
+  so that a noisy machine does not cry wolf.
+
+Distributions come from :mod:`scipy.stats`; nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+CONFIDENCE = 0.95
+"""Of every interval in leaderboards."""
+SIGNIFICANCE = 0.05
+"""The p-value below which a paired difference is beyond noise, unless told otherwise."""
+MIN_EFFECT = 0.01
+"""The smallest relative change of a mean that ``ucdbench compare`` counts (1%)."""
+SLOWDOWN_FACTOR = 1.1
+"""How much slower (ratio of medians) a timing must be before it can be flagged."""
+SLOWDOWN_ALPHA = 0.002
+"""The p-value below which a timing change is more than noise (asv's threshold)."""
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """A mean over ``n`` values and the half-width of its confidence interval: the true mean
+    lies in ``mean ± half_width`` with the stated confidence. ``half_width`` is None for one
+    value (no spread to estimate), 0.0 for equal values."""
+
+    mean: float
+    half_width: float | None
+    n: int
+
+
+def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> MeanCI:
+    """The mean of ``values`` ± t_{(1+confidence)/2, n−1} · s / √n, s the sample standard
+    deviation (ddof 1): the interval for a mean of few seeds, wider than ± s for n < 6."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        raise ValueError("mean_ci of no values")
+    mean = statistics.fmean(values)
+    if n == 1:
+        return MeanCI(mean, None, 1)
+    if len(set(values)) == 1:  # equal runs: exactly 0, not the rounding noise of a std
+        return MeanCI(mean, 0.0, n)
+    t = float(stats.t.ppf((1 + confidence) / 2, n - 1))
+    return MeanCI(mean, t * statistics.stdev(values) / math.sqrt(n), n)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """``candidate`` against ``reference`` over the seeds both have.
+
+    - ``mean_difference``: mean over those seeds of candidate − reference, in the figure's unit
+      (None when no seed is shared).
+    - ``improvement``: the same, signed so that > 0 means the candidate is better (None for a
+      figure with no better direction, or no shared seed).
+    - ``relative``: ``mean_difference`` / |mean of the reference| (inf for a change from 0).
+    - ``p_value``: two-sided paired t-test (``scipy.stats.ttest_rel``) that the mean
+      difference is 0; None with fewer than 2 shared seeds. Equal differences on every seed
+      give 1.0 when they are 0 and 0.0 otherwise (the limit of the test: no noise at all).
+    - ``seeds``: the shared seeds, sorted; ``n`` their count.
+    """
+
+    mean_difference: float | None
+    improvement: float | None
+    relative: float | None
+    p_value: float | None
+    seeds: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def significant(self, alpha: float = SIGNIFICANCE) -> bool:
+        """Whether the difference is beyond noise at level ``alpha``."""
+        return self.p_value is not None and self.p_value < alpha
+
+    def verdict(self, alpha: float = SIGNIFICANCE) -> str:
+        """For a claim "candidate is better than reference": ``"holds"`` (significantly
+        better), ``"does not hold"`` (significantly worse), ``"not significant"``, or
+        ``"untestable"`` (fewer than 2 shared seeds, or a figure with no better direction)."""
+        if self.p_value is None or self.improvement is None:
+            return "untestable"
+        if not self.significant(alpha):
+            return "not significant"
+        return "holds" if self.improvement > 0 else "does not hold"
+
+
+def paired_comparison(candidate: Mapping[int, float], reference: Mapping[int, float],
+                      higher_is_better: bool | None) -> PairedComparison:
+    """Compare two rows of runs of one figure, matched by seed (``{seed: value}``; seeds only
+    one row has are left out), as a paired t-test: seed-to-seed variation that both rows share
+    (the same initialisation, the same batch order) cancels in the differences."""
+    seeds = tuple(sorted(set(candidate) & set(reference)))
+    if not seeds:
+        return PairedComparison(None, None, None, None, ())
+    differences = [candidate[s] - reference[s] for s in seeds]
+    mean_difference = statistics.fmean(differences)
+    reference_mean = statistics.fmean(reference[s] for s in seeds)
+    if reference_mean:
+        relative = mean_difference / abs(reference_mean)
+    else:
+        relative = 0.0 if mean_difference == 0 else math.copysign(math.inf, mean_difference)
+    improvement = None if higher_is_better is None else (mean_difference if higher_is_better else -mean_difference)
+    p_value = _paired_p_value([candidate[s] for s in seeds], [reference[s] for s in seeds], differences)
+    return PairedComparison(mean_difference, improvement, relative, p_value, seeds)
+
+
+def _paired_p_value(candidate: list[float], reference: list[float], differences: list[float]) -> float | None:
+    if len(differences) < 2:
+        return None
+    if len(set(differences)) == 1:  # no spread: scipy would warn and answer nan (or 0 with a warning)
+        return 1.0 if differences[0] == 0 else 0.0
+    from scipy import stats
+
+    with warnings.catch_warnings():  # nearly equal differences: scipy warns of precision loss, p is still ~0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_rel(candidate, reference).pvalue)
+
+
+@dataclass(frozen=True)
+class TimingChange:
+    """Raw timed samples of a head run against a base run.
+
+    ``ratio`` is median(head) / median(base); ``p_slower`` and ``p_faster`` the one-sided
+    Mann–Whitney U p-values that head's samples tend to be larger (smaller) than base's.
+    ``slower`` and ``faster`` apply the rule: beyond the factor *and* below the p threshold.
+    """
+
+    ratio: float
+    p_slower: float
+    p_faster: float
+    slower: bool
+    faster: bool
+
+
+def slowdown_test(base_ms: Sequence[float], head_ms: Sequence[float], factor: float = SLOWDOWN_FACTOR,
+                  alpha: float = SLOWDOWN_ALPHA) -> TimingChange:
+    """asv's rule on raw samples: head is slower when median(head) > ``factor`` × median(base)
+    and a one-sided Mann–Whitney U test says head's samples are larger with p < ``alpha``
+    (faster, the mirror: a ratio below 1/``factor`` and p < ``alpha`` the other way). Neither a
+    small shift that is real nor a large one that is noise is flagged."""
+    if not base_ms or not head_ms:
+        raise ValueError("slowdown_test needs samples on both sides")
+    from scipy import stats
+
+    ratio = statistics.median(head_ms) / statistics.median(base_ms)
+    p_slower = float(stats.mannwhitneyu(head_ms, base_ms, alternative="greater").pvalue)
+    p_faster = float(stats.mannwhitneyu(head_ms, base_ms, alternative="less").pvalue)
+    return TimingChange(ratio, p_slower, p_faster, slower=ratio > factor and p_slower < alpha,
+                        faster=ratio < 1 / factor and p_faster < alpha)
