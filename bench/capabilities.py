@@ -12,10 +12,11 @@ These are plain classes with annotations (no torch), so registration and listing
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 
@@ -58,6 +59,12 @@ class ImageClassification(Capability):
         from ucdbench.state import HeadInput
 
         return HeadInput.of(model)
+
+    @abstractmethod
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The eval split as labelled (images, labels) batches on CPU, in a fixed order and
+        without augmentation: the images :meth:`Task.evaluate` scores, for evaluations that
+        need the labels themselves (a targeted attack's success counts images by their class)."""
 
 
 class LanguageModeling(Capability):

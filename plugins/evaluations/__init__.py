@@ -24,3 +24,5 @@ def ucdbench_register_evaluations(register):
              summary="top-1 of a linear classifier on the run's frozen features")
     register("flops-under-attack", "ucdbench_plugins.evaluations.flops_under_attack:FlopsUnderAttack",
              summary="per-sample FLOPs clean vs attacked vs random patch, attack success, accuracy; energy where metered")
+    register("targeted-attack", "ucdbench_plugins.evaluations.targeted_attack:TargetedAttackEvaluation",
+             summary="attack success rate of a trigger and clean top-1, before and after an input defence (blocking)")

@@ -168,6 +168,9 @@ class ImageNet(Task, ImageClassification):
         n = len(self.eval_set)
         return {"top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "nll": nll / n}
 
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield from self._loader(self.eval_set, batch_size, shuffle=False)
+
     def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
         x, _ = next(iter(self._loader(self.eval_set, batch_size, shuffle=False)))
         reps = -(-batch_size // len(x))

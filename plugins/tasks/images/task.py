@@ -263,6 +263,10 @@ class ImageClassificationTask(Task, ImageClassification, AugmentedViews):
         n = len(self.eval_y)
         return {"top1": 100.0 * correct / n, "nll": nll / n}
 
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self.eval_y), batch_size):
+            yield self.eval_x[start:start + batch_size], self.eval_y[start:start + batch_size]
+
     def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
         reps = -(-batch_size // len(self.eval_x))
         return self.eval_x.repeat(reps, 1, 1, 1)[:batch_size].to(device)
