@@ -19,7 +19,7 @@ Groups:
 - **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`.
 - **Task capabilities** (a task subclasses those it offers; a method lists those it needs in
   ``requires``): :class:`ImageClassification`, :class:`LanguageModeling`,
-  :class:`SceneReconstruction`, their base :class:`Capability`.
+  :class:`SceneReconstruction`, :class:`FewShotClassification`, their base :class:`Capability`.
 - **Training and artifacts**: :func:`train`, :func:`dense_artifact`, :func:`expand_dense`,
   :func:`read_artifact`, :func:`dense_model_outcome`.
 - **Model state** (what reconstruction must rebuild): :func:`persistent_buffers`,
@@ -38,7 +38,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ucdbench.capabilities import Capability, ImageClassification, LanguageModeling, SceneReconstruction
+from ucdbench.capabilities import (
+    Capability, FewShotClassification, ImageClassification, LanguageModeling, SceneReconstruction,
+)
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
     Artifact, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FitContext, Hardware, Method, Metric,
@@ -78,7 +80,7 @@ __all__ = [
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
     "EvaluationContext", "Config", "Reconstruct", "Metric", "ReportedFigure", "UcdbenchError", "DivergedError",
     "Setting", "PerPreset", "PRESETS",
-    "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction",
+    "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "FewShotClassification",
     *_LAZY,
 ]
 

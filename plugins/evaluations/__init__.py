@@ -20,3 +20,5 @@ def ucdbench_register_evaluations(register):
              summary="artifact file -> dense weights on the device, median time; equality with the scored weights")
     register("flops-under-attack", "ucdbench_plugins.evaluations.flops_under_attack:FlopsUnderAttack",
              summary="per-sample FLOPs clean vs attacked vs random patch, attack success, accuracy; energy where metered")
+    register("generation-cost", "ucdbench_plugins.evaluations.generation_cost:GenerationCost",
+             summary="few-shot augmentation: images generated per second for one episode's support set, synchronised")
