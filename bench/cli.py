@@ -352,7 +352,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
               "not run records this ucdbench reads:", file=sys.stderr)
         for file in skipped:
             print(f"  {file.reason}", file=sys.stderr)
-    written = write_leaderboards(records, Path(args.out))
+    written = write_leaderboards(records, Path(args.out), store.root)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     for path in written:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ucdbench.capabilities import missing_capabilities
@@ -343,6 +344,19 @@ class Hardware(ABC):
 # --------------------------------------------------------------------------------------------
 
 
+ATTACHMENT_SUFFIXES = (".png", ".jpg", ".svg")
+"""What leaderboards can show: images."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file an evaluation keeps beside a run's record (see :meth:`EvaluationContext.attach`)."""
+
+    filename: str
+    data: bytes = field(repr=False)
+    caption: str
+
+
 @dataclass
 class EvaluationContext:
     """Everything an evaluation may look at for one run."""
@@ -358,6 +372,20 @@ class EvaluationContext:
     """Path of the artifact file the harness wrote (safetensors), or None."""
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Results of the evaluations that ran before this one in the same run."""
+    attached: dict[str, Attachment] = field(default_factory=dict)
+    """What :meth:`attach` was given, by file name; the harness stores it after ``measure``."""
+
+    def attach(self, filename: str, data: bytes, caption: str) -> None:
+        """Keep a file (an image a reader would rather look at than a number: attack maps,
+        generated samples) beside this run's record; leaderboards show attached images under the
+        run's row. ``filename`` is a plain file name ending in one of
+        :data:`ATTACHMENT_SUFFIXES`, unique within this evaluation; ``caption`` says what it shows."""
+        if Path(filename).name != filename or Path(filename).suffix.lower() not in ATTACHMENT_SUFFIXES:
+            raise ValueError(f"attachment {filename!r}: expected a plain file name ending in "
+                             f"{', '.join(ATTACHMENT_SUFFIXES)}")
+        if filename in self.attached:
+            raise ValueError(f"attachment {filename!r} is attached twice by one evaluation")
+        self.attached[filename] = Attachment(filename, bytes(data), caption)
 
 
 class Evaluation(Configurable, ABC):

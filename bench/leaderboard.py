@@ -6,7 +6,9 @@ with the seed count. A paper's figure stands beside the reproduced one, in which
 evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
 records were produced with. A PNG per task plots the primary metric against stored bytes.
-``README.md`` indexes the tasks. Only successful runs count; failed ones are listed as failed.
+Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables, those of
+each row's lowest seed, copied beside the page under ``<task>-images/``. ``README.md`` indexes
+the tasks. Only successful runs count; failed ones are listed as failed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import shutil
 
 import pandas as pd
 
@@ -190,7 +194,26 @@ def _plot(frame: pd.DataFrame, task: str, primary: str, path: Path) -> bool:
     return True
 
 
-def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame, plot_name: str | None) -> str:
+def _images(group: pd.DataFrame, records: dict[str, dict[str, Any]], results: Path, out: Path, folder: str) -> list[str]:
+    """Markdown showing the images attached to the lowest seed of each row of ``group``, whose
+    files are copied from the results folder to ``out / folder``."""
+    lines: list[str] = []
+    for (method, settings, hardware), row in group.groupby(["method", "settings", "hardware"], sort=True):
+        first = records[row.sort_values("seed").key.iloc[0]]
+        attachments = [a for a in first.get("attachments", []) if (results / a["file"]).is_file()]
+        if not attachments:
+            continue
+        lines += [f"**{method}**" + (f" ({settings})" if settings else "") + f", seed {first['seed']}, {hardware}:", ""]
+        for attachment in attachments:
+            name = f"{first['key'][:12]}-{attachment['evaluation']}-{Path(attachment['file']).name}"
+            (out / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(results / attachment["file"], out / folder / name)
+            lines += [f"![{attachment['caption']}]({folder}/{name})", "", f"*{attachment['caption']}*", ""]
+    return lines
+
+
+def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame, plot_name: str | None,
+                  results: Path | None = None, out: Path | None = None) -> str:
     ok = frame[frame.status == "ok"]
     primary = ok.primary.dropna().iloc[0] if not ok.empty else None
     metric_info = next((r["task"].get("metrics", []) for r in records if r["status"] == "ok"), [])
@@ -216,6 +239,9 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
             if not figures:
                 continue
             lines += [f"### {evaluation}", "", _table(group, by_key, evaluation, figures), ""]
+        images = _images(group, by_key, results, out, f"{task}-images") if results and out else []
+        if images:
+            lines += ["### images", "", *images]
     elsewhere = _figures_elsewhere(ok_records)
     if elsewhere:
         lines += ["## The papers' figures in other settings", "",
@@ -228,8 +254,10 @@ def task_markdown(task: str, records: list[dict[str, Any]], frame: pd.DataFrame,
     return "\n".join(lines)
 
 
-def write_leaderboards(records: list[dict[str, Any]], out: Path) -> list[Path]:
-    """Write ``<task>.md`` (+ ``<task>.png``) per task and ``README.md``; returns the paths."""
+def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None) -> list[Path]:
+    """Write ``<task>.md`` (+ ``<task>.png``, + ``<task>-images/``) per task and ``README.md``;
+    returns the paths. ``results`` is the folder the records came from, whose attached images
+    the pages show (None: no images)."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +274,8 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path) -> list[Path]:
         if plot_name:
             written.append(out / plot_name)
         path = out / f"{task}.md"
-        path.write_text(task_markdown(task, task_records, task_frame, plot_name) + "\n")
+        shutil.rmtree(out / f"{task}-images", ignore_errors=True)  # images of an earlier build's runs
+        path.write_text(task_markdown(task, task_records, task_frame, plot_name, results, out) + "\n")
         written.append(path)
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ucdbench.cache import config_key
+from ucdbench.cache import atomic_write_bytes, config_key
 from ucdbench.fingerprint import code_fingerprint
 from ucdbench.capabilities import Capability
 from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
@@ -225,6 +225,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
         "environment": environment(),
         "started_at": _now(), "pid": __import__("os").getpid(),
         "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},
+        "attachments": [],
     }
     store.write(record)
     start = time.perf_counter()
@@ -261,6 +262,11 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                 raise RuntimeError(f"evaluation {entry.name!r} failed: {type(exc).__name__}: {exc}") from exc
             record["durations"][f"{entry.name}_s"] = time.perf_counter() - tick
             record["figures"][entry.name] = [asdict(m) for m in evaluation.declared_figures(ectx)]
+            for attachment in ectx.attached.values():
+                path = store.attachment_path(run.key, entry.name, attachment.filename)
+                atomic_write_bytes(path, attachment.data)
+                record["attachments"].append({"evaluation": entry.name, "file": path.relative_to(store.root).as_posix(),
+                                              "caption": attachment.caption})
         record["status"] = "ok"
     except Exception as exc:
         record["status"] = "failed"

@@ -5,6 +5,7 @@ results merge by copying. Layout under the results folder::
 
     runs/<key>.json              the record
     artifacts/<key>.safetensors  the method's artifact (what the compression figures measure)
+    attachments/<key>/<evaluation>/<file>  images evaluations attached (see ``EvaluationContext.attach``)
 
 A record is written when a run starts (``status: running``) and replaced when it ends (``ok``
 or ``failed``), each time through a temp file and a rename: a killed process leaves the
@@ -77,6 +78,9 @@ class RunStore:
 
     def artifact_path(self, key: str) -> Path:
         return self.root / "artifacts" / f"{key}.safetensors"
+
+    def attachment_path(self, key: str, evaluation: str, filename: str) -> Path:
+        return self.root / "attachments" / key / evaluation / filename
 
     def write(self, record: dict[str, Any]) -> Path:
         path = self.record_path(record["key"])

@@ -2,16 +2,18 @@
 # The runs behind the committed leaderboards: small preset, 3 seeds each, on a CPU.
 #   bash leaderboards/reproduce.sh RESULTS_DIR [GROUP ...]
 #   ucdbench leaderboard --results RESULTS_DIR --out leaderboards
-# GROUP is one or more of: compression adaptive attack pydocs scene (default: all). Every run is
+# GROUP is one or more of: compression adaptive attack pydocs textshift scene (default: all). Every run is
 # cached by its key, so an interrupted script picks up where it stopped.
 set -euo pipefail
 results=${1:?usage: reproduce.sh RESULTS_DIR [GROUP ...]}
 shift
-groups=${*:-compression adaptive attack pydocs scene}
+groups=${*:-compression adaptive attack pydocs textshift scene}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 run() { ucdbench run --preset small --seed 0 1 2 --results "$results" "$@"; }
 MLP=(--set task.model=mlp --set task.classes=0-9 --set task.pretrain_classes=none)
 CNN=(--set task.model=cnn --set task.width=16 --set task.classes=0-9 --set task.pretrain_classes=none)
+CODE=(--task pydocs --set task.dataset=pysource)       # the pydoc-prose base adapted to stdlib Python source
+FIT=(--set epochs=8 --set batch_size=16)               # 250 steps on 64 KB of code
 
 for group in $groups; do
   case $group in
@@ -41,9 +43,19 @@ for group in $groups; do
       run --task pydocs --method lora --set rank=1
       run --task pydocs --method nola --set k=64 --set l=64
       ;;
+    textshift)    # adapters where adaptation matters: prose → code; stored numbers after each (LoRA r=1: 2,048)
+      run "${CODE[@]}" --method base
+      run "${CODE[@]}" --method full-ft "${FIT[@]}" --set lr=1e-3                         # 842,624
+      run "${CODE[@]}" --method lora --set rank=1 "${FIT[@]}" --set lr=1e-2              # 2,048
+      run "${CODE[@]}" --method lora --set rank=4 "${FIT[@]}" --set lr=3e-2              # 8,192 (alpha/r: a quarter of r=1's)
+      run "${CODE[@]}" --method nola --set k=64 --set l=64 "${FIT[@]}" --set lr=2e-2     # 1,024: half of LoRA r=1's
+      run "${CODE[@]}" --method nola --set k=26 --set l=26 "${FIT[@]}" --set lr=2e-2     # 416: a fifth
+      run "${CODE[@]}" --method vera "${FIT[@]}" --set lr=0.3                            # 1,792
+      run "${CODE[@]}" --method mcnc --set mode=adapter --set k=8 --set d=72 "${FIT[@]}" --set lr=0.1  # 1,026
+      ;;
     scene)        # CompGS and its baselines on the embedded scene
       run --task scene --method compgs gs-kmeans-post gs-half gs-int8 gs-uncompressed
       ;;
-    *) echo "unknown group $group (compression adaptive attack pydocs scene)" >&2; exit 2 ;;
+    *) echo "unknown group $group (compression adaptive attack pydocs textshift scene)" >&2; exit 2 ;;
   esac
 done

@@ -242,7 +242,7 @@ def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
     """The real-scene path end to end: a NeRF-synthetic folder and a 3DGS PLY given by path."""
     from PIL import Image
 
-    from ucdbench.interfaces import FitContext
+    from ucdbench.interfaces import FitContext, UcdbenchError
     from ucdbench_plugins.methods.compgs.method import KMeansPost
     from ucdbench_plugins.tasks.scene.task import SceneTask
 
@@ -266,7 +266,10 @@ def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
         meta = {"camera_angle_x": 2 * math.atan(width / (2 * fx)), "frames": frames}
         (tmp_path / f"transforms_{split}.json").write_text(json.dumps(meta))
 
-    config = {**SceneTask.defaults("smoke"), "data_path": str(tmp_path), "ply_path": str(tmp_path / "point_cloud.ply")}
+    config = {**SceneTask.defaults("smoke"), "data_path": str(tmp_path), "ply_path": str(tmp_path / "point_cloud.ply"),
+              "dataset": "nerf-synthetic"}
+    with pytest.raises(UcdbenchError, match="task.dataset=mipnerf360"):  # a real scene names its benchmark
+        SceneTask("smoke", 0, {**config, "dataset": "synthetic"}).prepare()
     task = SceneTask("smoke", 0, config)
     task.prepare()
     assert (len(task.train_views), len(task.test_views)) == (3, 1)
@@ -298,7 +301,19 @@ def test_scene_run_skips_flops_with_its_reason_and_keeps_latency(tmp_path):
     assert record["evaluations"]["latency"]["p50_ms"] > 0
 
 
-@pytest.mark.parametrize("setting, value", [("mesh", "teapot"), ("backend", "cuda"), ("sh_degree", 4),
+def test_the_papers_mip_nerf360_figures_stand_beside_mip_nerf360_scenes_only():
+    from ucdbench_plugins.methods.compgs.method import CompGS, KMeansPost, Uncompressed
+    from ucdbench_plugins.tasks.scene.task import SceneTask
+
+    synthetic = SceneTask.defaults("small")
+    mipnerf360 = {**synthetic, "dataset": "mipnerf360", "data_path": "garden", "ply_path": "garden/point_cloud.ply"}
+    for method in (CompGS, KMeansPost, Uncompressed):
+        figures = method.reported
+        assert figures and all(f.applies_to("scene", method.defaults("small"), mipnerf360) for f in figures)
+        assert not any(f.applies_to("scene", method.defaults("small"), synthetic) for f in figures)
+
+
+@pytest.mark.parametrize("setting, value", [("mesh", "teapot"), ("backend", "cuda"), ("sh_degree", 4), ("dataset", "llff"),
                                             ("image_size", 0), ("sh_increase_every", -1)])
 def test_scene_settings_it_cannot_take_are_usage_errors(setting, value):
     from ucdbench.interfaces import UcdbenchError

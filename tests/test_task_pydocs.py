@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ucdbench.interfaces import UcdbenchError
-from ucdbench_plugins.tasks.pydocs.data import VOCAB_SIZE, hub_documents, pydoc_topics, split_topics
+from ucdbench_plugins.tasks.pydocs.data import END_OF_TEXT, VOCAB_SIZE, hub_documents, pydoc_topics, split_topics
 from ucdbench_plugins.tasks.pydocs.task import PyDocs
 
 CPU = torch.device("cpu")
@@ -280,3 +280,126 @@ def test_a_run_through_the_harness_on_a_hub_base_records_every_evaluation(hub_fo
     assert math.isfinite(figures["accuracy"]["bits_per_byte"])
     assert figures["compression"]["stored_scalars"] == 2 * (8 + 8)  # Q and V of the one layer
     assert figures["reconstruction"]["weights_equal"] is True
+
+
+# -- task.dataset=pysource: standard-library Python source, a shift from prose to code ------------
+
+
+@pytest.fixture(scope="module")
+def source_task():
+    task = PyDocs("smoke", 0, {**PyDocs.defaults("smoke"), "dataset": "pysource"})
+    task.prepare()
+    return task
+
+
+def test_source_split_is_deterministic_disjoint_and_within_its_budgets():
+    from ucdbench_plugins.tasks.pydocs.sources import SharedPassages, split_sources, stdlib_files, stdlib_folder
+
+    files, budgets = stdlib_files(stdlib_folder()), {"train": 32_000, "eval": 8_000}
+    shared = SharedPassages(pydoc_topics().values())
+    split = split_sources(files, budgets, shared)
+    assert split == split_sources(dict(reversed(list(files.items()))), budgets, shared)
+    assert split["eval"] and split["train"] and not set(split["eval"]) & set(split["train"])
+    for name, chosen in split.items():
+        assert sum(len(text.encode()) for text in chosen.values()) <= budgets[name]
+        for path, text in chosen.items():
+            assert text.encode() == files[path].read_bytes()  # whole files, as they are on disk
+            assert not {"pydoc_data", "test", "site-packages"} & set(path.split("/")), path
+
+
+def test_no_passage_of_the_pretraining_text_reaches_the_adaptation_text(source_task):
+    """Every 200-byte window of the adaptation text, looked up in every 200-byte window of the
+    pydoc topics (the pretraining split and the rest): no match, by brute force."""
+    width = 200
+    windows = set()
+    for text in [*source_task.source_corpus.documents["train"], *source_task.source_corpus.documents["eval"]]:
+        data = text.encode()
+        windows.update(data[i:i + width] for i in range(len(data) - width + 1))
+    assert windows and source_task.topic_split["pretrain"]
+    for name, topic in pydoc_topics().items():  # every topic: the pretraining split's and the others
+        text = topic.encode()
+        assert not any(text[i:i + width] in windows for i in range(len(text) - width + 1)), name
+
+
+def test_a_file_sharing_a_pydoc_passage_or_outside_the_core_library_is_left_out(tmp_path):
+    from ucdbench_plugins.tasks.pydocs.sources import read_sources
+
+    topic = max(pydoc_topics().values(), key=len)
+    code = "def f(x):\n    return x + 1\n" * 20
+    files = {
+        "plain.py": code,
+        "quotes_the_docs.py": code + '"""' + topic[1000:1250] + '"""\n',
+        "pydoc_data/topics.py": code, "test/test_plain.py": code, "site-packages/pkg.py": code,
+        "_sysconfigdata__linux.py": code, "idlelib/editor.py": code, "encodings/cp1252.py": code,
+        "notes.txt": code, "sub/also_plain.py": code.replace("1", "2"),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "latin1.py").write_bytes(code.encode() + b"# caf\xe9\n")  # not UTF-8
+    corpus = read_sources({"train": 10_000, "eval": len(code)}, pydoc_topics().values(), root=tmp_path)
+    assert sorted(corpus.documents["eval"] + corpus.documents["train"]) == sorted([code, code.replace("1", "2")])
+    assert corpus.files == {"eval": 1, "train": 1} and corpus.bytes == {"eval": len(code), "train": len(code)}
+
+
+def test_the_source_corpus_says_what_was_read(source_task):
+    import hashlib
+    import platform
+
+    corpus = source_task.source_corpus.describe()
+    assert corpus["python"] == platform.python_version()
+    for split in ("train", "eval"):
+        documents = source_task.source_corpus.documents[split]
+        assert corpus["files"][split] == len(documents) > 0
+        assert corpus["bytes"][split] == sum(len(d.encode()) for d in documents) <= source_task.config[f"source_{split}_bytes"]
+        assert corpus["sha256"][split] == hashlib.sha256("\0".join(documents).encode()).hexdigest()
+    eval_ids = [b for d in source_task.source_corpus.documents["eval"] for b in [*d.encode(), END_OF_TEXT]]
+    scored = source_task.eval_blocks.flatten().tolist()
+    assert scored == eval_ids[:len(scored)]  # the eval blocks are that text's bytes, documents apart
+
+
+def test_source_sizes_are_refused_for_another_dataset():
+    with pytest.raises(UcdbenchError, match="task.source_train_bytes=1000.*task.dataset=pysource"):
+        PyDocs("smoke", 0, {**PyDocs.defaults("smoke"), "source_train_bytes": 1000}).prepare()
+
+
+def test_bits_per_byte_of_source_counts_its_utf8_bytes_not_its_characters(tmp_path, monkeypatch):
+    """A standard library of non-ASCII source: a uniform model's bits per byte is ln 257 nats per
+    scored token over the UTF-8 bytes those tokens are, which here are fewer than characters."""
+    from ucdbench_plugins.tasks.pydocs import sources
+
+    line = "name = 'naïve café — 日本語 ß'  # ünïcödé\n"
+    for i in range(4):
+        (tmp_path / f"mod{i}.py").write_text(line * (30 + i))
+    monkeypatch.setattr(sources, "stdlib_folder", lambda: tmp_path)
+    config = {**PyDocs.defaults("smoke"), "dataset": "pysource", "source_eval_bytes": 2_500, "source_train_bytes": 10_000}
+    task = PyDocs("smoke", 0, config)
+    task.prepare()
+    ids = [b for doc in task.source_corpus.documents["eval"] for b in [*doc.encode(), None]]  # None: end of text
+    size = config["block_size"]
+    scored = [token for start in range(0, len(ids) // size * size, size) for token in ids[start + 1:start + size]]
+    scored_bytes = sum(token is not None for token in scored)
+    scored_characters = len(bytes(t for t in scored if t is not None).decode(errors="ignore"))
+    assert scored_characters < 0.9 * scored_bytes and len(scored) == task.eval_blocks[:, 1:].numel()
+
+    model = task.base_model(pretrained=False)
+    with torch.no_grad():
+        model.transformer.wte.weight.zero_()  # tied to the output layer: every logit is 0
+    metrics = task.evaluate(model, CPU)
+    assert metrics["bits_per_byte"] == pytest.approx(len(scored) * math.log2(VOCAB_SIZE) / scored_bytes, rel=1e-5)
+
+
+def test_source_text_goes_through_a_hub_base_tokenizer(hub_folder):
+    task = PyDocs("smoke", 0, {**PyDocs.defaults("smoke"), "base": str(hub_folder[0]), "dataset": "pysource"})
+    task.prepare()
+    eval_text = "".join(task.source_corpus.documents["eval"]).encode()
+    assert eval_text.startswith(token_bytes(task.tokenizer, task.eval_blocks.flatten().tolist()))
+    assert math.isfinite(task.evaluate(task.base_model(pretrained=True), CPU)["bits_per_byte"])
+
+
+def test_a_source_budget_no_file_fits_is_refused(tmp_path):
+    from ucdbench_plugins.tasks.pydocs.sources import read_sources
+
+    (tmp_path / "mod.py").write_text("x = 1\n" * 100)
+    with pytest.raises(UcdbenchError, match="no standard-library source file fits task.source_eval_bytes=10"):
+        read_sources({"train": 10_000, "eval": 10}, pydoc_topics().values(), root=tmp_path)

@@ -6,9 +6,25 @@ task fine-tunes and scores on other topics — the setting LoRA and NOLA adapt G
 Perplexity and bits per byte come from the mean next-token cross-entropy over fixed
 ``block_size`` blocks of the eval topics, each block scored on its own (no carried context).
 
-``task.dataset`` may name a Hugging Face dataset (for example ``e2e_nlg``, the NOLA/LoRA
-benchmark) to fine-tune and score on that instead; its base model is still the in-suite
-pydocs-pretrained one, and offline it must already be in the local datasets cache.
+``task.dataset`` picks the adaptation text — what methods fine-tune on and are scored on —
+while the base model stays the one pretrained on pydoc prose:
+
+- ``pydocs`` (default): the held-out pydoc topics, the same kind of prose as the pretraining
+  text. A pretrained base is already good at it, so adapters move it little and barely differ.
+- ``pysource``: Python source files of the running interpreter's standard library
+  (:mod:`~ucdbench_plugins.tasks.pydocs.sources`: chosen and split by path hash, within
+  ``source_train_bytes`` and ``source_eval_bytes``, with no passage of the pydoc topics), a
+  real shift from prose to code: the setting in which adapters must move the base, so that
+  they can be told apart. After ``prepare`` the task's ``source_corpus`` describes the text
+  read (Python version, files and bytes per split, SHA-256 of each), which is the same on
+  every machine with the same Python version.
+- a Hugging Face dataset id (for example ``e2e_nlg``, the NOLA/LoRA benchmark); offline it must
+  already be in the local datasets cache.
+
+The shifted text is a setting of this task rather than a task of its own because the base model
+*is* this task's: one model, one pretraining, one cache entry, adapted to another text. The
+``base`` row of ``task.dataset=pysource`` is the very model of the default setting's, and
+``task.base``, the metrics and the presets apply unchanged.
 
 Presets: ``smoke`` a one-layer 32-wide model (pretrains in seconds); ``small`` four layers of
 width 128 (~0.8M parameters, CPU minutes); ``paper`` GPT-2 medium's sizes (24 layers, width
@@ -66,8 +82,13 @@ from ucdbench.api import (
 from ucdbench_plugins.tasks.pydocs.data import (
     END_OF_TEXT, VOCAB_SIZE, blocks, encode, encode_with, hub_documents, offline_variables, pydoc_topics, split_topics,
 )
+from ucdbench_plugins.tasks.pydocs.sources import SourceCorpus, read_sources
 
 IN_SUITE = "in-suite"
+PYDOCS, PYSOURCE = "pydocs", "pysource"
+"""The built-in adaptation texts: the held-out pydoc topics (prose), standard-library source (code)."""
+_PYSOURCE_ONLY = ("source_train_bytes", "source_eval_bytes")
+"""Settings of ``task.dataset=pysource``: any other dataset leaves them at their preset values."""
 _MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 _IN_SUITE_ONLY = ("n_layer", "n_head", "n_embd", "dropout", "pretrain_steps", "pretrain_batch_size", "pretrain_lr",
                   "pretrain_seed")
@@ -91,8 +112,9 @@ class PyDocs(Task, LanguageModeling):
     settings: ClassVar[dict[str, Setting]] = {
         "base": Setting(IN_SUITE, "the base model: 'in-suite' (a byte-level GPT-2 pretrained here on held-out "
                                   "topics), a Hugging Face hub id or a save_pretrained folder"),
-        "dataset": Setting("pydocs", "the adaptation text: 'pydocs' (the held-out pydoc topics) or a hub dataset id "
-                                     "(e2e_nlg)"),
+        "dataset": Setting(PYDOCS, "the adaptation text: 'pydocs' (the held-out pydoc topics), 'pysource' (Python "
+                                   "source of the standard library: a shift from prose to code) or a hub dataset id "
+                                   "(e2e_nlg)"),
         "pretrain_fraction": Setting(0.6, "share of the pydoc topics the in-suite base is pretrained on", **_FRACTION),
         "eval_fraction": Setting(0.15, "share of the pydoc topics in the eval split", **_FRACTION),
         "pretrain_seed": Setting(0, "seed of the in-suite pretraining (not the run's seed)", minimum=0),
@@ -107,6 +129,10 @@ class PyDocs(Task, LanguageModeling):
                                exclusive_minimum=True),
         "eval_tokens": Setting(PerPreset(16384, 0, 0), "tokens of the eval split scored (0: all of it)", minimum=0),
         "train_fraction": Setting(PerPreset(0.25, 0.5, 1.0), "share of the train split's text used", **_FRACTION),
+        "source_train_bytes": Setting(PerPreset(32_000, 128_000, 4_000_000), "bytes of standard-library source files "
+                                      "in the train split (task.dataset=pysource; before train_fraction)", minimum=1),
+        "source_eval_bytes": Setting(PerPreset(8_000, 32_000, 500_000), "bytes of standard-library source files in "
+                                     "the eval split (task.dataset=pysource)", minimum=1),
     }
 
     # -- data ---------------------------------------------------------------------------------
@@ -116,6 +142,13 @@ class PyDocs(Task, LanguageModeling):
         hub = self.hub_base
         if hub is None and cfg["n_embd"] % cfg["n_head"]:
             raise UcdbenchError(f"task.n_embd={cfg['n_embd']} must be a multiple of task.n_head={cfg['n_head']}")
+        if cfg["dataset"] != PYSOURCE:
+            defaults = self.defaults(self.preset)
+            changed = [f"task.{k}={cfg[k]!r}" for k in _PYSOURCE_ONLY if cfg[k] != defaults[k]]
+            if changed:
+                raise UcdbenchError(f"{'; '.join(changed)}: these size the standard-library source text of "
+                                    f"task.dataset={PYSOURCE}, not task.dataset={cfg['dataset']!r}; drop the override(s) "
+                                    f"or set task.dataset={PYSOURCE}")
         if hub is not None:
             self._load_hub()  # fails fast on a missing model, before any text is read
             self._check_hub_settings()
@@ -123,8 +156,14 @@ class PyDocs(Task, LanguageModeling):
         self.topic_split = split_topics(topics, cfg["pretrain_fraction"], cfg["eval_fraction"])
         if hub is None:
             self.pretrain_stream = encode(topics[t] for t in self.topic_split["pretrain"])
-        if cfg["dataset"] == "pydocs":
+        self.source_corpus: SourceCorpus | None = None
+        """What ``task.dataset=pysource`` read (Python version, files, bytes, digests); None otherwise."""
+        if cfg["dataset"] == PYDOCS:
             documents = {split: [topics[t] for t in self.topic_split[split]] for split in ("train", "eval")}
+        elif cfg["dataset"] == PYSOURCE:
+            budgets = {"train": cfg["source_train_bytes"], "eval": cfg["source_eval_bytes"]}
+            self.source_corpus = read_sources(budgets, topics.values())
+            documents = self.source_corpus.documents
         else:
             documents = hub_documents(cfg["dataset"])
         if hub is None:

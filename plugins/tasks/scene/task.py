@@ -6,7 +6,9 @@ Two sources, one interface:
   from ``train_views + test_views`` random orbit cameras (see :mod:`.synthetic`); the base
   model is 3DGS trained here on the train views and cached on disk.
 - real: ``data_path`` names a NeRF-synthetic or COLMAP folder (see :mod:`.real`) and
-  ``ply_path`` the trained 3DGS ``point_cloud.ply`` that is the base model.
+  ``ply_path`` the trained 3DGS ``point_cloud.ply`` that is the base model; ``dataset`` names
+  the benchmark the scene belongs to (``mipnerf360``, ...), so that a paper's figures on that
+  benchmark stand beside its rows and nowhere else (``ReportedFigure.where``).
 
 The base model is a :class:`~.model.GaussianModel`: ``forward(camera)`` renders a (3, H, W)
 image. Inputs for latency are test cameras; the ``flops`` evaluation is skipped (see
@@ -42,6 +44,9 @@ from ucdbench_plugins.shared.gaussians.synthetic import MESHES
 
 View = tuple[Camera, torch.Tensor]
 SCENE_SEED = 0
+SYNTHETIC = "synthetic"
+DATASETS = (SYNTHETIC, "mipnerf360", "tanks-temples", "deep-blending", "nerf-synthetic", "other")
+"""Where a scene comes from: rendered here, or the benchmark of a real scene (``other``: none of them)."""
 
 
 class SceneTask(Task, SceneReconstruction):
@@ -63,7 +68,10 @@ class SceneTask(Task, SceneReconstruction):
     # trained with the reference schedule.
     settings: ClassVar[dict[str, Setting]] = {
         "mesh": Setting("ant", "the pyvista example mesh of the synthetic scene", choices=MESHES),
-        "data_path": Setting("", "a real scene instead: a NeRF-synthetic or COLMAP folder (needs ply_path)"),
+        "dataset": Setting(SYNTHETIC, "where the scene comes from: 'synthetic' (the mesh, rendered here) or the "
+                           "benchmark the real scene in data_path belongs to", choices=DATASETS),
+        "data_path": Setting("", "a real scene instead: a NeRF-synthetic or COLMAP folder (needs ply_path and "
+                             "task.dataset)"),
         "ply_path": Setting("", "the trained 3DGS point_cloud.ply of the real scene in data_path"),
         "sh_degree": Setting(3, "spherical-harmonics degree of the Gaussians' colour", minimum=0,
                              maximum=MAX_SH_DEGREE),
@@ -95,6 +103,12 @@ class SceneTask(Task, SceneReconstruction):
         return bool(self.config["data_path"])
 
     def prepare(self) -> None:
+        if self.is_real == (self.config["dataset"] == SYNTHETIC):
+            raise UcdbenchError(
+                f"task.dataset={self.config['dataset']!r} with data_path={self.config['data_path']!r}: a real scene "
+                "(data_path) names its benchmark with --set task.dataset=mipnerf360|tanks-temples|deep-blending|"
+                "nerf-synthetic|other, and the synthetic scene takes no data_path"
+            )
         if self.is_real:
             if not self.config["ply_path"]:
                 raise UcdbenchError("a real scene needs --set ply_path=... (the trained 3DGS point_cloud.ply)")
