@@ -2,12 +2,12 @@
 # The runs behind the committed leaderboards: small preset, 3 seeds each, on a CPU.
 #   bash leaderboards/reproduce.sh RESULTS_DIR [GROUP ...]
 #   ucdbench leaderboard --results RESULTS_DIR --out leaderboards
-# GROUP is one or more of: compression adaptive attack pydocs textshift scene (default: all). Every run is
+# GROUP is one or more of: compression adaptive attack pydocs textshift scene genie (default: all). Every run is
 # cached by its key, so an interrupted script picks up where it stopped.
 set -euo pipefail
 results=${1:?usage: reproduce.sh RESULTS_DIR [GROUP ...]}
 shift
-groups=${*:-compression adaptive attack pydocs textshift scene}
+groups=${*:-compression adaptive attack pydocs textshift scene genie}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 run() { ucdbench run --preset small --seed 0 1 2 --results "$results" "$@"; }
 MLP=(--set task.model=mlp --set task.classes=0-9 --set task.pretrain_classes=none)
@@ -56,6 +56,10 @@ for group in $groups; do
     scene)        # CompGS and its baselines on the embedded scene
       run --task scene --method compgs gs-kmeans-post gs-half gs-int8 gs-uncompressed
       ;;
-    *) echo "unknown group $group (compression adaptive attack pydocs textshift scene)" >&2; exit 2 ;;
+    genie)        # GeNIe and GeNIe-Ada against every baseline: 5-way 1-shot and 5-shot episodes of novel digits 5-9
+      run --task fewshot --method genie genie-ada txt2img img2img mixup cutmix fewshot-none --set task.k_shot=1,5
+      run --task fewshot --method img2img --set ratio=0.3 --set task.k_shot=1,5   # the official script's low-noise img2img
+      ;;
+    *) echo "unknown group $group (compression adaptive attack pydocs textshift scene genie)" >&2; exit 2 ;;
   esac
 done

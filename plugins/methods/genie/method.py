@@ -73,8 +73,9 @@ class FewShotAugmentationMethod(Method):
             return sample_grid(learner.to(device), images.to(device), labels, classes, task.class_names,
                                torch.Generator().manual_seed(ctx.seed), title=self.name)
 
-        return Outcome(model=learner, artifact=artifact, reconstruct=reconstruct,
-                       extras={"generates_images": learner.augmentation.generates(), "sample_grid": grid})
+        generates = learner.augmentation.generates()
+        extras: dict[str, Any] = {"generates_images": generates, **({"sample_grid": grid} if generates else {})}
+        return Outcome(model=learner, artifact=artifact, reconstruct=reconstruct, extras=extras)
 
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
         """The task's backbone and generator with the augmentation of the stored recipe."""
