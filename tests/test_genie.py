@@ -13,7 +13,9 @@ import torch
 
 from conftest import run_cli
 from ucdbench_plugins.shared.fewshot.augmentation import Support
-from ucdbench_plugins.shared.fewshot.diffusion import ClassConditionalDiffusion, DiffusionEditor, denoising_timesteps, start_timestep
+from ucdbench_plugins.shared.fewshot.diffusion import (
+    ClassConditionalDiffusion, DiffusionEditor, denoising_timesteps, start_timestep,
+)
 from ucdbench_plugins.shared.fewshot.generative import GeNIe, GeNIeAda, Img2Img, Txt2Img, adaptive_ratio_index
 from ucdbench_plugins.shared.fewshot.mixing import CutMix, MixUp
 from ucdbench_plugins.tasks.fewshot.episodes import mean_and_interval, sample_episode
@@ -156,7 +158,8 @@ def test_mixing_pairs_like_genie_keeps_the_target_majority_and_labels_the_target
                 assert 0.5 <= share <= 1.0
             else:  # at least half the pixels are the target's, the rest the source's
                 from_target = torch.isclose(image, target).float().mean()
-                assert from_target >= 0.5 - 1 / 16 and bool(torch.all(torch.isclose(image, target) | torch.isclose(image, source)))
+                assert from_target >= 0.5 - 1 / 16
+                assert bool(torch.all(torch.isclose(image, target) | torch.isclose(image, source)))
 
 
 def test_genie_ada_keeps_the_edit_right_after_the_largest_projected_jump():

@@ -21,6 +21,6 @@ def ucdbench_register_evaluations(register):
     register("flops-under-attack", "ucdbench_plugins.evaluations.flops_under_attack:FlopsUnderAttack",
              summary="per-sample FLOPs clean vs attacked vs random patch, attack success, accuracy; energy where metered")
     register("generation-cost", "ucdbench_plugins.evaluations.generation_cost:GenerationCost",
-             summary="few-shot augmentation: images generated per second for one episode's support set, synchronised")
+             summary="few-shot augmentation: images made per second for one episode's support set, synchronised")
     register("sample-grid", "ucdbench_plugins.evaluations.sample_grid:SampleGrid",
              summary="a generative augmentation's sources and what it makes of them, attached as an image")

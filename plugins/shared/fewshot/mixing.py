@@ -28,7 +28,8 @@ class Mixing(Augmentation):
         self.alpha = alpha
 
     @abstractmethod
-    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
+    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float,
+                rng: np.random.Generator) -> torch.Tensor:
         """One image: ``target`` keeping ``share`` ≥ 0.5 of it, the rest from ``source``."""
 
     def augment(self, support: Support, generator: torch.Generator, embed: Embed) -> Augmented:
@@ -51,7 +52,8 @@ class Mixing(Augmentation):
 class MixUp(Mixing):
     """share · target + (1 − share) · source, pixel by pixel."""
 
-    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
+    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float,
+                rng: np.random.Generator) -> torch.Tensor:
         return share * target + (1.0 - share) * source
 
 
@@ -59,7 +61,8 @@ class CutMix(Mixing):
     """The target with a box of about (1 − share) of its area pasted from the source, the box
     centred uniformly and clipped at the border (CutMix's box sampling)."""
 
-    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
+    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float,
+                rng: np.random.Generator) -> torch.Tensor:
         height, width = target.shape[-2:]
         side = np.sqrt(1.0 - share)
         box_h, box_w = int(round(height * side)), int(round(width * side))

@@ -32,10 +32,15 @@ def unavailable_reason(source: str) -> str | None:
     if Path(source).expanduser().is_dir():
         if (Path(source).expanduser() / "model_index.json").is_file():
             return None
-        return f"folder {source} has no model_index.json: give a folder written by a diffusers pipeline's save_pretrained"
+        return (f"folder {source} has no model_index.json: give a folder written by a diffusers "
+                "pipeline's save_pretrained")
     from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(source, "model_index.json"), str):
+    try:
+        cached = try_to_load_from_cache(source, "model_index.json")
+    except ValueError:  # huggingface_hub's HFValidationError: not a hub id
+        return f"{source!r} is neither a folder nor a hub id: give a diffusers pipeline folder or a hub id"
+    if isinstance(cached, str):
         return None
     offline = _offline()
     if offline:

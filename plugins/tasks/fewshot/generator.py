@@ -1,6 +1,6 @@
-"""The few-shot task's generators: the in-suite class-conditional diffusion model, trained on
-every image of every class and cached (keyed by its configuration and this code), or Stable
-Diffusion 1.5 from a local folder or the Hugging Face cache."""
+"""The few-shot task's in-suite generator: a class-conditional diffusion model trained on every
+image of every class, cached (keyed by its configuration and this code, which imports only what
+training needs, so editing the task or Stable Diffusion's wrapper does not retrain it)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,15 @@ from typing import Any
 import torch
 
 from ucdbench.api import UcdbenchError, cached_tensors, progress_bar
-from ucdbench_plugins.shared.fewshot.diffusion import ClassConditionalDiffusion, DiffusionEditor, train_class_conditional
-from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor
+from ucdbench_plugins.shared.fewshot.diffusion import ClassConditionalDiffusion, train_class_conditional
 from ucdbench_plugins.tasks.fewshot.data import FewShotData
 
-GENERATORS = ("in-suite", "stable-diffusion")
 TRAINING_KEYS = ("dataset", "folder", "image_size", "generator_width", "generator_steps", "generator_lr")
 """The task settings the in-suite generator's weights depend on (its cache key)."""
 
 
-def build_generator(config: dict[str, Any], data: FewShotData, in_chans: int) -> DiffusionEditor:
-    """The generator ``config["generator"]`` names, in eval mode, on CPU."""
-    if config["generator"] == "stable-diffusion":
-        return StableDiffusionEditor(config["generator_model"], data.class_names, config["inference_steps"],
-                                     config["guidance_scale"]).eval()
+def in_suite_generator(config: dict[str, Any], data: FewShotData, in_chans: int) -> ClassConditionalDiffusion:
+    """The trained in-suite generator of the task's ``config``, in eval mode, on CPU."""
     if not isinstance(data.images, torch.Tensor):
         raise UcdbenchError("the in-suite generator trains on embedded datasets only; with task.dataset=folder use "
                             "task.generator=stable-diffusion")

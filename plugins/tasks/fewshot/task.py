@@ -30,14 +30,15 @@ from ucdbench.api import (
     FewShotClassification, Metric, PerPreset, Setting, Task, UcdbenchError,
 )
 from ucdbench_plugins.shared.fewshot.diffusion import DiffusionEditor
-from ucdbench_plugins.shared.fewshot.stable_diffusion import unavailable_reason
+from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor, unavailable_reason
 from ucdbench_plugins.tasks.fewshot.backbone import BACKBONES, build_backbone, pretrained_state
 from ucdbench_plugins.tasks.fewshot.data import EMBEDDED, FewShotData, load_embedded, load_folder, resolve_folder
-from ucdbench_plugins.tasks.fewshot.generator import GENERATORS, build_generator
+from ucdbench_plugins.tasks.fewshot.generator import in_suite_generator
 from ucdbench_plugins.tasks.fewshot.episodes import (
     Episode, episode_accuracy, mean_and_interval, normalised, sample_episode,
 )
 
+GENERATORS = ("in-suite", "stable-diffusion")
 NO_TRAINING = ("the fewshot task has no training split: it scores a frozen backbone with a logistic regression per "
                "episode; use a few-shot method (genie, genie-ada, fewshot-none, img2img, txt2img, mixup, cutmix)")
 
@@ -159,8 +160,14 @@ class FewShotTask(Task, FewShotClassification):
         return backbone.eval()
 
     def generator(self) -> DiffusionEditor:
+        """The in-suite diffusion model (trained once, cached) or Stable Diffusion, on CPU; built once per task."""
         if self._generator is None:
-            self._generator = build_generator(self.config, self.data, self.in_chans)
+            cfg = self.config
+            if cfg["generator"] == "stable-diffusion":
+                self._generator = StableDiffusionEditor(cfg["generator_model"], self.class_names,
+                                                        cfg["inference_steps"], cfg["guidance_scale"]).eval()
+            else:
+                self._generator = in_suite_generator(cfg, self.data, self.in_chans)
         return self._generator
 
     # -- scoring ------------------------------------------------------------------------------
