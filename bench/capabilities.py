@@ -137,6 +137,38 @@ class ViewBatch(NamedTuple):
     """(B,) the clean labels, for measuring only."""
 
 
+class FewShotClassification(Capability):
+    """N-way K-shot episodes drawn from novel classes, scored by logistic regression on the
+    L2-normalised features of a frozen backbone (:meth:`Task.base_model`: images in [0, 1] of
+    shape (B, in_chans, image_size, image_size) → features (B, D), pretrained on disjoint base
+    classes). The scored model is that backbone; where it also has a method
+    ``augment(images, labels, classes, generator) -> (images, labels)``, the task calls it on
+    each episode's support set (labels 0..n_way-1, ``classes`` their ids in :attr:`class_names`)
+    and adds what it returns to the support set before fitting the classifier."""
+
+    description = "a few-shot classification task"
+    image_size: int
+    in_chans: int
+    n_way: int
+    k_shot: int
+
+    @property
+    @abstractmethod
+    def class_names(self) -> list[str]:
+        """Names of every class the task's generator knows, base and novel (known after
+        ``prepare``), for prompts such as "a photo of a {name}"."""
+
+    @abstractmethod
+    def support_set(self, episode: int) -> tuple[Any, Any, Any]:
+        """The support set of episode ``episode`` as :meth:`Task.evaluate` draws it: images,
+        labels 0..n_way-1 and the class id of each label (for measuring an augmentation)."""
+
+    @abstractmethod
+    def generator(self) -> nn.Module:
+        """The task's image generator, which knows every class (the stand-in for a general
+        text-to-image model): a module with ``edit(images, classes, ratio, generator)``."""
+
+
 def missing_capabilities(requires: tuple[Any, ...], task: object) -> list[str]:
     """Descriptions of the requirements ``task`` does not meet (an entry that is a tuple is
     met by any one of its capabilities)."""

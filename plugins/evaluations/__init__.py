@@ -26,3 +26,7 @@ def ucdbench_register_evaluations(register):
              summary="per-sample FLOPs clean vs attacked vs random patch, attack success, accuracy; energy where metered")
     register("targeted-attack", "ucdbench_plugins.evaluations.targeted_attack:TargetedAttackEvaluation",
              summary="attack success rate of a trigger and clean top-1, before and after an input defence (blocking)")
+    register("generation-cost", "ucdbench_plugins.evaluations.generation_cost:GenerationCost",
+             summary="few-shot augmentation: images made per second for one episode's support set, synchronised")
+    register("sample-grid", "ucdbench_plugins.evaluations.sample_grid:SampleGrid",
+             summary="a generative augmentation's sources and what it makes of them, attached as an image")

@@ -6,14 +6,16 @@ import torch
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, Method, Outcome, PerPreset, Setting, Task, dense_artifact, expand_dense,
-    initial_model, model_with_state, train,
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Method, Outcome, PerPreset,
+    SceneReconstruction, Setting, Task, dense_artifact, expand_dense, initial_model, model_with_state, train,
 )
 from ucdbench_plugins.shared.method_settings import training_settings
 
 
 class FullFineTune(Method):
     name = "full-ft"
+    requires = ((ImageClassification, LanguageModeling, SceneReconstruction),)
+    """Tasks with a training split to fine-tune on (a few-shot task has only episodes)."""
 
     settings = {
         "pretrained": Setting(True, "start from the task's pretrained base (true) or a random init drawn from the "

@@ -1,0 +1,52 @@
+"""Generation cost: images per second an augmentation makes for a few-shot episode, timed here.
+
+For a few-shot task (:class:`ucdbench.api.FewShotClassification`) and a scored model that
+augments support sets (an ``augment`` method) and generates images (the outcome's
+``extras["generates_images"]`` is true): the support set of the task's first episode is
+augmented on the run's device, a warm-up call first, then ``repeats`` calls, each synchronised
+and timed by the hardware. Reported: images per episode, seconds per episode (median) and
+images per second — on whatever device the run uses, so a CPU run and a CUDA run give the CPU
+and the GPU figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ucdbench.api import (
+    Evaluation, EvaluationContext, FewShotClassification, Metric, PerPreset, Setting, percentile, time_repeats,
+)
+
+
+class GenerationCost(Evaluation):
+    name = "generation-cost"
+    figures = (
+        Metric("images_per_s", True, "images/s", "augmented images made per second (one episode's support set)",
+               headline=True),
+        Metric("s_per_episode", False, "s", "median seconds to augment one episode's support set"),
+        Metric("images_per_episode", None, "images", "augmented images added to one episode's support set"),
+    )
+    settings = {"repeats": Setting(PerPreset(1, 3, 5), "timed augmentations of the episode", minimum=1)}
+
+    def skip_reason(self, ctx: EvaluationContext) -> str | None:
+        if not isinstance(ctx.task, FewShotClassification):
+            return "not a few-shot task"
+        if not hasattr(ctx.outcome.model, "augment") or not ctx.outcome.extras.get("generates_images"):
+            return "the method adds no generated images to the support set"
+        return None
+
+    def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
+        model = ctx.outcome.model.to(ctx.device).eval()
+        images, labels, classes = ctx.task.support_set(0)
+        images = images.to(ctx.device)
+
+        def augment() -> torch.Tensor:
+            return model.augment(images, labels, classes, torch.Generator().manual_seed(0))[0]
+
+        count = len(augment())
+        times = time_repeats(augment, ctx.hardware, ctx.device, ctx.config["repeats"], warmup=0)
+        median = percentile(times, 50)
+        return {"images_per_episode": count, "s_per_episode": median, "images_per_s": count / median,
+                "repeats": len(times), "threads": torch.get_num_threads()}

