@@ -194,3 +194,19 @@ def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
     assert by_task_setting[0].verdict == "holds"  # task settings and defaults match the resolved configuration
     table = claims_markdown(claims, list(verdicts.values()))
     assert "| mcnc beats vera |" in table and "no runs of both rows" in table and "**holds**" in table
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "experiments").glob("*.toml")), ids=lambda p: p.name)
+def test_every_committed_experiment_file_reads_and_every_run_resolves(path):
+    """The files behind the committed leaderboards and the nightly stay runnable as the code moves."""
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import resolve
+    from ucdbench.store import RunStore
+
+    experiment = load_experiment(path)
+    registry, store = load_registry(), RunStore(path.parent / "no-results-here")
+    keys = {resolve(registry, spec, store).key for spec in experiment.runs}
+    assert len(keys) == len(experiment.runs)  # no run listed twice
+    methods = {spec.method for spec in experiment.runs}
+    for claim in experiment.claims:
+        assert {claim.better.method, claim.than.method} <= methods, claim.name
