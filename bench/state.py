@@ -122,7 +122,13 @@ class HeadInput(nn.Module):
             self.model(x)
         finally:
             handle.remove()
-        return captured[-1].flatten(1)
+        if captured and captured[-1].shape[0] == x.shape[0]:
+            return captured[-1].flatten(1)
+        if sum(inputs.shape[0] for inputs in captured) == x.shape[0]:  # classified sample by sample (a
+            return torch.cat([inputs.flatten(1) for inputs in captured])  # ViT that really drops tokens)
+        raise RuntimeError(f"the head of {type(self.model).__name__} received batches of "
+                           f"{[inputs.shape[0] for inputs in captured]} rows for {x.shape[0]} inputs: "
+                           "no representation per input to read")
 
 
 def encoder_of(task: Task, model: nn.Module, encoder: nn.Module | None = None) -> nn.Module | None:

@@ -68,6 +68,12 @@ def test_the_head_input_is_what_the_classifier_receives():
     x = torch.randn(5, 2, 2)
     assert torch.equal(HeadInput.of(model)(x), model.features(x))
     assert HeadInput.of(nn.Linear(2, 2)) is None
+    # a model that classifies sample by sample (an adaptive ViT really dropping tokens): one row each
+    model.forward = lambda x: torch.cat([model.head(model.features(sample[None])) for sample in x])
+    assert torch.allclose(HeadInput.of(model)(x), model.features(x))
+    model.forward = lambda x: model.head(model.features(x[:2]))
+    with pytest.raises(RuntimeError, match=r"batches of \[2\] rows for 5 inputs"):
+        HeadInput.of(model)(x)
 
 
 def test_an_outcome_encoder_comes_before_the_tasks_view():
