@@ -76,7 +76,10 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def format_number(value: float, digits: int = 4) -> str:
     """``value`` for a reader: ``digits`` significant digits, never exponent notation for
     large numbers (189,234 samples/s, not 1.892e+05); integers exactly, with thousands
-    separators (549,572 bytes must not read as 549,600)."""
+    separators (549,572 bytes must not read as 549,600). NaN and infinities as themselves:
+    an undefined figure (an attack's success where clean and dense compute are equal) is one."""
+    if not math.isfinite(value):
+        return str(value)
     if value == round(value) and abs(value) < 1e15:
         return f"{round(value):,}"
     if abs(value) >= 10 ** (digits - 1):

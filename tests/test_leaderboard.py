@@ -112,6 +112,7 @@ def test_format_number_is_readable_and_exact_for_counts():
     assert format_number(7.6481) == "7.648"
     assert format_number(0.0001262) == "0.0001262"
     assert format_number(0.0417, 2) == "0.042"
+    assert (format_number(float("nan")), format_number(float("-inf"))) == ("nan", "-inf")  # undefined, not a crash
 
 
 def test_figures_for_other_settings_are_listed_apart(tmp_path):
