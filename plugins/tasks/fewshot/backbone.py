@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import cached_tensors, progress_bar
+from ucdbench_plugins.shared.conv import conv_features
 from ucdbench_plugins.tasks.fewshot.data import FewShotData
 
 BACKBONES = ("cnn", "resnet18")
@@ -25,15 +26,7 @@ class ConvBackbone(nn.Module):
 
     def __init__(self, in_chans: int, width: int, depth: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_chans
-        for stage in range(depth):
-            out = width * 2**stage
-            layers += [nn.Conv2d(channels, out, 3, stride=1 if stage == 0 else 2, padding=1, bias=False),
-                       nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
-            channels = out
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.dim = channels
+        self.features, self.dim = conv_features(in_chans, width, depth)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.features(images)

@@ -12,6 +12,8 @@ import timm.models.vision_transformer as timm_vit
 import torch
 from torch import nn
 
+from ucdbench_plugins.shared.conv import conv_features
+
 MODELS = ("vit", "cnn", "mlp")
 
 
@@ -20,14 +22,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_chans: int, num_classes: int, width: int, depth: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_chans
-        for stage in range(depth):
-            out = width * 2**stage
-            layers += [nn.Conv2d(channels, out, 3, stride=1 if stage == 0 else 2, padding=1, bias=False),
-                       nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
-            channels = out
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features, channels = conv_features(in_chans, width, depth)
         self.head = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
