@@ -16,7 +16,7 @@ from ucdbench.executors import RunState, run_state
 from ucdbench.experiments import load_experiment
 from ucdbench.interfaces import UcdbenchError
 
-from conftest import THIRD_PARTY, run_cli
+from conftest import run_cli
 
 SMOKE = """
 [experiment]
