@@ -62,14 +62,16 @@ def cached_tensors(kind: str, config: dict[str, Any], build: Callable[[], dict])
 
     Used for in-suite pretrained base models (a state dict), attack targets and generated
     datasets. The key includes the fingerprint of the code behind ``build``
-    (:func:`build_code`), so an entry built by other code is never served. ``build`` runs on
+    (:func:`build_code`), so an entry built by other code is never served, and torch's CPU
+    thread count, because float reductions (so trained weights) depend on it. ``build`` runs on
     forked random-number generators, so a run draws the same numbers after a cache miss as
     after a hit: a cold cache never changes a result.
     """
     import torch
     from safetensors.torch import load_file, save
 
-    path = cache_dir() / kind / f"{config_key({'config': config, 'code': build_code(build)})}.safetensors"
+    identity = {"config": config, "code": build_code(build), "threads": torch.get_num_threads()}
+    path = cache_dir() / kind / f"{config_key(identity)}.safetensors"
     if path.exists():
         return load_file(path)
     with torch.random.fork_rng():

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="scale: smoke (seconds), small (CPU minutes; default), paper (the paper's setting)")
     run.add_argument("--seed", nargs="+", type=int, default=None, metavar="N", help="one run per seed (default: 0)")
     run.add_argument("--hardware", default=None, help="cpu, or cuda (all visible GPUs, one worker each)")
+    run.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="torch CPU threads per run (default: OMP_NUM_THREADS, else torch's choice); part of the "
+                          "run key, because CPU results depend on it")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                      help="override a setting: KEY (method), task.KEY, eval.EVALUATION.KEY; "
                           "KEY=a,b sweeps over values; repeatable")
@@ -332,10 +335,11 @@ def _requested(args: argparse.Namespace) -> tuple[list[Any], Any]:
         raise UcdbenchError("give --method M [M ...] (see `ucdbench list`) or an experiment file: -f experiments/NAME.toml")
     if args.file is None:
         return expand_specs(args.method, args.task or DEFAULT_TASK, args.preset or "small", args.seed or [0],
-                            args.hardware or "cpu", args.assignments), None
+                            args.hardware or "cpu", args.assignments, getattr(args, "threads", None)), None
     given = [flag for flag, value in (("--method", getattr(args, "method", None)), ("--task", getattr(args, "task", None)),
                                       ("--preset", getattr(args, "preset", None)), ("--seed", getattr(args, "seed", None)),
                                       ("--hardware", getattr(args, "hardware", None)),
+                                      ("--threads", getattr(args, "threads", None)),
                                       ("--set", getattr(args, "assignments", None))) if value]
     if given:
         raise UcdbenchError(f"{', '.join(given)} with -f: the experiment file says what runs; edit it, or drop -f")

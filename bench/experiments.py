@@ -52,8 +52,8 @@ _EXECUTOR_KEYS = {
     "ray": {"address", "cpus_per_run"},
     "slurm": {"partition", "time_min", "gpus_per_job", "cpus_per_job", "array_parallelism", "cluster"},
 }
-_EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "task"}
-_RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "set", "grid", "zip"}
+_EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "threads", "task"}
+_RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "threads", "set", "grid", "zip"}
 _CLAIM_KEYS = {"name", "task", "figure", "better", "than", "preset"}
 _SELECTOR_KEYS = {"method", "set"}
 
@@ -160,6 +160,14 @@ def _seeds(locator: _Locator, table: str, index: int | None, value: Any) -> list
     return value
 
 
+def _threads(locator: _Locator, table: str, index: int | None, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise locator.error(table, index, "threads", f"expected a whole number of CPU threads ≥ 1, got {value!r}")
+    return value
+
+
 def _settings_grid(locator: _Locator, index: int, block: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``set`` settings combined with the product of ``grid`` and the zip of ``zip``."""
     fixed = _expect(locator, "runs", index, "set", block.get("set", {}), dict, "a table of settings")
@@ -211,7 +219,8 @@ def load_experiment(path: Path | str) -> Experiment:
     head = data.get("experiment", {})
     _check_keys(locator, "experiment", None, head, _EXPERIMENT_KEYS)
     defaults = {"preset": head.get("preset", "small"), "seeds": _seeds(locator, "experiment", None, head.get("seeds", [0])),
-                "hardware": head.get("hardware", "cpu"), "task": head.get("task")}
+                "hardware": head.get("hardware", "cpu"), "task": head.get("task"),
+                "threads": _threads(locator, "experiment", None, head.get("threads"))}
     if defaults["preset"] not in PRESETS:
         raise locator.error("experiment", None, "preset", f"unknown preset; choose one of {', '.join(PRESETS)}")
 
@@ -233,8 +242,10 @@ def load_experiment(path: Path | str) -> Experiment:
         seeds = _seeds(locator, "runs", index, block["seeds"]) if "seeds" in block else defaults["seeds"]
         hardware = _expect(locator, "runs", index, "hardware", block.get("hardware", defaults["hardware"]), str,
                            "a hardware name")
+        threads = _threads(locator, "runs", index, block["threads"]) if "threads" in block else defaults["threads"]
         for overrides in _settings_grid(locator, index, block):
-            runs += [RunSpec(method, task, preset, seed, hardware, overrides) for method in methods for seed in seeds]
+            runs += [RunSpec(method, task, preset, seed, hardware, overrides, threads)
+                     for method in methods for seed in seeds]
 
     claims = []
     for index, claim in enumerate(data.get("claims", [])):

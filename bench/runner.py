@@ -14,7 +14,7 @@ import socket
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -89,6 +89,16 @@ class RunSpec:
     seed: int
     hardware: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+    """torch's CPU threads for the run; None: this process's default (``OMP_NUM_THREADS``, else
+    torch's choice). Part of the run key: CPU float reductions, so results, depend on it."""
+
+
+def default_threads() -> int:
+    """The CPU threads torch would use in this process."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 @dataclass
@@ -135,6 +145,10 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
         raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
     if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
         raise UcdbenchError(f"--seed {spec.seed!r}: a seed is an integer ≥ 0 (for example --seed 0 1 2)")
+    if spec.threads is None:
+        spec = replace(spec, threads=default_threads())
+    elif isinstance(spec.threads, bool) or not isinstance(spec.threads, int) or spec.threads < 1:
+        raise UcdbenchError(f"--threads {spec.threads!r}: give a whole number of CPU threads ≥ 1 (for example --threads 1)")
     method_entry = registry.get("method", spec.method)
     task_entry = registry.get("task", spec.task)
     hardware_entry = registry.get("hardware", spec.hardware)
@@ -172,7 +186,8 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
     code = run_code(method_entry, task_entry, hardware_entry, evaluations)
     identity = {
         "method": spec.method, "task": spec.task, "preset": spec.preset, "seed": spec.seed,
-        "hardware": spec.hardware, "method_config": method_config, "task_config": task_config,
+        "hardware": spec.hardware, "threads": spec.threads,
+        "method_config": method_config, "task_config": task_config,
         "eval_configs": eval_configs,
         "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry, *evaluations)],
         "code": code,
@@ -200,7 +215,8 @@ def _resolve_reference(registry: Registry, spec: RunSpec, store: RunStore | None
     if depth >= MAX_REFERENCE_DEPTH:
         raise UcdbenchError(f"{where}: runs reference each other more than {MAX_REFERENCE_DEPTH} deep (a cycle?)")
     inherited = {k: v for k, v in spec.overrides.items() if k.startswith("task.")}
-    child = RunSpec(parsed.method, spec.task, spec.preset, spec.seed, spec.hardware, {**inherited, **dict(parsed.overrides)})
+    child = RunSpec(parsed.method, spec.task, spec.preset, spec.seed, spec.hardware,
+                    {**inherited, **dict(parsed.overrides)}, spec.threads)
     try:
         run = resolve(registry, child, store, depth + 1)
     except UcdbenchError as exc:
@@ -255,6 +271,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     from ucdbench.interfaces import EvaluationContext, FitContext
 
     spec = run.spec
+    torch.set_num_threads(spec.threads)  # part of the key: a cached result is one these threads give
     task_cls, method_cls, hardware = run.task.load(), run.method.load(), run.hardware.load()()
     record: dict[str, Any] = {
         "schema": SCHEMA_VERSION, "key": run.key, "status": "running", "error": None,
@@ -353,8 +370,8 @@ def _load_reference(reference: Reference, device: str, store: RunStore):
     model.requires_grad_(False).eval()
     return ReferencedRun(reference.key, reference.method, task, model, encoder_of(task, model), record)
 def expand_specs(methods: Sequence[str], task: str, preset: str, seeds: Sequence[int], hardware: str,
-                 assignments: Sequence[str]) -> list[RunSpec]:
+                 assignments: Sequence[str], threads: int | None = None) -> list[RunSpec]:
     """Every run one invocation asks for: methods × seeds × the ``--set`` grid."""
     grid = parse_assignments(assignments)
-    return [RunSpec(m, task, preset, seed, hardware, overrides)
+    return [RunSpec(m, task, preset, seed, hardware, overrides, threads)
             for m in methods for overrides in grid for seed in seeds]

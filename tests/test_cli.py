@@ -168,6 +168,12 @@ def test_run_record_cache_and_leaderboard(tmp_path: Path):
 
     again = run_cli("run", "--method", "lora", "--preset", "smoke", "--seed", "0", results=results)
     assert again.returncode == 0 and "(cached)" in again.stdout
+    assert lora["hardware"]["threads"] == 1  # the tests' OMP_NUM_THREADS, the default
+    two = run_cli("run", "--method", "lora", "--preset", "smoke", "--seed", "0", "--threads", "2", results=results)
+    assert two.returncode == 0 and "(cached)" not in two.stdout  # other threads, other floats: run again
+    on_two = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert sorted(r["hardware"]["threads"] for r in on_two if r["method"]["name"] == "lora") == [1, 1, 2]
+    records = [r for r in on_two if r["hardware"]["threads"] == 1]
 
     board = run_cli("leaderboard", "--out", str(boards), results=results)
     assert board.returncode == 0, board.stderr
@@ -232,6 +238,7 @@ def test_bad_settings_are_usage_errors_before_any_run(tmp_path):
     for args, expected in ((["--set", "task.classes=0-99"], "class ids 10, 11"),
                            (["--set", "task.model=resnet"], "expected one of 'vit', 'cnn', 'mlp'"),
                            (["--seed", "-1"], "a seed is an integer ≥ 0"),
+                           (["--threads", "0"], "CPU threads ≥ 1"),
                            (["--set", "eval.latency.batch_size=0"], "expected an integer ≥ 1")):
         result = run_cli("run", "--method", "lora", "--preset", "smoke", *args, results=tmp_path)
         assert result.returncode == 2, (args, result.stderr)

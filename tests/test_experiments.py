@@ -56,10 +56,21 @@ def test_grid_is_a_product_zip_goes_side_by_side_and_seeds_multiply(tmp_path):
     assert experiment.executor.kind == "local"
 
 
+def test_threads_pin_the_runs_of_a_file_or_of_one_block(tmp_path):
+    unpinned = load_experiment(_write(tmp_path, SMOKE))
+    assert {r.threads for r in unpinned.runs} == {None}  # this process's default, resolved per run
+    pinned = SMOKE.replace("seeds = [0, 1]", "seeds = [0, 1]\nthreads = 1", 1)
+    pinned += '[[runs]]\ntask = "digits"\nmethods = ["base"]\nthreads = 2\n'
+    experiment = load_experiment(_write(tmp_path, pinned, "pinned.toml"))
+    assert {r.threads for r in experiment.runs if r.method == "linear-probe"} == {1}
+    assert {r.threads for r in experiment.runs if r.method == "base"} == {2}
+
+
 @pytest.mark.parametrize("change, line, expected", [
     (("methods = [\"linear-probe\"]", "methods = [\"linear-probe\"]\nlr = 0.1"), 10, "key 'lr': unknown key"),
     (("\"task.heads\" = [2, 4]", "\"task.heads\" = [2]"), 11, "key 'zip': the lists of zip must have equal lengths"),
     (("seeds = [0, 1]", "seeds = [-1]"), 5, "key 'seeds': expected a list of integers"),
+    (("seeds = [0, 1]", "seeds = [0, 1]\nthreads = 0"), 6, "key 'threads': expected a whole number of CPU threads"),
     (("figure = \"accuracy/top1\"", "figure = \"top1\""), 16, "key 'figure': expected 'evaluation/figure'"),
     (("grid = { lr = [0.01, 0.1], epochs = [1, 2] }", "grid = { lr = 0.1 }"), 10, "'lr' must be a non-empty list"),
 ])

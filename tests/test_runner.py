@@ -72,6 +72,18 @@ def test_run_key_depends_on_what_changes_the_result():
                 key(o={"eval.latency.batch_size": 4})}) == 5
 
 
+def test_the_thread_count_is_part_of_the_key_and_defaults_to_this_process_s():
+    import torch
+
+    registry = load_registry()
+    key = lambda threads: resolve(registry, RunSpec("lora", "digits", "smoke", 0, "cpu", {}, threads)).key
+    assert key(None) == key(torch.get_num_threads())  # resolved, so a worker reproduces the driver's key
+    assert key(1) != key(2)  # CPU float reductions, so results, depend on it
+    assert resolve(registry, RunSpec("lora", "digits", "smoke", 0, "cpu")).spec.threads == torch.get_num_threads()
+    with pytest.raises(UcdbenchError, match="CPU threads ≥ 1"):
+        key(0)
+
+
 def test_eval_settings_are_checked():
     registry = load_registry()
     with pytest.raises(UcdbenchError, match="eval.<evaluation>.<setting>"):

@@ -70,6 +70,26 @@ def test_cache_builds_once(tmp_path, monkeypatch):
     assert len(calls) == 2 and torch.equal(first["w"], second["w"])
 
 
+def test_a_cache_entry_built_on_other_threads_is_not_served(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("UCDBENCH_CACHE", str(tmp_path))
+    calls = []
+
+    def build():
+        calls.append(torch.get_num_threads())
+        return {"w": torch.arange(4.0)}
+
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 1):
+            torch.set_num_threads(n)
+            cached_tensors("things", {"a": 1}, build)
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == [1, 2]  # built once per thread count, served the second time on one thread
+
+
 def test_atomic_write_replaces_whole_file(tmp_path):
     path = tmp_path / "x.json"
     atomic_write_bytes(path, json.dumps({"v": 1}).encode())
