@@ -1,7 +1,7 @@
 """Records → pandas → markdown leaderboards and plots.
 
 One file per task (``<task>.md``) with a section per preset and task setting, a table per
-evaluation, one row per method + its settings + hardware, cells the mean over seeds ± the
+evaluation, one row per method + its settings + hardware (with its CPU thread count), cells the mean over seeds ± the
 half-width of its 95% confidence interval (t distribution: :func:`ucdbench.stats.mean_ci`) with
 the seed count. Where a section has reference rows (``base``, ``full-ft``), a table gives every
 row's paired difference from them on the task's primary metric, seed by seed, with the paired
@@ -46,6 +46,14 @@ def _settings(overrides: dict[str, Any], task: bool) -> str:
     return ", ".join(f"{k.removeprefix('task.')}={v}" for k, v in sorted(items.items())) or ("default" if task else "")
 
 
+def hardware_label(hardware: dict[str, Any]) -> str:
+    """``kind: name``, with the thread count where the hardware records one: a row's runs share
+    it, because timings (and, through float reductions, the other figures) depend on it."""
+    label = f"{hardware.get('kind', '?')}: {hardware.get('name', '?')}"
+    threads = hardware.get("threads")
+    return f"{label}, {threads} thread{'' if threads == 1 else 's'}" if threads else label
+
+
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run; figures as ``evaluation/figure`` columns."""
     rows = []
@@ -56,7 +64,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "task": r["task"]["name"], "preset": r.get("preset"), "seed": r.get("seed"),
             "method": r["method"]["name"], "settings": _settings(r.get("overrides", {}), task=False),
             "task_settings": _settings(r.get("overrides", {}), task=True),
-            "hardware": f"{hardware.get('kind', '?')}: {hardware.get('name', '?')}",
+            "hardware": hardware_label(hardware),
             "primary": r["task"].get("primary_metric"),
         }
         for evaluation, figures in r.get("evaluations", {}).items():

@@ -42,6 +42,18 @@ def test_rows_are_mean_and_confidence_interval_over_seeds_and_counts_stay_exact(
     assert "Test CPU" in board
 
 
+def test_runs_on_other_thread_counts_are_other_rows_not_more_seeds(tmp_path):
+    records = [_record("a", "lora", 0, 80.0, 549572), _record("b", "lora", 0, 81.0, 549572),
+               _record("c", "lora", 1, 82.0, 549572)]
+    records[0]["hardware"]["threads"] = 1
+    for record in records[1:]:
+        record["hardware"] = {**record["hardware"], "threads": 2}
+    write_leaderboards(records, tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    assert re.search(r"\| lora\s+\|\s+1 \| 80 .*\| cpu: Test CPU, 1 thread\s+\|", board)
+    assert re.search(r"\| lora\s+\|\s+2 \| 81.5 ± .*\| cpu: Test CPU, 2 threads\s+\|", board)
+
+
 def test_equal_runs_show_zero_spread_not_rounding_noise(tmp_path):
     value = 100 * 1148 / 253480  # three equal runs whose pandas sample std is 6.8e-17, not 0
     records = [_record(str(seed), "pranc", seed, value, 1148) for seed in range(3)]
