@@ -448,9 +448,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"\n{len(rows)} runs: {to_run} to run, {counts[RunState.DONE]} recorded ok"
           + (f", {counts[RunState.IN_PROGRESS]} in progress elsewhere" if counts[RunState.IN_PROGRESS] else "")
           + (f", {counts[RunState.INTERRUPTED]} interrupted" if counts[RunState.INTERRUPTED] else "") + ".")
-    print(f"Estimated time: {format_number(estimate, 3)} s of run time (one worker)"
-          + (f", plus {unknown} runs never recorded before" if unknown else "")
-          + " — from earlier records of the same method, task, preset and settings.")
+    if to_run and unknown == to_run:
+        print(f"Estimated time: unknown — the {to_run} runs to run were never recorded before "
+              "(no earlier record of the same method, task, preset and settings, at any seed).")
+    else:
+        print(f"Estimated time: {format_number(estimate, 3)} s of run time (one worker), from earlier records of "
+              "the same method, task, preset and settings"
+              + (f"; {unknown} runs never recorded before are not counted." if unknown else "."))
     return 0
 
 

@@ -118,7 +118,7 @@ def test_plan_then_run_then_resume_an_interrupted_run(tmp_path):
     path, results = _one_run(tmp_path), tmp_path / "results"
     plan = run_cli("plan", "-f", str(path), "--results", str(results), third_party=True)
     assert plan.returncode == 0, plan.stderr
-    assert plan.stdout.count("runs (new)") == 2 and "2 runs never recorded before" in plan.stdout
+    assert plan.stdout.count("runs (new)") == 2 and "unknown — the 2 runs to run were never recorded before" in plan.stdout
 
     done = run_cli("run", "-f", str(path), results=results, third_party=True)
     assert done.returncode == 0, done.stderr
