@@ -300,18 +300,18 @@ def _higher_is_better(records: list[Mapping[str, Any]], figure: str) -> bool | N
 
 
 def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[ClaimVerdict]:
-    """Each claim on each hardware where both its rows have successful runs, paired by seed
-    (:func:`ucdbench.stats.paired_comparison`): holds, does not hold, not significant, or
-    untestable (fewer than two shared seeds)."""
+    """Each claim on each hardware (and thread count) where both its rows have successful runs,
+    paired by seed (:func:`ucdbench.stats.paired_comparison`): holds, does not hold, not
+    significant, or untestable (fewer than two shared seeds)."""
+    from ucdbench.leaderboard import hardware_label
     from ucdbench.stats import paired_comparison
 
     verdicts = []
     for claim in claims:
         runs = [r for r in records if r.get("status") == "ok" and r["task"]["name"] == claim.task
                 and r.get("preset") == claim.preset]
-        hardware = sorted({f"{r['hardware'].get('kind')}: {r['hardware'].get('name')}" for r in runs})
-        for machine in hardware:
-            here = [r for r in runs if f"{r['hardware'].get('kind')}: {r['hardware'].get('name')}" == machine]
+        for machine in sorted({hardware_label(r["hardware"]) for r in runs}):
+            here = [r for r in runs if hardware_label(r["hardware"]) == machine]
             rows, ambiguous = [], []
             for selector in (claim.better, claim.than):
                 matched = [r for r in here if selector.matches(r) and _figure_value(r, claim.figure) is not None]

@@ -336,7 +336,10 @@ COMPUTE = ChartKind("compute", "{y} against compute", "gflops", "GFLOPs per samp
 ATTACK = ChartKind("attack", "compute under attack: attacked against clean", "clean_gmacs_mean",
                    "clean inputs: GMACs per sample", y="attacked_gmacs_mean")
 """Compute attacks: what a model computes on attacked inputs against clean ones."""
-CHART_KINDS = (STORAGE, COMPUTE, ATTACK)
+GENERATION = ChartKind("generation", "{y} against generation throughput", "images_per_s",
+                       "images generated per second (log scale)", log_x=True)
+"""Augmentation by generation (GeNIe and its baselines): what a row's images cost to make."""
+CHART_KINDS = (STORAGE, COMPUTE, ATTACK, GENERATION)
 
 
 @dataclass(frozen=True)
@@ -429,6 +432,8 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
 
     attack = axes(ATTACK)
     attackers = {keys for keys, runs in rows if reports(runs, attack)}
+    reporters = {kind.name: {keys for keys, runs in rows if reports(runs, axes(kind))}
+                 for kind in CHART_KINDS if not kind.saving}
     saves: dict[str, set[tuple[str, str, str]]] = {}
     for kind in CHART_KINDS:
         saving = _columns(group, kind.x, kind.saving) if kind.saving else None
@@ -444,7 +449,7 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
                 continue
             members = {keys for keys, _ in rows if keys in saves[kind.name] or (keys not in attackers and keys not in saving_any)}
         else:
-            members = attackers
+            members = reporters[kind.name]
         if columns is None or not members:
             continue
         points = []

@@ -237,6 +237,25 @@ def test_a_chart_holds_only_the_rows_of_its_section_and_kind():
     assert attack.frontier == [] and attack.points[0].y.mean == pytest.approx(0.95)  # GMACs declare no better direction
 
 
+def test_generating_rows_get_accuracy_against_throughput_and_no_other_row_does():
+    from ucdbench.leaderboard import task_boards
+
+    records = []
+    for seed in (0, 1):
+        for method, top1, rate in (("genie", 57.0, 120.0), ("mixup", 45.0, 30000.0), ("fewshot-none", 46.0, None)):
+            record = _section_record(f"{method}{seed}", method, seed, top1 + seed)
+            if rate is not None:  # only the methods that make images report their cost
+                record["evaluations"]["generation-cost"] = {"images_per_s": rate * (1 + seed / 10)}
+                record["figures"]["generation-cost"] = [{"name": "images_per_s", "higher_is_better": True,
+                                                         "unit": "images/s"}]
+            records.append(record)
+    (board,) = task_boards(records)
+    (generation,) = [c for s in board.sections for c in s.charts if c.kind.name == "generation"]
+    assert sorted(p.label for p in generation.points) == ["genie", "mixup"]
+    assert (generation.x_higher_is_better, generation.y_higher_is_better) == (True, True)
+    assert [generation.points[i].label for i in generation.frontier] == ["genie", "mixup"]  # neither dominates
+
+
 def test_each_section_embeds_its_own_charts(tmp_path):
     records = [_section_record(f"l{s}", "lora", s, 80.0, size_percent=2.0) for s in (0, 1)] + \
               [_section_record(f"m{s}", "lora", s, 70.0, size_percent=3.0, model="mlp") for s in (0, 1)]
