@@ -430,10 +430,9 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
         y = x_with[1] if x_with and kind.y else _column(group, primary) if primary else None
         return (x_with[0], y) if x_with and y else None
 
-    attack = axes(ATTACK)
-    attackers = {keys for keys, runs in rows if reports(runs, attack)}
     reporters = {kind.name: {keys for keys, runs in rows if reports(runs, axes(kind))}
                  for kind in CHART_KINDS if not kind.saving}
+    attackers = reporters[ATTACK.name]
     saves: dict[str, set[tuple[str, str, str]]] = {}
     for kind in CHART_KINDS:
         saving = _columns(group, kind.x, kind.saving) if kind.saving else None

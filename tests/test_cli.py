@@ -173,7 +173,6 @@ def test_run_record_cache_and_leaderboard(tmp_path: Path):
     assert two.returncode == 0 and "(cached)" not in two.stdout  # other threads, other floats: run again
     on_two = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
     assert sorted(r["hardware"]["threads"] for r in on_two if r["method"]["name"] == "lora") == [1, 1, 2]
-    records = [r for r in on_two if r["hardware"]["threads"] == 1]
 
     board = run_cli("leaderboard", "--out", str(boards), results=results)
     assert board.returncode == 0, board.stderr
