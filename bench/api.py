@@ -21,7 +21,8 @@ Groups:
   setting naming runs whose artifacts this run consumes, resolved by the runner).
 - **Task capabilities** (a task subclasses those it offers; a method lists those it needs in
   ``requires``): :class:`ImageClassification`, :class:`LanguageModeling`,
-  :class:`SceneReconstruction`, :class:`AugmentedViews` (with its :class:`ViewBatch`),
+  :class:`SceneReconstruction`, :class:`AugmentedViews` (with its :class:`ViewBatch` and
+  :class:`LabelledBatch`),
   :class:`FewShotClassification`, their base :class:`Capability`.
 - **Training and artifacts**: :func:`train`, :func:`dense_artifact`, :func:`expand_dense`,
   :func:`read_artifact`, :func:`dense_model_outcome`.
@@ -42,8 +43,8 @@ import importlib
 from typing import Any
 
 from ucdbench.capabilities import (
-    AugmentedViews, Capability, FewShotClassification, ImageClassification, LanguageModeling, SceneReconstruction,
-    ViewBatch,
+    AugmentedViews, Capability, FewShotClassification, ImageClassification, LabelledBatch, LanguageModeling,
+    SceneReconstruction, ViewBatch,
 )
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
@@ -87,7 +88,7 @@ __all__ = [
     "DivergedError", "ReferencedRun",
     "Setting", "PerPreset", "PRESETS", "RunReference",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",
-    "FewShotClassification",
+    "LabelledBatch", "FewShotClassification",
     *_LAZY,
 ]
 

@@ -101,6 +101,9 @@ class AugmentedViews(Capability):
     Labels methods train with may be corrupted (a label-noise setting) or missing (a
     semi-supervised setting: ``-1``); ``true_label`` is the clean one, for measuring only
     (the purity of found neighbours), never for training.
+
+    Everything comes in batches, so a task may stream a split it cannot hold in memory
+    (ImageNet's 1.28M images) as well as slice one it holds as a tensor.
     """
 
     description = "a task that provides augmented views of its images"
@@ -116,10 +119,12 @@ class AugmentedViews(Capability):
         :class:`ViewBatch` (on CPU)."""
 
     @abstractmethod
-    def labelled_split(self, split: str) -> tuple[Any, Any]:
-        """Images (N, C, H, W) and clean labels (N,) of ``"train"`` (the labelled training
-        images: every one unless a labelled fraction is set) or ``"eval"``, in a fixed order:
-        the bank and the queries of the representation evaluations."""
+    def labelled_batches(self, split: str, batch_size: int) -> Iterable[LabelledBatch]:
+        """One pass, in a fixed order, over ``"train"`` (the labelled training images: every
+        one unless a labelled fraction is set) or ``"eval"``, unaugmented (the task's eval
+        transform), with clean labels: the bank and the queries of the representation
+        evaluations. Each a :class:`LabelledBatch` of at most ``batch_size`` images (on CPU);
+        the same split and batch size give the same batches."""
 
 
 class ViewBatch(NamedTuple):
@@ -135,6 +140,18 @@ class ViewBatch(NamedTuple):
     """(B,) the labels methods may train with: noisy under label noise, -1 where unlabelled."""
     true_label: Any
     """(B,) the clean labels, for measuring only."""
+
+
+class LabelledBatch(NamedTuple):
+    """One batch of :meth:`AugmentedViews.labelled_batches`."""
+
+    index: Any
+    """(B,) positions of the images in their split (for ``"train"``, the ``index`` of
+    :class:`ViewBatch`)."""
+    images: Any
+    """(B, C, H, W) the images, unaugmented."""
+    label: Any
+    """(B,) their clean labels."""
 
 
 class FewShotClassification(Capability):

@@ -50,7 +50,8 @@ def test_label_noise_flips_exactly_its_share_to_other_classes_fixed_per_seed():
 def test_methods_train_with_noisy_labels_and_scoring_uses_clean_ones():
     task = _digits(label_noise=0.5)
     assert abs(float((task.train_labels != task.train_y).float().mean()) - 0.5) < 0.01
-    assert torch.equal(task.labelled_split("train")[1], task.train_y)
+    clean = torch.cat([batch.label for batch in task.labelled_batches("train", 100)])
+    assert torch.equal(clean, task.train_y)
     batch = next(iter(task.view_batches(64, 1)))
     assert torch.equal(batch.label, task.train_labels[batch.index])
 
@@ -60,8 +61,12 @@ def test_the_labelled_fraction_is_stratified_and_the_rest_unlabelled():
     mask = labelled_mask(labels, 0.1, split_seed=0)
     assert [int(mask[labels == c].sum()) for c in range(4)] == [5, 5, 5, 5]
     task = _digits(labelled_fraction=0.1)
-    images, clean = task.labelled_split("train")
-    assert len(images) == int(task.labelled.sum()) < task.num_train
+    labelled = list(task.labelled_batches("train", 32))
+    index = torch.cat([batch.index for batch in labelled])
+    clean = torch.cat([batch.label for batch in labelled])
+    assert torch.equal(index, task.labelled.nonzero().flatten()) and len(index) < task.num_train
+    assert torch.equal(clean, task.train_y[index])
+    assert all(torch.equal(batch.images, task.train_x[batch.index]) for batch in labelled)
     batch = next(iter(task.view_batches(task.num_train, 1)))
     assert set(batch.label[~task.labelled[batch.index]].tolist()) == {-1}
     assert sum(len(y) for _, y in task.train_batches(32, 1)) >= len(clean)

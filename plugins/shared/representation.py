@@ -17,19 +17,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench.api import AugmentedViews, EvaluationContext, Outcome, Task, dense_model_outcome, encoder_of
+from ucdbench.api import (
+    AugmentedViews, EvaluationContext, LabelledBatch, Outcome, Task, dense_model_outcome, encoder_of,
+)
 
 VOTES = ("majority", "weighted")
 PROBE_STEPS = 100
 PROBE_WEIGHT_DECAY = 1e-4
 
 
+FEATURE_BATCH = 256
+
+
 @torch.no_grad()
-def features(encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """``encoder``'s features (N, D) of ``images``, in eval mode, on CPU."""
+def labelled_features(encoder: nn.Module, task: AugmentedViews, split: str, device: torch.device,
+                      batch_size: int = FEATURE_BATCH) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``encoder``'s features (N, D) of one labelled split of ``task`` (in eval mode, on CPU),
+    with the images' clean labels (N,) and positions in the split (N,)."""
     encoder.eval()
-    return torch.cat([encoder(images[start:start + batch_size].to(device)).float().cpu()
-                      for start in range(0, len(images), batch_size)])
+    features, labels, index = [], [], []
+    for batch in task.labelled_batches(split, batch_size):
+        batch = LabelledBatch(*batch)
+        features.append(encoder(batch.images.to(device)).float().cpu())
+        labels.append(batch.label)
+        index.append(batch.index)
+    return torch.cat(features), torch.cat(labels), torch.cat(index)
+
+
+def sample_images(task: AugmentedViews, count: int = 2) -> torch.Tensor:
+    """The first ``count`` labelled training images: an input to size a network by."""
+    return LabelledBatch(*next(iter(task.labelled_batches("train", count)))).images
 
 
 def knn_predict(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, k: int,
@@ -111,8 +128,7 @@ def outcome_with_probe(task: Task, model: nn.Module, metrics: dict[str, float], 
     """``model`` with its ``head`` a linear probe on its frozen features of the labelled
     training images; stored whole (every parameter and buffer)."""
     model.eval()
-    images, labels = task.labelled_split("train")
-    train_features = features(task.encoder(model), images, device)
+    train_features, labels, _ = labelled_features(task.encoder(model), task, "train", device)
     head = fit_linear_classifier(train_features, labels, task.num_classes, steps=PROBE_STEPS,
                                  weight_decay=PROBE_WEIGHT_DECAY)
     with torch.no_grad():
@@ -131,8 +147,8 @@ def representation_skip_reason(ctx: EvaluationContext) -> str | None:
     return None
 
 
-def split_features(ctx: EvaluationContext, split: str):
+def split_features(ctx: EvaluationContext, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and clean labels of one labelled split through the run's encoder."""
-    images, labels = ctx.task.labelled_split(split)
     encoder = encoder_of(ctx.task, ctx.outcome.model.to(ctx.device), ctx.outcome.encoder)
-    return features(encoder.to(ctx.device), images, ctx.device), labels
+    features, labels, _ = labelled_features(encoder.to(ctx.device), ctx.task, split, ctx.device)
+    return features, labels

@@ -25,7 +25,7 @@ from ucdbench_plugins.methods.mean_shift.rules import (
 )
 from ucdbench_plugins.shared.mean_shift.training import NeighbourRule, fit_mean_shift
 from ucdbench_plugins.shared.method_settings import training_settings
-from ucdbench_plugins.shared.representation import features
+from ucdbench_plugins.shared.representation import labelled_features
 
 COMMON = {
     **training_settings(epochs=PerPreset(1, 30, 200), batch_size=PerPreset(64, 128, 256), lr=0.05,
@@ -138,9 +138,13 @@ class CrossModalCMSF(MeanShift):
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         (other,) = ctx.references["other"]
-        images, _ = other.task.labelled_split("train")
-        same = getattr(other.task, "num_train", None) == task.num_train and len(images) == task.num_train
-        if other.encoder is None or not same:
-            raise UcdbenchError(f"cmsf-xmodal: other={config['other']!r} must be an encoder run on every training "
-                                "image of this task (same classes, split and labelled_fraction, another modality)")
-        return OtherModality(features(other.encoder, images, ctx.device), config["topk_prime"])
+        problem = (f"cmsf-xmodal: other={config['other']!r} must be an encoder run on every training image of this "
+                   "task (same classes, split and labelled_fraction 1, another modality)")
+        if other.encoder is None or not isinstance(other.task, AugmentedViews) or other.task.num_train != task.num_train:
+            raise UcdbenchError(problem)
+        embeddings, _, index = labelled_features(other.encoder.to(ctx.device), other.task, "train", ctx.device)
+        if not torch.equal(index.sort().values, torch.arange(task.num_train)):
+            raise UcdbenchError(problem)
+        by_index = torch.empty_like(embeddings)
+        by_index[index] = embeddings
+        return OtherModality(by_index, config["topk_prime"])

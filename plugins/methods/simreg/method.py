@@ -32,7 +32,7 @@ from ucdbench.api import (
 from ucdbench_plugins.shared.mean_shift.networks import feature_dim
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.method_settings import training_settings
-from ucdbench_plugins.shared.representation import outcome_with_probe
+from ucdbench_plugins.shared.representation import outcome_with_probe, sample_images
 
 HEADS = ("mlp", "linear")
 SOURCE = "SimReg (Navaneet, Koohpayegani et al., BMVC 2021) Table 1"
@@ -84,8 +84,7 @@ class SimReg(Method):
         torch.manual_seed(ctx.seed)
         model = task.base_model(pretrained=False).to(device)
         student = task.encoder(model)
-        sample, _ = task.labelled_split("train")
-        sample = sample[:2].to(device)
+        sample = sample_images(task).to(device)
         dim = feature_dim(student, sample)
         encoders = [teacher.encoder.to(device).eval() for teacher in teachers]
         heads = nn.ModuleList(prediction_head(config["head"], dim, feature_dim(encoder, sample))

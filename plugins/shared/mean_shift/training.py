@@ -27,7 +27,7 @@ from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.mean_shift.bank import MemoryBank
 from ucdbench_plugins.shared.mean_shift.constraints import distances, nearest
 from ucdbench_plugins.shared.mean_shift.networks import MomentumPair, ema_update, feature_dim
-from ucdbench_plugins.shared.representation import outcome_with_probe
+from ucdbench_plugins.shared.representation import outcome_with_probe, sample_images
 
 
 @dataclass
@@ -88,8 +88,7 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
     torch.manual_seed(ctx.seed)
     model = task.base_model(pretrained=False).to(device)
     encoder = task.encoder(model)
-    images, _ = task.labelled_split("train")
-    dim = feature_dim(encoder, images[:2].to(device))
+    dim = feature_dim(encoder, sample_images(task).to(device))
     pair = MomentumPair(encoder, dim).to(device)
     head = set(task.head_parameters(model))
     params = [p for name, p in pair.named_parameters() if not name.startswith("target.")

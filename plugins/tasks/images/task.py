@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
-    AugmentedViews, ImageClassification, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch, cached_tensors,
-    progress_bar, shuffled_batches,
+    AugmentedViews, ImageClassification, LabelledBatch, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch,
+    cached_tensors, progress_bar, shuffled_batches,
 )
 from ucdbench_plugins.tasks.images.models import MODELS, build_image_model
 from ucdbench_plugins.tasks.images.views import (
@@ -106,7 +106,7 @@ class ImageClassificationTask(Task, ImageClassification, AugmentedViews):
     For representation learning they give two augmented views of each training image
     (:mod:`.views`), with training labels that may carry noise (``label_noise``) or be missing
     (``labelled_fraction``): :meth:`train_batches` draws only labelled images, with their
-    possibly noisy labels; :meth:`labelled_split` gives the clean labels scoring uses."""
+    possibly noisy labels; :meth:`labelled_batches` gives the clean labels scoring uses."""
 
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("top1", True, "%", "top-1 accuracy on the eval split"),
@@ -184,12 +184,18 @@ class ImageClassificationTask(Task, ImageClassification, AugmentedViews):
             x = self.train_x[idx]
             yield ViewBatch(idx, strong_view(x, generator), weak_view(x, generator), labels[idx], self.train_y[idx])
 
-    def labelled_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def labelled_batches(self, split: str, batch_size: int) -> Iterator[LabelledBatch]:
         if split == "train":
-            return self.train_x[self.labelled], self.train_y[self.labelled]
-        if split == "eval":
-            return self.eval_x, self.eval_y
-        raise ValueError(f"unknown split {split!r}; 'train' or 'eval'")
+            index = self.labelled.nonzero().flatten()
+            images, labels = self.train_x, self.train_y
+        elif split == "eval":
+            index = torch.arange(len(self.eval_y))
+            images, labels = self.eval_x, self.eval_y
+        else:
+            raise ValueError(f"unknown split {split!r}; 'train' or 'eval'")
+        for start in range(0, len(index), batch_size):
+            chunk = index[start:start + batch_size]
+            yield LabelledBatch(chunk, images[chunk], labels[chunk])
 
     # -- models -------------------------------------------------------------------------------
 
