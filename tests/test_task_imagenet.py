@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_cli
+from ucdbench.api import LabelledBatch, ViewBatch
 from ucdbench.interfaces import UcdbenchError
 from ucdbench_plugins.tasks.imagenet.task import ImageNet
 
@@ -56,7 +59,7 @@ def test_fake_image_folder_trains_and_evaluates_end_to_end(fake_root, monkeypatc
     monkeypatch.setenv("UCDBENCH_IMAGENET", str(fake_root))
     task = make_task()
     task.prepare()
-    assert task.num_classes == 3 and len(task.train_set) == 12 and len(task.eval_set) == 6
+    assert task.num_classes == 3 and len(task.train_images) == 12 and len(task.eval_images) == 6
     batches = list(task.train_batches(batch_size=4, epochs=1.0))
     assert len(batches) == 3
     x, y = batches[0]
@@ -108,5 +111,86 @@ def test_a_saved_datasets_copy_is_read_too(tmp_path):
     copy.save_to_disk(str(tmp_path / "saved"))
     task = make_task(tmp_path / "saved")
     task.prepare()
-    assert task.class_names == list(CLASSES) and len(task.eval_set) == 3
+    assert task.class_names == list(CLASSES) and len(task.eval_images) == 3
     assert 0.0 <= task.evaluate(task.base_model(pretrained=False), CPU)["top1"] <= 100.0
+
+
+def _prepared(root, seed: int = 0, **overrides) -> ImageNet:
+    config = {**ImageNet.defaults("smoke"), "root": str(root), "image_size": 32, **overrides}
+    task = ImageNet("smoke", seed, config)
+    task.prepare()
+    return task
+
+
+def test_two_views_of_each_image_follow_the_seed(fake_root):
+    def first_batch(seed):
+        return ViewBatch(*next(iter(_prepared(fake_root, seed).view_batches(6, 1))))
+
+    batch, again, other = first_batch(0), first_batch(0), first_batch(1)
+    assert batch.strong.shape == batch.weak.shape == (6, 3, 32, 32)
+    assert 0.0 <= float(batch.strong.min()) and float(batch.strong.max()) <= 1.0
+    assert not torch.equal(batch.strong, batch.weak)
+    assert torch.equal(batch.strong, again.strong) and torch.equal(batch.index, again.index)
+    assert not torch.equal(batch.strong, other.strong)
+    assert torch.equal(batch.label, batch.true_label)  # no noise, all labelled
+    loaded_elsewhere = ViewBatch(*next(iter(_prepared(fake_root, 0, workers=1).view_batches(6, 1))))
+    assert torch.equal(batch.strong, loaded_elsewhere.strong) and torch.equal(batch.weak, loaded_elsewhere.weak)
+
+
+def test_labelled_batches_stream_each_split_once_in_order_through_the_eval_transform(fake_root):
+    task = _prepared(fake_root)
+    batches = [LabelledBatch(*b) for b in task.labelled_batches("eval", 4)]
+    assert [len(b.index) for b in batches] == [4, 2]
+    assert torch.equal(torch.cat([b.index for b in batches]), torch.arange(6))
+    scored = list(task.eval_batches(4))
+    assert all(torch.equal(b.images, x) and torch.equal(b.label, y) for b, (x, y) in zip(batches, scored))
+    train = [LabelledBatch(*b) for b in task.labelled_batches("train", 5)]
+    assert torch.equal(torch.cat([b.label for b in train]), task.true_labels)
+    with pytest.raises(ValueError, match="'train' or 'eval'"):
+        next(iter(task.labelled_batches("test", 4)))
+
+
+def test_label_noise_reaches_training_but_not_scoring(fake_root):
+    task = _prepared(fake_root, label_noise=0.5)
+    assert int((task.train_labels != task.true_labels).sum()) == 6  # half of 12
+    trained = torch.cat([y for _, y in task.train_batches(12, 1)])
+    assert sorted(trained.tolist()) == sorted(task.train_labels.tolist())
+    views = ViewBatch(*next(iter(task.view_batches(12, 1))))
+    assert torch.equal(views.label, task.train_labels[views.index])
+    assert torch.equal(views.true_label, task.true_labels[views.index])
+    scored = torch.cat([LabelledBatch(*b).label for b in task.labelled_batches("train", 12)])
+    assert torch.equal(scored, task.true_labels)
+
+
+def test_a_labelled_list_names_the_images_whose_labels_methods_may_use(fake_root, tmp_path):
+    listed = tmp_path / "10percent.txt"
+    listed.write_text("0.png\n3.png\n")  # two of each class's four
+    task = _prepared(fake_root, labelled_list=str(listed))
+    assert int(task.labelled.sum()) == 6
+    views = ViewBatch(*next(iter(task.view_batches(12, 1))))
+    assert int((views.label == -1).sum()) == 6
+    assert set(views.label[task.labelled[views.index]].tolist()) == {0, 1, 2}
+    assert sum(len(LabelledBatch(*b).index) for b in task.labelled_batches("train", 4)) == 6
+    assert sum(len(y) for _, y in task.train_batches(6, 1)) == 6
+    fraction = _prepared(fake_root, labelled_fraction=0.25)
+    assert [int(fraction.labelled[fraction.true_labels == c].sum()) for c in range(3)] == [1, 1, 1]
+    listed.write_text("nothing.png\n")
+    with pytest.raises(UcdbenchError, match="no training image is named"):
+        _prepared(fake_root, labelled_list=str(listed))
+    with pytest.raises(UcdbenchError, match="is not a file"):
+        _prepared(fake_root, labelled_list=str(tmp_path / "missing.txt"))
+
+
+@pytest.mark.ucdbench_e2e
+def test_cmsf_trains_on_imagenet_views_and_is_scored_by_knn_and_linear_probe(fake_root, tmp_path):
+    result = run_cli("run", "--method", "cmsf", "--task", "imagenet", "--preset", "smoke",
+                     "--set", f"task.root={fake_root}", "--set", "task.image_size=32", "--set", "bank_size=16",
+                     results=tmp_path / "results")
+    assert result.returncode == 0, result.stderr
+    (record_file,) = (tmp_path / "results" / "runs").glob("*.json")
+    record = json.loads(record_file.read_text())
+    assert record["status"] == "ok"
+    assert 0 <= record["method_metrics"]["purity"] <= 100
+    assert 0 <= record["evaluations"]["knn"]["nn1_top1"] <= 100
+    assert 0 <= record["evaluations"]["linear-probe"]["probe_top1"] <= 100
+    assert record["evaluations"]["reconstruction"]["weights_equal"]

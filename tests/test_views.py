@@ -11,7 +11,8 @@ import torch
 
 from conftest import run_cli
 from ucdbench_plugins.tasks.images.datasets import Digits
-from ucdbench_plugins.tasks.images.views import edges, labelled_mask, noisy_labels, random_resized_crop
+from ucdbench_plugins.shared.labels import labelled_mask, noisy_labels
+from ucdbench_plugins.tasks.images.views import edges, random_resized_crop
 
 
 def _digits(seed: int = 0, **config) -> Digits:

@@ -7,6 +7,8 @@ The suite never downloads ImageNet (its licence needs a sign-up): users point at
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,65 @@ def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
             f"({len(train.classes)} vs {len(evaluation.classes)} classes); they must be the same"
         )
     return train, evaluation, list(train.classes)
+
+
+def labels_of(dataset: Any) -> list[int]:
+    """The label of every item of a dataset from :func:`open_splits` (or a ``Subset`` of one),
+    read from its index, without decoding an image."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        parent = labels_of(dataset.dataset)
+        return [parent[i] for i in dataset.indices]
+    if isinstance(dataset, HubImages):
+        return [int(label) for label in dataset.split["label"]]
+    return [int(label) for label in dataset.targets]
+
+
+def file_names(dataset: Any) -> list[str]:
+    """The file name of every image of an ImageFolder split (or a ``Subset`` of one): what
+    the official semi-supervised subsets (``10percent.txt``) list."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        parent = file_names(dataset.dataset)
+        return [parent[i] for i in dataset.indices]
+    if isinstance(dataset, HubImages):
+        raise UcdbenchError("task.labelled_list names image files, which a saved datasets copy does not have: "
+                            "use an ImageFolder tree, or task.labelled_fraction instead")
+    return [Path(path).name for path, _ in dataset.samples]
+
+
+@contextmanager
+def item_draws(seed: int | None, position: int) -> Iterator[None]:
+    """Within: torch's random draws (the transforms' augmentations) seeded from ``seed`` (one
+    per pass) and the image's ``position``, so that an image's augmentation depends neither on
+    the loading process nor on the order images are loaded in; unseeded when ``seed`` is None."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed * 1_000_003 + position)
+        yield
+
+
+class Items:
+    """A map-style dataset of ``(position, transform(image), labels[position])`` over the
+    ``positions`` of a split of (PIL image, label) pairs: one split read through one transform,
+    with the labels a caller chooses (noisy ones, clean ones). Random transforms draw from
+    :func:`item_draws` of ``seed``, which the caller sets for each pass."""
+
+    def __init__(self, images: Any, positions: list[int], transform: Any, labels: Any) -> None:
+        self.images, self.positions, self.transform, self.labels = images, positions, transform, labels
+        self.seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, item: int) -> tuple[int, Any, int]:
+        position = self.positions[item]
+        image, _ = self.images[position]
+        with item_draws(self.seed, position):
+            return position, self.transform(image), int(self.labels[position])

@@ -6,6 +6,13 @@ pixels — the model normalises them itself, and its classifier is ``.head`` (se
 (``resolve_data_config`` / ``create_transform``: random-resized crop and flip for training,
 resize and centre crop for eval), with the normalisation moved into the model.
 
+For representation learning (BYOL, MSF, CMSF, SimReg at ``--preset paper``) it gives two views
+of each training image (the MSF/CMSF augmentations, :mod:`.views`), the labelled splits the
+kNN and linear-probe evaluations score on (train and eval images through the eval transform,
+streamed in batches), ``label_noise`` and a labelled subset: ``labelled_fraction``, or
+``labelled_list``, a file of image names such as the 10% subset the official semi-supervised
+CMSF trains on (``semi_supervised/imagenet_subsets/1p_10p/subsets/10percent_lbl.txt``).
+
 The pretrained base is the timm model's published weights: from ``task.checkpoint`` (a local
 file) or else from the Hugging Face hub through timm, which needs a connection or a warm hub
 cache. When the dataset has a different number of classes than the checkpoint (ImageNet-100,
@@ -23,9 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench.api import ImageClassification, Metric, PerPreset, Setting, Task, UcdbenchError
-from ucdbench_plugins.tasks.imagenet.data import open_splits, resolve_root
-
+from ucdbench.api import (
+    AugmentedViews, ImageClassification, LabelledBatch, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch,
+)
+from ucdbench_plugins.shared.labels import label_settings, labelled_mask, noisy_labels
+from ucdbench_plugins.tasks.imagenet.data import Items, file_names, labels_of, open_splits, resolve_root
+from ucdbench_plugins.tasks.imagenet.views import TwoViews
 
 
 class NormalizedClassifier(nn.Module):
@@ -45,7 +55,7 @@ class NormalizedClassifier(nn.Module):
         return self.head(self.features((x - self.mean) / self.std))
 
 
-class ImageNet(Task, ImageClassification):
+class ImageNet(Task, ImageClassification, AugmentedViews):
     name: ClassVar[str] = "imagenet"
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("top1", True, "%", "top-1 accuracy on the eval split"),
@@ -64,6 +74,9 @@ class ImageNet(Task, ImageClassification):
         "max_train_images": Setting(PerPreset(256, 20000, 0), "training images used (0: all)", minimum=0),
         "max_eval_images": Setting(PerPreset(256, 5000, 0), "eval images scored (0: all)", minimum=0),
         "workers": Setting(PerPreset(0, 2, 8), "data-loading processes", minimum=0),
+        **label_settings(),
+        "labelled_list": Setting("", "a file of training image file names, one per line, whose labels methods may "
+                                     "use (the official 10% subset list); '' uses labelled_fraction"),
     }
 
     # -- data ---------------------------------------------------------------------------------
@@ -85,10 +98,28 @@ class ImageNet(Task, ImageClassification):
         self.mean, self.std = data_config["mean"], data_config["std"]
         pixels = {**data_config, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}  # keep [0, 1]
         train, evaluation, self.class_names = open_splits(root)
-        train.transform = timm.data.create_transform(**pixels, is_training=True)
-        evaluation.transform = timm.data.create_transform(**pixels, is_training=False)
-        self.train_set = _subset(train, self.config["max_train_images"])
-        self.eval_set = _subset(evaluation, self.config["max_eval_images"])
+        self.train_transform = timm.data.create_transform(**pixels, is_training=True)
+        self.eval_transform = timm.data.create_transform(**pixels, is_training=False)
+        self.train_images = _subset(train, self.config["max_train_images"])
+        self.eval_images = _subset(evaluation, self.config["max_eval_images"])
+        self.true_labels = torch.tensor(labels_of(self.train_images))
+        self.eval_labels = torch.tensor(labels_of(self.eval_images))
+        self.train_labels = noisy_labels(self.true_labels, self.num_classes, self.config["label_noise"], self.seed)
+        self.labelled = self._labelled_mask()
+
+    def _labelled_mask(self) -> torch.Tensor:
+        listed = self.config["labelled_list"]
+        if not listed:
+            return labelled_mask(self.true_labels, self.config["labelled_fraction"], split_seed=0)
+        path = Path(listed).expanduser()
+        if not path.is_file():
+            raise UcdbenchError(f"task.labelled_list={listed!r} is not a file; give a file of image names, one per line")
+        names = {Path(line.strip()).name for line in path.read_text().splitlines() if line.strip()}
+        mask = torch.tensor([name in names for name in file_names(self.train_images)])
+        if not mask.any():
+            raise UcdbenchError(f"no training image is named in task.labelled_list={listed!r}; it must list file "
+                                "names of the training split (as 10percent.txt does)")
+        return mask
 
     @property
     def architecture(self) -> str:
@@ -104,17 +135,54 @@ class ImageNet(Task, ImageClassification):
             generator=torch.Generator().manual_seed(seed),
         )
 
-    def train_batches(self, batch_size: int, epochs: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Augmented (x, y) batches, x in [0, 1]; the pass order follows the task's seed."""
-        steps = max(1, round(epochs * len(self.train_set) / batch_size))
+    def _passes(self, dataset: Items | TwoViews, batch_size: int, epochs: float) -> Iterator[Any]:
+        """Shuffled batches of ``dataset`` for ``epochs`` passes, each pass's order and
+        augmentations seeded from the task's seed and the pass."""
+        steps = max(1, round(epochs * len(dataset) / batch_size))
         epoch = 0
         while steps > 0:
-            for batch in self._loader(self.train_set, batch_size, shuffle=True, seed=self.seed * 1000 + epoch):
+            dataset.seed = self.seed * 1000 + epoch
+            for batch in self._loader(dataset, batch_size, shuffle=True, seed=dataset.seed):
                 yield batch
                 steps -= 1
                 if steps == 0:
                     return
             epoch += 1
+
+    def _labelled_positions(self) -> list[int]:
+        return self.labelled.nonzero().flatten().tolist()
+
+    def train_batches(self, batch_size: int, epochs: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Augmented (x, y) batches of the labelled training images, x in [0, 1], y the labels
+        methods train with (noisy under ``label_noise``); the pass order follows the task's seed."""
+        labelled = Items(self.train_images, self._labelled_positions(), self.train_transform, self.train_labels)
+        for _, x, y in self._passes(labelled, batch_size, epochs):
+            yield x, y
+
+    # -- representation learning -------------------------------------------------------------
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_images)
+
+    def view_batches(self, batch_size: int, epochs: float) -> Iterator[ViewBatch]:
+        labels = torch.where(self.labelled, self.train_labels, torch.full_like(self.train_labels, -1))
+        views = TwoViews(self.train_images, self.image_size, labels, self.true_labels)
+        for batch in self._passes(views, batch_size, epochs):
+            yield ViewBatch(*batch)
+
+    def labelled_batches(self, split: str, batch_size: int) -> Iterator[LabelledBatch]:
+        if split == "train":
+            items = Items(self.train_images, self._labelled_positions(), self.eval_transform, self.true_labels)
+        elif split == "eval":
+            items = self._eval_items()
+        else:
+            raise ValueError(f"unknown split {split!r}; 'train' or 'eval'")
+        for batch in self._loader(items, batch_size, shuffle=False):
+            yield LabelledBatch(*batch)
+
+    def _eval_items(self) -> Items:
+        return Items(self.eval_images, list(range(len(self.eval_images))), self.eval_transform, self.eval_labels)
 
     # -- model --------------------------------------------------------------------------------
 
@@ -156,7 +224,7 @@ class ImageNet(Task, ImageClassification):
         top1 = top5 = 0
         nll = 0.0
         k = min(5, self.num_classes)
-        for x, y in self._loader(self.eval_set, 64, shuffle=False):
+        for _, x, y in self._loader(self._eval_items(), 64, shuffle=False):
             x, y = x.to(device), y.to(device)
             if input_transform is not None:
                 x = input_transform(x)
@@ -165,14 +233,15 @@ class ImageNet(Task, ImageClassification):
             top1 += int(hits[:, 0].sum())
             top5 += int(hits.any(dim=-1).sum())
             nll += float(F.cross_entropy(logits, y, reduction="sum"))
-        n = len(self.eval_set)
+        n = len(self.eval_images)
         return {"top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "nll": nll / n}
 
     def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        yield from self._loader(self.eval_set, batch_size, shuffle=False)
+        for _, x, y in self._loader(self._eval_items(), batch_size, shuffle=False):
+            yield x, y
 
     def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        x, _ = next(iter(self._loader(self.eval_set, batch_size, shuffle=False)))
+        _, x, _ = next(iter(self._loader(self._eval_items(), batch_size, shuffle=False)))
         reps = -(-batch_size // len(x))
         return x.repeat(reps, 1, 1, 1)[:batch_size].to(device)
 

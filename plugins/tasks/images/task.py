@@ -27,10 +27,9 @@ from ucdbench.api import (
     AugmentedViews, ImageClassification, LabelledBatch, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch,
     cached_tensors, progress_bar, shuffled_batches,
 )
+from ucdbench_plugins.shared.labels import label_settings, labelled_mask, noisy_labels
 from ucdbench_plugins.tasks.images.models import MODELS, build_image_model
-from ucdbench_plugins.tasks.images.views import (
-    MODALITIES, edges, labelled_mask, noisy_labels, strong_view, weak_view,
-)
+from ucdbench_plugins.tasks.images.views import MODALITIES, edges, strong_view, weak_view
 
 
 def parse_classes(spec: str | list[int], num_labels: int) -> list[int]:
@@ -88,12 +87,7 @@ def image_task_settings(num_labels: int, *, width: PerPreset, depth: PerPreset, 
         "patch_size": Setting(patch_size, "ViT patch side in pixels (must divide the image side)", minimum=1),
         "pretrain_epochs": Setting(pretrain_epochs, "epochs of in-suite pretraining on pretrain_classes", minimum=0),
         "pretrain_lr": Setting(pretrain_lr, "learning rate of in-suite pretraining", minimum=0, exclusive_minimum=True),
-        "label_noise": Setting(0.0, "share of training labels replaced by another class at random, drawn from the "
-                                    "run's seed (CMSF's noisy-label setting: 0.25, 0.5); methods train with these, "
-                                    "evaluations score with the clean ones", minimum=0, maximum=0.95),
-        "labelled_fraction": Setting(1.0, "share of each class's training images whose labels methods may use "
-                                          "(the semi-supervised setting; fixed by split_seed); the rest are unlabelled",
-                                     minimum=0, exclusive_minimum=True, maximum=1),
+        **label_settings(),
         "modality": Setting("image", "what each image is given as: its pixels, or its Sobel edge map (a second "
                                      "modality of the same instances, the analogue of optical flow to video frames)",
                             choices=MODALITIES),

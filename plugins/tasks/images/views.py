@@ -1,5 +1,5 @@
-"""What the image tasks give representation learning: two augmented views per image, a second
-modality of each image, label noise and a labelled fraction.
+"""What the image tasks give representation learning: two augmented views per image and a second
+modality of each image (label noise and the labelled fraction: :mod:`ucdbench_plugins.shared.labels`).
 
 Augmentations follow the papers' pipeline (MSF/CMSF ``TwoCropsTransform``, weak/strong, in
 ``self_supervised/train_msf_2q.py:get_train_loader`` of UCDvision/CMSF) as far as grey digits
@@ -84,28 +84,3 @@ def edges(images: np.ndarray) -> np.ndarray:
     magnitude = (gx**2 + gy**2).sqrt()
     peak = magnitude.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-8)
     return (magnitude / peak).numpy().astype(np.float32)
-
-
-def noisy_labels(labels: torch.Tensor, num_classes: int, share: float, seed: int) -> torch.Tensor:
-    """``labels`` with round(share · N) of them, chosen at random, replaced by a different class
-    drawn uniformly: symmetric label noise, drawn from ``seed`` (fixed per run seed)."""
-    generator = torch.Generator().manual_seed(10_007 * seed + 17)
-    noisy = labels.clone()
-    flipped = torch.randperm(len(labels), generator=generator)[:round(share * len(labels))]
-    shift = torch.randint(1, num_classes, (len(flipped),), generator=generator)
-    noisy[flipped] = (labels[flipped] + shift) % num_classes
-    return noisy
-
-
-def labelled_mask(labels: torch.Tensor, fraction: float, split_seed: int) -> torch.Tensor:
-    """A stratified ``fraction`` of each class (at least one image), fixed by ``split_seed``:
-    the images whose labels a semi-supervised method may use."""
-    mask = torch.zeros(len(labels), dtype=torch.bool)
-    if fraction >= 1.0:
-        return mask.logical_not_()
-    rng = np.random.default_rng(split_seed + 1)
-    for label in labels.unique().tolist():
-        members = np.flatnonzero(labels.numpy() == label)
-        chosen = rng.choice(members, max(1, int(round(len(members) * fraction))), replace=False)
-        mask[torch.from_numpy(chosen)] = True
-    return mask
