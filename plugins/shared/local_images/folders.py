@@ -7,19 +7,15 @@ The suite never downloads ImageNet (its licence needs a sign-up): users point at
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ucdbench.api import UcdbenchError
 
-ENV = "UCDBENCH_IMAGENET"
 EVAL_SPLITS = ("val", "validation", "test")
-LAYOUT = (
-    f"set {ENV} (or --set task.root=PATH) to an ImageFolder tree with train/ and val/ folders of "
-    "one subfolder per class, or to a datasets.DatasetDict saved with save_to_disk (splits train "
-    "and validation, columns image and label)"
+IMAGE_LAYOUT = (
+    "an ImageFolder tree with train/ and val/ folders of one subfolder per class, or a "
+    "datasets.DatasetDict saved with save_to_disk (splits train and validation, columns image and label)"
 )
 
 
@@ -38,27 +34,28 @@ class HubImages:
         return (self.transform(image) if self.transform else image), int(row["label"])
 
 
-def resolve_root(configured: str) -> Path:
-    """The dataset folder from ``task.root`` or ``$UCDBENCH_IMAGENET``; fails fast without one."""
-    root = configured or os.environ.get(ENV, "")
+def resolve_root(configured: str, env: str, task: str, layout: str) -> Path:
+    """The dataset folder from ``task.root`` or else the environment variable ``env``; fails
+    fast without one, saying what ``task`` needs (``layout``)."""
+    fix = f"set {env} (or --set task.root=PATH) to {layout}"
+    root = configured or os.environ.get(env, "")
     if not root:
-        raise UcdbenchError(f"the imagenet task needs a local copy of ImageNet and none is configured: {LAYOUT}")
+        raise UcdbenchError(f"the {task} task needs a local dataset and none is configured: {fix}")
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise UcdbenchError(f"imagenet root {str(path)!r} (from {'task.root' if configured else ENV}) is not a folder: {LAYOUT}")
+        raise UcdbenchError(f"{task} root {str(path)!r} (from {'task.root' if configured else env}) is not a folder: {fix}")
     return path
 
 
 def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
-    """(train, eval, class names) as datasets of (PIL image, label) without transforms; set
-    ``.transform`` on each to turn images into tensors."""
+    """(train, eval, class names) as datasets of (PIL image, label), untransformed."""
     if (root / "dataset_dict.json").exists():
         import datasets
 
         data = datasets.load_from_disk(str(root))
         eval_split = next((s for s in EVAL_SPLITS if s in data), None)
         if "train" not in data or eval_split is None:
-            raise UcdbenchError(f"the datasets copy at {str(root)!r} has splits {list(data)}: {LAYOUT}")
+            raise UcdbenchError(f"the datasets copy at {str(root)!r} has splits {list(data)}; it needs {IMAGE_LAYOUT}")
         label = data["train"].features["label"]
         names = list(label.names) if hasattr(label, "names") else [str(i) for i in range(max(data["train"]["label"]) + 1)]
         return HubImages(data["train"]), HubImages(data[eval_split]), names
@@ -66,7 +63,7 @@ def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
 
     eval_dir = next((root / s for s in EVAL_SPLITS if (root / s).is_dir()), None)
     if not (root / "train").is_dir() or eval_dir is None:
-        raise UcdbenchError(f"{str(root)!r} has no train/ and val/ folders: {LAYOUT}")
+        raise UcdbenchError(f"{str(root)!r} has no train/ and val/ folders; it needs {IMAGE_LAYOUT}")
     train, evaluation = ImageFolder(str(root / "train")), ImageFolder(str(eval_dir))
     if train.classes != evaluation.classes:
         raise UcdbenchError(
@@ -77,8 +74,8 @@ def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
 
 
 def labels_of(dataset: Any) -> list[int]:
-    """The label of every item of a dataset from :func:`open_splits` (or a ``Subset`` of one),
-    read from its index, without decoding an image."""
+    """The label of every item of a dataset from :func:`open_splits` or any dataset with
+    ``targets`` (or a ``Subset`` of one), read from its index, without decoding an image."""
     from torch.utils.data import Subset
 
     if isinstance(dataset, Subset):
@@ -90,8 +87,9 @@ def labels_of(dataset: Any) -> list[int]:
 
 
 def file_names(dataset: Any) -> list[str]:
-    """The file name of every image of an ImageFolder split (or a ``Subset`` of one): what
-    the official semi-supervised subsets (``10percent.txt``) list."""
+    """The file (or folder) name of every item of a dataset with ``samples`` of (path, label),
+    as an ImageFolder split (or a ``Subset`` of one): what the official semi-supervised subsets
+    (``10percent.txt``) list."""
     from torch.utils.data import Subset
 
     if isinstance(dataset, Subset):
@@ -101,38 +99,3 @@ def file_names(dataset: Any) -> list[str]:
         raise UcdbenchError("task.labelled_list names image files, which a saved datasets copy does not have: "
                             "use an ImageFolder tree, or task.labelled_fraction instead")
     return [Path(path).name for path, _ in dataset.samples]
-
-
-@contextmanager
-def item_draws(seed: int | None, position: int) -> Iterator[None]:
-    """Within: torch's random draws (the transforms' augmentations) seeded from ``seed`` (one
-    per pass) and the image's ``position``, so that an image's augmentation depends neither on
-    the loading process nor on the order images are loaded in; unseeded when ``seed`` is None."""
-    if seed is None:
-        yield
-        return
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed * 1_000_003 + position)
-        yield
-
-
-class Items:
-    """A map-style dataset of ``(position, transform(image), labels[position])`` over the
-    ``positions`` of a split of (PIL image, label) pairs: one split read through one transform,
-    with the labels a caller chooses (noisy ones, clean ones). Random transforms draw from
-    :func:`item_draws` of ``seed``, which the caller sets for each pass."""
-
-    def __init__(self, images: Any, positions: list[int], transform: Any, labels: Any) -> None:
-        self.images, self.positions, self.transform, self.labels = images, positions, transform, labels
-        self.seed: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, item: int) -> tuple[int, Any, int]:
-        position = self.positions[item]
-        image, _ = self.images[position]
-        with item_draws(self.seed, position):
-            return position, self.transform(image), int(self.labels[position])
