@@ -177,8 +177,6 @@ def test_a_labelled_list_names_the_images_whose_labels_methods_may_use(fake_root
     listed.write_text("nothing.png\n")
     with pytest.raises(UcdbenchError, match="no training image is named"):
         _prepared(fake_root, labelled_list=str(listed))
-    with pytest.raises(UcdbenchError, match="is not a file"):
-        _prepared(fake_root, labelled_list=str(tmp_path / "missing.txt"))
 
 
 @pytest.mark.ucdbench_e2e
@@ -194,3 +192,13 @@ def test_cmsf_trains_on_imagenet_views_and_is_scored_by_knn_and_linear_probe(fak
     assert 0 <= record["evaluations"]["knn"]["nn1_top1"] <= 100
     assert 0 <= record["evaluations"]["linear-probe"]["probe_top1"] <= 100
     assert record["evaluations"]["reconstruction"]["weights_equal"]
+
+
+def test_a_missing_folder_or_subset_file_is_a_usage_error_before_any_run(tmp_path):
+    missing = run_cli("run", "--method", "cmsf", "--task", "imagenet", "--set", f"task.root={tmp_path / 'none'}",
+                      results=tmp_path / "results")
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    no_list = run_cli("run", "--method", "cmsf-semi", "--task", "imagenet", "--set", f"task.root={tmp_path}",
+                      "--set", f"task.labelled_list={tmp_path / '10percent.txt'}", results=tmp_path / "results")
+    assert no_list.returncode == 2 and "is not a file" in no_list.stderr
+    assert not (tmp_path / "results" / "runs").exists()

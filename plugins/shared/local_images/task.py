@@ -60,10 +60,24 @@ class NormalizedClassifier(nn.Module):
         return self.head(self.features((x - self.mean) / self.std))
 
 
+def _folder_problem(value: str) -> str | None:
+    if value and not Path(value).expanduser().is_dir():
+        return f"{value!r} is not a folder; give the dataset's folder"
+    return None
+
+
+def _file_problem(value: str) -> str | None:
+    if value and not Path(value).expanduser().is_file():
+        return f"{value!r} is not a file; give a file of names, one per line"
+    return None
+
+
 def local_settings(root_help: str, model: str = "resnet18") -> dict[str, Setting]:
-    """The settings every local-dataset task has; ``root_help`` says what its folder holds."""
+    """The settings every local-dataset task has; ``root_help`` says what its folder holds.
+    A folder or file given on the command line is checked before any run starts; the folder
+    named by the environment, when ``root`` is '', when the task prepares."""
     return {
-        "root": Setting("", root_help),
+        "root": Setting("", root_help, check=_folder_problem),
         "model": Setting(model, "a timm model name (timm.list_models())"),
         "checkpoint": Setting("", "a local checkpoint of that model; '' uses timm's pretrained weights from the hub "
                                   "cache"),
@@ -73,7 +87,7 @@ def local_settings(root_help: str, model: str = "resnet18") -> dict[str, Setting
         "workers": Setting(PerPreset(0, 2, 8), "data-loading processes", minimum=0),
         **label_settings(),
         "labelled_list": Setting("", "a file of training file names, one per line, whose labels methods may use "
-                                     "(the official 10% subset list); '' uses labelled_fraction"),
+                                     "(the official 10% subset list); '' uses labelled_fraction", check=_file_problem),
     }
 
 
@@ -144,10 +158,8 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
         listed = self.config["labelled_list"]
         if not listed:
             return labelled_mask(self.true_labels, self.config["labelled_fraction"], split_seed=0)
-        path = Path(listed).expanduser()
-        if not path.is_file():
-            raise UcdbenchError(f"task.labelled_list={listed!r} is not a file; give a file of image names, one per line")
-        names = {Path(line.strip()).name for line in path.read_text().splitlines() if line.strip()}
+        lines = Path(listed).expanduser().read_text().splitlines()
+        names = {Path(line.strip()).name for line in lines if line.strip()}
         mask = torch.tensor([name in names for name in file_names(self.train_images)])
         if not mask.any():
             raise UcdbenchError(f"no training image is named in task.labelled_list={listed!r}; it must list file "
