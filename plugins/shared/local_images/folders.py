@@ -1,4 +1,4 @@
-"""Reading a local ImageNet-style dataset: an ImageFolder tree or a ``datasets`` copy.
+"""Reading a local image dataset: an ImageFolder tree or a ``datasets`` copy.
 
 Both give (PIL RGB image, label) pairs, so the task applies the same transforms to either.
 The suite never downloads ImageNet (its licence needs a sign-up): users point at their copy.
@@ -22,16 +22,15 @@ IMAGE_LAYOUT = (
 class HubImages:
     """A split of a ``datasets`` copy as a map-style dataset of (PIL image, label)."""
 
-    def __init__(self, split: Any, transform: Any = None) -> None:
-        self.split, self.transform = split, transform
+    def __init__(self, split: Any) -> None:
+        self.split = split
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         row = self.split[int(index)]
-        image = row["image"].convert("RGB")
-        return (self.transform(image) if self.transform else image), int(row["label"])
+        return row["image"].convert("RGB"), int(row["label"])
 
 
 def resolve_root(configured: str, env: str, task: str, layout: str) -> Path:
