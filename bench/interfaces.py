@@ -346,6 +346,30 @@ class Method(Configurable, ABC):
         Used by :func:`ucdbench.rebuild.rebuild_run`; methods that can say how override this."""
         raise UcdbenchError(f"method {self.name!r} does not say how to rebuild its model from an artifact")
 
+    def rebuild_outcome(self, task: Task, artifact: Artifact | None, device: torch.device) -> Outcome:
+        """The :class:`Outcome` that :meth:`fit` returned, rebuilt from ``artifact`` and what
+        ``task`` gives alone (``task`` is prepared, with the run's configuration and seed).
+
+        The harness fits a run once and measures an evaluation added or changed later on this
+        rebuilt outcome, never by fitting again, so everything an evaluation reads must come
+        back: the model, the artifact, ``reconstruct`` (the same function fit's outcome holds:
+        reconstruction times it), ``dense_weights``, the input transform, ``extras`` and the
+        encoder. ``metrics`` need not: the record keeps fit's. ``artifact`` is None for a method
+        that stores nothing new (its outcome is rebuilt from the task alone).
+
+        The default gives the model of :meth:`rebuild_model` and reconstructs through it; a
+        method whose outcome carries more (an attack, extras, its own reconstruction) overrides
+        this.
+        """
+        if artifact is None:
+            raise UcdbenchError(f"method {self.name!r} stores no artifact and does not say how to rebuild its outcome "
+                                "without one (override Method.rebuild_outcome)")
+
+        def reconstruct(stored: Artifact, on: torch.device) -> dict[str, torch.Tensor]:
+            return self.rebuild_model(task, stored, on).state_dict()
+
+        return Outcome(model=self.rebuild_model(task, artifact, device), artifact=artifact, reconstruct=reconstruct)
+
 
 # --------------------------------------------------------------------------------------------
 # Hardware
