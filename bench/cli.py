@@ -80,6 +80,21 @@ def _parser() -> argparse.ArgumentParser:
     executors.add_argument("--time-min", type=int, default=None, metavar="MIN", help="slurm: time limit per job")
     executors.add_argument("--gpus-per-job", type=int, default=None, metavar="N", help="slurm: GPUs per job")
 
+    evaluate = commands.add_parser(
+        "evaluate", help="measure the evaluations recorded runs lack, on their outcomes rebuilt from the artifacts",
+        description="Bring recorded runs up to date with the installed evaluations without fitting them again: each "
+                    "evaluation that is new, changed (its code, version or settings) or failed since a run was recorded "
+                    "is measured on the run's outcome rebuilt from its artifact file. Give runs (keys, key prefixes or "
+                    "record paths), an experiment file (-f), or neither for every ok run of the results folder. Exit "
+                    "status: 0 when every measurement succeeded, 1 when one failed (recorded with its traceback), 2 "
+                    "for a usage error.")
+    evaluate.add_argument("runs", nargs="*", metavar="RUN", help="run keys, key prefixes or record paths")
+    evaluate.add_argument("-f", "--file", default=None, metavar="TOML", help="an experiment file: its recorded runs")
+    evaluate.add_argument("--evaluation", action="append", default=[], metavar="NAME",
+                          help="only this evaluation (repeatable; default: every installed evaluation)")
+    evaluate.add_argument("--force", action="store_true", help="measure again even where the measurement is current")
+    _results_option(evaluate)
+
     plan = commands.add_parser("plan", help="what an experiment file would run, what is cached, and how long it may take")
     plan.add_argument("-f", "--file", required=True, metavar="TOML", help="the experiment file")
     _results_option(plan)
@@ -141,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"list": cmd_list, "plugins": cmd_plugins, "run": cmd_run, "leaderboard": cmd_leaderboard,
                     "show": cmd_show, "cache": cmd_cache, "show-settings": cmd_show_settings,
                     "check-plugin": cmd_check_plugin, "new-plugin": cmd_new_plugin, "plan": cmd_plan,
-                    "compare": cmd_compare, "publish": cmd_publish}
+                    "compare": cmd_compare, "publish": cmd_publish, "evaluate": cmd_evaluate}
         return commands[args.command](args)
     except UcdbenchError as exc:
         print(f"ucdbench: error: {exc}", file=sys.stderr)
@@ -396,8 +411,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for record in run_all(registry, specs, store, force=args.force, on_start=announce, executor=executor,
                           resume=args.resume, on_left=leave):
         records.append(record)
-        if record["status"] == "failed":
-            print(f"✗ {record['method']['name']} seed {record.get('seed')}: {record['error']}", file=sys.stderr, flush=True)
+        _report_failures(record)
     print(summary_table(records))
     if experiment and experiment.claims:
         from ucdbench.experiments import claims_markdown, judge_claims
@@ -405,7 +419,71 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\nclaims, on every record of these runs' tasks in the results folder:")
         print(claims_markdown(experiment.claims, judge_claims(experiment.claims, store.scan()[0])))
     print(f"\nrecords: {store.runs_dir}/ — `ucdbench show KEY` for one, `ucdbench leaderboard --results {store.root}` for tables")
-    return 1 if left or any(r["status"] != "ok" for r in records) else 0
+    return 1 if left or any(not _succeeded(r) for r in records) else 0
+
+
+def _succeeded(record: dict[str, Any]) -> bool:
+    """The run's fit and every measurement of it succeeded."""
+    from ucdbench.measuring import failed_measurements
+
+    return record["status"] == "ok" and not failed_measurements(record)
+
+
+def _report_failures(record: dict[str, Any]) -> None:
+    """A line on stderr for a failed fit, and one per failed measurement."""
+    from ucdbench.measuring import failed_measurements
+
+    who = f"{record['method']['name']} seed {record.get('seed')} ({record['key'][:10]})"
+    if record["status"] == "failed":
+        print(f"✗ {who}: {record['error']}", file=sys.stderr, flush=True)
+    for evaluation, error in failed_measurements(record).items():
+        print(f"✗ {who}: evaluation {evaluation!r} failed: {error} (the run and its other figures stand; "
+              f"`ucdbench show {record['key'][:10]}` has the traceback)", file=sys.stderr, flush=True)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import resolve, update_measurements
+    from ucdbench.store import RunStore
+
+    if args.runs and args.file:
+        raise UcdbenchError("give runs or an experiment file (-f), not both")
+    registry = load_registry()
+    for name in args.evaluation:
+        registry.get("evaluation", name)  # an unknown name is exit 2, with close matches
+    store = RunStore(args.results)
+    if args.file:
+        specs, _ = _requested(args)
+        records = [store.get(resolve(registry, spec, store).key) for spec in specs]
+        missing = sum(r is None for r in records)
+        if missing:
+            print(f"ucdbench: {missing} of {len(records)} runs of {args.file} are not recorded; `ucdbench run -f "
+                  f"{args.file}` fits them", file=sys.stderr)
+        records = [r for r in records if r is not None]
+    elif args.runs:
+        records = [store.find(run) for run in args.runs]
+    else:
+        records = [r for r in _scan(store) if r.get("status") == "ok"]
+    if not records:
+        raise UcdbenchError(f"no recorded runs to evaluate in {store.runs_dir}; run `ucdbench run ...` first or pass "
+                            "--results")
+    done = []
+    for record in records:
+        if record.get("status") != "ok":
+            print(f"· {record['method']['name']} seed {record.get('seed')} ({record['key'][:10]}): "
+                  f"{record.get('status')}, nothing to measure; `ucdbench run` fits it again", file=sys.stderr)
+            continue
+        updated = update_measurements(registry, record, store, args.evaluation, args.force)
+        if updated["measured"]:
+            print(f"→ {record['method']['name']} seed {record.get('seed')} ({record['key'][:10]}): measured "
+                  + ", ".join(updated["measured"]), file=sys.stderr, flush=True)
+        _report_failures(updated)
+        done.append(updated)
+    measured = sum(len(r["measured"]) for r in done)
+    print(summary_table(done))
+    print(f"\n{measured} measurements on {sum(bool(r['measured']) for r in done)} of {len(done)} runs; the others "
+          "were current")
+    return 0 if all(_succeeded(r) for r in done) else 1
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -413,6 +491,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from ucdbench.executors import RunState, run_state
     from ucdbench.leaderboard import format_number
+    from ucdbench.measuring import stale
     from ucdbench.plugins import load_registry
     from ucdbench.runner import resolve
     from ucdbench.store import RunStore
@@ -428,10 +507,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if record.get("status") == "ok" and total is not None:
             earlier.setdefault(_run_identity(record), []).append(total)
     rows, estimate, unknown, counts = [], 0.0, 0, dict.fromkeys(RunState, 0)
+    measures = 0
     for run in resolved:
-        state = RunState.NEW if args.force else run_state(store.get(run.key))
+        record = store.get(run.key)
+        state = RunState.NEW if args.force else run_state(record)
         counts[state] += 1
         runs = state is RunState.NEW or state is RunState.FAILED or (state is RunState.INTERRUPTED and args.resume)
+        missing = [p.entry.name for p in stale(run.measurements, record)] if state is RunState.DONE else []
+        measures += bool(missing)
         seen = earlier.get(_run_identity({"method": {"name": run.spec.method}, "task": {"name": run.spec.task},
                                           "preset": run.spec.preset, "overrides": run.spec.overrides}))
         seconds = sum(seen) / len(seen) if seen else None
@@ -440,14 +523,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
             unknown += seconds is None
         settings = ", ".join(f"{k}={v}" for k, v in run.spec.overrides.items())
         rows.append((run.key[:10], run.spec.method, run.spec.task, run.spec.preset, run.spec.seed, settings,
-                     ("runs" if runs else "skipped") + f" ({state.value})",
+                     ("runs" if runs else f"measures {', '.join(missing)}" if missing else "skipped")
+                     + f" ({state.value})",
                      format_number(seconds, 3) if seconds is not None else "?"))
     print(tabulate(rows, headers=("run", "method", "task", "preset", "seed", "settings", "plan", "seconds (earlier)"),
                    disable_numparse=True))
     to_run = sum(1 for row in rows if row[6].startswith("runs"))
     print(f"\n{len(rows)} runs: {to_run} to run, {counts[RunState.DONE]} recorded ok"
           + (f", {counts[RunState.IN_PROGRESS]} in progress elsewhere" if counts[RunState.IN_PROGRESS] else "")
-          + (f", {counts[RunState.INTERRUPTED]} interrupted" if counts[RunState.INTERRUPTED] else "") + ".")
+          + (f", {counts[RunState.INTERRUPTED]} interrupted" if counts[RunState.INTERRUPTED] else "") + "."
+          + (f" {measures} recorded runs lack measurements, which are measured on their stored artifacts without "
+             "fitting again." if measures else ""))
     if to_run and unknown == to_run:
         print(f"Estimated time: unknown — the {to_run} runs to run were never recorded before "
               "(no earlier record of the same method, task, preset and settings, at any seed).")
@@ -482,13 +568,27 @@ def summary_table(records: list[dict[str, Any]]) -> str:
         measured = r.get("evaluations", {})
         values = [measured.get(evaluation, {}).get(name) for evaluation, name in headline]
         total = r.get("durations", {}).get("total_s")
-        rows.append((r["key"][:10], r["method"]["name"], r["task"]["name"], r.get("seed"),
-                     r["status"] + (" (cached)" if r.get("cached") else ""),
+        rows.append((r["key"][:10], r["method"]["name"], r["task"]["name"], r.get("seed"), _status(r),
                      *(format_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
                        for v in values),
                      format_number(total, 3) if total is not None else None))
     headers = ("run", "method", "task", "seed", "status", *headline.values(), "seconds")
     return tabulate(rows, headers=headers, missingval="–", disable_numparse=True)
+
+
+def _status(record: dict[str, Any]) -> str:
+    """``ok``, ``failed``, ``ok (cached)``, ``ok (cached; measured knn)``, ``ok; 1 evaluation failed``."""
+    from ucdbench.measuring import failed_measurements
+
+    notes = []
+    if record.get("cached"):
+        measured = record.get("measured")
+        notes.append(f"cached; measured {', '.join(measured)}" if measured else "cached")
+    text = record["status"] + (f" ({notes[0]})" if notes else "")
+    failed = failed_measurements(record)
+    if failed:
+        text += f"; {len(failed)} evaluation{'s' if len(failed) > 1 else ''} failed"
+    return text
 
 
 def _scan(store: Any) -> list[dict[str, Any]]:
@@ -638,6 +738,10 @@ def cmd_show(args: argparse.Namespace) -> int:
                 print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
     for name, reason in record.get("skipped", {}).items():
         print(f"\n[{name}] skipped: {reason}")
+    for name, measurement in record.get("measurements", {}).items():
+        if measurement.get("status") == "failed":
+            print(f"\n[{name}] failed ({measurement.get('measured_at')}): {measurement.get('error')}\n"
+                  + measurement.get("traceback", "").rstrip())
     for attachment in record.get("attachments", []):
         print(f"\nimage ({attachment['evaluation']}): {attachment['file']} — {attachment['caption']}")
     if record.get("method_metrics"):

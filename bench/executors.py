@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ucdbench.interfaces import UcdbenchError
+from ucdbench.measuring import stale
 from ucdbench.plugins import Registry, load_registry
 from ucdbench.runner import ResolvedRun, RunSpec, execute, now, resolve
 from ucdbench.store import SCHEMA_VERSION, RunStore
@@ -94,14 +95,18 @@ class Selection:
 
 
 def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = False, resume: bool = False) -> Selection:
-    """Which runs to dispatch: all with ``force``; else new and failed runs, interrupted ones
-    with ``resume``, never one a live process is executing. ``ok`` records are returned as cached."""
+    """Which runs to dispatch: all with ``force``; else new and failed runs, runs recorded ok
+    whose measurements are stale (an evaluation installed or changed since: they are measured,
+    not fitted again), interrupted ones with ``resume``, never one a live process is executing.
+    Other ``ok`` records are returned as cached."""
     to_run, cached, left = [], [], []
     for run in runs:
         record = store.get(run.key)
         state = RunState.NEW if force else run_state(record)
-        if state is RunState.DONE:
+        if state is RunState.DONE and not stale(run.measurements, record):
             cached.append({**record, "cached": True})
+        elif state is RunState.DONE:  # fitted: a worker measures what the record lacks on the rebuilt outcome
+            to_run.append(run)
         elif state is RunState.IN_PROGRESS or (state is RunState.INTERRUPTED and not resume):
             left.append((run, state, record))
         else:

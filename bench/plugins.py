@@ -114,6 +114,11 @@ class Entry:
     def builtin(self) -> bool:
         return _is_builtin(self.distribution)
 
+    @property
+    def module(self) -> str:
+        """The module that defines the registered class (read from a lazy target without importing it)."""
+        return self.target.partition(":")[0] if isinstance(self.target, str) else self.target.__module__
+
     def load(self) -> Any:
         """The registered class, importing a ``"module:attribute"`` target on first use and
         checking it as a directly registered class is checked at registration."""

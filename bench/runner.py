@@ -1,7 +1,15 @@
-"""One run: resolve → check → key → cache → build task → fit → evaluate → record.
+"""One run: resolve → check → key → cache → fit once → measure each evaluation → record.
 
-Each run is isolated: an exception (or a diverged loss) is recorded as a failed run with its
-error, and the next run goes on. Many runs are spread by :mod:`ucdbench.executors`.
+A run's key says what decides the fitted model (method, task, preset, seed, hardware, threads,
+settings, the runs it consumes, and the code of the fit: :mod:`ucdbench.fitting` with the
+method's, task's and hardware's modules), plus any ``eval.*`` setting the user gave. Each
+evaluation is a measurement of that fit under a key of its own (:mod:`ucdbench.measuring`), so
+an evaluation installed or changed later is measured on the outcome rebuilt from the stored
+artifact, and installing one changes no run's key.
+
+Each run is isolated: an exception in the fit (or a diverged loss) is recorded as a failed run
+with its error, an exception in an evaluation as that measurement's failure, and the next run
+goes on. Many runs are spread by :mod:`ucdbench.executors`.
 """
 
 from __future__ import annotations
@@ -9,24 +17,27 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import random
 import socket
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from ucdbench.cache import atomic_write_bytes, config_key
-from ucdbench.fingerprint import code_fingerprint
+from ucdbench.cache import config_key
 from ucdbench.capabilities import Capability
+from ucdbench.fingerprint import code_fingerprint
 from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
-from ucdbench.settings import ParsedReference, RunReference, check_settings
-from ucdbench.suggestions import did_you_mean
+from ucdbench.measuring import (
+    MEASURED_ON_ARTIFACT, MEASURED_ON_FIT, PlannedMeasurement, measure, plan_measurements, stale,
+)
 from ucdbench.plugins import Entry, Registry
 from ucdbench.progress import progress_bar
+from ucdbench.settings import ParsedReference, RunReference, check_settings
 from ucdbench.store import SCHEMA_VERSION, RunStore
+from ucdbench.suggestions import did_you_mean
 
 # --------------------------------------------------------------------------------------------
 # Configuration: --set key=value
@@ -124,7 +135,9 @@ class ResolvedRun:
     eval_configs: dict[str, dict[str, Any]]
     key: str
     code: str
-    """Fingerprint of the code behind the run (:func:`run_code`); part of ``key``."""
+    """Fingerprint of the code behind the fit (:func:`run_code`); part of ``key``."""
+    measurements: list[PlannedMeasurement] = field(default_factory=list)
+    """One per evaluation, each with its own key (the run's key, the evaluation, its settings and code)."""
     references: dict[str, list[Reference]] = field(default_factory=dict)
     """Run-reference setting → the runs it names (their keys are part of ``key``)."""
 
@@ -155,7 +168,7 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
     method_cls, task_cls = method_entry.load(), task_entry.load()
     evaluations = [registry.get("evaluation", name) for name in registry.entries["evaluation"]]
 
-    method_over, task_over, eval_over = {}, {}, {}
+    method_over, task_over = {}, {}
     for key, value in spec.overrides.items():
         if key.startswith("task."):
             task_over[key[5:]] = value
@@ -164,16 +177,12 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
             if name not in registry.entries["evaluation"] or not setting:
                 raise UcdbenchError(f"--set {key}: give eval.<evaluation>.<setting>, evaluations: "
                                     + ", ".join(registry.entries["evaluation"]))
-            eval_over.setdefault(name, {})[setting] = value
         else:
             method_over[key] = value
+    eval_over = split_evaluation_overrides(spec.overrides)
     method_config = merge_config(method_cls, spec.preset, method_over, f"method {spec.method!r}")
     task_config = merge_config(task_cls, spec.preset, task_over, f"task {spec.task!r}")
-    eval_configs = {}
-    for entry in evaluations:
-        cls: type[Configurable] = entry.load()
-        eval_configs[entry.name] = merge_config(cls, spec.preset, eval_over.get(entry.name, {}),
-                                                f"evaluation {entry.name!r}")
+    eval_configs = evaluation_configs(evaluations, spec.preset, eval_over)
 
     reason = method_cls().supports(task_cls(spec.preset, spec.seed, task_config))
     if reason:
@@ -183,19 +192,41 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
                          for parsed in setting.references(method_config[name])]
                   for name, setting in method_cls.declared_settings(spec.preset).items()
                   if isinstance(setting, RunReference)}
-    code = run_code(method_entry, task_entry, hardware_entry, evaluations)
+    code = run_code(method_entry, task_entry, hardware_entry)
     identity = {
         "method": spec.method, "task": spec.task, "preset": spec.preset, "seed": spec.seed,
         "hardware": spec.hardware, "threads": spec.threads,
         "method_config": method_config, "task_config": task_config,
-        "eval_configs": eval_configs,
-        "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry, *evaluations)],
+        "versions": [_versions(e) for e in (method_entry, task_entry, hardware_entry)],
         "code": code,
     }
     if references:
         identity["references"] = {name: [ref.key for ref in refs] for name, refs in references.items()}
-    return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations,
-                       method_config, task_config, eval_configs, config_key(identity), code, references)
+    if eval_over:  # settings the user gave an evaluation: another record, so that both are kept
+        identity["evaluation_overrides"] = eval_over
+    key = config_key(identity)
+    return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations, method_config, task_config,
+                       eval_configs, key, code, plan_measurements(key, evaluations, eval_configs), references)
+
+
+def evaluation_configs(evaluations: Sequence[Entry], preset: str,
+                       overrides: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each evaluation's settings at ``preset``, with ``overrides[name]`` checked and applied."""
+    configs = {}
+    for entry in evaluations:
+        cls: type[Configurable] = entry.load()
+        configs[entry.name] = merge_config(cls, preset, overrides.get(entry.name, {}), f"evaluation {entry.name!r}")
+    return configs
+
+
+def split_evaluation_overrides(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"eval.latency.batch_size": 1}`` → ``{"latency": {"batch_size": 1}}``."""
+    split: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if key.startswith("eval."):
+            name, _, setting = key[5:].partition(".")
+            split.setdefault(name, {})[setting] = value
+    return split
 
 
 def _resolve_reference(registry: Registry, spec: RunSpec, store: RunStore | None, name: str,
@@ -224,16 +255,11 @@ def _resolve_reference(registry: Registry, spec: RunSpec, store: RunStore | None
     return Reference(parsed.text, run.key, parsed.method, run)
 
 
-def _module_of(entry: Entry) -> str:
-    target = entry.target
-    return target.partition(":")[0] if isinstance(target, str) else target.__module__
-
-
-def run_code(method: Entry, task: Entry, hardware: Entry, evaluations: Sequence[Entry]) -> str:
-    """The fingerprint of every piece of code a run's result depends on: the method, task,
-    hardware and evaluation modules (with what they import) and the runner itself."""
-    modules = [_module_of(e) for e in (method, task, hardware, *evaluations)]
-    return code_fingerprint(__name__, *modules)
+def run_code(method: Entry, task: Entry, hardware: Entry) -> str:
+    """The fingerprint of the code the fitted model depends on: the method, task and hardware
+    modules (with what they import) and :mod:`ucdbench.fitting`. Evaluations are not in it:
+    each measurement is keyed by its own code (:func:`ucdbench.measuring.evaluation_code`)."""
+    return code_fingerprint("ucdbench.fitting", method.module, task.module, hardware.module)
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,26 +275,25 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False) -> dict[str, Any]:
-    """Run one resolved run on ``device`` and return its record (also written to ``store``)."""
+    """Run one resolved run on ``device`` and return its record (also written to ``store``).
+
+    A run recorded ``ok`` is not fitted again (unless ``force``): the measurements it lacks
+    (:func:`ucdbench.measuring.stale`) are measured on its outcome rebuilt from the artifact,
+    and the record is returned with ``cached`` true and ``measured`` naming them."""
     cached = store.get(run.key)
     if cached is not None and cached.get("status") == "ok" and not force:
+        missing = stale(run.measurements, cached)
+        if missing:
+            return remeasure(cached, run.method, run.task, run.hardware, missing, device, store)
         return {**cached, "cached": True}
 
     import torch
 
     from ucdbench.artifacts import write_artifact
     from ucdbench.environment import environment
-    from ucdbench.interfaces import EvaluationContext, FitContext
+    from ucdbench.fitting import fit, prepared_task
+    from ucdbench.interfaces import FitContext
 
     spec = run.spec
     torch.set_num_threads(spec.threads)  # part of the key: a cached result is one these threads give
@@ -281,9 +306,9 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                  "primary_metric": task_cls.primary_metric,
                  "metrics": [{"name": m.name, "higher_is_better": m.higher_is_better, "unit": m.unit}
                              for m in task_cls.metrics]},
-        "hardware": hardware.describe(device),
+        "hardware": hardware.describe(device), "hardware_plugin": spec.hardware, "threads": spec.threads,
         "preset": spec.preset, "seed": spec.seed, "overrides": spec.overrides, "code": run.code,
-        "evaluation_configs": run.eval_configs,
+        "evaluation_configs": {}, "measurements": {},
         "reported": [_figure_json(f) for f in method_cls.reported
                      if f.applies_to(spec.task, run.method_config, run.task_config)],
         "reported_elsewhere": [_figure_json(f) for f in method_cls.reported
@@ -305,15 +330,13 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                       for name, refs in run.references.items()}
         if references:
             record["durations"]["references_s"] = time.perf_counter() - tick
-        _seed_everything(spec.seed)
-        task = task_cls(spec.preset, spec.seed, run.task_config)
         tick = time.perf_counter()
-        task.prepare()
+        task = prepared_task(task_cls, spec.preset, spec.seed, run.task_config)
         record["durations"]["prepare_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
         ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar,
                          references=references)
-        outcome = method_cls().fit(task, dict(run.method_config), ctx)
+        outcome = fit(method_cls(), task, run.method_config, ctx)
         record["durations"]["fit_s"] = time.perf_counter() - tick
         record["method_metrics"] = dict(outcome.metrics)
         artifact_path = None
@@ -321,36 +344,89 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
             artifact_path = store.artifact_path(run.key)
             write_artifact(artifact_path, outcome.artifact)
             record["artifact"] = str(artifact_path)
-        for entry in run.evaluations:
-            evaluation = entry.load()()
-            ectx = EvaluationContext(task=task, outcome=outcome, hardware=hardware, device=torch_device,
-                                     preset=spec.preset, config=run.eval_configs[entry.name],
-                                     artifact_path=artifact_path, results=record["evaluations"])
-            reason = evaluation.skip_reason(ectx)
-            if reason:
-                record["skipped"][entry.name] = reason
-                continue
-            tick = time.perf_counter()
-            try:
-                record["evaluations"][entry.name] = evaluation.measure(ectx)
-            except Exception as exc:
-                raise RuntimeError(f"evaluation {entry.name!r} failed: {type(exc).__name__}: {exc}") from exc
-            record["durations"][f"{entry.name}_s"] = time.perf_counter() - tick
-            record["figures"][entry.name] = [asdict(m) for m in evaluation.declared_figures(ectx)]
-            for attachment in ectx.attached.values():
-                path = store.attachment_path(run.key, entry.name, attachment.filename)
-                atomic_write_bytes(path, attachment.data)
-                record["attachments"].append({"evaluation": entry.name, "file": path.relative_to(store.root).as_posix(),
-                                              "caption": attachment.caption})
         record["status"] = "ok"
     except Exception as exc:
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
     record["durations"]["total_s"] = time.perf_counter() - start
+    if record["status"] == "ok":
+        measure(run.measurements, record, task=task, outcome=outcome, hardware=hardware, device=torch_device,
+                preset=spec.preset, seed=spec.seed, artifact_path=artifact_path, store=store, on=MEASURED_ON_FIT)
     record["finished_at"] = now()
     store.write(record)
     return record
+
+
+def remeasure(record: dict[str, Any], method: Entry, task: Entry, hardware: Entry,
+              planned: Sequence[PlannedMeasurement], device: str, store: RunStore) -> dict[str, Any]:
+    """Measure ``planned`` on a recorded run's outcome rebuilt from its artifact file and its
+    task (never fitted again), write the record, and return it with ``cached`` true and
+    ``measured``: the evaluations measured. A run whose outcome cannot be rebuilt records each
+    planned measurement as failed, saying why."""
+    import torch
+
+    from ucdbench.fitting import prepared_task, rebuilt_outcome
+
+    record = dict(record)
+    torch.set_num_threads(int(record.get("threads") or torch.get_num_threads()))
+    torch_device = torch.device(device)
+    artifact_path = _artifact_file(record, store)
+    tick = time.perf_counter()
+    try:
+        task_obj = prepared_task(task.load(), record["preset"], record["seed"], record["task"]["config"])
+        outcome = rebuilt_outcome(method.load()(), task_obj, artifact_path, torch_device)
+    except Exception as exc:
+        error = (f"the outcome could not be rebuilt from the artifact to measure it: {type(exc).__name__}: {exc} "
+                 "(`ucdbench run --force` fits the run again)")
+        for plan in planned:
+            for section in ("evaluations", "skipped", "figures"):
+                record.get(section, {}).pop(plan.entry.name, None)
+            record.setdefault("measurements", {})[plan.entry.name] = {
+                "key": plan.key, "code": plan.code, "version": plan.entry.version, "on": MEASURED_ON_ARTIFACT,
+                "status": "failed", "error": error, "traceback": traceback.format_exc(), "measured_at": now()}
+    else:
+        record.setdefault("durations", {})["rebuild_s"] = time.perf_counter() - tick
+        measure(planned, record, task=task_obj, outcome=outcome, hardware=hardware.load()(), device=torch_device,
+                preset=record["preset"], seed=record["seed"], artifact_path=artifact_path, store=store,
+                on=MEASURED_ON_ARTIFACT)
+    store.write(record)
+    return {**record, "cached": True, "measured": [plan.entry.name for plan in planned]}
+
+
+def _artifact_file(record: Mapping[str, Any], store: RunStore) -> Path | None:
+    """A recorded run's artifact file: in ``store`` under its key (results folders merge by
+    copying, so the path the run wrote may be another machine's), else where it was written;
+    None for a run that stored none."""
+    if not record.get("artifact"):
+        return None
+    here = store.artifact_path(record["key"])
+    return here if here.exists() else Path(record["artifact"])
+
+
+def update_measurements(registry: Registry, record: dict[str, Any], store: RunStore, only: Sequence[str] = (),
+                        force: bool = False) -> dict[str, Any]:
+    """Bring a recorded run's measurements up to date with the installed evaluations (``only``:
+    these evaluations; ``force``: measure them even where current), on its outcome rebuilt
+    from its artifact, on the first device of the hardware it ran on. Returns the record as
+    :func:`remeasure` does (``measured`` empty when nothing was stale)."""
+    if record.get("status") != "ok":
+        raise UcdbenchError(f"run {record.get('key', '?')[:10]} is {record.get('status')!r}, not ok: there is no fit to "
+                            "measure; `ucdbench run` fits it again")
+    names = list(only) or list(registry.entries["evaluation"])
+    evaluations = [registry.get("evaluation", name) for name in names]
+    configs = evaluation_configs(evaluations, record["preset"], split_evaluation_overrides(record.get("overrides", {})))
+    planned = plan_measurements(record["key"], evaluations, configs)
+    missing = list(planned) if force else stale(planned, record)
+    if not missing:
+        return {**record, "cached": True, "measured": []}
+    hardware = registry.get("hardware", record.get("hardware_plugin") or record["hardware"]["kind"])
+    instance = hardware.load()()
+    reason = instance.unavailable_reason()
+    if reason:
+        raise UcdbenchError(f"run {record['key'][:10]} ran on {hardware.name!r}, which is not usable here: {reason}")
+    return remeasure(record, registry.get("method", record["method"]["name"]), registry.get("task", record["task"]["name"]),
+                     hardware, missing, instance.devices()[0], store)
 
 
 def _load_reference(reference: Reference, device: str, store: RunStore):
@@ -369,6 +445,8 @@ def _load_reference(reference: Reference, device: str, store: RunStore):
     task, model = rebuild_run(record, torch.device(device))
     model.requires_grad_(False).eval()
     return ReferencedRun(reference.key, reference.method, task, model, encoder_of(task, model), record)
+
+
 def expand_specs(methods: Sequence[str], task: str, preset: str, seeds: Sequence[int], hardware: str,
                  assignments: Sequence[str], threads: int | None = None) -> list[RunSpec]:
     """Every run one invocation asks for: methods × seeds × the ``--set`` grid."""

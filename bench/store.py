@@ -8,8 +8,9 @@ results merge by copying. Layout under the results folder::
     attachments/<key>/<evaluation>/<file>  images evaluations attached (see ``EvaluationContext.attach``)
 
 A record is written when a run starts (``status: running``) and replaced when it ends (``ok``
-or ``failed``), each time through a temp file and a rename: a killed process leaves the
-``running`` record of a run that never finished, never a half-written file.
+or ``failed``), and again when an evaluation is measured on it later, each time through a temp
+file and a rename: a killed process leaves the ``running`` record of a run that never finished,
+or the record as it was before a measurement, never a half-written file.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from typing import Any
 from ucdbench.cache import atomic_write_bytes
 from ucdbench.interfaces import UcdbenchError
 
-SCHEMA_VERSION = 2
-"""2: each evaluation's declared figures (``figures``: name, direction, unit) replace the bare
+SCHEMA_VERSION = 3
+"""3: a run is fitted once and each evaluation is a measurement of it under its own key
+(``measurements``: key, status, on what it was measured, error and traceback when it failed;
+see :mod:`ucdbench.measuring`); the run's key no longer holds the evaluations.
+2: each evaluation's declared figures (``figures``: name, direction, unit) replace the bare
 ``leaderboard_columns`` of schema 1."""
 
 
