@@ -78,12 +78,14 @@ def _top_level_packages(dist: Distribution) -> set[str]:
     puts on ``sys.path`` through a ``.pth`` file (an editable install's source folder)."""
     declared = set((dist.read_text("top_level.txt") or "").split())
     files = dist.files or ()
-    packages = declared or {f.parts[0] if len(f.parts) > 1 else f.with_suffix("").name for f in files if f.suffix == ".py"}
+    packages = declared or {f.parts[0] if len(f.parts) > 1 else f.with_suffix("").name
+                            for f in files if f.suffix == ".py"}
     for pth in (Path(f.locate()) for f in files if f.suffix == ".pth"):
         for line in (pth.read_text() if pth.is_file() else "").splitlines():
             root = pth.parent / line.strip()
             if line.strip() and not line.startswith(("#", "import")) and root.is_dir():
-                packages.update(p.stem for p in root.iterdir() if p.stem.isidentifier() and (p.is_dir() or p.suffix == ".py"))
+                packages.update(p.stem for p in root.iterdir()
+                                if p.stem.isidentifier() and (p.is_dir() or p.suffix == ".py"))
     return packages
 
 
