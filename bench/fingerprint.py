@@ -1,15 +1,29 @@
 """Fingerprints of the code that produces a result, so that no cache serves a stale one.
 
 A run's key and every in-suite cache key (pretrained bases, attack targets, generated data)
-include the fingerprint of the code that computed them:
+include the fingerprint of the code that computed them. Code is fingerprinted in one of two
+ways, by where it comes from:
 
-- for a module of this distribution (the harness ``ucdbench`` or a built-in plugin of
-  ``ucdbench_plugins``): a hash of its source and of the source of every module of those two
-  packages it imports, directly or through others (found by reading the imports, without
-  importing anything). Editing a method re-runs that method's runs and nothing else; editing a
-  base model's pretraining rebuilds that base; editing the leaderboard re-runs nothing.
-- for a module of another distribution (a third-party plugin): its distribution's name and
-  version, which its author bumps on a release.
+- **by its source**, when it is code that may change without a new version: the harness
+  ``ucdbench`` and its built-in plugins ``ucdbench_plugins`` (wherever they are installed), and
+  any distribution installed from a local folder — ``pip install -e ./plugin`` or
+  ``pip install ./plugin``, which record it in the ``direct_url.json`` of their ``.dist-info``
+  (PEP 610: a ``file://`` URL with ``dir_info``). The fingerprint hashes the module's source and
+  that of every module it imports, directly or through others, that is itself fingerprinted by
+  source (found by reading the imports, without importing anything). Editing a method re-runs
+  that method's runs and nothing else; editing a base model's pretraining rebuilds that base;
+  editing the leaderboard re-runs nothing; editing a third-party plugin installed editable
+  re-runs its runs, and so does editing a built-in it subclasses.
+- **by its version**, for every other distribution (a wheel from an index, a VCS or archive
+  URL): its ``name==version``, which its author bumps on a release. A distribution without
+  ``direct_url.json`` is one of these, whatever its files are: only the installer knows where
+  they came from, and PEP 610 is how it says so. So a package put on ``sys.path`` beside a bare
+  ``.dist-info`` (the test suite's fixtures) is keyed by its version, or by its module's name
+  where its metadata names none of its files; giving it a ``direct_url.json`` makes it source.
+
+A distribution's top-level packages are those its metadata names (``top_level.txt``, or the
+``.py`` files of its ``RECORD``) or, for an editable install whose back end names neither (a
+PEP 660 install that puts a folder on ``sys.path`` through a ``.pth`` file), those in that folder.
 
 :data:`ucdbench.api` re-exports lazily, so its imports are read from its table of names.
 """
@@ -19,15 +33,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import json
 from functools import lru_cache
-from importlib.metadata import packages_distributions, version
+from importlib.metadata import Distribution, distributions, packages_distributions, version
 from pathlib import Path
 
 OWN_PACKAGES = ("ucdbench", "ucdbench_plugins")
-
-
-def _is_own(module: str) -> bool:
-    return module.partition(".")[0] in OWN_PACKAGES
+"""The harness and its built-in plugins: fingerprinted by source wherever they are installed."""
 
 
 @lru_cache(maxsize=None)
@@ -46,9 +58,61 @@ def _is_module(name: str) -> bool:
     return _source(name) is not None
 
 
+# --------------------------------------------------------------------------------------------
+# Which distribution a module comes from, and how it was installed
+# --------------------------------------------------------------------------------------------
+
+
+def _installed_from_folder(dist: Distribution) -> bool:
+    """Whether ``dist`` was installed from a local folder, editable or not (PEP 610)."""
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return False
+    return isinstance(direct, dict) and "dir_info" in direct and str(direct.get("url", "")).startswith("file:")
+
+
+def _top_level_packages(dist: Distribution) -> set[str]:
+    """The top-level packages and modules ``dist`` installs: as its metadata names them
+    (``top_level.txt``, else the ``.py`` files of its ``RECORD``), and those in every folder it
+    puts on ``sys.path`` through a ``.pth`` file (an editable install's source folder)."""
+    declared = set((dist.read_text("top_level.txt") or "").split())
+    files = dist.files or ()
+    packages = declared or {f.parts[0] if len(f.parts) > 1 else f.with_suffix("").name
+                            for f in files if f.suffix == ".py"}
+    for pth in (Path(f.locate()) for f in files if f.suffix == ".pth"):
+        for line in (pth.read_text() if pth.is_file() else "").splitlines():
+            root = pth.parent / line.strip()
+            if line.strip() and not line.startswith(("#", "import")) and root.is_dir():
+                packages.update(p.stem for p in root.iterdir()
+                                if p.stem.isidentifier() and (p.is_dir() or p.suffix == ".py"))
+    return packages
+
+
+@lru_cache(maxsize=None)
+def _packages_from_folders() -> frozenset[str]:
+    """The top-level packages of every distribution installed from a local folder."""
+    return frozenset(package for dist in distributions() if _installed_from_folder(dist)
+                     for package in _top_level_packages(dist))
+
+
+@lru_cache(maxsize=None)
+def by_source(module: str) -> bool:
+    """Whether ``module`` is fingerprinted by its source (see the module docstring) rather than
+    by its distribution's version."""
+    package = module.partition(".")[0]
+    return package in OWN_PACKAGES or package in _packages_from_folders()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading imports
+# --------------------------------------------------------------------------------------------
+
+
 @lru_cache(maxsize=None)
 def imported_modules(module: str) -> frozenset[str]:
-    """The modules of this distribution that ``module`` imports directly (its source read, not run)."""
+    """The modules fingerprinted by source that ``module`` imports directly (its source read,
+    not run)."""
     found = _source(module)
     if found is None:
         return frozenset()
@@ -64,18 +128,20 @@ def imported_modules(module: str) -> frozenset[str]:
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
             names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names if _is_module(f"{base}.{alias.name}"))
+            if by_source(base):
+                names.update(f"{base}.{alias.name}" for alias in node.names if _is_module(f"{base}.{alias.name}"))
         elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets):
             # ucdbench.api's table of lazily imported names: {"name": "module", ...}
             names.update(v.value for v in ast.walk(node.value) if isinstance(v, ast.Constant) and isinstance(v.value, str)
-                         and _is_own(v.value) and _is_module(v.value))
-    return frozenset(n for n in names if _is_own(n) and _is_module(n))
+                         and by_source(v.value) and _is_module(v.value))
+    return frozenset(n for n in names if by_source(n) and _is_module(n))
 
 
 def module_closure(*modules: str) -> list[str]:
-    """``modules`` and every module of this distribution they import, transitively, sorted."""
+    """``modules`` and every module fingerprinted by source they import, transitively, sorted
+    (those of ``modules`` fingerprinted by version are left out)."""
     seen: set[str] = set()
-    stack = [m for m in modules if _is_own(m)]
+    stack = [m for m in modules if by_source(m)]
     while stack:
         module = stack.pop()
         if module in seen:
@@ -88,11 +154,11 @@ def module_closure(*modules: str) -> list[str]:
 
 
 def code_fingerprint(*modules: str) -> str:
-    """A short hash of the code behind ``modules``: the sources of their closure within this
-    distribution, and ``name==version`` of the distribution of any other module."""
+    """A short hash of the code behind ``modules``: the sources of their closure of modules
+    fingerprinted by source, and ``name==version`` of the distribution of any other module."""
     digest = hashlib.sha256()
     for module in sorted(set(modules)):
-        if not _is_own(module):
+        if not by_source(module):
             digest.update(_distribution_version(module).encode())
     for module in module_closure(*modules):
         path, source = _source(module)  # type: ignore[misc]
@@ -100,18 +166,22 @@ def code_fingerprint(*modules: str) -> str:
     return digest.hexdigest()[:16]
 
 
+@lru_cache(maxsize=None)
+def _packages_distributions() -> dict[str, list[str]]:
+    return packages_distributions()
+
+
 def _distribution_version(module: str) -> str:
-    top = module.partition(".")[0]
-    distributions = packages_distributions().get(top, [])
+    distributions = _packages_distributions().get(module.partition(".")[0], [])
     if not distributions:
         return f"{module} (no distribution)"
     return ",".join(f"{d}=={version(d)}" for d in sorted(set(distributions)))
 
 
-_MEMOS = (_source, imported_modules)
+_MEMOS = (_source, _packages_from_folders, by_source, imported_modules, _packages_distributions)
 
 
 def clear() -> None:
-    """Forget what was read (after a source changed within this process)."""
+    """Forget what was read (after a source, or what is installed, changed within this process)."""
     for memo in _MEMOS:
         memo.cache_clear()

@@ -146,8 +146,9 @@ class Task(Configurable, ABC):
     A task also subclasses the capabilities it offers methods (:mod:`ucdbench.capabilities`:
     ``ImageClassification``, ``LanguageModeling``, ``SceneReconstruction``); a method's
     ``requires`` names those it needs. Construction is cheap (no data is read: ``ucdbench list
-    --matrix`` builds every task); :meth:`prepare` loads or generates the data (cached on disk
-    where it is expensive).
+    --matrix`` builds every task) and never fails for data that is missing;
+    :meth:`unavailable_reason` says what is missing before anything runs, and :meth:`prepare`
+    loads or generates the data (cached on disk where it is expensive).
     """
 
     name: ClassVar[str]
@@ -170,6 +171,17 @@ class Task(Configurable, ABC):
             if metric.name == name:
                 return metric
         raise KeyError(name)
+
+    def unavailable_reason(self) -> str | None:
+        """None when what this task is configured to read is there; otherwise what is missing
+        and how to supply it (the environment variable or ``--set task.KEY=...`` to set).
+
+        The runner asks before the first run of an invocation starts, so a dataset that is not
+        configured, or not where its setting or variable says, is a usage error (exit 2) with
+        the fix rather than a failed run. Be cheap: check that the configured folders and files
+        exist, read no data. The default, for a task whose data ships with it: nothing to check.
+        """
+        return None
 
     @abstractmethod
     def prepare(self) -> None:

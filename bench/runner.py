@@ -184,9 +184,13 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
     task_config = merge_config(task_cls, spec.preset, task_over, f"task {spec.task!r}")
     eval_configs = evaluation_configs(evaluations, spec.preset, eval_over)
 
-    reason = method_cls().supports(task_cls(spec.preset, spec.seed, task_config))
+    task = task_cls(spec.preset, spec.seed, task_config)
+    reason = method_cls().supports(task)
     if reason:
         raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
+    missing = task.unavailable_reason()
+    if missing:
+        raise UcdbenchError(f"task {spec.task!r}: {missing}")
 
     references = {name: [_resolve_reference(registry, spec, store, name, parsed, _depth)
                          for parsed in setting.references(method_config[name])]

@@ -55,6 +55,23 @@ def test_a_root_without_splits_is_rejected(tmp_path, monkeypatch):
         make_task().prepare()
 
 
+def test_what_is_missing_is_named_with_its_fix_and_nothing_is_read(fake_root, tmp_path, monkeypatch):
+    monkeypatch.delenv("UCDBENCH_IMAGENET", raising=False)
+    fix = "set $UCDBENCH_IMAGENET (or --set task.root=PATH) to an ImageFolder tree"
+    assert make_task().unavailable_reason().startswith(f"no local dataset is configured: {fix}")
+    none = tmp_path / "none"
+    assert make_task(none).unavailable_reason().startswith(f"task.root={str(none)!r} is not a folder: {fix}")
+    monkeypatch.setenv("UCDBENCH_IMAGENET", str(none))
+    assert make_task().unavailable_reason().startswith(f"$UCDBENCH_IMAGENET={str(none)!r} is not a folder: {fix}")
+    assert make_task(fake_root).unavailable_reason() is None  # task.root wins over the variable
+    assert make_task(tmp_path).unavailable_reason() is None  # a folder without splits: its layout is checked on prepare
+    listed = tmp_path / "10percent.txt"
+    assert make_task(fake_root, labelled_list=str(listed)).unavailable_reason().startswith(
+        f"task.labelled_list={str(listed)!r} is not a file")
+    listed.write_text("0.png\n")
+    assert make_task(fake_root, labelled_list=str(listed)).unavailable_reason() is None
+
+
 def test_fake_image_folder_trains_and_evaluates_end_to_end(fake_root, monkeypatch):
     monkeypatch.setenv("UCDBENCH_IMAGENET", str(fake_root))
     task = make_task()

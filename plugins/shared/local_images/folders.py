@@ -6,7 +6,6 @@ The suite never downloads ImageNet (its licence needs a sign-up): users point at
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +30,6 @@ class HubImages:
     def __getitem__(self, index: int) -> tuple[Any, int]:
         row = self.split[int(index)]
         return row["image"].convert("RGB"), int(row["label"])
-
-
-def resolve_root(configured: str, env: str, task: str, layout: str) -> Path:
-    """The dataset folder from ``task.root`` or else the environment variable ``env``; fails
-    fast without one, saying what ``task`` needs (``layout``)."""
-    fix = f"set {env} (or --set task.root=PATH) to {layout}"
-    root = configured or os.environ.get(env, "")
-    if not root:
-        raise UcdbenchError(f"the {task} task needs a local dataset and none is configured: {fix}")
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        raise UcdbenchError(f"{task} root {str(path)!r} (from {'task.root' if configured else env}) is not a folder: {fix}")
-    return path
 
 
 def open_splits(root: Path) -> tuple[Any, Any, list[str]]:

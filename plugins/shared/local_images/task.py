@@ -25,6 +25,7 @@ RGB (stacked optical flow), timm adapts the first convolution's weights to them.
 from __future__ import annotations
 
 import difflib
+import os
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +39,7 @@ from ucdbench.api import (
     AugmentedViews, ImageClassification, LabelledBatch, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch,
 )
 from ucdbench_plugins.shared.labels import label_settings, labelled_mask, noisy_labels
-from ucdbench_plugins.shared.local_images.folders import file_names, labels_of, resolve_root
+from ucdbench_plugins.shared.local_images.folders import file_names, labels_of
 from ucdbench_plugins.shared.local_images.items import Items, TwoViews
 from ucdbench_plugins.shared.local_images.views import strong_transform, weak_transform
 
@@ -60,24 +61,12 @@ class NormalizedClassifier(nn.Module):
         return self.head(self.features((x - self.mean) / self.std))
 
 
-def _folder_problem(value: str) -> str | None:
-    if value and not Path(value).expanduser().is_dir():
-        return f"{value!r} is not a folder; give the dataset's folder"
-    return None
-
-
-def _file_problem(value: str) -> str | None:
-    if value and not Path(value).expanduser().is_file():
-        return f"{value!r} is not a file; give a file of names, one per line"
-    return None
-
-
 def local_settings(root_help: str, model: str = "resnet18") -> dict[str, Setting]:
     """The settings every local-dataset task has; ``root_help`` says what its folder holds.
-    A folder or file given on the command line is checked before any run starts; the folder
-    named by the environment, when ``root`` is '', when the task prepares."""
+    The folder and the file they name are checked before any run starts
+    (:meth:`LocalImageClassification.unavailable_reason`)."""
     return {
-        "root": Setting("", root_help, check=_folder_problem),
+        "root": Setting("", root_help),
         "model": Setting(model, "a timm model name (timm.list_models())"),
         "checkpoint": Setting("", "a local checkpoint of that model; '' uses timm's pretrained weights from the hub "
                                   "cache"),
@@ -87,7 +76,7 @@ def local_settings(root_help: str, model: str = "resnet18") -> dict[str, Setting
         "workers": Setting(PerPreset(0, 2, 8), "data-loading processes", minimum=0),
         **label_settings(),
         "labelled_list": Setting("", "a file of training file names, one per line, whose labels methods may use "
-                                     "(the official 10% subset list); '' uses labelled_fraction", check=_file_problem),
+                                     "(the official 10% subset list); '' uses labelled_fraction"),
     }
 
 
@@ -129,8 +118,27 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
 
     # -- data ---------------------------------------------------------------------------------
 
+    def unavailable_reason(self) -> str | None:
+        """What is missing of the dataset folder (``task.root``, or else ``$env``) and of the
+        ``labelled_list`` file; only that they exist is checked, the layout when preparing."""
+        fix = f"set ${self.env} (or --set task.root=PATH) to {self.layout}"
+        configured = self.config["root"] or os.environ.get(self.env, "")
+        if not configured:
+            return f"no local dataset is configured: {fix}"
+        if not Path(configured).expanduser().is_dir():
+            named = f"task.root={configured!r}" if self.config["root"] else f"${self.env}={configured!r}"
+            return f"{named} is not a folder: {fix}"
+        listed = self.config["labelled_list"]
+        if listed and not Path(listed).expanduser().is_file():
+            return (f"task.labelled_list={listed!r} is not a file: give a file of training image names, one per "
+                    "line (as the official 10percent.txt), or leave it '' to use task.labelled_fraction")
+        return None
+
     def prepare(self) -> None:
-        root = resolve_root(self.config["root"], self.env, self.name, self.layout)  # before timm, to fail fast
+        missing = self.unavailable_reason()  # the runner asked before any run; a direct caller may not have
+        if missing:
+            raise UcdbenchError(f"task {self.name!r}: {missing}")
+        root = Path(self.config["root"] or os.environ[self.env]).expanduser()
         import timm
         import timm.data
 

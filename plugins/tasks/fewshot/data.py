@@ -57,19 +57,25 @@ class FewShotData:
     novel_classes: list[int]
 
 
-def resolve_folder(folder: str) -> Path:
-    """``task.folder``, or ``$UCDBENCH_FEWSHOT_DATA`` when empty, checked to hold base/ and novel/."""
-    chosen = folder or os.environ.get(FOLDER_ENV, "")
+def chosen_folder(folder: str) -> str:
+    """``task.folder``, or ``$UCDBENCH_FEWSHOT_DATA`` when it is '' ('' when neither is set)."""
+    return folder or os.environ.get(FOLDER_ENV, "")
+
+
+def folder_problem(folder: str) -> str | None:
+    """None when the chosen folder (:func:`chosen_folder`) holds base/ and novel/; otherwise
+    what is missing and how to fix it."""
+    chosen = chosen_folder(folder)
     how = (f"set task.folder (or ${FOLDER_ENV}) to a mini-ImageNet or tiered-ImageNet folder holding "
            "base/<class>/*.jpg (the backbone's pretraining classes) and novel/<class>/*.jpg (the episodes' "
            "classes), or use task.dataset=mnist (embedded, offline)")
     if not chosen:
-        raise UcdbenchError(f"task.dataset=folder needs a folder and none is given: {how}")
+        return f"task.dataset=folder needs a folder and none is given: {how}"
     root = Path(chosen).expanduser()
     missing = [name for name in ("base", "novel") if not (root / name).is_dir()]
     if missing:
-        raise UcdbenchError(f"few-shot folder {root} has no {' or '.join(f'{m}/' for m in missing)}: {how}")
-    return root
+        return f"few-shot folder {root} has no {' or '.join(f'{m}/' for m in missing)}: {how}"
+    return None
 
 
 def load_embedded(name: str, side: int, base: list[int], novel: list[int]) -> FewShotData:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,9 +31,12 @@ from ucdbench.api import (
     FewShotClassification, Metric, PerPreset, Setting, Task, UcdbenchError,
 )
 from ucdbench_plugins.shared.fewshot.diffusion import DiffusionEditor
-from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor, unavailable_reason
+from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor
+from ucdbench_plugins.shared.fewshot.stable_diffusion import unavailable_reason as pipeline_unavailable_reason
 from ucdbench_plugins.tasks.fewshot.backbone import BACKBONES, build_backbone, pretrained_state
-from ucdbench_plugins.tasks.fewshot.data import EMBEDDED, FewShotData, load_embedded, load_folder, resolve_folder
+from ucdbench_plugins.tasks.fewshot.data import (
+    EMBEDDED, FewShotData, chosen_folder, folder_problem, load_embedded, load_folder,
+)
 from ucdbench_plugins.tasks.fewshot.generator import in_suite_generator
 from ucdbench_plugins.tasks.fewshot.episodes import (
     Episode, episode_accuracy, mean_and_interval, normalised, sample_episode,
@@ -109,21 +113,30 @@ class FewShotTask(Task, FewShotClassification):
         self.in_chans = 1 if self.config["dataset"] in EMBEDDED else 3
         self.image_size = self.config["image_size"]
         self.n_way, self.k_shot = self.config["n_way"], self.config["k_shot"]
-        if self.config["dataset"] == "folder":
-            resolve_folder(self.config["folder"])
-        if self.config["generator"] == "stable-diffusion":
-            problem = unavailable_reason(self.config["generator_model"])
-            if problem:
-                raise UcdbenchError(f"task.generator=stable-diffusion: {problem}; task.generator=in-suite needs no "
-                                    "download")
         self._generator: DiffusionEditor | None = None
 
     # -- data ---------------------------------------------------------------------------------
 
+    def unavailable_reason(self) -> str | None:
+        """A folder of ``dataset=folder`` that is not given or lacks base/ or novel/, or
+        Stable Diffusion weights that cannot be loaded here."""
+        if self.config["dataset"] == "folder":
+            problem = folder_problem(self.config["folder"])
+            if problem:
+                return problem
+        if self.config["generator"] == "stable-diffusion":
+            problem = pipeline_unavailable_reason(self.config["generator_model"])
+            if problem:
+                return f"task.generator=stable-diffusion: {problem}; task.generator=in-suite needs no download"
+        return None
+
     def prepare(self) -> None:
+        missing = self.unavailable_reason()  # the runner asked before any run; a direct caller may not have
+        if missing:
+            raise UcdbenchError(f"task {self.name!r}: {missing}")
         side = self.config["image_size"]
         if self.config["dataset"] == "folder":
-            self.data: FewShotData = load_folder(resolve_folder(self.config["folder"]), side)
+            self.data: FewShotData = load_folder(Path(chosen_folder(self.config["folder"])).expanduser(), side)
         else:
             base, novel = _class_ids(self.config["base_classes"]), _class_ids(self.config["novel_classes"])
             if set(base) & set(novel):
