@@ -280,14 +280,17 @@ def _compare_timing(run: str, seeds: list[int], base: dict[int, dict], head: dic
                 f"timing figures are compared on raw samples, and {' and '.join(missing)} recorded none "
                 f"({RAW_SAMPLES}: runs of a ucdbench that did not keep them)"))
             continue
-        tested.append((seed, before, after, slowdown_test(before, after, limits.slowdown_factor, limits.slowdown_alpha)))
-    slower = all(change.slower for *_, change in tested)
-    faster = all(change.faster for *_, change in tested)
+        change = slowdown_test(before, after, limits.slowdown_factor, limits.slowdown_alpha)
+        if not change.testable:  # too few samples: no verdict, and never "within the rule"
+            out.not_compared.append(NotCompared(f"{run} · seed {seed} · {evaluation} ({', '.join(names)})",
+                                                f"{change.describe()}; {len(before)} vs {len(after)} samples"))
+            continue
+        tested.append((seed, before, after, change))
+    slower = bool(tested) and all(change.slower for *_, change in tested)
+    faster = bool(tested) and all(change.faster for *_, change in tested)
     for seed, before, after, change in tested:
         verdict = Change.REGRESSION if slower else Change.IMPROVEMENT if faster else Change.UNCHANGED
-        p = change.p_faster if change.ratio < 1 else change.p_slower
-        test = (f"median ×{change.ratio:.3g}, Mann–Whitney U p = {p:.2g} (one-sided, "
-                f"{len(before)} vs {len(after)} samples)")
+        test = f"{change.describe()}, {len(before)} vs {len(after)} samples"
         out.findings.append(Finding(f"{run} · seed {seed}", f"{label} ({', '.join(names)})", FigureKind.TIMING,
                                     verdict, f"{_value(statistics.median(before))} ms",
                                     f"{_value(statistics.median(after))} ms", test))

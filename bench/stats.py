@@ -4,8 +4,9 @@
 - :func:`paired_comparison`: two rows of runs compared seed by seed (a paired t-test), the
   difference oriented by the figure's direction.
 - :func:`slowdown_test`: whether timed calls got slower, on raw samples: the ratio of medians
-  beyond a factor *and* a one-sided Mann–Whitney U test, the rule airspeed velocity (asv) uses
-  so that a noisy machine does not cry wolf.
+  beyond a factor *and* a two-sided Mann–Whitney U test (or, with few samples, the 99%
+  intervals of the medians apart; with fewer still, untestable), the rule airspeed velocity
+  (asv) uses so that a noisy machine does not cry wolf.
 
 Distributions come from :mod:`scipy.stats`; nothing here imports torch.
 """
@@ -17,6 +18,7 @@ import statistics
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 CONFIDENCE = 0.95
 """Of every interval in leaderboards."""
@@ -130,34 +132,102 @@ def _paired_p_value(candidate: list[float], reference: list[float], differences:
         return float(stats.ttest_rel(candidate, reference).pvalue)
 
 
+TIMING_CONFIDENCE = 0.99
+"""Of the median intervals that the timing test falls back to when samples are few (asv's 99%)."""
+
+
+class TimingTest(str, Enum):
+    """How :func:`slowdown_test` decided whether two sets of samples differ."""
+
+    MANN_WHITNEY = "Mann–Whitney U"
+    """Enough samples on both sides for the two-sided test to reach the p threshold at all."""
+    INTERVAL_OVERLAP = "median intervals"
+    """Too few for the test: the samples differ when the 99% confidence intervals of their
+    medians do not overlap (a pessimistic check, as asv's fallback)."""
+    UNTESTABLE = "untestable"
+    """Too few even for bounded 99% intervals of the medians (fewer than 8 samples on a side):
+    no verdict, neither a change nor "within the rule"."""
+
+
 @dataclass(frozen=True)
 class TimingChange:
     """Raw timed samples of a head run against a base run.
 
-    ``ratio`` is median(head) / median(base); ``p_slower`` and ``p_faster`` the one-sided
-    Mann–Whitney U p-values that head's samples tend to be larger (smaller) than base's.
-    ``slower`` and ``faster`` apply the rule: beyond the factor *and* below the p threshold.
+    ``ratio`` is median(head) / median(base); ``test`` how the difference was decided;
+    ``p_value`` the two-sided Mann–Whitney U p-value (None unless ``test`` is
+    :attr:`TimingTest.MANN_WHITNEY`); ``base_interval`` and ``head_interval`` the 99% confidence
+    intervals of the medians (None where too few samples bound them). ``slower`` and ``faster``
+    apply the rule: the samples differ *and* the ratio is beyond the factor.
     """
 
     ratio: float
-    p_slower: float
-    p_faster: float
+    test: TimingTest
+    p_value: float | None
+    base_interval: tuple[float, float] | None
+    head_interval: tuple[float, float] | None
     slower: bool
     faster: bool
+
+    @property
+    def testable(self) -> bool:
+        return self.test is not TimingTest.UNTESTABLE
+
+    def describe(self) -> str:
+        """``median ×1.5, Mann–Whitney U p = 8e-05 (two-sided, 8 vs 8 samples)``, and so on."""
+        if self.test is TimingTest.MANN_WHITNEY:
+            how = f"Mann–Whitney U p = {self.p_value:.2g} (two-sided)"
+        elif self.test is TimingTest.INTERVAL_OVERLAP:
+            overlap = _overlap(self.base_interval, self.head_interval)  # type: ignore[arg-type]
+            how = (f"99% intervals of the medians {_interval(self.base_interval)} vs {_interval(self.head_interval)} "
+                   + ("overlap" if overlap else "do not overlap") + " (too few samples for Mann–Whitney U)")
+        else:
+            how = "untestable: too few samples for a test or bounded 99% intervals of the medians (8 a side)"
+        return f"median ×{self.ratio:.3g}, {how}"
+
+
+def _interval(bounds: tuple[float, float] | None) -> str:
+    return "unbounded" if bounds is None else f"[{bounds[0]:.4g}, {bounds[1]:.4g}] ms"
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[1] >= b[0] and a[0] <= b[1]
+
+
+def median_interval(samples: Sequence[float], confidence: float = TIMING_CONFIDENCE) -> tuple[float, float] | None:
+    """The distribution-free confidence interval of the median (order statistics, through
+    ``scipy.stats.quantile_test``), or None where too few samples bound it."""
+    from scipy import stats
+
+    interval = stats.quantile_test(list(samples), q=statistics.median(samples), p=0.5).confidence_interval(confidence)
+    low, high = float(interval.low), float(interval.high)
+    return None if math.isnan(low) or math.isnan(high) else (low, high)
 
 
 def slowdown_test(base_ms: Sequence[float], head_ms: Sequence[float], factor: float = SLOWDOWN_FACTOR,
                   alpha: float = SLOWDOWN_ALPHA) -> TimingChange:
-    """asv's rule on raw samples: head is slower when median(head) > ``factor`` × median(base)
-    and a one-sided Mann–Whitney U test says head's samples are larger with p < ``alpha``
-    (faster, the mirror: a ratio below 1/``factor`` and p < ``alpha`` the other way). Neither a
-    small shift that is real nor a large one that is noise is flagged."""
+    """asv's rule (``asv.statistics.is_different``) on raw samples. The samples differ when a
+    two-sided Mann–Whitney U test gives p < ``alpha`` — used only where the sample counts let
+    it reach ``alpha`` at all (its smallest p, 1 / C(m + n, min(m, n)), is below ``alpha``);
+    with fewer samples, when the 99% confidence intervals of the medians do not overlap; with
+    too few for bounded intervals, the change is untestable. Head is slower when they differ
+    and median(head) > ``factor`` × median(base); faster, the mirror. Neither a small shift that
+    is real nor a large one that is noise is flagged, and few samples never pass for "within
+    the rule"."""
     if not base_ms or not head_ms:
         raise ValueError("slowdown_test needs samples on both sides")
     from scipy import stats
 
     ratio = statistics.median(head_ms) / statistics.median(base_ms)
-    p_slower = float(stats.mannwhitneyu(head_ms, base_ms, alternative="greater").pvalue)
-    p_faster = float(stats.mannwhitneyu(head_ms, base_ms, alternative="less").pvalue)
-    return TimingChange(ratio, p_slower, p_faster, slower=ratio > factor and p_slower < alpha,
-                        faster=ratio < 1 / factor and p_faster < alpha)
+    base_interval, head_interval = median_interval(base_ms), median_interval(head_ms)
+    p_value = None
+    if 1 / math.comb(len(base_ms) + len(head_ms), min(len(base_ms), len(head_ms))) < alpha:
+        test = TimingTest.MANN_WHITNEY
+        p_value = float(stats.mannwhitneyu(head_ms, base_ms, alternative="two-sided").pvalue)
+        differ = p_value < alpha
+    elif base_interval is not None and head_interval is not None:
+        test = TimingTest.INTERVAL_OVERLAP
+        differ = not _overlap(base_interval, head_interval)
+    else:
+        test, differ = TimingTest.UNTESTABLE, False
+    return TimingChange(ratio, test, p_value, base_interval, head_interval, slower=differ and ratio > factor,
+                        faster=differ and ratio < 1 / factor)

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from ucdbench.stats import MeanCI, mean_ci, paired_comparison, slowdown_test
+from ucdbench.stats import MeanCI, TimingTest, mean_ci, paired_comparison, slowdown_test
 
 T_975_DF2 = 4.302652729749464  # t_{0.975, 2}, from a table
 T_975_DF1 = 12.706204736174696  # t_{0.975, 1}
@@ -62,17 +62,40 @@ def test_paired_comparison_without_noise_or_shared_seeds():
     assert paired_comparison({0: 1.0}, {0: 0.0}, True).relative == math.inf
 
 
-def test_slowdown_needs_both_the_factor_and_the_rank_test():
+def test_slowdown_needs_both_the_factor_and_the_two_sided_rank_test():
     base = [10.0, 10.1, 10.2, 10.3, 10.4, 10.5, 10.6, 10.7]
     slower = [1.5 * t for t in base]  # every head sample above every base sample
     change = slowdown_test(base, slower)
-    assert change.ratio == pytest.approx(1.5)
-    # U = 0 for "less": the exact one-sided p of complete separation is 1 / C(16, 8) = 1/12870
-    assert change.p_slower == pytest.approx(1 / 12870)
+    assert change.ratio == pytest.approx(1.5) and change.test is TimingTest.MANN_WHITNEY
+    # complete separation: the exact two-sided p is 2 / C(16, 8) = 2/12870 (a one-sided test would give half)
+    assert change.p_value == pytest.approx(2 / 12870)
     assert change.slower and not change.faster
     assert slowdown_test(slower, base).faster and not slowdown_test(slower, base).slower
     small = slowdown_test(base, [1.05 * t for t in base])  # real but under the factor
     assert small.ratio == pytest.approx(1.05) and not small.slower
-    few = slowdown_test([10.0, 10.1], [15.0, 15.1])  # 1.5× but two samples cannot reach p < 0.002
-    assert few.p_slower == pytest.approx(1 / 6) and not few.slower
     assert slowdown_test(base, slower, factor=2.0).slower is False
+
+
+def test_few_samples_fall_back_to_median_intervals_then_to_untestable():
+    # 5 a side: the smallest two-sided p, 1/C(10, 5) = 1/252, cannot reach 0.002, so the 99% intervals of
+    # the medians decide; but 5 samples do not bound a 99% interval (1 - 2·0.5^5 = 0.94 < 0.99): untestable
+    five = slowdown_test([10.0, 10.1, 10.2, 10.3, 10.4], [20.0, 20.1, 20.2, 20.3, 20.4])
+    assert five.test is TimingTest.UNTESTABLE and not five.testable and not five.slower and five.p_value is None
+    assert "untestable" in five.describe()
+    # 8 vs 3: 1/C(11, 3) = 1/165 is too coarse for the test; 8 samples bound the median's 99% interval by
+    # their extremes (1 - 2·0.5^8 = 0.992), 3 do not: untestable still
+    assert slowdown_test([10.0 + i / 10 for i in range(8)], [20.0, 20.1, 20.2]).test is TimingTest.UNTESTABLE
+
+
+def test_the_interval_fallback_flags_only_intervals_apart():
+    from ucdbench.stats import median_interval
+
+    base = [10.0 + i / 10 for i in range(8)]
+    assert median_interval(base) == pytest.approx((10.0, 10.7))  # n = 8: the extremes (coverage 0.992)
+    assert median_interval(base[:7]) is None  # n = 7: 1 - 2·0.5^7 = 0.984 < 0.99
+    # 8 vs 8 reaches the test (1/12870 < 0.002); to exercise the fallback, a stricter alpha the test cannot reach
+    apart = slowdown_test(base, [20.0 + i / 10 for i in range(8)], alpha=1e-5)
+    assert apart.test is TimingTest.INTERVAL_OVERLAP and apart.slower and apart.p_value is None
+    overlapping = slowdown_test(base, [10.5 + i for i in range(8)], alpha=1e-5)  # medians ×1.33, intervals overlap
+    assert overlapping.test is TimingTest.INTERVAL_OVERLAP and not overlapping.slower
+    assert "overlap (too few samples" in overlapping.describe()
