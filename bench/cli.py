@@ -28,6 +28,25 @@ def _results_option(parser: argparse.ArgumentParser) -> None:
                         help="results folder (default: $UCDBENCH_RESULTS or ./results)")
 
 
+def _heartbeat_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
+                        help="a 'running' record of another host whose heartbeat is older than this is interrupted "
+                             "(its machine died) and reruns with --resume (default: the experiment file's [executor] "
+                             "heartbeat_timeout_s, else 600)")
+
+
+def _heartbeat_timeout(args: argparse.Namespace, experiment: Any) -> float:
+    from ucdbench.executors import HEARTBEAT_TIMEOUT_S
+
+    if args.heartbeat_timeout is not None:
+        if not args.heartbeat_timeout > 0:
+            raise UcdbenchError(f"--heartbeat-timeout {args.heartbeat_timeout}: give seconds > 0 (for example 600)")
+        return args.heartbeat_timeout
+    if experiment is not None and experiment.executor.heartbeat_timeout_s is not None:
+        return experiment.executor.heartbeat_timeout_s
+    return HEARTBEAT_TIMEOUT_S
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ucdbench",
@@ -67,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     _results_option(run)
     run.add_argument("--force", action="store_true", help="run again even if an identical run is recorded")
     run.add_argument("--resume", action="store_true",
-                     help="also re-run runs that were interrupted (a 'running' record whose process died)")
+                     help="also re-run runs that were interrupted (a 'running' record whose process died, or whose "
+                          "heartbeat from another host is older than --heartbeat-timeout)")
+    _heartbeat_option(run)
     executors = run.add_argument_group("executors", "where the runs execute (default: the experiment file's "
                                        "[executor], else local: one worker per device of this host)")
     executors.add_argument("--executor", choices=EXECUTORS, default=None)
@@ -100,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     _results_option(plan)
     plan.add_argument("--force", action="store_true", help="plan as `run --force` would run")
     plan.add_argument("--resume", action="store_true", help="plan as `run --resume` would run")
+    _heartbeat_option(plan)
 
     board = commands.add_parser("leaderboard", help="write markdown leaderboards and plots from the records")
     _results_option(board)
@@ -382,7 +404,7 @@ def _executor(args: argparse.Namespace, experiment: Any) -> Any:
 def _describe_left(run: Any, state: Any, record: dict[str, Any]) -> str:
     from ucdbench.executors import RunState
 
-    where = f"pid {record.get('pid')} on {record.get('host', '?')}"
+    where = f"pid {record.get('pid')} on {record.get('host', '?')}, last heartbeat {record.get('heartbeat_at', '?')}"
     if state is RunState.INTERRUPTED:
         return f"{run.spec.method} seed {run.spec.seed}: interrupted ({where} is gone); --resume runs it again"
     return f"{run.spec.method} seed {run.spec.seed}: in progress ({where}); left to it"
@@ -409,7 +431,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"· {_describe_left(run, state, record)}", file=sys.stderr, flush=True)
 
     for record in run_all(registry, specs, store, force=args.force, on_start=announce, executor=executor,
-                          resume=args.resume, on_left=leave):
+                          resume=args.resume, on_left=leave, heartbeat_timeout_s=_heartbeat_timeout(args, experiment)):
         records.append(record)
         _report_failures(record)
     print(summary_table(records))
@@ -496,7 +518,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from ucdbench.runner import resolve
     from ucdbench.store import RunStore
 
-    specs, _ = _requested(args)
+    specs, experiment = _requested(args)
+    timeout = _heartbeat_timeout(args, experiment)
     registry = load_registry()
     store = RunStore(args.results)
     resolved = [resolve(registry, spec, store) for spec in specs]
@@ -510,7 +533,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     measures = 0
     for run in resolved:
         record = store.get(run.key)
-        state = RunState.NEW if args.force else run_state(record)
+        state = RunState.NEW if args.force else run_state(record, timeout)
         counts[state] += 1
         runs = state is RunState.NEW or state is RunState.FAILED or (state is RunState.INTERRUPTED and args.resume)
         missing = [p.entry.name for p in stale(run.measurements, record)] if state is RunState.DONE else []

@@ -28,6 +28,7 @@ recording it as failed with the reason.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import socket
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,7 +45,7 @@ from typing import Any, ClassVar
 from ucdbench.interfaces import UcdbenchError
 from ucdbench.measuring import stale
 from ucdbench.plugins import Registry, load_registry
-from ucdbench.runner import ResolvedRun, RunSpec, execute, now, resolve
+from ucdbench.runner import HEARTBEAT_S, ResolvedRun, RunSpec, execute, now, resolve
 from ucdbench.store import SCHEMA_VERSION, RunStore
 
 OnStart = Callable[[RunSpec, str], None]
@@ -69,9 +71,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_state(record: Mapping[str, Any] | None) -> RunState:
-    """The state of a run from its record. A ``running`` record of another host is taken as in
-    progress: its process cannot be checked from here."""
+HEARTBEAT_TIMEOUT_S = 10 * HEARTBEAT_S
+"""After how long without a heartbeat a ``running`` record of another host is interrupted
+(``--heartbeat-timeout``, or ``heartbeat_timeout_s`` in an experiment file's ``[executor]``)."""
+
+
+def _seconds_since(timestamp: str | None) -> float:
+    if not timestamp:
+        return math.inf
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(timestamp)).total_seconds()
+
+
+def run_state(record: Mapping[str, Any] | None, heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> RunState:
+    """The state of a run from its record. A ``running`` record of this host is in progress
+    while its process lives; one of another host (whose process cannot be checked from here)
+    while its heartbeat (:class:`ucdbench.runner.Heartbeat`) is younger than
+    ``heartbeat_timeout_s``; otherwise it is interrupted (its machine or process died)."""
     if record is None:
         return RunState.NEW
     status = record.get("status")
@@ -79,7 +94,8 @@ def run_state(record: Mapping[str, Any] | None) -> RunState:
         return RunState.DONE
     if status == "running":
         if record.get("host") != socket.gethostname():
-            return RunState.IN_PROGRESS
+            beat = record.get("heartbeat_at") or record.get("started_at")
+            return RunState.IN_PROGRESS if _seconds_since(beat) < heartbeat_timeout_s else RunState.INTERRUPTED
         return RunState.IN_PROGRESS if _alive(int(record.get("pid", 0))) else RunState.INTERRUPTED
     return RunState.FAILED
 
@@ -94,7 +110,8 @@ class Selection:
     """Runs not dispatched: in progress elsewhere, or interrupted without ``--resume``."""
 
 
-def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = False, resume: bool = False) -> Selection:
+def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = False, resume: bool = False,
+                heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> Selection:
     """Which runs to dispatch: all with ``force``; else new and failed runs, runs recorded ok
     whose measurements are stale (an evaluation installed or changed since: they are measured,
     not fitted again), interrupted ones with ``resume``, never one a live process is executing.
@@ -102,7 +119,7 @@ def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = Fals
     to_run, cached, left = [], [], []
     for run in runs:
         record = store.get(run.key)
-        state = RunState.NEW if force else run_state(record)
+        state = RunState.NEW if force else run_state(record, heartbeat_timeout_s)
         if state is RunState.DONE and not stale(run.measurements, record):
             cached.append({**record, "cached": True})
         elif state is RunState.DONE:  # fitted: a worker measures what the record lacks on the rebuilt outcome
@@ -350,12 +367,13 @@ def make_executor(kind: str, options: Mapping[str, Any], retries: int = 2) -> Ex
 
 def run_all(registry: Registry, specs: Sequence[RunSpec], store: RunStore, force: bool = False,
             on_start: OnStart | None = None, executor: Executor | None = None, resume: bool = False,
-            on_left: Callable[[ResolvedRun, RunState, dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
+            on_left: Callable[[ResolvedRun, RunState, dict[str, Any]], None] | None = None,
+            heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> Iterator[dict[str, Any]]:
     """Resolve every spec first (so a typo fails before hours of runs), read their records
     (:func:`select_runs`), then execute what is to run (default: on this host); yields records
     as runs finish, cached ones first. ``on_left`` hears of the runs left to other processes."""
     resolved = [resolve(registry, spec, store) for spec in specs]
-    selection = select_runs(resolved, store, force, resume)
+    selection = select_runs(resolved, store, force, resume, heartbeat_timeout_s)
     for run, state, record in selection.left:
         if on_left:
             on_left(run, state, record)

@@ -99,6 +99,9 @@ class ExecutorSpec:
 
     kind: str = "local"
     options: Mapping[str, Any] = field(default_factory=dict)
+    heartbeat_timeout_s: float | None = None
+    """After how long without a heartbeat another host's ``running`` record is taken as
+    interrupted (None: :data:`ucdbench.executors.HEARTBEAT_TIMEOUT_S`)."""
 
 
 @dataclass(frozen=True)
@@ -264,9 +267,13 @@ def load_experiment(path: Path | str) -> Experiment:
     kind = executor.get("kind", "local")
     if kind not in EXECUTORS:
         raise locator.error("executor", None, "kind", f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
-    options = {k: v for k, v in executor.items() if k != "kind"}
-    _check_keys(locator, "executor", None, options, _EXECUTOR_KEYS[kind])
-    return Experiment(path, str(head.get("description", "")), runs, claims, ExecutorSpec(kind, options))
+    options = {k: v for k, v in executor.items() if k not in ("kind", "heartbeat_timeout_s")}
+    _check_keys(locator, "executor", None, options, _EXECUTOR_KEYS[kind] | {"heartbeat_timeout_s"})
+    timeout = executor.get("heartbeat_timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise locator.error("executor", None, "heartbeat_timeout_s", f"expected seconds > 0, got {timeout!r}")
+    return Experiment(path, str(head.get("description", "")), runs, claims,
+                      ExecutorSpec(kind, options, None if timeout is None else float(timeout)))
 
 
 @dataclass(frozen=True)

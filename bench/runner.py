@@ -294,10 +294,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
 
     import torch
 
-    from ucdbench.artifacts import write_artifact
     from ucdbench.environment import environment
-    from ucdbench.fitting import fit, prepared_task
-    from ucdbench.interfaces import FitContext
 
     spec = run.spec
     torch.set_num_threads(spec.threads)  # part of the key: a cached result is one these threads give
@@ -325,7 +322,57 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     if run.references:
         record["references"] = {name: [{"key": ref.key, "method": ref.method, "reference": ref.text} for ref in refs]
                                 for name, refs in run.references.items()}
+    record["heartbeat_at"] = now()
     store.write(record)
+    with Heartbeat(store, record):
+        _fit_and_measure(run, record, store, device, task_cls, method_cls, hardware)
+    record["finished_at"] = now()
+    store.write(record)
+    return record
+
+
+HEARTBEAT_S = 60.0
+"""How often a running run's record says it is alive (``heartbeat_at``)."""
+
+
+class Heartbeat:
+    """While a run executes, rewrite its ``running`` record every :data:`HEARTBEAT_S` seconds
+    with a fresh ``heartbeat_at``, so that a driver on another host can tell a run in progress
+    from one whose machine died (:func:`ucdbench.executors.run_state`). It writes a copy of
+    the record as it was when the run started; the final record is written after it stops."""
+
+    def __init__(self, store: RunStore, record: dict[str, Any], interval_s: float = HEARTBEAT_S) -> None:
+        import copy
+        import threading
+
+        self.store, self.running, self.interval_s = store, copy.deepcopy(record), interval_s
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat {record['key'][:10]}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            self.running["heartbeat_at"] = now()
+            self.store.write(self.running)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, device: str, task_cls: Any,
+                     method_cls: Any, hardware: Any) -> None:
+    """The fit, then (when it succeeded) every measurement, into ``record``."""
+    import torch
+
+    from ucdbench.artifacts import write_artifact
+    from ucdbench.fitting import fit, prepared_task
+    from ucdbench.interfaces import FitContext
+
+    spec = run.spec
     start = time.perf_counter()
     try:
         torch_device = torch.device(device)
@@ -357,9 +404,6 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     if record["status"] == "ok":
         measure(run.measurements, record, task=task, outcome=outcome, hardware=hardware, device=torch_device,
                 preset=spec.preset, seed=spec.seed, artifact_path=artifact_path, store=store, on=MEASURED_ON_FIT)
-    record["finished_at"] = now()
-    store.write(record)
-    return record
 
 
 def remeasure(record: dict[str, Any], method: Entry, task: Entry, hardware: Entry,

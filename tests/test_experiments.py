@@ -97,7 +97,15 @@ def test_run_states_come_from_the_records():
     assert run_state({"status": "failed"}) is RunState.FAILED
     assert run_state({"status": "running", "pid": os.getpid(), "host": host}) is RunState.IN_PROGRESS
     assert run_state({"status": "running", "pid": dead.pid, "host": host}) is RunState.INTERRUPTED
-    assert run_state({"status": "running", "pid": dead.pid, "host": "another-node"}) is RunState.IN_PROGRESS
+    from datetime import datetime, timedelta, timezone
+
+    beat = (datetime.now(timezone.utc) - timedelta(seconds=30)).isoformat(timespec="seconds")
+    old = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat(timespec="seconds")
+    elsewhere = {"status": "running", "pid": dead.pid, "host": "another-node"}
+    assert run_state({**elsewhere, "heartbeat_at": beat}) is RunState.IN_PROGRESS
+    assert run_state({**elsewhere, "heartbeat_at": old}) is RunState.INTERRUPTED  # that machine died
+    assert run_state({**elsewhere, "heartbeat_at": old}, heartbeat_timeout_s=3 * 3600) is RunState.IN_PROGRESS
+    assert run_state({**elsewhere, "started_at": old}) is RunState.INTERRUPTED  # no heartbeat yet: since it started
 
 
 def _one_run(tmp_path: Path, executor: str = "local") -> Path:
