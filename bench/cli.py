@@ -652,10 +652,14 @@ def _add_compare_parser(commands: Any) -> None:
         description="Match the runs of two results folders by method, task, preset, seed, settings and hardware, "
                     "and compare each figure as its kind says: exact figures must be equal, quality figures are "
                     "tested across seeds (paired t-test and a minimum effect), timings on raw samples (asv's rule). "
-                    "Exit status: 0 no regression, 1 a regression, 2 a usage error.")
+                    "Exit status: 0 no regression, 1 a regression (or a run both hold that could not be compared, or "
+                    "nothing compared at all), 2 a usage error.")
     compare.add_argument("base", metavar="BASE", help="the results folder to compare against (last night's)")
     compare.add_argument("head", metavar="HEAD", help="the results folder to check (tonight's)")
     compare.add_argument("--out", metavar="FILE", default=None, help="also write the markdown report to FILE")
+    compare.add_argument("--accept", metavar="FILE", default=None,
+                         help="an accepted-changes file (TOML [[accept]] entries: method, task, figure, reason): "
+                              "the regressions it names are reported as accepted and do not fail the gate")
     compare.add_argument("--alpha", type=float, default=SIGNIFICANCE,
                          help="p-value below which a quality figure's change is beyond noise "
                               f"(default: {SIGNIFICANCE})")
@@ -715,6 +719,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ucdbench.accepted import apply_acceptances, load_acceptances
     from ucdbench.compare import Thresholds, compare_records, load_results, markdown
 
     limits = Thresholds(alpha=args.alpha, min_effect=args.min_effect, slowdown_factor=args.slowdown_factor)
@@ -725,12 +730,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for file in skipped:
             print(f"ucdbench: {role}: skipped {file.reason}", file=sys.stderr)
         folders[role] = (folder, records)
+    acceptances = load_acceptances(args.accept) if args.accept else None
     comparison = compare_records(folders["BASE"][1], folders["HEAD"][1], limits)
-    report = markdown(comparison, folders["BASE"], folders["HEAD"], limits)
+    applied = apply_acceptances(comparison, acceptances) if acceptances is not None else None
+    report = markdown(comparison, folders["BASE"], folders["HEAD"], limits, applied)
     print(report, end="")
     if args.out:
         Path(args.out).write_text(report)
-    return 1 if comparison.regressed else 0
+    return 1 if comparison.fails_gate else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:

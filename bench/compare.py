@@ -34,6 +34,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ucdbench.accepted import AcceptanceReport
 from ucdbench.interfaces import FigureKind, UcdbenchError
 from ucdbench.leaderboard import format_number
 from ucdbench.stats import MIN_EFFECT, SIGNIFICANCE, SLOWDOWN_ALPHA, SLOWDOWN_FACTOR, paired_comparison, slowdown_test
@@ -73,11 +74,18 @@ class Change(Enum):
     CHANGED = "changed"
     """A significant change of a figure with no better direction."""
     UNCHANGED = "unchanged"
+    ACCEPTED = "accepted"
+    """A regression an entry of the accepted-changes file names (:mod:`ucdbench.accepted`)."""
+    UNCOMPARABLE = "uncomparable"
+    """A run both folders hold that could not be compared (no common hardware class): it
+    fails the gate, since a regression could hide there."""
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One figure of one run (or of a row of seeds) compared; values formatted for a reader."""
+    """One figure of one run (or of a row of seeds) compared; values formatted for a reader.
+    ``setting`` and ``figures`` (``evaluation/figure`` names, or ``status``) say what it is
+    about, for matching accepted changes."""
 
     run: str
     figure: str
@@ -86,6 +94,8 @@ class Finding:
     base: str
     head: str
     test: str
+    setting: RunSetting | None = None
+    figures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,9 +116,19 @@ class Comparison:
     def regressed(self) -> bool:
         return bool(self.of(Change.REGRESSION))
 
+    @property
+    def compared_nothing(self) -> bool:
+        return not any(f.change is not Change.UNCOMPARABLE for f in self.findings)
+
+    @property
+    def fails_gate(self) -> bool:
+        """A regression, a run both folders hold that could not be compared, or nothing compared
+        at all: the gate passes only on evidence, never by accident."""
+        return self.regressed or bool(self.of(Change.UNCOMPARABLE)) or self.compared_nothing
+
 
 @dataclass(frozen=True)
-class _Setting:
+class RunSetting:
     """What makes two runs comparable, but the seed and the hardware."""
 
     method: str
@@ -125,7 +145,19 @@ class _Setting:
                 + f" · {self.preset}")
 
 
-Runs = dict[_Setting, dict[str, dict[int, dict[str, Any]]]]
+@dataclass(frozen=True)
+class Row:
+    """The runs of one setting on one hardware, as the report names them."""
+
+    setting: RunSetting
+    hardware: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.setting.label()} · {self.hardware}"
+
+
+Runs = dict[RunSetting, dict[str, dict[int, dict[str, Any]]]]
 """setting → hardware fingerprint → seed → record."""
 
 
@@ -138,7 +170,7 @@ def _by_setting(records: Sequence[dict[str, Any]]) -> tuple[Runs, dict[str, str]
         hardware = record.get("hardware") or {}
         fingerprint = hardware_fingerprint(hardware)
         names[fingerprint] = f"{hardware.get('kind', '?')}: {hardware.get('name', '?')} [{fingerprint}]"
-        setting = _Setting(record["method"]["name"], record["task"]["name"], str(record.get("preset")),
+        setting = RunSetting(record["method"]["name"], record["task"]["name"], str(record.get("preset")),
                            json.dumps(record.get("overrides") or {}, sort_keys=True, default=str))
         runs.setdefault(setting, {}).setdefault(fingerprint, {})[int(record.get("seed", 0))] = record
     return runs, names
@@ -192,7 +224,7 @@ class Thresholds:
             raise UcdbenchError(f"--slowdown-factor {self.slowdown_factor}: a slowdown factor is > 1 (1.1 is 10%)")
 
 
-def _compare_exact(run: str, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
+def _compare_exact(row: Row, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
                    figure: dict[str, Any], out: Comparison) -> None:
     name = figure["name"]
     before = {s: base[s]["evaluations"].get(evaluation, {}).get(name) for s in seeds}
@@ -200,18 +232,19 @@ def _compare_exact(run: str, seeds: list[int], base: dict[int, dict], head: dict
     label = f"{evaluation}/{name}"
     new = [s for s in seeds if before[s] is None and after[s] is not None]
     if new:
-        out.not_compared.append(NotCompared(f"{run} · {_seeds(new)} · {label}", "new in HEAD"))
+        out.not_compared.append(NotCompared(f"{row.label} · {_seeds(new)} · {label}", "new in HEAD"))
     present = [s for s in seeds if before[s] is not None]  # gone in HEAD: a change
     if not present:
         return
     differing = [s for s in present if not (before[s] == after[s] or _both_nan(before[s], after[s]))]
     if not differing:
-        out.findings.append(Finding(f"{run} · {_seeds(present)}", label, FigureKind.EXACT, Change.UNCHANGED,
-                                    _values(before, present), _values(after, present), "equal"))
+        out.findings.append(Finding(f"{row.label} · {_seeds(present)}", label, FigureKind.EXACT, Change.UNCHANGED,
+                                    _values(before, present), _values(after, present), "equal", row.setting, (label,)))
         return
-    out.findings.append(Finding(f"{run} · {_seeds(differing)}", label, FigureKind.EXACT, Change.REGRESSION,
+    out.findings.append(Finding(f"{row.label} · {_seeds(differing)}", label, FigureKind.EXACT, Change.REGRESSION,
                                 _values(before, differing), _values(after, differing),
-                                "an exact figure changed" + _direction(figure, before, after, differing)))
+                                "an exact figure changed" + _direction(figure, before, after, differing),
+                                row.setting, (label,)))
 
 
 def _both_nan(a: Any, b: Any) -> bool:
@@ -234,7 +267,7 @@ def _direction(figure: dict[str, Any], before: Mapping[int, Any], after: Mapping
     return " (for the better)" if better else " (for the worse)" if worse else ""
 
 
-def _compare_quality(run: str, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
+def _compare_quality(row: Row, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
                      figure: dict[str, Any], limits: Thresholds, out: Comparison) -> None:
     name, label = figure["name"], f"{evaluation}/{figure['name']}"
     before = {s: v for s in seeds if (v := _number(base[s]["evaluations"].get(evaluation, {}).get(name))) is not None}
@@ -243,7 +276,7 @@ def _compare_quality(run: str, seeds: list[int], base: dict[int, dict], head: di
         return
     comparison = paired_comparison(after, before, figure.get("higher_is_better"))
     if comparison.p_value is None:
-        out.not_compared.append(NotCompared(f"{run} · {label}", f"a quality figure is compared across seeds, and "
+        out.not_compared.append(NotCompared(f"{row.label} · {label}", f"a quality figure is compared across seeds, and "
                                             f"{comparison.n} seed(s) have it in both folders (2 or more needed)"))
         return
     paired = list(comparison.seeds)
@@ -257,12 +290,12 @@ def _compare_quality(run: str, seeds: list[int], base: dict[int, dict], head: di
     relative = "∞" if math.isinf(comparison.relative) else f"{100 * comparison.relative:+.2g}%".replace("-", "−")
     test = (f"mean {'+' if comparison.mean_difference >= 0 else '−'}{_value(abs(comparison.mean_difference))} "
             f"({relative}), paired t-test p = {comparison.p_value:.2g}, n = {comparison.n}")
-    out.findings.append(Finding(f"{run} · {_seeds(paired)}", label, FigureKind.QUALITY, change,
+    out.findings.append(Finding(f"{row.label} · {_seeds(paired)}", label, FigureKind.QUALITY, change,
                                 _value(statistics.fmean(before[s] for s in paired)),
-                                _value(statistics.fmean(after[s] for s in paired)), test))
+                                _value(statistics.fmean(after[s] for s in paired)), test, row.setting, (label,)))
 
 
-def _compare_timing(run: str, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
+def _compare_timing(row: Row, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
                     names: list[str], limits: Thresholds, out: Comparison) -> None:
     """asv's rule on each seed's raw samples; with several seeds, a row changes only when every
     seed changes the same way: the samples of one run share the machine's state while it ran
@@ -276,13 +309,13 @@ def _compare_timing(run: str, seeds: list[int], base: dict[int, dict], head: dic
         missing = [role for role, samples in (("BASE", before), ("HEAD", after)) if not samples]
         if missing:
             out.not_compared.append(NotCompared(
-                f"{run} · seed {seed} · {evaluation} ({', '.join(names)})",
+                f"{row.label} · seed {seed} · {evaluation} ({', '.join(names)})",
                 f"timing figures are compared on raw samples, and {' and '.join(missing)} recorded none "
                 f"({RAW_SAMPLES}: runs of a ucdbench that did not keep them)"))
             continue
         change = slowdown_test(before, after, limits.slowdown_factor, limits.slowdown_alpha)
         if not change.testable:  # too few samples: no verdict, and never "within the rule"
-            out.not_compared.append(NotCompared(f"{run} · seed {seed} · {evaluation} ({', '.join(names)})",
+            out.not_compared.append(NotCompared(f"{row.label} · seed {seed} · {evaluation} ({', '.join(names)})",
                                                 f"{change.describe()}; {len(before)} vs {len(after)} samples"))
             continue
         tested.append((seed, before, after, change))
@@ -291,43 +324,44 @@ def _compare_timing(run: str, seeds: list[int], base: dict[int, dict], head: dic
     for seed, before, after, change in tested:
         verdict = Change.REGRESSION if slower else Change.IMPROVEMENT if faster else Change.UNCHANGED
         test = f"{change.describe()}, {len(before)} vs {len(after)} samples"
-        out.findings.append(Finding(f"{run} · seed {seed}", f"{label} ({', '.join(names)})", FigureKind.TIMING,
+        out.findings.append(Finding(f"{row.label} · seed {seed}", f"{label} ({', '.join(names)})", FigureKind.TIMING,
                                     verdict, f"{_value(statistics.median(before))} ms",
-                                    f"{_value(statistics.median(after))} ms", test))
+                                    f"{_value(statistics.median(after))} ms", test, row.setting,
+                                    tuple(f"{evaluation}/{name}" for name in names)))
 
 
-def _compare_rows(run: str, base: dict[int, dict], head: dict[int, dict], limits: Thresholds,
+def _compare_rows(row: Row, base: dict[int, dict], head: dict[int, dict], limits: Thresholds,
                   out: Comparison) -> None:
     """Two rows of runs of one setting on one hardware, seed by seed."""
     for seed in sorted(set(base) ^ set(head)):
         role = "BASE" if seed in base else "HEAD"
-        out.not_compared.append(NotCompared(f"{run} · seed {seed}", f"only in {role}"))
+        out.not_compared.append(NotCompared(f"{row.label} · seed {seed}", f"only in {role}"))
     ok: list[int] = []
     for seed in sorted(set(base) & set(head)):
         before, after = base[seed]["status"], head[seed]["status"]
         if before == after == "ok":
             ok.append(seed)
         elif before == "ok" and after == "failed":
-            out.findings.append(Finding(f"{run} · seed {seed}", "status", None, Change.REGRESSION, "ok", "failed",
-                                        head[seed].get("error") or "failed"))
+            out.findings.append(Finding(f"{row.label} · seed {seed}", "status", None, Change.REGRESSION, "ok", "failed",
+                                        head[seed].get("error") or "failed", row.setting, ("status",)))
         elif before == "failed" and after == "ok":
-            out.findings.append(Finding(f"{run} · seed {seed}", "status", None, Change.IMPROVEMENT, "failed", "ok",
-                                        "succeeds now"))
+            out.findings.append(Finding(f"{row.label} · seed {seed}", "status", None, Change.IMPROVEMENT, "failed", "ok",
+                                        "succeeds now", row.setting, ("status",)))
         else:
-            out.not_compared.append(NotCompared(f"{run} · seed {seed}", f"status {before} in BASE, {after} in HEAD"))
+            out.not_compared.append(NotCompared(f"{row.label} · seed {seed}", f"status {before} in BASE, {after} in HEAD"))
     if not ok:
         return
     declared = _declared([*(base[s] for s in ok), *(head[s] for s in ok)])
     for evaluation, figures in declared.items():
         timing = [name for name, figure in figures.items() if FigureKind.of(figure) is FigureKind.TIMING]
         if timing:
-            _compare_timing(run, ok, base, head, evaluation, timing, limits, out)
+            _compare_timing(row, ok, base, head, evaluation, timing, limits, out)
         for figure in figures.values():
             kind = FigureKind.of(figure)
             if kind is FigureKind.EXACT:
-                _compare_exact(run, ok, base, head, evaluation, figure, out)
+                _compare_exact(row, ok, base, head, evaluation, figure, out)
             elif kind is FigureKind.QUALITY:
-                _compare_quality(run, ok, base, head, evaluation, figure, limits, out)
+                _compare_quality(row, ok, base, head, evaluation, figure, limits, out)
 
 
 def compare_records(base: Sequence[dict[str, Any]], head: Sequence[dict[str, Any]],
@@ -341,15 +375,22 @@ def compare_records(base: Sequence[dict[str, Any]], head: Sequence[dict[str, Any
     for setting in sorted(base_runs.keys() | head_runs.keys(), key=lambda s: (s.task, s.preset, s.method, s.overrides)):
         before, after = base_runs.get(setting, {}), head_runs.get(setting, {})
         for fingerprint in sorted(before.keys() | after.keys()):
-            run = f"{setting.label()} · {names[fingerprint]}"
+            row = Row(setting, names[fingerprint])
+            run = row.label
             if fingerprint in before and fingerprint in after:
-                _compare_rows(run, before[fingerprint], after[fingerprint], limits, out)
+                _compare_rows(row, before[fingerprint], after[fingerprint], limits, out)
                 continue
             role, other, other_role = ("BASE", after, "HEAD") if fingerprint in before else ("HEAD", before, "BASE")
-            elsewhere = sorted(names[f] for f in other if f != fingerprint)
-            reason = (f"hardware differs: only in {role} on this hardware; {other_role} ran it on "
-                      + "; ".join(elsewhere)) if elsewhere else f"only in {role}"
-            out.not_compared.append(NotCompared(run, reason))
+            elsewhere = sorted(names[f] for f in other if f not in (before if role == "BASE" else after))
+            if not elsewhere:
+                out.not_compared.append(NotCompared(run, f"only in {role}"))
+            elif role == "HEAD":  # reported once, from BASE's side
+                continue
+            else:
+                out.findings.append(Finding(
+                    run, "hardware", None, Change.UNCOMPARABLE, row.hardware, "; ".join(elsewhere),
+                    f"both folders ran it, on hardware of different classes, so nothing of it was compared; rerun "
+                    f"one side on the other's hardware class, or accept it ({setting.label()})", setting, ("hardware",)))
     return out
 
 
@@ -367,13 +408,20 @@ def _commits(records: Sequence[dict[str, Any]]) -> str:
 
 
 def markdown(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tuple[str, Sequence[dict]],
-             limits: Thresholds = Thresholds()) -> str:
+             limits: Thresholds = Thresholds(), acceptances: AcceptanceReport | None = None) -> str:
     """The report: regressions first, then improvements and directionless changes, then what
     was unchanged (counts), then what could not be compared and why."""
     regressions, improvements = comparison.of(Change.REGRESSION), comparison.of(Change.IMPROVEMENT)
     changed, unchanged = comparison.of(Change.CHANGED), comparison.of(Change.UNCHANGED)
-    verdict = (f"**{len(regressions)} regression{'s' if len(regressions) != 1 else ''}.**" if regressions
-               else "**No regression.**")
+    accepted, uncomparable = comparison.of(Change.ACCEPTED), comparison.of(Change.UNCOMPARABLE)
+    if regressions:
+        verdict = f"**{len(regressions)} regression{'s' if len(regressions) != 1 else ''}.**"
+    elif uncomparable:
+        verdict = f"**{len(uncomparable)} run{'s' if len(uncomparable) != 1 else ''} could not be compared: the gate fails.**"
+    elif comparison.compared_nothing:
+        verdict = "**Nothing was compared: the gate fails.**"
+    else:
+        verdict = "**No regression.**"
     lines = [
         "# ucdbench compare", "",
         f"BASE `{base[0]}`: {len(base[1])} runs of {_commits(base[1])}. "
@@ -382,14 +430,25 @@ def markdown(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tup
         "the same hardware. Exact figures must be equal. A quality figure changes when a paired t-test across "
         f"the seeds both have gives p < {limits.alpha:g} and its mean moves by at least "
         f"{100 * limits.min_effect:g}% of BASE's. A timing changes when the median of its raw samples moves "
-        f"by more than ×{limits.slowdown_factor:g} and a one-sided Mann–Whitney U test gives "
-        f"p < {limits.slowdown_alpha:g}.", "",
+        f"by more than ×{limits.slowdown_factor:g} and its samples differ (a two-sided Mann–Whitney U test "
+        f"p < {limits.slowdown_alpha:g}, or with few samples the 99% intervals of the medians apart; with fewer "
+        "than 8 a side it is untestable).", "",
         verdict, "",
         f"## Regressions ({len(regressions)})", "",
         *(_findings_table(regressions) if regressions else ["None."]), "",
         f"## Improvements ({len(improvements)})", "",
         *(_findings_table(improvements) if improvements else ["None."]), "",
     ]
+    if uncomparable:
+        lines += [f"## In both folders, not comparable ({len(uncomparable)})", "", *_findings_table(uncomparable), ""]
+    if accepted or acceptances is not None:
+        lines += [f"## Accepted changes ({len(accepted)})", "",
+                  *(_findings_table(accepted) if accepted else ["None."]), ""]
+    if acceptances is not None and (acceptances.unused or acceptances.expired):
+        lines += ["Entries of the accepted-changes file that accepted nothing (remove them once their change has "
+                  "become the baseline):", "",
+                  *(f"- {a.line}: {a.describe()} — {a.reason}" for a in acceptances.unused),
+                  *(f"- {a.line}: {a.describe()} — expired {a.expires}" for a in acceptances.expired), ""]
     if changed:
         lines += [f"## Changed, with no better direction ({len(changed)})", "", *_findings_table(changed), ""]
     counts = {kind: sum(f.kind is kind for f in unchanged) for kind in FigureKind}
@@ -397,8 +456,8 @@ def markdown(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tup
               f"- exact: {counts[FigureKind.EXACT]} figures equal on every seed",
               f"- quality: {counts[FigureKind.QUALITY]} figures within noise",
               f"- timing: {counts[FigureKind.TIMING]} runs' raw samples within the rule", ""]
-    if not comparison.findings:
-        lines += ["Nothing could be compared: no run of HEAD matches one of BASE on the same hardware.", ""]
+    if comparison.compared_nothing:
+        lines += ["Nothing could be compared: no run of HEAD matches one of BASE on the same hardware class.", ""]
     lines += [f"## Not compared ({len(comparison.not_compared)})", ""]
     if comparison.not_compared:
         lines += ["| run | why |", "|---|---|",

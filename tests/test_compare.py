@@ -119,14 +119,20 @@ def test_a_latency_slowdown_of_one_and_a_half_fails_and_five_percent_does_not(tm
     assert status == 0 and "timing: 3 runs' raw samples within the rule" in report
 
 
-def test_runs_on_other_hardware_are_not_compared_and_say_why(tmp_path, capsys):
+def test_runs_both_folders_hold_on_other_hardware_fail_the_gate_and_say_why(tmp_path, capsys):
     gpu = {"kind": "cuda", "device": "cuda:0", "name": "Test GPU"}
-    head = [_record(seed, code="c1", top1=0.0, hardware=gpu) for seed in TOP1]  # a collapse, but elsewhere
+    head = [_record(seed, code="c1", top1=0.0, hardware=gpu) for seed in TOP1]  # a collapse, hidden on other hardware
     status, report = _compare(tmp_path, _night("c0"), head, capsys)
-    assert status == 0
-    assert "Nothing could be compared" in report
-    not_compared = report.split("## Not compared (2)")[1]
-    assert "hardware differs" in not_compared and "Test GPU" in not_compared and "Test CPU" in not_compared
+    assert status == 1  # the gate never passes because nothing could be compared
+    assert "could not be compared: the gate fails" in report and "Nothing could be compared" in report
+    uncomparable = report.split("## In both folders, not comparable (1)")[1].split("##")[0]
+    assert "Test GPU" in uncomparable and "Test CPU" in uncomparable and "different classes" in uncomparable
+
+
+def test_a_run_only_one_folder_holds_is_listed_and_does_not_fail_a_gate_that_compared_others(tmp_path, capsys):
+    extra = _record(0, method="vera", code="c1", top1=50.0)
+    status, report = _compare(tmp_path, _night("c0"), [*_night("c1"), extra], capsys)
+    assert status == 0 and "only in HEAD" in report.split("## Not compared")[1]
 
 
 def test_the_hardware_fingerprint_ignores_which_of_identical_devices_ran():
@@ -184,3 +190,43 @@ def test_compare_from_the_command_line_writes_its_report(tmp_path):
     assert result.stdout == out.read_text()
     assert "## Regressions (1)" in result.stdout and "compression/artifact_bytes" in result.stdout
     assert run_cli("compare", str(base), str(base)).returncode == 0
+
+
+def _accept(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "accepted-changes.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_an_accepted_slowdown_passes_the_gate_and_the_report_says_why(tmp_path, capsys):
+    slower = _night("c1", {seed: {"latency_ms": 15.0} for seed in TOP1})
+    assert _compare(tmp_path / "plain", _night("c0"), slower, capsys)[0] == 1
+    accept = _accept(tmp_path, '[[accept]]\nmethod = "lora"\ntask = "digits"\nset = { rank = 4 }\n'
+                               'figure = "latency/p50_ms"\nreason = "unmerged adapters at inference, reviewed in #1"\n'
+                               '\n[[accept]]\nmethod = "vera"\ntask = "digits"\nfigure = "accuracy"\nreason = "gone"\n')
+    status, report = _compare(tmp_path / "accepted", _night("c0"), slower, capsys, "--accept", accept)
+    assert status == 0 and "**No regression.**" in report
+    section = report.split("## Accepted changes (3)")[1].split("##")[0]
+    assert section.count("unmerged adapters at inference, reviewed in #1") == 3  # one per seed
+    assert "#2: vera · digits · accuracy — gone" in report  # an entry that accepted nothing is listed
+
+
+def test_an_acceptance_names_its_setting_and_figure_and_can_expire(tmp_path, capsys):
+    worse = _night("c1", {seed: {"top1": TOP1[seed] - 20} for seed in TOP1})
+    other_figure = _accept(tmp_path, '[[accept]]\nmethod = "lora"\ntask = "digits"\nfigure = "latency/p50_ms"\n'
+                                     'reason = "slower"\n')
+    assert _compare(tmp_path / "a", _night("c0"), worse, capsys, "--accept", other_figure)[0] == 1
+    other_setting = _accept(tmp_path, '[[accept]]\nmethod = "lora"\ntask = "digits"\nset = { rank = 8 }\n'
+                                      'figure = "accuracy/top1"\nreason = "r8 only"\n')
+    assert _compare(tmp_path / "b", _night("c0"), worse, capsys, "--accept", other_setting)[0] == 1
+    expired = _accept(tmp_path, '[[accept]]\nmethod = "lora"\ntask = "digits"\nfigure = "accuracy/top1"\n'
+                                'reason = "once"\nexpires = 2001-01-01\n')
+    status, report = _compare(tmp_path / "c", _night("c0"), worse, capsys, "--accept", expired)
+    assert status == 1 and "expired 2001-01-01" in report
+
+
+def test_an_acceptance_without_a_reason_is_a_usage_error(tmp_path, capsys):
+    bad = _accept(tmp_path, '[[accept]]\nmethod = "lora"\ntask = "digits"\nfigure = "accuracy/top1"\n')
+    status = main(["compare", str(_folder(tmp_path / "base", _night("c0"))), str(_folder(tmp_path / "head",
+                                                                                      _night("c1"))), "--accept", bad])
+    assert status == 2 and "'reason' is required" in capsys.readouterr().err
