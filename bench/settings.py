@@ -154,7 +154,8 @@ class Setting:
                 return f"{bound}={value!r} is not a finite number"
         number = [t for t in self.types if t in (int, float)]
         if (self.minimum is not None or self.maximum is not None) and not number:
-            bounds = ", ".join(f"{b}={getattr(self, b)!r}" for b in ("minimum", "maximum") if getattr(self, b) is not None)
+            bounds = ", ".join(f"{b}={getattr(self, b)!r}" for b in ("minimum", "maximum")
+                               if getattr(self, b) is not None)
             takes = _type_name(self.types) if self.types else "only its choices" if self.choices else "any value"
             return (f"{bounds} bounds numbers, but the setting takes {takes} "
                     f"(its default is {self._default_text()}): give a number default, or declare type=int or "
