@@ -51,7 +51,8 @@ def test_list_matrix_prints_every_method_that_loads_marks_the_rest_with_the_reas
     assert result.returncode == 2
     _no_traceback(result)
     # a row: the method, then per task ✓ or "– [n]", n the footnote with the reason
-    rows = {line.split()[0]: re.findall(r"✓|\[\d+\]", line) for line in result.stdout.splitlines()[3:] if line.strip()}
+    rows = {line.split()[0]: re.findall(r"✓|\[\d+\]", line)
+            for line in result.stdout.splitlines()[3:] if line.strip()}
     assert rows["base"][0] == "✓" and rows["lora"][0] == "✓"  # the working plugins' rows, as without it
     footnotes = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith("["))
     for method, problem in (("no-fit", "NoFit " + ABSTRACT), ("three-epochs", WRONG_SETTING)):
