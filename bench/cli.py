@@ -233,50 +233,70 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def support_matrix(registry: Registry) -> dict[str, dict[str, str | None]]:
+def support_matrix(registry: Registry) -> tuple[dict[str, dict[str, str | None]], dict[str, str]]:
     """method → task → None where the method runs on the task at its default settings, else
-    the reason it does not (or why the method or task could not be loaded)."""
+    the reason it does not (or why the method or task could not be loaded); and what did not
+    load ("method NAME" or "task NAME" → why), which is a plugin's fault, not a gap."""
+    from ucdbench.plugins import construct
+
+    failed: dict[str, str] = {}
     tasks: dict[str, Any] = {}
     for name in registry.names("task"):
         try:
-            task_cls = registry.load("task", name)
-            tasks[name] = task_cls("smoke", 0, task_cls.defaults("smoke"))
+            tasks[name] = construct("task", registry.load("task", name))
         except UcdbenchError as exc:
-            tasks[name] = exc
+            failed[f"task {name!r}"] = str(exc)
     matrix: dict[str, dict[str, str | None]] = {}
     for method_name in registry.names("method"):
         try:
-            method = registry.load("method", method_name)()
+            method = construct("method", registry.load("method", method_name))
         except UcdbenchError as exc:
-            matrix[method_name] = {name: f"the method does not load: {exc}" for name in tasks}
+            failed[f"method {method_name!r}"] = str(exc)
+            matrix[method_name] = {name: f"the method does not load: {exc}" for name in registry.names("task")}
             continue
-        matrix[method_name] = {name: (f"the task does not load: {task}" if isinstance(task, Exception)
-                                      else method.supports(task)) for name, task in tasks.items()}
-    return matrix
+        row: dict[str, str | None] = {}
+        for name in registry.names("task"):
+            if name not in tasks:
+                row[name] = f"the task does not load: {failed[f'task {name!r}']}"
+                continue
+            try:
+                row[name] = method.supports(tasks[name])
+            except Exception as exc:  # the plugin's own code: its bug, not the matrix's
+                row[name] = failed[f"method {method_name!r}"] = (
+                    f"{method_name}.supports({name}) raised {type(exc).__name__}: {exc}; supports() must return "
+                    "None or the reason the method cannot run on the task")
+        matrix[method_name] = row
+    return matrix, failed
 
 
 def _print_matrix(registry: Registry, as_json: bool) -> int:
+    """The matrix of every method and task that loads, each one that does not marked with its
+    reason; exit 2 (the reasons on stderr) when any did not load or a plugin is broken."""
     from tabulate import tabulate
 
-    matrix = support_matrix(registry)
+    matrix, failed = support_matrix(registry)
     if as_json:
         print(json.dumps(matrix, indent=2))
-        return 0
-    tasks = registry.names("task")
-    reasons: dict[str, int] = {}
-    rows = []
-    for method, row in matrix.items():
-        cells = []
-        for task in tasks:
-            reason = row[task]
-            cells.append("✓" if reason is None else f"– [{reasons.setdefault(reason, len(reasons) + 1)}]")
-        rows.append((method, *cells))
-    print("Which method runs on which task (default task settings; `--set task.KEY=...` may change it)")
-    print(tabulate(rows, headers=("method", *tasks), tablefmt="simple", disable_numparse=True))
-    print()
-    for reason, number in reasons.items():
-        print(f"[{number}] {reason}")
-    return 0
+    else:
+        tasks = registry.names("task")
+        reasons: dict[str, int] = {}
+        rows = []
+        for method, row in matrix.items():
+            cells = []
+            for task in tasks:
+                reason = row[task]
+                cells.append("✓" if reason is None else f"– [{reasons.setdefault(reason, len(reasons) + 1)}]")
+            rows.append((method, *cells))
+        print("Which method runs on which task (default task settings; `--set task.KEY=...` may change it)")
+        print(tabulate(rows, headers=("method", *tasks), tablefmt="simple", disable_numparse=True))
+        print()
+        for reason, number in reasons.items():
+            print(f"[{number}] {reason}")
+    problems = [f"{what} does not load: {why}" for what, why in failed.items()]
+    problems += [plugin.broken_message for plugin in registry.broken]
+    for problem in problems:
+        print(f"ucdbench: error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -320,9 +340,12 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 def cmd_check_plugin(args: argparse.Namespace) -> int:
     from ucdbench.conformance import check_plugin
+    from ucdbench.plugins import load_registry
 
+    registry = load_registry()
+    registry.load_named(args.name)  # a name nothing loadable has is the user's to fix: exit 2, with the reason
     checks = []
-    for check in check_plugin(args.name, args.task):
+    for check in check_plugin(args.name, args.task, registry):
         print(check.line(), flush=True)
         checks.append(check)
     failed = sum(not c.passed for c in checks)
@@ -418,6 +441,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs, experiment = _requested(args)
     executor = _executor(args, experiment)
     registry = load_registry()
+    for warning in registry.warnings():
+        print(f"ucdbench: warning: {warning}", file=sys.stderr, flush=True)
     store = RunStore(args.results)
     records, left = [], []
 

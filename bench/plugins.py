@@ -12,8 +12,11 @@ shows it with what to fix; nothing it registered is kept; the other plugins carr
 - a hook's signature is not ``(register)``;
 - it registers a name that is not letters, digits, ``-`` and ``_``, registers one name twice,
   or gives a string target that is not ``"module:attribute"``;
-- it registers an object (not a string) that is not a subclass of the kind's interface, or a
-  class whose ``name`` differs from the name it is registered under.
+- it registers an object (not a string) that the harness cannot use (:func:`target_problem`):
+  not a subclass of the kind's interface, a class whose ``name`` differs from the name it is
+  registered under, an abstract class (a method without ``fit()``), a class that cannot be
+  constructed as the harness constructs it (:func:`construct`), or one with a setting whose
+  declaration breaks its own rules (:meth:`ucdbench.settings.Setting.declaration_problem`).
 
 **Name collisions** are not a plugin's fault, so they cost only the name: plugins are loaded
 built-ins first, then third-party plugins sorted by distribution and entry-point name (then
@@ -22,12 +25,15 @@ one name, keeps everything else it registered, and ``ucdbench list`` says who ha
 
 **Lazy targets are checked when they load, not at list time.** A ``"module:attribute"`` target
 exists so that ``ucdbench list`` never imports a plugin's heavy module (torch, timm, …); to
-check that it is a subclass of the right interface we would have to import it, which would
-make ``list`` as slow as a run and let one plugin's missing dependency break the listing. So
-objects registered directly are checked at registration, and string targets in
-:meth:`Entry.load`, which raises a :class:`UcdbenchError` naming the plugin and the fix; a run
-loads every target it needs before the first run starts, so a bad target fails the invocation
-up front; ``ucdbench check-plugin NAME`` imports and checks a plugin's targets on demand.
+check it we would have to import it, which would make ``list`` as slow as a run and let one
+plugin's missing dependency break the listing. So ``list`` and ``ucdbench plugins`` cannot name
+a plugin whose string target is unusable: it shows as working there. The same check,
+:func:`target_problem`, runs on objects registered directly at registration and on string
+targets in :meth:`Entry.load`, which raises a :class:`UcdbenchError` naming the plugin, the
+problem and the fix. Whatever loads targets turns that into an exit 2 with the reason, never a
+traceback: a run loads every target it needs before the first run starts; ``ucdbench list
+--matrix`` loads every method and task, marks each that does not load and exits 2;
+``ucdbench check-plugin NAME`` loads the targets registered as NAME before its checks.
 
 Environment variables, as pytest has them:
 
@@ -39,6 +45,7 @@ Environment variables, as pytest has them:
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -49,7 +56,8 @@ from typing import Any
 import pluggy
 
 from ucdbench import hookspecs
-from ucdbench.interfaces import Evaluation, Hardware, Method, Task, UcdbenchError
+from ucdbench.interfaces import Configurable, Evaluation, Hardware, Method, Task, UcdbenchError
+from ucdbench.settings import PRESETS, Setting
 from ucdbench.suggestions import did_you_mean
 
 KINDS: dict[str, str] = {
@@ -80,18 +88,71 @@ def _qualname(obj: Any) -> str:
 
 
 def target_problem(kind: str, name: str, obj: Any) -> str | None:
-    """Why ``obj`` cannot be the ``kind`` called ``name`` (None when it can)."""
+    """Why ``obj`` cannot be the ``kind`` called ``name`` (None when it can), with the fix: it
+    must be a subclass of the kind's interface named ``name``, not abstract, constructible as
+    the harness constructs it (:func:`construct`), and every setting it declares must keep
+    its own rules (:meth:`ucdbench.settings.Setting.declaration_problem`). Construction is cheap
+    by contract (a task reads no data until ``prepare``), so checking it costs nothing."""
     interface = INTERFACES[kind]
     if not (isinstance(obj, type) and issubclass(obj, interface)):
-        return (f"{_qualname(obj)} is not a subclass of ucdbench.interfaces.{interface.__name__}; register a "
-                f"class derived from it (`from ucdbench.interfaces import {interface.__name__}`)")
+        return (f"{_qualname(obj)} is not a subclass of ucdbench.api.{interface.__name__}; register a "
+                f"class derived from it (`from ucdbench.api import {interface.__name__}`)")
     declared = getattr(obj, "name", None)
     if declared is None:
         return f"{_qualname(obj)} has no `name`; add `name = {name!r}` to the class"
     if declared != name:
         return (f"{_qualname(obj)} has name {declared!r} but is registered as {name!r}; make them equal "
                 f"(`name = {name!r}` on the class, or register it as {declared!r})")
-    return None
+    problems = _settings_problems(obj)
+    if inspect.isabstract(obj):
+        missing = ", ".join(f"{m}()" for m in sorted(obj.__abstractmethods__))
+        problems.insert(0, f"{_qualname(obj)} is abstract: it does not define {missing}, which every "
+                           f"ucdbench.api.{interface.__name__} must; define {'them' if ',' in missing else 'it'} "
+                           "in the class")
+    elif not problems:
+        try:
+            construct(kind, obj)
+        except Exception as exc:  # the plugin's own code: whatever it raises is its problem
+            call = TASK_CONSTRUCTION if kind == "task" else "cls()"
+            problems.append(f"{_qualname(obj)} cannot be constructed as the harness constructs it ({call}): "
+                            f"{type(exc).__name__}: {exc}; make that call work and keep it cheap (read data in "
+                            "prepare() or fit(), not in __init__)")
+    return "; ".join(problems) or None
+
+
+def _settings_problems(cls: type) -> list[str]:
+    """What is wrong with the settings ``cls`` declares, at any preset (each problem once)."""
+    if not issubclass(cls, Configurable):
+        return []
+    problems: dict[str, str] = {}
+    for preset in PRESETS:
+        try:
+            declared = cls.declared_settings(preset)
+        except Exception as exc:
+            problems.setdefault("", f"declared_settings({preset!r}) raised {type(exc).__name__}: {exc}")
+            continue
+        for key, setting in declared.items():
+            if not isinstance(setting, Setting):
+                problems.setdefault(key, f"its setting {key!r} is {setting!r}, not a ucdbench.api.Setting; declare "
+                                         f"it as `{key!r}: Setting(default, 'help', ...)`")
+            elif key not in problems and (problem := setting.declaration_problem()):
+                problems[key] = f"its setting {key!r} is declared wrongly: {problem}"
+        if problems:
+            continue
+        try:
+            cls.defaults(preset)
+        except Exception as exc:
+            problems.setdefault("", f"defaults({preset!r}) raised {type(exc).__name__}: {exc}")
+    return list(problems.values())
+
+
+def construct(kind: str, cls: type) -> Any:
+    """An instance of ``cls`` made as the harness makes one before anything runs: ``cls()``,
+    or for a task :data:`TASK_CONSTRUCTION` (``list --matrix`` builds every task so)."""
+    return cls("smoke", 0, cls.defaults("smoke")) if kind == "task" else cls()
+
+
+TASK_CONSTRUCTION = 'cls("smoke", 0, cls.defaults("smoke"))'
 
 
 @dataclass
@@ -138,7 +199,8 @@ class Entry:
             ) from exc
         problem = target_problem(self.kind, self.name, obj)
         if problem:
-            raise UcdbenchError(f"{origin}, loaded from {self.target!r}: {problem}")
+            raise UcdbenchError(f"{origin}, loaded from {self.target!r}, cannot be used: {problem}. Until "
+                                f"{self.package} is fixed, disable the plugin: UCDBENCH_DISABLE_PLUGINS={self.plugin}")
         self.target = obj
         return obj
 
@@ -175,6 +237,12 @@ class PluginInfo:
     @property
     def package(self) -> str:
         return _package(self.distribution, self.version)
+
+    @property
+    def broken_message(self) -> str:
+        """Why this broken plugin is skipped, and what a user can do until it is fixed."""
+        return (f"plugin {self.name!r} ({self.package}) is broken, so nothing it registered is kept: {self.error}. "
+                f"Until it is fixed, disable it: UCDBENCH_DISABLE_PLUGINS={self.name}")
 
 
 @dataclass
@@ -220,6 +288,24 @@ class Registry:
 
     def load(self, kind: str, name: str) -> Any:
         return self.get(kind, name).load()
+
+    def load_named(self, name: str) -> dict[str, Any]:
+        """Kind → the loaded, checked target of every kind registered as ``name``. Raises a
+        :class:`UcdbenchError` when one does not load, or when nothing is registered as
+        ``name`` (with close matches, and each broken plugin with its reason: it may be the
+        one meant)."""
+        kinds = [kind for kind in KINDS if name in self.entries[kind]]
+        if not kinds:
+            known = sorted({n for by_name in self.entries.values() for n in by_name})
+            broken = "".join(f" Broken: {plugin.broken_message}" for plugin in self.broken)
+            raise UcdbenchError(f"nothing is registered as {name!r}.{did_you_mean(name, known)} `ucdbench list` "
+                                f"shows what is.{broken}")
+        return {kind: self.load(kind, name) for kind in kinds}
+
+    def warnings(self) -> list[str]:
+        """One line for each broken plugin and each name lost to a collision, with its fix."""
+        lines = [plugin.broken_message for plugin in self.broken] + [c.message for c in self.collisions]
+        return [" ".join(line.splitlines()) for line in lines]
 
     def _collect(self, pm: pluggy.PluginManager, loaded: list[tuple[PluginInfo, object]]) -> None:
         """Call each working plugin's hooks, in load order, and keep what it registered."""

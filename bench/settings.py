@@ -135,6 +135,50 @@ class Setting:
     def _checked(self, value: Any) -> str | None:
         return self.check(value) if self.check is not None else None
 
+    def declaration_problem(self) -> str | None:
+        """None when this declaration keeps its own rules, else what is wrong with it and how
+        to fix it: a rule no value could meet (a minimum on a string setting, a minimum above
+        the maximum, no choices) or a default, at some preset, that its own type, range,
+        choices or check refuses. The harness asks this when a plugin's class loads, so a
+        setting that no ``--set`` value could satisfy is a broken plugin, not a riddle."""
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if self.type is not None and not all(isinstance(t, type) for t in types):
+            return f"type={self.type!r} is not a type or a tuple of types (for example type=int or type=(int, float))"
+        if self.choices is not None and not (isinstance(self.choices, (tuple, list)) and self.choices):
+            return (f"choices={self.choices!r} is not a non-empty tuple of the values allowed (for example "
+                    "choices=('adapter', 'scratch'))")
+        for bound in ("minimum", "maximum"):
+            value = getattr(self, bound)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                return f"{bound}={value!r} is not a finite number"
+        number = [t for t in self.types if t in (int, float)]
+        if (self.minimum is not None or self.maximum is not None) and not number:
+            bounds = ", ".join(f"{b}={getattr(self, b)!r}" for b in ("minimum", "maximum")
+                               if getattr(self, b) is not None)
+            takes = _type_name(self.types) if self.types else "only its choices" if self.choices else "any value"
+            return (f"{bounds} bounds numbers, but the setting takes {takes} "
+                    f"(its default is {self._default_text()}): give a number default, or declare type=int or "
+                    f"type=float, or drop {bounds}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            return f"minimum={self.minimum!r} is above maximum={self.maximum!r}: no value is allowed"
+        if self.exclusive_minimum and self.minimum is None:
+            return "exclusive_minimum=True without a minimum: give the minimum it excludes"
+        for preset in PRESETS:
+            default = self.default_at(preset)
+            try:
+                problem = self.problem(default)
+            except Exception as exc:  # a plugin's check that raises is the declaration's problem too
+                problem = f"its check raised {type(exc).__name__}: {exc}"
+            if problem:
+                return f"the default at preset {preset!r}, {default!r}, breaks the setting's own rules: {problem}"
+        return None
+
+    def _default_text(self) -> str:
+        if isinstance(self.default, PerPreset):
+            return ", ".join(f"{p}={self.default.at(p)!r}" for p in PRESETS)
+        return repr(self.default)
+
 
 def check_settings(settings: Mapping[str, Setting], values: Mapping[str, Any], owner: str) -> None:
     """Raise a usage error naming every value in ``values`` its setting does not allow."""
@@ -219,7 +263,7 @@ class RunReference(Setting):
     The runner resolves each reference before anything runs (an unknown method, a setting it
     does not have, a key with no successful record: exit 2), runs it first or takes it from
     the results when recorded, and hands the rebuilt runs to ``fit`` as
-    ``ctx.references[NAME]`` (:class:`ucdbench.interfaces.ReferencedRun`). A referenced
+    ``ctx.references[NAME]`` (:class:`ucdbench.api.ReferencedRun`). A referenced
     method runs on the same task, preset, seed and hardware with the referring run's ``task.*``
     overrides, then its own. The referring run's key includes the referenced runs' keys, and
     its record names them (``references``).

@@ -18,6 +18,27 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def _isolate_from_installed_plugins() -> None:
+    """The suite tests ucdbench and its own fixtures, not whatever else is installed beside it:
+    every third-party plugin visible when the session starts is disabled, and the caller's allow
+    lists are dropped, in the environment that in-process registries and every subprocess read.
+    So a broken or colliding package installed beside ucdbench cannot turn a test red, while the
+    fake distributions under tests/third_party, which tests put on the path themselves, still
+    load. (A third-party entry point named like a built-in cannot be told apart by name: it
+    would disable the built-in too.)"""
+    from importlib.metadata import distribution, entry_points
+
+    builtin = {ep.name for ep in distribution("ucdbench").entry_points.select(group="ucdbench")}
+    installed = {ep.name for ep in entry_points(group="ucdbench")} - builtin
+    for variable in ("UCDBENCH_PLUGINS", "UCDBENCH_DISABLE_PLUGIN_AUTOLOAD", "UCDBENCH_DISABLE_PLUGINS"):
+        os.environ.pop(variable, None)
+    if installed:
+        os.environ["UCDBENCH_DISABLE_PLUGINS"] = ",".join(sorted(installed))
+
+
+_isolate_from_installed_plugins()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One UCDBENCH_CACHE for every worker of the session, so base models pretrain once

@@ -8,8 +8,9 @@ import types
 import pytest
 
 from ucdbench import hookimpl
-from ucdbench.interfaces import Method, UcdbenchError
+from ucdbench.interfaces import Evaluation, Method, Task, UcdbenchError
 from ucdbench.plugins import load_registry
+from ucdbench.settings import Setting
 
 
 def _plugin(**hooks) -> types.SimpleNamespace:
@@ -34,6 +35,42 @@ class Probe(Method):
 
     def fit(self, task, config, ctx):
         raise NotImplementedError
+
+
+class Abstract(Method):  # no fit()
+    name = "abstract"
+
+
+class WrongSetting(Probe):
+    name = "wrong-setting"
+    settings = {"epochs": Setting("three", "passes over the data", minimum=1)}
+
+
+class NotASetting(Probe):
+    name = "not-a-setting"
+    settings = {"epochs": 3}
+
+
+class NeedsArguments(Probe):
+    name = "needs-arguments"
+
+    def __init__(self, width):
+        self.width = width
+
+
+class DataInInit(Task):
+    name = "data-in-init"
+    metrics = ()
+    primary_metric = "top1"
+
+    def __init__(self, preset, seed, config):
+        raise FileNotFoundError("/data/train.csv")
+
+    prepare = base_model = train_batches = loss = evaluate = sample_inputs = lambda self, *args: None
+
+
+class HalfAnEvaluation(Evaluation):  # no measure()
+    name = "half"
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +112,8 @@ def test_an_undecorated_hook_is_not_silently_ignored():
 
 @pytest.mark.parametrize(("kind_hook", "name", "target", "expected"), [
     ("ucdbench_register_methods", "probe", dict, "class builtins.dict is not a subclass of "
-                                                 "ucdbench.interfaces.Method"),
-    ("ucdbench_register_tasks", "probe", Probe, "is not a subclass of ucdbench.interfaces.Task"),
+                                                 "ucdbench.api.Method"),
+    ("ucdbench_register_tasks", "probe", Probe, "is not a subclass of ucdbench.api.Task"),
     ("ucdbench_register_methods", "other", Probe, "has name 'probe' but is registered as 'other'"),
     ("ucdbench_register_methods", "probe", Probe(), "Probe object"),
     ("ucdbench_register_methods", "probe", "test_registration.Probe", "is not 'module:attribute'"),
@@ -104,7 +141,7 @@ def test_every_problem_of_a_plugin_is_reported_at_once():
 
 @pytest.mark.parametrize(("name", "target", "expected"), [
     ("probe", "test_registration:GOOD", "tuple object"),
-    ("probe", "ucdbench_plugins.hardware.cpu:CPU", "is not a subclass of ucdbench.interfaces.Method"),
+    ("probe", "ucdbench_plugins.hardware.cpu:CPU", "is not a subclass of ucdbench.api.Method"),
     ("other", "test_registration:Probe", "has name 'probe' but is registered as 'other'"),
 ])
 def test_a_lazy_target_is_checked_when_it_loads(name, target, expected):
@@ -136,3 +173,63 @@ def test_a_plugin_registering_nothing_is_listed_and_not_broken():
     info = next(p for p in registry.plugins if p.name == "nothing")
     assert info.error == "" and info.hooks == [] and registry.registered_by("nothing") == {}
     assert [p.name for p in registry.plugins] == ["nothing", "good"]  # load order
+
+
+@pytest.mark.parametrize(("kind_hook", "name", "target", "expected"), [
+    ("ucdbench_register_methods", "abstract", Abstract, "Abstract is abstract: it does not define fit(), which every "
+                                                        "ucdbench.api.Method must; define it in the class"),
+    ("ucdbench_register_evaluations", "half", HalfAnEvaluation, "it does not define measure()"),
+    ("ucdbench_register_methods", "wrong-setting", WrongSetting, "its setting 'epochs' is declared wrongly: minimum=1 "
+                                                                 "bounds numbers, but the setting takes a string"),
+    ("ucdbench_register_methods", "not-a-setting", NotASetting, "its setting 'epochs' is 3, not a "
+                                                                "ucdbench.api.Setting"),
+    ("ucdbench_register_methods", "needs-arguments", NeedsArguments, "cannot be constructed as the harness constructs "
+                                                                     "it (cls()): TypeError"),
+    ("ucdbench_register_tasks", "data-in-init", DataInInit, 'cannot be constructed as the harness constructs it '
+                                                            '(cls("smoke", 0, cls.defaults("smoke"))): '
+                                                            'FileNotFoundError: /data/train.csv; make that call work'),
+])
+def test_a_class_the_harness_cannot_use_breaks_the_plugin_that_registers_it(kind_hook, name, target, expected):
+    plugin = _plugin(**{kind_hook: lambda register: register(name, target),
+                        "ucdbench_register_hardware": lambda register: register("kept-only-if-fine", "x:Y")})
+    registry = load_registry(extra=[("unusable", plugin), GOOD])
+    [broken] = registry.broken
+    assert broken.name == "unusable" and expected in broken.error
+    assert registry.names("method") == ["good-method"] and registry.names("hardware") == []  # nothing of it is kept
+    assert "UCDBENCH_DISABLE_PLUGINS=unusable" in broken.broken_message
+
+
+@pytest.mark.parametrize(("name", "target", "expected"), [
+    ("abstract", "test_registration:Abstract", "is abstract: it does not define fit()"),
+    ("wrong-setting", "test_registration:WrongSetting", "its setting 'epochs' is declared wrongly"),
+    ("needs-arguments", "test_registration:NeedsArguments", "cannot be constructed as the harness constructs it"),
+])
+def test_a_lazy_target_the_harness_cannot_use_fails_to_load_naming_plugin_problem_and_fix(name, target, expected):
+    registry = load_registry(extra=[("lazy", _methods((name, target)))])
+    assert registry.broken == []  # list cannot know: it imports no target
+    with pytest.raises(UcdbenchError) as error:
+        registry.load("method", name)
+    message = str(error.value)
+    assert f"method {name!r} of plugin 'lazy'" in message and expected in message
+    assert "disable the plugin: UCDBENCH_DISABLE_PLUGINS=lazy" in message
+    assert "ucdbench.interfaces" not in message
+
+
+def test_warnings_name_each_broken_plugin_and_each_lost_name_on_one_line_with_the_fix():
+    broken = _plugin(ucdbench_register_methods=lambda register: register("abstract", Abstract))
+    registry = load_registry(extra=[("first", _methods(("same", "a:A"))), ("second", _methods(("same", "b:B"))),
+                                    ("broken", broken)])
+    broken_line, lost_line = registry.warnings()
+    assert broken_line.startswith("plugin 'broken' (no distribution) is broken") and "fit()" in broken_line
+    assert "UCDBENCH_DISABLE_PLUGINS=broken" in broken_line
+    assert lost_line.startswith("method 'same' of plugin 'second'") and "UCDBENCH_DISABLE_PLUGINS=first" in lost_line
+    assert all("\n" not in line for line in registry.warnings())
+
+
+def test_load_named_loads_every_kind_of_a_name_or_says_why_it_cannot():
+    broken = _plugin(ucdbench_register_methods=lambda register: register("abstract", Abstract))
+    registry = load_registry(extra=[("direct", _methods(("probe", Probe))), ("broken", broken)])
+    assert registry.load_named("probe") == {"method": Probe}
+    with pytest.raises(UcdbenchError, match="nothing is registered as 'prob'. Did you mean 'probe'") as error:
+        registry.load_named("prob")
+    assert "plugin 'broken' (no distribution) is broken" in str(error.value) and "fit()" in str(error.value)

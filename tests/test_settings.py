@@ -49,3 +49,37 @@ def test_per_preset_defaults():
     assert [epochs.default_at(p) for p in ("smoke", "small", "paper")] == [1, 10, 100]
     with pytest.raises(ValueError, match="unknown preset"):
         epochs.default_at("large")
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    (Setting("three", "", minimum=1), "minimum=1 bounds numbers, but the setting takes a string (its default is "
+                                      "'three'): give a number default, or declare type=int or type=float"),
+    (Setting("auto", "", choices=("auto",), maximum=8), "maximum=8 bounds numbers, but the setting takes only its "
+                                                        "choices"),
+    (Setting(4, "", minimum="1"), "minimum='1' is not a finite number"),
+    (Setting(4, "", minimum=8, maximum=2), "minimum=8 is above maximum=2: no value is allowed"),
+    (Setting(0.1, "", exclusive_minimum=True), "exclusive_minimum=True without a minimum"),
+    (Setting("cnn", "", choices=()), "choices=() is not a non-empty tuple"),
+    (Setting("cnn", "", choices="cnn"), "choices='cnn' is not a non-empty tuple"),
+    (Setting(4, "", type="int"), "type='int' is not a type or a tuple of types"),
+    (Setting("vit", "", choices=("cnn", "resnet")), "the default at preset 'smoke', 'vit', breaks the setting's "
+                                                    "own rules: 'vit' is not allowed: expected one of 'cnn', 'resnet'"),
+    (Setting(PerPreset(smoke=1, small=0, paper=8), "", minimum=1), "the default at preset 'small', 0, breaks"),
+    (Setting(3, "", check=lambda v: None if v % 2 == 0 else "odd"), "the default at preset 'smoke', 3, breaks the "
+                                                                     "setting's own rules: odd"),
+    (Setting(3, "", check=lambda v: 1 / 0), "its check raised ZeroDivisionError"),
+])
+def test_a_declaration_that_breaks_its_own_rules_says_what_and_how_to_fix_it(setting, expected):
+    assert expected in setting.declaration_problem()
+
+
+@pytest.mark.parametrize("setting", [
+    Setting(PerPreset(smoke=1, small=10, paper=30), "", minimum=1),
+    Setting(1e-3, "", minimum=0, exclusive_minimum=True, maximum=1),
+    Setting("auto", "", choices=("auto",), type=(int, float), minimum=1),
+    Setting("adapter", "", choices=["adapter", "scratch"]),
+    Setting(None, ""),
+])
+def test_a_declaration_that_keeps_its_rules_has_no_problem(setting):
+    assert setting.declaration_problem() is None
+
