@@ -16,14 +16,20 @@ BUILTIN = sorted({(kind, name) for kind, entries in REGISTRY.entries.items() for
                   if entry.builtin}, key=lambda kn: (kn[0] != "method", kn[1]))
 
 
-def _failures(name: str, registry=None, task: str | None = None) -> list[str]:
-    return [c.line() for c in check_plugin(name, task, registry) if not c.passed]
+SMOKE_METHODS = {"generation-cost": "genie", "sample-grid": "genie"}
+"""Evaluations that apply only to a method no paper's figure ties them to (they measure what a
+generative augmentation makes): the kit measures them on the method named here."""
+
+
+def _failures(name: str, registry=None, task: str | None = None, method: str | None = None) -> list[str]:
+    return [c.line() for c in check_plugin(name, task, registry, method) if not c.passed]
 
 
 @pytest.mark.ucdbench_e2e
 @pytest.mark.parametrize(("kind", "name"), BUILTIN, ids=[f"{k}:{n}" for k, n in BUILTIN])
 def test_every_builtin_plugin_passes_the_kit(kind, name):
-    assert not _failures(name), "\n".join(_failures(name))
+    failures = _failures(name, method=SMOKE_METHODS.get(name))
+    assert not failures, "\n".join(failures)
 
 
 class _BadDefault(Method):
