@@ -291,8 +291,8 @@ def check_evaluation_runs(registry: Registry, name: str, method: str | None, tas
         results = record["evaluations"].get(name, {})
         odd = sorted(key for key, value in results.items() if not _plain(value))
         if odd:
-            yield Check("smoke measure", False, f"measure() returned values that are not JSON numbers, flags, strings "
-                                                f"or lists of them: {', '.join(odd)}")
+            yield Check("smoke measure", False, f"measure() returned values that are not plain JSON (numbers, flags, "
+                                                f"strings, None, lists and mappings of them): {', '.join(odd)}")
             return
         yield Check("smoke measure", True, f"on {candidate}'s smoke run on {on}: {len(results)} figures")
         problem = _conformance_problem(registry, name, record)

@@ -510,8 +510,9 @@ class Evaluation(Configurable, ABC):
     name: ClassVar[str]
     figures: ClassVar[tuple[Metric, ...]] = ()
     """The figures leaderboards show, in order, each with its direction and unit; tables sort by
-    the first one that has a direction. :meth:`measure` may return more (raw counts,
-    per-op breakdowns) for the record."""
+    the first one that has a direction. A figure declared with ``chart=ChartAxis(...)`` is an x
+    axis leaderboards chart the task's primary metric against (:class:`ChartAxis`).
+    :meth:`measure` may return more (raw counts, per-op breakdowns) for the record."""
 
     def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
         """The figures of this run (``figures``; override where they depend on the task)."""
