@@ -15,7 +15,8 @@ Groups:
   :class:`Hardware`, :class:`EnergyMeter`; what flows between them: :class:`Outcome`,
   :class:`Artifact`, :class:`FitContext`, :class:`EvaluationContext`, :data:`Config`,
   :data:`Reconstruct`, :class:`ReferencedRun` (a run this run consumes); figures: :class:`Metric`
-  (with its :class:`FigureKind`: how it may be compared), :class:`ReportedFigure`; errors:
+  (with its :class:`FigureKind`: how it may be compared, and its :class:`ChartAxis`: a
+  leaderboard chart plotted against it), :class:`ReportedFigure`; errors:
   :class:`UcdbenchError` (the user's to fix: exit 2), :class:`DivergedError`.
 - **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`, :class:`RunReference` (a
   setting naming runs whose artifacts this run consumes, resolved by the runner).
@@ -48,7 +49,7 @@ from ucdbench.capabilities import (
 )
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
-    Artifact, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
+    Artifact, ChartAxis, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
     Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.settings import PRESETS, PerPreset, RunReference, Setting
@@ -84,7 +85,7 @@ _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 __all__ = [
     "hookimpl", "Register",
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
-    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ReportedFigure", "UcdbenchError",
+    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
     "DivergedError", "ReferencedRun",
     "Setting", "PerPreset", "PRESETS", "RunReference",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",

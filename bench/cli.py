@@ -20,9 +20,6 @@ from ucdbench.interfaces import PRESETS, UcdbenchError
 if TYPE_CHECKING:
     from ucdbench.plugins import Collision, Registry
 
-DEFAULT_TASK = "digits"
-
-
 def _results_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="results folder (default: $UCDBENCH_RESULTS or ./results)")
@@ -72,11 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-f", "--file", default=None, metavar="TOML",
                      help="an experiment file (experiments/*.toml): its runs instead of --method/--task/--preset/--seed")
     run.add_argument("--method", nargs="+", default=None, metavar="M", help="method name(s), see `ucdbench list`")
-    run.add_argument("--task", default=None, help=f"task name (default: {DEFAULT_TASK}, embedded and offline)")
+    run.add_argument("--task", default=None,
+                     help="task name (default: the task that declares itself the default; the built-in one is offline)")
     run.add_argument("--preset", default=None, choices=PRESETS,
                      help="scale: smoke (seconds), small (CPU minutes; default), paper (the paper's setting)")
     run.add_argument("--seed", nargs="+", type=int, default=None, metavar="N", help="one run per seed (default: 0)")
-    run.add_argument("--hardware", default=None, help="cpu, or cuda (all visible GPUs, one worker each)")
+    run.add_argument("--hardware", default=None,
+                     help="hardware name, see `ucdbench list` (default: the hardware that declares itself the default)")
     run.add_argument("--threads", type=int, default=None, metavar="N",
                      help="torch CPU threads per run (default: OMP_NUM_THREADS, else torch's choice); part of the "
                           "run key, because CPU results depend on it")
@@ -99,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                            help="ray: the cluster to connect to ('auto': the running one; default: start a local one)")
     executors.add_argument("--partition", default=None, help="slurm: the partition")
     executors.add_argument("--time-min", type=int, default=None, metavar="MIN", help="slurm: time limit per job")
-    executors.add_argument("--gpus-per-job", type=int, default=None, metavar="N", help="slurm: GPUs per job")
+    executors.add_argument("--gpus-per-job", type=int, default=None, metavar="N", help="slurm: GPUs per job (default: what the runs' hardware declares)")
 
     evaluate = commands.add_parser(
         "evaluate", help="measure the evaluations recorded runs lack, on their outcomes rebuilt from the artifacts",
@@ -137,9 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     settings.add_argument("--json", action="store_true", help="machine-readable output")
 
     check = commands.add_parser("check-plugin", help="run the conformance kit on a registered plugin: loads, "
-                                                     "settings, supports(), smoke fit, rebuild, determinism")
+                                                     "settings, supports(), smoke fit, rebuild, determinism; "
+                                                     "an evaluation's measure on a smoke run and its own check")
     check.add_argument("name", help="what the plugin registered (a method, task, evaluation or hardware name)")
     check.add_argument("--task", default=None, help="the task of the smoke fit (default: the first supported)")
+    check.add_argument("--method", default=None,
+                       help="an evaluation's: the method whose smoke run it measures (default: the first it applies to)")
 
     scaffold = commands.add_parser("new-plugin", help="write a ready method-plugin package (pyproject with the "
                                                       "entry point, a method, a conformance test)")
@@ -345,7 +347,7 @@ def cmd_check_plugin(args: argparse.Namespace) -> int:
     registry = load_registry()
     registry.load_named(args.name)  # a name nothing loadable has is the user's to fix: exit 2, with the reason
     checks = []
-    for check in check_plugin(args.name, args.task, registry):
+    for check in check_plugin(args.name, args.task, registry, method=args.method):
         print(check.line(), flush=True)
         checks.append(check)
     failed = sum(not c.passed for c in checks)
@@ -394,8 +396,16 @@ def _requested(args: argparse.Namespace) -> tuple[list[Any], Any]:
     if getattr(args, "method", None) is None and args.file is None:
         raise UcdbenchError("give --method M [M ...] (see `ucdbench list`) or an experiment file: -f experiments/NAME.toml")
     if args.file is None:
-        return expand_specs(args.method, args.task or DEFAULT_TASK, args.preset or "small", args.seed or [0],
-                            args.hardware or "cpu", args.assignments, getattr(args, "threads", None)), None
+        task, hardware = args.task, args.hardware
+        if task is None or hardware is None:
+            from ucdbench.defaults import declared_default
+            from ucdbench.plugins import load_registry
+
+            registry = load_registry()
+            task = task or declared_default(registry, "task")
+            hardware = hardware or declared_default(registry, "hardware")
+        return expand_specs(args.method, task, args.preset or "small", args.seed or [0], hardware, args.assignments,
+                            getattr(args, "threads", None)), None
     given = [flag for flag, value in (("--method", getattr(args, "method", None)), ("--task", getattr(args, "task", None)),
                                       ("--preset", getattr(args, "preset", None)), ("--seed", getattr(args, "seed", None)),
                                       ("--hardware", getattr(args, "hardware", None)),

@@ -12,13 +12,23 @@ thing the plugin registered under that name (a method, task, evaluation or hardw
    setting's check;
 4. ``supports`` (methods): ``supports()`` returns None or a reason (a non-empty string) for
    every registered task, and at least one task is supported;
-5. ``smoke fit`` (methods): a run at the ``smoke`` preset on the first supported task (or the
-   one given) succeeds;
-6. ``rebuilds`` (methods that store an artifact): the reconstruction evaluation's complete-state
-   check holds, and in a fresh process the model rebuilt from the artifact file and the task
-   alone scores the run's primary metric to the last digit;
-7. ``deterministic`` (methods): the same run again gives the same figures (primary metric,
-   stored bytes) and the same artifact bytes.
+5. ``smoke fit`` (methods): a run at the ``smoke`` preset on the default hardware, on the
+   first supported task (or the one given), succeeds;
+6. ``evaluations`` (methods): every evaluation's own conformance check
+   (``ucdbench.api.Evaluation.conformance_problem``: the complete state rebuilt from the
+   artifact equals the scored one, the task reports every metric it declares, ...) finds
+   nothing wrong with the smoke run;
+7. ``rebuilds`` (methods that store an artifact): in a fresh process, the model rebuilt from the
+   artifact file and the task alone scores the run's primary metric to the last digit;
+8. ``deterministic`` (methods): the same run again gives the same primary metric and the same
+   artifact bytes;
+9. ``smoke measure`` (evaluations): on the smoke run of a method it applies to (the first of
+   :data:`SMOKE_TRIES` methods whose run it does not skip — those whose papers report its
+   figures first — or the ``method`` and ``task`` given), ``measure`` succeeds, its results are
+   plain JSON, and its own conformance check finds nothing wrong.
+
+Nothing here names a method, task, evaluation or figure: the primary metric is the task's
+declaration, found in whichever evaluation reports it.
 """
 
 from __future__ import annotations
@@ -35,8 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ucdbench.defaults import declared_default
 from ucdbench.interfaces import PRESETS, UcdbenchError
 from ucdbench.plugins import KINDS, Registry, load_registry
+
+SMOKE_TRIES = 4
+"""How many methods' smoke runs ``check-plugin EVALUATION`` tries before it asks for a method
+the evaluation applies to (``--method``)."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +147,15 @@ def _run(registry: Registry, method: str, task: str, results: Path, seed: int) -
     from ucdbench.runner import RunSpec
     from ucdbench.store import RunStore
 
-    records = list(run_all(registry, [RunSpec(method, task, "smoke", seed, "cpu", {})], RunStore(results), force=True))
+    hardware = declared_default(registry, "hardware")
+    records = list(run_all(registry, [RunSpec(method, task, "smoke", seed, hardware, {})], RunStore(results), force=True))
     return records[0]
+
+
+def primary_score(record: dict[str, Any]) -> Any:
+    """The run's primary metric, from whichever evaluation reports it (None where none does)."""
+    primary = record["task"]["primary_metric"]
+    return next((results[primary] for results in record["evaluations"].values() if primary in results), None)
 
 
 def _sha256(path: str | None) -> str | None:
@@ -155,31 +177,42 @@ def check_method_runs(registry: Registry, name: str, task: str | None, workdir: 
     if first["status"] != "ok":
         yield Check("smoke fit", False, f"on {task}: {first.get('error')}")
         return
-    primary = first["task"]["primary_metric"]
-    score = first["evaluations"].get("accuracy", {}).get(primary)
+    primary, score = first["task"]["primary_metric"], primary_score(first)
     yield Check("smoke fit", True, f"on {task}: {primary} {score}")
+    yield evaluation_checks(registry, first)
     yield from _check_rebuild(first, primary, score)
     second = _run(registry, name, task, workdir / "second", seed=0)
-    same = (second["status"] == "ok"
-            and second["evaluations"].get("accuracy", {}).get(primary) == score
+    same = (second["status"] == "ok" and primary_score(second) == score
             and _sha256(first.get("artifact")) == _sha256(second.get("artifact")))
     yield Check("deterministic", same, f"same seed, same {primary} and artifact bytes" if same else
-                f"same seed gave {primary} {score} then {second['evaluations'].get('accuracy', {}).get(primary)}, "
+                f"same seed gave {primary} {score} then {primary_score(second)}, "
                 f"artifacts {'equal' if _sha256(first.get('artifact')) == _sha256(second.get('artifact')) else 'differ'}: "
                 "seed every random draw from the run's seed (ctx.seed)")
+
+
+def _conformance_problem(registry: Registry, evaluation: str, record: dict[str, Any]) -> str | None:
+    """What ``evaluation``'s own check finds wrong with the run of ``record`` (its bugs included)."""
+    try:
+        return registry.load("evaluation", evaluation)().conformance_problem(record["evaluations"].get(evaluation),
+                                                                              record)
+    except Exception as exc:  # a plugin's own bug: report it, do not crash the kit
+        return f"its conformance_problem() raised {type(exc).__name__}: {exc}"
+
+
+def evaluation_checks(registry: Registry, record: dict[str, Any]) -> Check:
+    """Every evaluation of the run (measured or skipped), asked what is wrong with it."""
+    names = list(dict.fromkeys([*record["evaluations"], *record.get("skipped", {})]))
+    problems = [f"{name}: {problem}" for name in names if (problem := _conformance_problem(registry, name, record))]
+    return Check("evaluations", not problems, "; ".join(problems) or f"{len(names)} evaluations find nothing wrong")
 
 
 def _check_rebuild(record: dict[str, Any], primary: str, score: Any) -> Iterator[Check]:
     if not record.get("artifact"):
         yield Check("rebuilds", True, "stores no artifact: nothing to rebuild")
         return
-    reconstruction = record["evaluations"].get("reconstruction")
-    if reconstruction is None:
-        yield Check("rebuilds", False, f"the reconstruction evaluation did not run: {record['skipped'].get('reconstruction')}")
-        return
-    if not reconstruction.get("weights_equal"):
-        yield Check("rebuilds", False, f"the rebuilt state differs from the scored one: "
-                                       f"{reconstruction.get('mismatched_names')}")
+    if score is None:
+        yield Check("rebuilds", False, f"no evaluation reported the task's primary metric {primary!r} to compare the "
+                                       "rebuilt model's score with")
         return
     code = ("import json, sys, torch; from ucdbench.rebuild import rebuild_run; "
             "record = json.load(open(sys.argv[1])); task, model = rebuild_run(record); "
@@ -194,21 +227,95 @@ def _check_rebuild(record: dict[str, Any], primary: str, score: Any) -> Iterator
         return
     rebuilt = json.loads(result.stdout.strip().splitlines()[-1])
     exact = rebuilt == score or (isinstance(rebuilt, float) and math.isnan(rebuilt) and math.isnan(score))
-    yield Check("rebuilds", exact, f"complete state equal; fresh process from the file scores {primary} {rebuilt}"
+    yield Check("rebuilds", exact, f"fresh process from the file scores {primary} {rebuilt}"
                 + ("" if exact else f", the run scored {score}"))
 
 
-def check_plugin(name: str, task: str | None = None, registry: Registry | None = None) -> list[Check]:
-    """Every conformance check of what is registered as ``name`` (see the module docstring)."""
+def _reports(registry: Registry, method: str, evaluation: str) -> bool:
+    """Whether ``method``'s paper reports a figure of ``evaluation`` (so the evaluation applies to it)."""
+    try:
+        return any(figure.metric.startswith(f"{evaluation}/") for figure in registry.load("method", method).reported)
+    except UcdbenchError:
+        return False
+
+
+def _candidates(registry: Registry, evaluation: str, method: str | None,
+                task: str | None) -> tuple[list[tuple[str, str]], str | None]:
+    """(method, task) smoke runs to measure ``evaluation`` on — each method (or the one given;
+    first those whose papers report its figures, then in name order) on ``task``, else on the
+    default task where it runs there, else on its first supported — and why the method given
+    has none."""
+    try:
+        default = task or declared_default(registry, "task")
+    except UcdbenchError:
+        default = None
+    pairs = []
+    names = [method] if method else sorted(registry.names("method"), key=lambda m: not _reports(registry, m, evaluation))
+    for name in names:
+        try:
+            answers, _ = supported_tasks(registry, name)
+        except UcdbenchError as exc:  # the method's own plugin is at fault, not the evaluation
+            if method:
+                return [], str(exc)
+            continue
+        supported = [t for t, reason in answers.items() if reason is None]
+        if default in supported or (supported and task is None):
+            pairs.append((name, default if default in supported else supported[0]))
+        elif method:
+            return [], f"{method} does not support {task or 'any registered task'}" + (
+                f": {answers.get(task, 'no such task')}" if task else "")
+    return pairs, None
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, (bool, int, float, str)) or value is None or (
+        isinstance(value, (list, dict)) and all(_plain(v) for v in (value.values() if isinstance(value, dict) else value)))
+
+
+def check_evaluation_runs(registry: Registry, name: str, method: str | None, task: str | None,
+                          workdir: Path) -> Iterator[Check]:
+    """``measure`` on the smoke run of the first method it applies to, and its own check."""
+    candidates, problem = _candidates(registry, name, method, task)
+    if problem:
+        yield Check("smoke measure", False, problem)
+        return
+    skipped = []
+    for candidate, on in candidates[:SMOKE_TRIES]:
+        record = _run(registry, candidate, on, workdir / f"{candidate}-{on}", seed=0)
+        if name in record.get("skipped", {}):
+            skipped.append(f"{candidate} on {on}: {record['skipped'][name]}")
+            continue
+        if record["status"] != "ok":
+            yield Check("smoke measure", False, f"on {candidate}'s smoke run on {on}: {record.get('error')}")
+            return
+        results = record["evaluations"].get(name, {})
+        odd = sorted(key for key, value in results.items() if not _plain(value))
+        if odd:
+            yield Check("smoke measure", False, f"measure() returned values that are not plain JSON (numbers, flags, "
+                                                f"strings, None, lists and mappings of them): {', '.join(odd)}")
+            return
+        yield Check("smoke measure", True, f"on {candidate}'s smoke run on {on}: {len(results)} figures")
+        problem = _conformance_problem(registry, name, record)
+        yield Check("conformance", problem is None, problem or "its own check finds nothing wrong")
+        return
+    yield Check("smoke measure", False, "skipped on every smoke run tried (" + "; ".join(skipped or ["none"])
+                + "): name a method it applies to, `ucdbench check-plugin NAME --method METHOD [--task TASK]`")
+
+
+def check_plugin(name: str, task: str | None = None, registry: Registry | None = None,
+                 method: str | None = None) -> list[Check]:
+    """Every conformance check of what is registered as ``name`` (see the module docstring);
+    ``task`` is the smoke runs' task, ``method`` the method an evaluation is measured on."""
     registry = registry or load_registry()
     checks = list(check_registration(registry, name))
     if not checks[-1].passed and not _kinds_of(registry, name):
         return checks
     for kind in _kinds_of(registry, name):
         checks += check_loading_and_settings(registry, kind, name)
-        if kind == "method" and all(c.passed for c in checks):
+        if kind in ("method", "evaluation") and all(c.passed for c in checks):
             with tempfile.TemporaryDirectory(prefix="ucdbench-check-") as workdir:
-                checks += check_method_runs(registry, name, task, Path(workdir))
+                checks += (check_method_runs(registry, name, task, Path(workdir)) if kind == "method" else
+                           check_evaluation_runs(registry, name, method, task, Path(workdir)))
     return checks
 
 

@@ -17,11 +17,13 @@ recording it as failed with the reason.
 
 - ``local``: one worker process per device of the run's hardware (one run at a time on a
   single device).
-- ``ray``: one Ray task per run, with ``num_gpus=1`` on CUDA hardware and ``cpus_per_run``
-  CPUs otherwise; connects to ``address`` (``auto``: the running cluster) or starts a local one.
-  Ray's own ``max_retries`` retries tasks whose worker died.
-- ``slurm``: one submitit job array per invocation (``array_parallelism`` at a time), each job
-  one run with ``gpus_per_job`` GPUs; pre-empted and timed-out jobs requeue themselves
+- ``ray``: one Ray task per run, with ``cpus_per_run`` CPUs and as many GPUs (``num_gpus``) as
+  the run's hardware declares it takes (:func:`gpus_per_run`); connects to ``address``
+  (``auto``: the running cluster) or starts a local one. Ray's own ``max_retries`` retries
+  tasks whose worker died.
+- ``slurm``: one submitit job array per invocation and GPU count (``array_parallelism`` at a
+  time), each job one run with ``gpus_per_job`` GPUs (default: what the run's hardware
+  declares, :func:`gpus_per_run`); pre-empted and timed-out jobs requeue themselves
   (submitit's checkpointing), other lost jobs are resubmitted. ``cluster="local"`` runs the
   jobs as local processes (what the tests use).
 """
@@ -129,6 +131,12 @@ def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = Fals
         else:
             to_run.append(run)
     return Selection(to_run, cached, left)
+
+
+def gpus_per_run(run: ResolvedRun) -> int:
+    """The GPUs a cluster scheduler must give ``run``: what its hardware declares
+    (``ucdbench.api.Hardware.accelerators_per_run``), never a guess from its name."""
+    return run.hardware.load().accelerators_per_run()
 
 
 def infrastructure_failure(run: ResolvedRun, reason: str) -> dict[str, Any]:
@@ -261,13 +269,13 @@ class RayExecutor(Executor):
             return
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
-        gpus = 1 if runs[0].spec.hardware == "cuda" else 0
-        task = ray.remote(execute_spec).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
-                                                max_retries=self.retries, retry_exceptions=False)
+        remote = ray.remote(execute_spec)
         refs = {}
         for run in runs:
             if on_start:
                 on_start(run.spec, "ray")
+            task = remote.options(num_cpus=self.cpus_per_run, num_gpus=gpus_per_run(run), max_retries=self.retries,
+                                  retry_exceptions=False)
             refs[task.remote(run.spec, str(Path(store.root).resolve()), force, run.key)] = run
         while refs:
             (done,), _ = ray.wait(list(refs), num_returns=1)
@@ -299,11 +307,11 @@ def _slurm_job_class() -> type:
 
 
 class SlurmExecutor(Executor):
-    """A submitit job array: one job per run."""
+    """submitit job arrays: one job per run, one array per GPU count."""
 
     name = "slurm"
 
-    def __init__(self, partition: str | None = None, time_min: int = 240, gpus_per_job: int = 0,
+    def __init__(self, partition: str | None = None, time_min: int = 240, gpus_per_job: int | None = None,
                  cpus_per_job: int = 4, array_parallelism: int = 64, cluster: str | None = None, retries: int = 2) -> None:
         super().__init__(retries)
         self.partition, self.time_min, self.gpus_per_job = partition, time_min, gpus_per_job
@@ -312,14 +320,23 @@ class SlurmExecutor(Executor):
     def _executor(self, folder: Path) -> Any:
         submitit = _import_optional("submitit", "slurm")
         executor = submitit.AutoExecutor(folder=folder / "%j", cluster=self.cluster)
-        parameters: dict[str, Any] = {"timeout_min": self.time_min, "gpus_per_node": self.gpus_per_job,
-                                      "cpus_per_task": self.cpus_per_job, "name": "ucdbench"}
+        parameters: dict[str, Any] = {"timeout_min": self.time_min, "cpus_per_task": self.cpus_per_job,
+                                      "name": "ucdbench"}
         if executor.cluster == "slurm":
             parameters |= {"slurm_array_parallelism": self.array_parallelism}
             if self.partition:
                 parameters["slurm_partition"] = self.partition
         executor.update_parameters(**parameters)
         return executor
+
+    def _by_gpus(self, runs: Sequence[ResolvedRun]) -> dict[int, list[ResolvedRun]]:
+        """``runs`` by the GPUs a job of each asks for: ``gpus_per_job`` where given, else what
+        the run's hardware declares."""
+        groups: dict[int, list[ResolvedRun]] = {}
+        for run in runs:
+            gpus = self.gpus_per_job if self.gpus_per_job is not None else gpus_per_run(run)
+            groups.setdefault(gpus, []).append(run)
+        return groups
 
     def execute(self, runs, store, force, on_start=None):
         submitit = _import_optional("submitit", "slurm")
@@ -331,13 +348,17 @@ class SlurmExecutor(Executor):
         attempts = dict.fromkeys((run.key for run in runs), 0)
         pending = list(runs)
         while pending:
-            jobs = executor.map_array(job_class(), [r.spec for r in pending], [root] * len(pending),
-                                      [force] * len(pending), [r.key for r in pending])
-            for run, job in zip(pending, jobs):
+            submitted = []
+            for gpus, group in self._by_gpus(pending).items():  # one array per GPU count: its jobs ask alike
+                executor.update_parameters(gpus_per_node=gpus)
+                jobs = executor.map_array(job_class(), [r.spec for r in group], [root] * len(group),
+                                          [force] * len(group), [r.key for r in group])
+                submitted += zip(group, jobs)
+            for run, job in submitted:
                 if on_start:
                     on_start(run.spec, f"slurm job {job.job_id}")
             resubmit = []
-            for run, job in zip(pending, jobs):
+            for run, job in submitted:
                 try:
                     record = job.result()
                 except (submitit.core.utils.UncompletedJobError, submitit.core.utils.FailedJobError) as exc:

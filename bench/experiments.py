@@ -156,6 +156,14 @@ def _expect(locator: _Locator, table: str, index: int | None, key: str, value: A
     return value
 
 
+def _default_hardware() -> str:
+    """The hardware of runs whose file names none: the one a plugin declares the default."""
+    from ucdbench.defaults import declared_default
+    from ucdbench.plugins import load_registry
+
+    return declared_default(load_registry(), "hardware")
+
+
 def _seeds(locator: _Locator, table: str, index: int | None, value: Any) -> list[int]:
     if not isinstance(value, list) or not value or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
@@ -222,7 +230,7 @@ def load_experiment(path: Path | str) -> Experiment:
     head = data.get("experiment", {})
     _check_keys(locator, "experiment", None, head, _EXPERIMENT_KEYS)
     defaults = {"preset": head.get("preset", "small"), "seeds": _seeds(locator, "experiment", None, head.get("seeds", [0])),
-                "hardware": head.get("hardware", "cpu"), "task": head.get("task"),
+                "hardware": head["hardware"] if "hardware" in head else _default_hardware(), "task": head.get("task"),
                 "threads": _threads(locator, "experiment", None, head.get("threads"))}
     if defaults["preset"] not in PRESETS:
         raise locator.error("experiment", None, "preset", f"unknown preset; choose one of {', '.join(PRESETS)}")

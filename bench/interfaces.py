@@ -65,13 +65,50 @@ class FigureKind(str, Enum):
 
 
 @dataclass(frozen=True)
+class ChartAxis:
+    """Declares a figure as the x axis of a leaderboard chart (``Metric(..., chart=ChartAxis(...))``).
+
+    Each section of a task's leaderboard draws one chart per declared axis that its rows report:
+    the task's primary metric (or ``y``) against this figure, each row's mean over seeds with
+    its confidence interval, and the Pareto frontier. The declaration travels in the record with
+    the evaluation's figures, so leaderboards need no plugin to draw it and name no figure.
+
+    ``saving`` names a figure *of the same evaluation* that says whether a row saves what the
+    chart is about (stored bytes as a percentage of the dense model's: a row saves when its mean
+    is below ``saves_below``). A chart with a ``saving`` figure is drawn where some row saves,
+    and shows the rows that save it and the rows that save nothing on any such chart (the
+    references); a chart without one shows every row that reports both axes.
+    """
+
+    name: str
+    """The chart's name, unique among charts: its file name (``<preset>-<settings>-<name>.png``)."""
+    label: str
+    """The x axis's label (the direction of the figure is added to it)."""
+    title: str = "{y} against {x}"
+    """The chart's title; ``{y}`` is replaced by the y figure's name, ``{x}`` by ``label``."""
+    log_scale: bool = False
+    """Draw the x axis on a log scale (sizes and rates spanning orders of magnitude)."""
+    y: str | None = None
+    """Another figure of the same evaluation to plot on the y axis; None: the task's primary metric."""
+    saving: str | None = None
+    saves_below: float = 0.0
+    exclusive: bool = False
+    """A row this chart shows is shown on no chart with a ``saving`` figure (a compute attack's
+    small stored patch is not a saving of storage)."""
+    diagonal: str | None = None
+    """Where both axes measure one quantity: draw the line y = x, with this legend label."""
+
+
+@dataclass(frozen=True)
 class Metric:
     """A named figure with a direction, so leaderboards know what "better" means.
 
     ``higher_is_better`` is None for a figure with no better direction (the attacked FLOPs of a
     compute attack are better for the attacker and worse for the defender). ``headline``
     figures are the ones ``ucdbench run`` prints in its one-line summary of each run. ``kind``
-    says how the figure may be compared between runs (:class:`FigureKind`).
+    says how the figure may be compared between runs (:class:`FigureKind`). ``chart`` declares
+    the figure an x axis leaderboards chart the rows against (:class:`ChartAxis`; an
+    evaluation's figures only).
     """
 
     name: str
@@ -80,6 +117,7 @@ class Metric:
     description: str = ""
     headline: bool = False
     kind: FigureKind = FigureKind.QUALITY
+    chart: ChartAxis | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +192,9 @@ class Task(Configurable, ABC):
     name: ClassVar[str]
     metrics: ClassVar[tuple[Metric, ...]]
     primary_metric: ClassVar[str]
+    is_default: ClassVar[bool] = False
+    """True for the task ``ucdbench run`` uses when no ``--task`` is given; where several
+    declare it, the first registered wins (as with names: built-ins first)."""
     flops_uncountable: ClassVar[str | None] = None
     """None (the default) when ``FlopCounterMode`` sees the compute of :meth:`forward`
     (matmuls, convolutions, attention); otherwise why it cannot, for example a forward whose
@@ -335,6 +376,10 @@ class Method(Configurable, ABC):
     requires: ClassVar[tuple[type | tuple[type, ...], ...]] = ()
     """The task capabilities (:mod:`ucdbench.capabilities`) this method needs; an entry that is
     a tuple is met by any one of them."""
+    reference_row: ClassVar[bool] = False
+    """True for a method every other row of a leaderboard section is compared with, seed by
+    seed, on the task's primary metric (the base model as it is, training every weight).
+    Records carry the declaration (``record["method"]["reference_row"]``)."""
 
     def supports(self, task: Task) -> str | None:
         """None if this method can run on ``task``, else the reason it cannot: the capabilities
@@ -399,6 +444,21 @@ class Hardware(ABC):
     """Where runs execute, and how the harness synchronises, times and meters them."""
 
     name: ClassVar[str]
+    is_default: ClassVar[bool] = False
+    """True for the hardware ``ucdbench run`` uses when no ``--hardware`` is given; where
+    several declare it, the first registered wins (as with names: built-ins first)."""
+    accelerator: ClassVar[bool] = False
+    """True where :meth:`devices` are accelerators a cluster scheduler allocates as GPUs: the
+    Ray executor asks for ``num_gpus`` and the Slurm executor for GPUs per job accordingly
+    (:meth:`accelerators_per_run`); False runs on CPUs alone."""
+    devices_per_run: ClassVar[int] = 1
+    """How many devices a scheduler reserves for one run on an accelerator (the run is handed
+    the first of them; the local executor runs one worker per device of :meth:`devices`)."""
+
+    @classmethod
+    def accelerators_per_run(cls) -> int:
+        """The GPUs a scheduler must give one run: ``devices_per_run`` on an accelerator, else 0."""
+        return cls.devices_per_run if cls.accelerator else 0
 
     def unavailable_reason(self) -> str | None:
         """None if usable here, else why not (shown to the user)."""
@@ -486,8 +546,9 @@ class Evaluation(Configurable, ABC):
     name: ClassVar[str]
     figures: ClassVar[tuple[Metric, ...]] = ()
     """The figures leaderboards show, in order, each with its direction and unit; tables sort by
-    the first one that has a direction. :meth:`measure` may return more (raw counts,
-    per-op breakdowns) for the record."""
+    the first one that has a direction. A figure declared with ``chart=ChartAxis(...)`` is an x
+    axis leaderboards chart the task's primary metric against (:class:`ChartAxis`).
+    :meth:`measure` may return more (raw counts, per-op breakdowns) for the record."""
 
     def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
         """The figures of this run (``figures``; override where they depend on the task)."""
@@ -500,3 +561,15 @@ class Evaluation(Configurable, ABC):
     @abstractmethod
     def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
         """The figures, as a flat JSON-serialisable mapping."""
+
+    def conformance_problem(self, results: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str | None:
+        """What is wrong with a plugin, judged from this evaluation on a smoke run of it; None
+        when nothing is (the default: no check).
+
+        The conformance kit (``ucdbench check-plugin``) calls it on every method's smoke run,
+        and on an evaluation's own. ``results`` is what :meth:`measure` returned, or None where
+        the evaluation was skipped; ``run`` is the run's record (``ucdbench show``): its
+        ``task`` (name, ``primary_metric``, ``metrics``), ``artifact`` (the file's path, absent
+        where the method stores none), ``skipped`` (evaluation → reason). Say what the plugin
+        author must fix."""
+        return None

@@ -3,14 +3,17 @@
 One file per task (``<task>.md``) with a section per preset and task setting, a table per
 evaluation, one row per method + its settings + hardware (with its CPU thread count), cells the mean over seeds ± the
 half-width of its 95% confidence interval (t distribution: :func:`ucdbench.stats.mean_ci`) with
-the seed count. Where a section has reference rows (``base``, ``full-ft``), a table gives every
-row's paired difference from them on the task's primary metric, seed by seed, with the paired
-t-test's p-value (:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
+the seed count. Where a section has reference rows (runs of methods that declare
+``reference_row``, carried in their records), a table gives every row's paired difference from
+them on the task's primary metric, seed by seed, with the paired t-test's p-value
+(:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
 reproduced one, in whichever evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
 records were produced with. Each section opens with its charts (:func:`section_charts`, drawn
-under ``<task>-plots/``): one per kind of result, of that section's rows alone, with their Pareto
-frontier. Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables,
+under ``<task>-plots/``): one per chart axis the records' figures declare
+(``ucdbench.api.ChartAxis``), of that section's rows alone, with their Pareto frontier. Nothing
+here names a method, an evaluation or a figure: what a leaderboard shows comes from what the
+records declare. Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables,
 those of each row's lowest seed, copied beside the page under ``<task>-images/``. The same
 :class:`TaskBoard` feeds the HTML site (:mod:`ucdbench.site`). ``README.md`` indexes
 the tasks, and judges the claims of experiment files given to it. Only successful runs count;
@@ -35,11 +38,6 @@ from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
-
-REFERENCE_METHODS = ("base", "full-ft")
-"""The rows every other row of a section is compared with: the model as it was, and training
-every weight."""
-
 
 def _settings(overrides: dict[str, Any], task: bool) -> str:
     items = {k: v for k, v in overrides.items() if k.startswith("task.") == task}
@@ -236,11 +234,21 @@ def _difference_cell(values: dict[int, float], reference: dict[int, float],
     return f"{text} ({p}, n = {comparison.n})", comparison.mean_difference
 
 
+def is_reference(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is a run of a method that declares itself a reference row."""
+    return bool(record["method"].get("reference_row"))
+
+
+def reference_methods(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The methods of ``records`` that declare themselves reference rows, in name order."""
+    return sorted({r["method"]["name"] for r in records if is_reference(r)})
+
+
 def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], primary: str,
                      higher_is_better: bool | None) -> Table | None:
     """Every row's paired difference on ``primary`` from each reference row of the section
-    (:data:`REFERENCE_METHODS`, whatever their settings) on the same hardware; None when the
-    section has no reference row."""
+    (:func:`is_reference`, whatever their settings; in method then settings order) on the same
+    hardware; None when the section has no reference row."""
     column = _column(group, primary)
     if column is None:
         return None
@@ -251,8 +259,7 @@ def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pr
         if not values.empty:
             rows[method, settings, hardware] = dict(zip(values.seed.astype(int), values[column]))
             runs_of[method, settings, hardware] = _runs_of(values, records)
-    references = sorted({(m, s) for m, s, _ in rows if m in REFERENCE_METHODS},
-                        key=lambda ref: (REFERENCE_METHODS.index(ref[0]), ref[1]))
+    references = sorted({(m, s) for (m, s, _), runs in runs_of.items() if is_reference(runs[0])})
     if not references:
         return None
     ordered = sorted(rows, key=lambda row: statistics.fmean(rows[row].values()),
@@ -309,12 +316,9 @@ def _column(frame: pd.DataFrame, figure: str) -> str | None:
 
 @dataclass(frozen=True)
 class ChartKind:
-    """A kind of result and the chart that shows it: ``y`` against ``x`` (figure names, whichever
-    evaluation reports them; ``y`` None: the task's primary metric). A row *saves* what the
-    chart is about when the mean of its ``saving`` figure (reported beside ``x``) is below
-    ``below``; a chart with a ``saving`` figure is drawn where a row saves, and shows the rows
-    that save it and the rows that save nothing (the references). A chart without one shows the
-    rows that report ``x`` and ``y``, and no others."""
+    """A chart one evaluation's figure declares (its ``ucdbench.api.ChartAxis``, as its records
+    carry it), with the axes as ``evaluation/figure`` columns: ``y`` None plots the task's
+    primary metric. See :class:`ucdbench.api.ChartAxis` for which rows each chart shows."""
 
     name: str
     title: str
@@ -324,22 +328,30 @@ class ChartKind:
     saving: str | None = None
     below: float = 0.0
     log_x: bool = False
+    exclusive: bool = False
+    diagonal: str | None = None
+
+    @classmethod
+    def declared(cls, evaluation: str, figure: str, axis: dict[str, Any]) -> ChartKind:
+        """The chart that ``evaluation``'s ``figure`` declares by its record's ``axis``."""
+        column = f"{evaluation}/{{}}".format
+        return cls(axis["name"], axis.get("title", "{y} against {x}"), column(figure),
+                   axis["label"], column(axis["y"]) if axis.get("y") else None,
+                   column(axis["saving"]) if axis.get("saving") else None, axis.get("saves_below", 0.0),
+                   bool(axis.get("log_scale")), bool(axis.get("exclusive")), axis.get("diagonal"))
 
 
-STORAGE = ChartKind("storage", "{y} against stored bytes", "artifact_bytes", "stored bytes (artifact file, log scale)",
-                    saving="size_percent", below=100.0, log_x=True)
-"""Weight compression, adapters, compressed scenes: the artifact is smaller than the dense
-model's fp32 weights."""
-COMPUTE = ChartKind("compute", "{y} against compute", "gflops", "GFLOPs per sample (forward)",
-                    saving="flops_ratio", below=1.0)
-"""Adaptive and efficient models: fewer FLOPs per sample than the dense base model."""
-ATTACK = ChartKind("attack", "compute under attack: attacked against clean", "clean_gmacs_mean",
-                   "clean inputs: GMACs per sample", y="attacked_gmacs_mean")
-"""Compute attacks: what a model computes on attacked inputs against clean ones."""
-GENERATION = ChartKind("generation", "{y} against generation throughput", "images_per_s",
-                       "images generated per second (log scale)", log_x=True)
-"""Augmentation by generation (GeNIe and its baselines): what a row's images cost to make."""
-CHART_KINDS = (STORAGE, COMPUTE, ATTACK, GENERATION)
+def chart_kinds(records: Sequence[dict[str, Any]]) -> list[ChartKind]:
+    """The charts the figures of ``records`` declare, in the order the records declare them;
+    a chart name declared twice is the first declaration's."""
+    kinds: dict[str, ChartKind] = {}
+    for r in records:
+        for evaluation, figures in r.get("figures", {}).items():
+            for figure in figures:
+                if figure.get("chart"):
+                    kinds.setdefault(figure["chart"]["name"], ChartKind.declared(evaluation, figure["name"],
+                                                                                 figure["chart"]))
+    return list(kinds.values())
 
 
 @dataclass(frozen=True)
@@ -388,16 +400,6 @@ def pareto_front(points: Sequence[tuple[float, float]], x_higher_is_better: bool
     return sorted((i for i in range(len(points)) if not dominated(i)), key=lambda i: points[i][0])
 
 
-def _columns(frame: pd.DataFrame, *figures: str) -> tuple[str, ...] | None:
-    """``evaluation/figure`` columns of these figures, all from one evaluation; None if none has them all."""
-    evaluations = dict.fromkeys(c.partition("/")[0] for c in frame.columns if "/" in c and not c.startswith("method/"))
-    for evaluation in evaluations:
-        columns = tuple(f"{evaluation}/{figure}" for figure in figures)
-        if all(c in frame for c in columns):
-            return columns
-    return None
-
-
 def _declared(records: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
     evaluation, _, name = column.partition("/")
     return next((f for f in _figures_of(list(records), evaluation) if f["name"] == name), {"name": name})
@@ -411,11 +413,12 @@ def _axis_label(figure: dict[str, Any], name: str | None = None) -> str:
 
 
 def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], primary: str | None) -> list[Chart]:
-    """The charts of one section (a preset and task settings): one per kind of result its rows
-    have (:data:`CHART_KINDS`), each with only the rows it compares. A row's kind comes from what
-    its records report — attacked compute, stored bytes below the dense model's, FLOPs below the
-    base model's — never from its method's name."""
+    """The charts of one section (a preset and task settings): one per chart its records'
+    figures declare (:func:`chart_kinds`), each with only the rows it compares. A row's kind
+    comes from what its records report — attacked compute, stored bytes below the dense
+    model's, FLOPs below the base model's — never from its method's name."""
     rows = list(group.groupby(["method", "settings", "hardware"], sort=True))
+    kinds = chart_kinds([records[key] for key in group.key])
     several_machines = group.hardware.nunique() > 1
 
     def label(method: str, settings: str, hardware: str) -> str:
@@ -425,28 +428,26 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
         return columns is not None and runs[list(columns)].notna().all(axis=1).any()
 
     def axes(kind: ChartKind) -> tuple[str, str] | None:
-        """The chart's x and y columns: x beside the figure that says what a row saves, or beside y."""
-        x_with = _columns(group, kind.x, kind.saving or kind.y or kind.x)
-        y = x_with[1] if x_with and kind.y else _column(group, primary) if primary else None
-        return (x_with[0], y) if x_with and y else None
+        """The chart's x and y columns, where the section has them."""
+        y = kind.y or (_column(group, primary) if primary else None)
+        return (kind.x, y) if kind.x in group and y in group else None
 
     reporters = {kind.name: {keys for keys, runs in rows if reports(runs, axes(kind))}
-                 for kind in CHART_KINDS if not kind.saving}
-    attackers = reporters[ATTACK.name]
+                 for kind in kinds if not kind.saving}
+    exclusive = set().union(*(reporters[kind.name] for kind in kinds if kind.exclusive and not kind.saving))
     saves: dict[str, set[tuple[str, str, str]]] = {}
-    for kind in CHART_KINDS:
-        saving = _columns(group, kind.x, kind.saving) if kind.saving else None
-        if saving:
-            saves[kind.name] = {keys for keys, runs in rows if keys not in attackers
-                                and runs[saving[1]].notna().any() and runs[saving[1]].mean() < kind.below}
+    for kind in kinds:
+        if kind.saving and kind.x in group and kind.saving in group:
+            saves[kind.name] = {keys for keys, runs in rows if keys not in exclusive
+                                and runs[kind.saving].notna().any() and runs[kind.saving].mean() < kind.below}
     saving_any = set().union(*saves.values())
     charts = []
-    for kind in CHART_KINDS:
+    for kind in kinds:
         columns = axes(kind)
         if kind.saving:
             if not saves.get(kind.name):
                 continue
-            members = {keys for keys, _ in rows if keys in saves[kind.name] or (keys not in attackers and keys not in saving_any)}
+            members = {keys for keys, _ in rows if keys in saves[kind.name] or (keys not in exclusive and keys not in saving_any)}
         else:
             members = reporters[kind.name]
         if columns is None or not members:
@@ -469,7 +470,7 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
         x_figure, y_declared = _declared(some, columns[0]), _declared(some, columns[1])
         charts.append(Chart(kind, _axis_label(x_figure, kind.x_label), _axis_label(y_declared),
                             x_figure.get("higher_is_better"), y_declared.get("higher_is_better"), tuple(points),
-                            kind.title.format(y=y_declared["name"])))
+                            kind.title.replace("{y}", y_declared["name"]).replace("{x}", kind.x_label)))
     return charts
 
 
@@ -501,9 +502,9 @@ def draw_chart(chart: Chart, heading: str, path: Path) -> None:
     if len(frontier) > 1:
         ax.plot([chart.points[i].x.mean for i in frontier], [chart.points[i].y.mean for i in frontier],
                 linestyle="--", color="grey", linewidth=1, zorder=0, label="Pareto frontier (outlined points)")
-    if chart.kind is ATTACK:
+    if chart.kind.diagonal:
         low, high = ax.get_xlim()
-        ax.plot([low, high], [low, high], linestyle=":", color="grey", zorder=0, label="attacked = clean")
+        ax.plot([low, high], [low, high], linestyle=":", color="grey", zorder=0, label=chart.kind.diagonal)
     if chart.kind.log_x:
         ax.set_xscale("log")
     ax.set_xlabel(chart.x_label)
@@ -593,6 +594,11 @@ class TaskBoard:
     def ok(self) -> pd.DataFrame:
         return self.frame[self.frame.status == "ok"]
 
+    def references_note(self) -> str:
+        """What the table against the references shows, naming this board's reference methods."""
+        names = reference_methods([self.records[key] for key in self.ok.key])
+        return REFERENCES_NOTE.format(primary=self.primary, references=", ".join(f"`{n}`" for n in names))
+
     @property
     def failed(self) -> pd.DataFrame:
         return self.frame[self.frame.status != "ok"]
@@ -633,9 +639,9 @@ def task_board(task: str, records: list[dict[str, Any]], frame: pd.DataFrame) ->
     return TaskBoard(task, frame, by_key, primary, higher, sections, _figures_elsewhere(ok_records))
 
 
-REFERENCES_NOTE = ("Each row's mean difference in {primary} from the reference rows (`base`, `full-ft`; row − reference) "
-                   "over the seeds both have, paired seed by seed, with the two-sided paired t-test's p-value and the "
-                   "number of pairs; references are taken on the same hardware.")
+REFERENCES_NOTE = ("Each row's mean difference in {primary} from the reference rows ({references}: methods that declare "
+                   "themselves references; row − reference) over the seeds both have, paired seed by seed, with the "
+                   "two-sided paired t-test's p-value and the number of pairs; references are taken on the same hardware.")
 ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no row here is in (another dataset, "
                   "model or scale): for orientation, not to compare cell by cell.")
 
@@ -658,7 +664,7 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
         if section.references:
             arrow = {True: " ↑", False: " ↓"}.get(board.higher_is_better.get(board.primary), "")
             lines += [f"### {board.primary}{arrow} against the references", "",
-                      REFERENCES_NOTE.format(primary=board.primary), "", section.references.markdown(), ""]
+                      board.references_note(), "", section.references.markdown(), ""]
         images = _images(attachments(section.group, board.records, results), out, f"{task}-images") if results and out else []
         if images:
             lines += ["### images", "", *images]

@@ -301,7 +301,8 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     task_cls, method_cls, hardware = run.task.load(), run.method.load(), run.hardware.load()()
     record: dict[str, Any] = {
         "schema": SCHEMA_VERSION, "key": run.key, "status": "running", "error": None,
-        "method": {"name": spec.method, **_versions(run.method), "config": run.method_config},
+        "method": {"name": spec.method, **_versions(run.method), "config": run.method_config,
+                   "reference_row": method_cls.reference_row},
         "task": {"name": spec.task, **_versions(run.task), "config": run.task_config,
                  "capabilities": [c.__name__ for c in task_cls.__mro__ if issubclass(c, Capability) and c is not Capability],
                  "primary_metric": task_cls.primary_metric,

@@ -219,8 +219,7 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
     """Write the site into ``out`` (replacing an earlier one) and return its HTML pages, index
     first. ``results`` is the folder the records came from: their JSON files and attached images
     are copied from it (None: records are written from memory, no images)."""
-    from ucdbench.leaderboard import (CLAIMS_NOTE, ELSEWHERE_NOTE, REFERENCES_NOTE, attachments, chart_file, draw_chart,
-                                      task_boards)
+    from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, chart_file, draw_chart, task_boards
 
     _prepare_out(out)
     for record in records:
@@ -256,7 +255,7 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
         page = out / f"{board.task}.html"
         page.write_text(environment.get_template("task.html").render(
             board=board, sections=sections, failed=failed, generated=generated, summary=board.summary("publish"),
-            references_note=REFERENCES_NOTE.format(primary=board.primary), elsewhere_note=ELSEWHERE_NOTE))
+            references_note=board.references_note(), elsewhere_note=ELSEWHERE_NOTE))
         pages.append(page)
     verdicts = []
     if claims:

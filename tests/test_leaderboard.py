@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 import pytest
 
+from ucdbench.api import ChartAxis, Metric
 from ucdbench.leaderboard import write_leaderboards
+from ucdbench_plugins.evaluations.compression import Compression
+from ucdbench_plugins.evaluations.flops import Flops
+from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack
+from ucdbench_plugins.evaluations.generation_cost import GenerationCost
+
+REFERENCE_ROWS = ("base", "full-ft")
+"""The built-in methods that declare themselves reference rows (a record carries the declaration)."""
+
+
+def _figures(evaluation: type) -> list[dict]:
+    """An evaluation's declared figures as a record stores them, chart axes included."""
+    return [asdict(m) for m in evaluation.figures]
 
 
 def _record(key: str, method: str, seed: int, top1: float, artifact_bytes: int, size_percent: float = 100.5) -> dict:
     return {
         "key": key, "status": "ok", "seed": seed, "preset": "smoke", "overrides": {},
-        "method": {"name": method}, "hardware": {"kind": "cpu", "name": "Test CPU"},
+        "method": {"name": method, "reference_row": method in REFERENCE_ROWS},
+        "hardware": {"kind": "cpu", "name": "Test CPU"},
         "task": {"name": "digits", "primary_metric": "top1",
                  "metrics": [{"name": "top1", "higher_is_better": True, "unit": "%"}]},
         "evaluations": {"accuracy": {"top1": top1},
                         "compression": {"artifact_bytes": artifact_bytes, "stored_scalars": artifact_bytes // 4,
                                         "size_percent": size_percent}},
         "figures": {"accuracy": [{"name": "top1", "higher_is_better": True, "unit": "%", "headline": True}],
-                    "compression": [{"name": "stored_scalars", "higher_is_better": False, "unit": ""},
-                                    {"name": "artifact_bytes", "higher_is_better": False, "unit": "B"},
-                                    {"name": "size_percent", "higher_is_better": False, "unit": "%"}]},
+                    "compression": _figures(Compression)},
     }
 
 
@@ -192,15 +205,11 @@ def _section_record(key: str, method: str, seed: int, top1: float, *, size_perce
     if model:
         record["overrides"] = {"task.model": model}
     record["evaluations"]["flops"] = {"gflops": 2.0 * flops_ratio, "flops_ratio": flops_ratio}
-    record["figures"]["flops"] = [{"name": "gflops", "higher_is_better": False, "unit": "GFLOPs"},
-                                  {"name": "flops_ratio", "higher_is_better": False, "unit": "×"}]
+    record["figures"]["flops"] = _figures(Flops)
     if attack:
         record["evaluations"]["flops-under-attack"] = {"clean_gmacs_mean": 0.6, "attacked_gmacs_mean": 0.9 + seed / 10,
                                                        "flops_ratio": 1.5}
-        record["figures"]["flops-under-attack"] = [
-            {"name": "clean_gmacs_mean", "higher_is_better": None, "unit": "GMACs"},
-            {"name": "attacked_gmacs_mean", "higher_is_better": None, "unit": "GMACs"},
-            {"name": "flops_ratio", "higher_is_better": None, "unit": "×"}]
+        record["figures"]["flops-under-attack"] = _figures(FlopsUnderAttack)
     return record
 
 
@@ -246,8 +255,7 @@ def test_generating_rows_get_accuracy_against_throughput_and_no_other_row_does()
             record = _section_record(f"{method}{seed}", method, seed, top1 + seed)
             if rate is not None:  # only the methods that make images report their cost
                 record["evaluations"]["generation-cost"] = {"images_per_s": rate * (1 + seed / 10)}
-                record["figures"]["generation-cost"] = [{"name": "images_per_s", "higher_is_better": True,
-                                                         "unit": "images/s"}]
+                record["figures"]["generation-cost"] = _figures(GenerationCost)
             records.append(record)
     (board,) = task_boards(records)
     (generation,) = [c for s in board.sections for c in s.charts if c.kind.name == "generation"]
@@ -266,3 +274,44 @@ def test_each_section_embeds_its_own_charts(tmp_path):
     assert "](digits-plots/smoke-model=mlp-storage.png)" in mlp
     for name in ("smoke-default-storage.png", "smoke-model=mlp-storage.png"):
         assert (tmp_path / "digits-plots" / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_reference_rows_are_the_methods_that_declare_themselves_references_whatever_their_names(tmp_path):
+    records = []
+    for seed, (mine, base) in enumerate(((70.0, 60.0), (72.0, 61.0))):
+        mine_run, base_run = _record(f"m{seed}", "my-reference", seed, mine, 10), _record(f"b{seed}", "base", seed, base, 10)
+        mine_run["method"]["reference_row"], base_run["method"]["reference_row"] = True, False
+        records += [mine_run, base_run]
+    write_leaderboards(records, tmp_path)
+    board = (tmp_path / "digits.md").read_text()
+    section = board.split("### top1 ↑ against the references")[1]
+    assert "| vs my-reference" in section and "vs base" not in section
+    assert "(`my-reference`: methods that declare themselves references" in section
+    for record in records:  # a record that declares nothing (written before the declaration) is no reference
+        record["method"].pop("reference_row")
+    write_leaderboards(records, tmp_path)
+    assert "against the references" not in (tmp_path / "digits.md").read_text()
+
+
+def test_charts_are_the_axes_the_records_declare_not_figures_the_harness_knows():
+    from ucdbench.leaderboard import task_boards
+
+    axis = ChartAxis("energy", "joules per sample", "{y} against {x}", log_scale=True)
+    records = []
+    for seed in (0, 1):
+        for method, top1, joules in (("small", 70.0, 0.5), ("large", 80.0, 2.0)):
+            record = _record(f"{method}{seed}", method, seed, top1 + seed, 10)
+            record["evaluations"]["power"] = {"joules": joules, "watts": 3.0}
+            record["figures"]["power"] = [asdict(Metric("joules", False, "J", chart=axis)), asdict(Metric("watts", False))]
+            records.append(record)
+    (board,) = task_boards(records)
+    (chart,) = [c for s in board.sections for c in s.charts]  # no row stores less than the dense model: no storage chart
+    assert (chart.kind.name, chart.kind.x, chart.kind.log_x) == ("energy", "power/joules", True)
+    assert chart.title == "top1 against joules per sample"
+    assert chart.x_label == "joules per sample, lower is better" and chart.y_label == "top1 (%), higher is better"
+    assert sorted(p.label for p in chart.points) == ["large", "small"]
+    assert [chart.points[i].label for i in chart.frontier] == ["small", "large"]  # cheaper; more accurate
+    for record in records:  # the same figures without the declaration: no chart of them
+        record["figures"]["power"] = [asdict(Metric("joules", False, "J")), asdict(Metric("watts", False))]
+    (board,) = task_boards(records)
+    assert not [c for s in board.sections for c in s.charts]

@@ -6,9 +6,9 @@ metrics are also reported on transformed inputs, suffixed ``_transformed``.
 
 from __future__ import annotations
 
-from typing import Any
-
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from ucdbench.api import Evaluation, EvaluationContext, Metric
 
@@ -34,3 +34,16 @@ class Accuracy(Evaluation):
             transformed = ctx.task.evaluate(model, ctx.device, ctx.outcome.input_transform)
             results.update({f"{name}_transformed": value for name, value in transformed.items()})
         return results
+
+    def conformance_problem(self, results: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str | None:
+        """The task's ``evaluate`` must give every metric the task declares, as a number:
+        leaderboards rank by them and the conformance kit compares the primary one."""
+        if results is None:  # nothing measured, nothing to judge
+            return None
+        declared = [m["name"] for m in run["task"].get("metrics", [])]
+        missing = [name for name in declared if not isinstance(results.get(name), (int, float))
+                   or isinstance(results.get(name), bool)]
+        if missing:
+            return (f"task {run['task']['name']!r}: evaluate() gave no number for {', '.join(missing)}; return every "
+                    "metric the task declares (Task.metrics) as a float")
+        return None

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops,
+    ChartAxis, Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops,
 )
 
 
@@ -36,7 +36,9 @@ class Flops(Evaluation):
     name = "flops"
     figures = (
         Metric("gflops", False, "GFLOPs", "forward FLOPs per sample / 1e9 (FLOPs = 2 × multiply-adds)", headline=True,
-               kind=FigureKind.EXACT),
+               kind=FigureKind.EXACT,
+               chart=ChartAxis("compute", "GFLOPs per sample (forward)", "{y} against compute",
+                               saving="flops_ratio", saves_below=1.0)),
         Metric("macs", False, "MACs", "forward multiply-adds per sample (what papers call FLOPs)",
                kind=FigureKind.EXACT),
         Metric("flops_ratio", False, "×", "FLOPs of the scored model / FLOPs of the dense base model",

@@ -42,7 +42,8 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops, percentile,
+    ChartAxis, Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops,
+    percentile,
 )
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -127,7 +128,10 @@ def measure_attack(ctx: EvaluationContext, model: torch.nn.Module, attack: Trans
 class FlopsUnderAttack(Evaluation):
     name = "flops-under-attack"
     figures = (
-        Metric("clean_gmacs_mean", None, "GMACs", "mean multiply-adds per clean sample: F_min of the attack success"),
+        Metric("clean_gmacs_mean", None, "GMACs", "mean multiply-adds per clean sample: F_min of the attack success",
+               chart=ChartAxis("attack", "clean inputs: GMACs per sample",
+                               "compute under attack: attacked against clean", y="attacked_gmacs_mean",
+                               exclusive=True, diagonal="attacked = clean")),
         Metric("attacked_gmacs_mean", None, "GMACs", "mean multiply-adds per attacked sample"),
         Metric("control_gmacs_mean", None, "GMACs", "mean multiply-adds per sample with the random control patch"),
         Metric("gmacs_max", None, "GMACs", "multiply-adds per sample with nothing dropped: F_max",

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FewShotClassification, Metric, PerPreset, Setting, percentile, time_repeats,
+    ChartAxis, Evaluation, EvaluationContext, FewShotClassification, Metric, PerPreset, Setting, percentile,
+    time_repeats,
 )
 
 
@@ -24,7 +25,8 @@ class GenerationCost(Evaluation):
     name = "generation-cost"
     figures = (
         Metric("images_per_s", True, "images/s", "augmented images made per second (one episode's support set)",
-               headline=True),
+               headline=True, chart=ChartAxis("generation", "images generated per second (log scale)",
+                                              "{y} against generation throughput", log_scale=True)),
         Metric("s_per_episode", False, "s", "median seconds to augment one episode's support set"),
         Metric("images_per_episode", None, "images", "augmented images added to one episode's support set"),
     )

@@ -13,6 +13,7 @@ names and every tensor is bitwise equal (same shape and dtype) on the same devic
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -90,3 +91,17 @@ class Reconstruction(Evaluation):
             "rebuilt_scalars": sum(int(t.numel()) for t in rebuilt.values()),
             **compare_states(ctx.outcome.scored_state(), rebuilt, device),
         }
+
+    def conformance_problem(self, results: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str | None:
+        """A method that stores an artifact must say how to rebuild the scored model's complete
+        state from it (``Outcome.reconstruct``), and the rebuilt state must equal it bitwise."""
+        if results is None:
+            if run.get("artifact"):
+                return (f"did not run although the method stores an artifact: {run.get('skipped', {}).get(self.name)}; "
+                        "give the Outcome a reconstruct function")
+            return None
+        if not results.get("weights_equal"):
+            return (f"the state rebuilt from the artifact file differs from the scored one: "
+                    f"{results.get('mismatched_names')}; store every tensor the scored model needs (see "
+                    "ucdbench.api.state_with and ucdbench.api.stored_dense)")
+        return None

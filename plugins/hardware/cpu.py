@@ -36,6 +36,7 @@ def _total_memory_bytes() -> int | None:
 
 class CPU(Hardware):
     name = "cpu"
+    is_default = True  # every machine has one
 
     def devices(self) -> list[str]:
         return ["cpu"]

@@ -47,6 +47,7 @@ def _nvml_handle(nvml: Any, device_index: int) -> Any:
 
 class CUDA(Hardware):
     name = "cuda"
+    accelerator = True  # Ray and Slurm reserve a GPU per run
 
     def unavailable_reason(self) -> str | None:
         import torch

@@ -16,6 +16,7 @@ class FullFineTune(Method):
     name = "full-ft"
     requires = ((ImageClassification, LanguageModeling, SceneReconstruction),)
     """Tasks with a training split to fine-tune on (a few-shot task has only episodes)."""
+    reference_row = True  # training every weight: what a cheaper method is compared with
 
     settings = {
         "pretrained": Setting(True, "start from the task's pretrained base (true) or a random init drawn from the "
@@ -50,6 +51,7 @@ class PretrainedBase(Method):
     """
 
     name = "base"
+    reference_row = True  # the model as it was: what any training must beat
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         model = task.base_model(pretrained=True).to(ctx.device).eval()

@@ -15,6 +15,7 @@ class Digits(ImageClassificationTask):
     """scikit-learn's digits: 1,797 grey 8×8 images of 10 digits (intensities 0–16)."""
 
     name = "digits"
+    is_default = True  # embedded in scikit-learn: runs offline, in seconds
     image_size = 8
 
     @classmethod
