@@ -1,9 +1,10 @@
 """``ucdbench compare BASE HEAD``: the regression gate between two results folders.
 
 Runs are matched by what was asked for — method, task, preset, seed, ``--set`` overrides — and
-by a fingerprint of the hardware they ran on, never by key: a key includes the fingerprint of
-the code, which is what changes between the two folders. Only runs on the same hardware are
-compared; every run that could not be is listed with the reason.
+by the class of hardware they ran on (:func:`hardware_class`), never by key: a key includes the
+fingerprint of the code, which is what changes between the two folders. Only runs on the same
+class of hardware are compared; a run both folders hold on different classes fails the gate
+(a regression could hide there), and so does a comparison that compared nothing.
 
 Each figure is compared as its :class:`~ucdbench.interfaces.FigureKind` says:
 
@@ -42,16 +43,16 @@ from ucdbench.store import RunStore, SkippedFile
 
 RAW_SAMPLES = "samples_ms"
 """Where an evaluation with timing figures keeps its raw per-call times (ms)."""
-_DEVICE_KEYS = ("device", "visible_devices")
-"""Parts of a hardware description that tell identical devices apart, not what they are."""
-
-
-def hardware_fingerprint(description: Mapping[str, Any]) -> str:
-    """A short hash of a record's hardware description (kind, model, memory, cores, threads,
-    driver, …), leaving out which of several identical devices ran it (``cuda:0`` and
-    ``cuda:1`` of one machine are the same hardware)."""
-    identity = {k: v for k, v in description.items() if k not in _DEVICE_KEYS}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def hardware_class(record: Mapping[str, Any]) -> str:
+    """A short hash of the class of hardware a record ran on: what its hardware plugin declared
+    comparable (:meth:`ucdbench.api.Hardware.comparison_class`: the CPU model and threads; the
+    GPU model, count and driver major), so that runs on equal machines compare although their
+    full descriptions (memory, driver patch level, device index) differ."""
+    declared = record.get("hardware_class")
+    if declared is None:  # a record of a ucdbench that declared none: kind and model
+        hardware = record.get("hardware") or {}
+        declared = {"kind": hardware.get("kind"), "name": hardware.get("name")}
+    return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def load_results(folder: str | Path, role: str) -> tuple[list[dict[str, Any]], list[SkippedFile]]:
@@ -158,7 +159,7 @@ class Row:
 
 
 Runs = dict[RunSetting, dict[str, dict[int, dict[str, Any]]]]
-"""setting → hardware fingerprint → seed → record."""
+"""setting → hardware class → seed → record."""
 
 
 def _by_setting(records: Sequence[dict[str, Any]]) -> tuple[Runs, dict[str, str]]:
@@ -168,8 +169,10 @@ def _by_setting(records: Sequence[dict[str, Any]]) -> tuple[Runs, dict[str, str]
     names: dict[str, str] = {}
     for record in sorted(records, key=lambda r: r.get("finished_at") or r.get("started_at") or ""):
         hardware = record.get("hardware") or {}
-        fingerprint = hardware_fingerprint(hardware)
-        names[fingerprint] = f"{hardware.get('kind', '?')}: {hardware.get('name', '?')} [{fingerprint}]"
+        fingerprint = hardware_class(record)
+        shown = ", ".join(f"{k} {v}" for k, v in (record.get("hardware_class") or {}).items() if k not in ("kind", "name"))
+        names[fingerprint] = (f"{hardware.get('kind', '?')}: {hardware.get('name', '?')}" + (f", {shown}" if shown else "")
+                              + f" [{fingerprint}]")
         setting = RunSetting(record["method"]["name"], record["task"]["name"], str(record.get("preset")),
                            json.dumps(record.get("overrides") or {}, sort_keys=True, default=str))
         runs.setdefault(setting, {}).setdefault(fingerprint, {})[int(record.get("seed", 0))] = record

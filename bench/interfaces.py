@@ -472,6 +472,15 @@ class Hardware(ABC):
     def describe(self, device: str) -> dict[str, Any]:
         """Name, driver, memory, threads: written into every record."""
 
+    def comparison_class(self, description: Mapping[str, Any]) -> dict[str, Any]:
+        """The parts of a :meth:`describe` description that decide whether two runs' timings
+        may be compared (``ucdbench compare`` matches runs by this, recorded as
+        ``hardware_class``): what sets the speed (the device model, threads, device count, a
+        driver's major version), never what varies between otherwise equal machines (memory
+        a hosted runner reports a few KiB apart, a driver's patch level, which device index
+        ran it). The default: the kind and the model name."""
+        return {"kind": description.get("kind", self.name), "name": description.get("name")}
+
     @abstractmethod
     def synchronize(self, device: torch.device) -> None: ...
 

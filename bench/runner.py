@@ -323,6 +323,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     if run.references:
         record["references"] = {name: [{"key": ref.key, "method": ref.method, "reference": ref.text} for ref in refs]
                                 for name, refs in run.references.items()}
+    record["hardware_class"] = hardware.comparison_class(record["hardware"])
     record["heartbeat_at"] = now()
     store.write(record)
     with Heartbeat(store, record):

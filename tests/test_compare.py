@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from ucdbench.cli import main
-from ucdbench.compare import hardware_fingerprint
+from ucdbench.compare import hardware_class
 from ucdbench.store import SCHEMA_VERSION, RunStore
 
 CPU = {"kind": "cpu", "device": "cpu", "name": "Test CPU", "cores": 2, "threads": 1}
@@ -135,11 +135,35 @@ def test_a_run_only_one_folder_holds_is_listed_and_does_not_fail_a_gate_that_com
     assert status == 0 and "only in HEAD" in report.split("## Not compared")[1]
 
 
-def test_the_hardware_fingerprint_ignores_which_of_identical_devices_ran():
-    first = {"kind": "cuda", "device": "cuda:0", "name": "H200", "visible_devices": 8}
-    assert hardware_fingerprint(first) == hardware_fingerprint({**first, "device": "cuda:3", "visible_devices": 1})
-    assert hardware_fingerprint(first) != hardware_fingerprint({**first, "name": "A100"})
-    assert hardware_fingerprint(CPU) != hardware_fingerprint({**CPU, "threads": 2})
+def test_runs_on_machines_of_one_hardware_class_are_compared_though_their_descriptions_differ(tmp_path, capsys):
+    from ucdbench_plugins.hardware.cpu import CPU as CPUHardware
+
+    def night(code: str, memory: int, top1: dict[int, float]) -> list[dict]:
+        records = []
+        for seed in TOP1:
+            record = _record(seed, code=code, top1=top1[seed], hardware={**CPU, "memory_bytes": memory})
+            record["hardware_class"] = CPUHardware().comparison_class(record["hardware"])
+            records.append(record)
+        return records
+
+    collapsed = {seed: 10.0 for seed in TOP1}
+    status, report = _compare(tmp_path, night("c0", 2**34, TOP1), night("c1", 2**34 + 4096, collapsed), capsys)
+    assert status == 1 and "accuracy/top1" in report.split("## Regressions")[1].split("##")[0]  # caught, not skipped
+
+
+def test_the_hardware_class_is_what_the_plugin_declares():
+    from ucdbench_plugins.hardware.cpu import CPU as CPUHardware
+    from ucdbench_plugins.hardware.cuda import CUDA
+
+    cpu = CPUHardware().comparison_class({**CPU, "memory_bytes": 123, "cores": 64})
+    assert cpu == {"kind": "cpu", "name": "Test CPU", "threads": 1}
+    gpu = {"kind": "cuda", "device": "cuda:3", "name": "H200", "visible_devices": 8, "driver": "550.54.15",
+           "memory_bytes": 1}
+    assert CUDA().comparison_class(gpu) == {"kind": "cuda", "name": "H200", "count": 8, "driver_major": "550"}
+    same = {**gpu, "device": "cuda:0", "driver": "550.90.07", "memory_bytes": 2}
+    assert hardware_class({"hardware_class": CUDA().comparison_class(gpu)}) == \
+        hardware_class({"hardware_class": CUDA().comparison_class(same)})
+    assert hardware_class({"hardware_class": cpu}) != hardware_class({"hardware_class": {**cpu, "threads": 2}})
 
 
 def test_a_run_that_now_fails_is_a_regression_and_missing_seeds_are_listed(tmp_path, capsys):

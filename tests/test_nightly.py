@@ -86,6 +86,28 @@ def test_nightly_commits_clean_nights_and_refuses_a_regression(tmp_path):
     assert _git(repo, "rev-list", "--count", "HEAD") == commits  # nothing committed after a regression
     assert "uncommitted" in third.stderr
 
+    (repo / "leaderboards" / "accepted-changes.toml").write_text(  # the drop is reviewed and accepted
+        '[[accept]]\nmethod = "lora"\ntask = "digits"\nfigure = "accuracy/top1"\nreason = "reviewed: intended"\n')
+    fourth = _nightly(repo, "--experiment", str(experiment), "--results", str(results), "--previous", str(last_night))
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    accepted = (results / "compare.md").read_text().split("## Accepted changes (1)")[1]
+    assert "reviewed: intended" in accepted
+
+
+def test_the_nightly_workflow_is_a_valid_github_actions_workflow(tmp_path):
+    """The YAML the nightly runs from, against the GitHub workflow schema check-jsonschema vendors."""
+    workflow = ROOT / ".github" / "workflows" / "nightly.yml"
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = workflow.read_text().replace("runs-on:", "runs_on:", 1)
+    bad = tmp_path / "nightly.yml"
+    bad.write_text(broken)
+    rejected = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(bad)],
+                              capture_output=True, text=True, timeout=120)
+    assert rejected.returncode != 0  # the check can fail
+
 
 def test_nightly_refuses_a_previous_folder_without_records(tmp_path):
     result = _nightly(tmp_path, "--previous", str(tmp_path / "nothing"))

@@ -9,7 +9,7 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ucdbench import hookimpl
@@ -53,6 +53,11 @@ class CPU(Hardware):
             "threads": torch.get_num_threads(),
             "memory_bytes": _total_memory_bytes(),
         }
+
+    def comparison_class(self, description: Mapping[str, Any]) -> dict[str, Any]:
+        """The CPU model and torch's thread count: timings on the same model with the same
+        threads compare, whatever the machine's memory or core count."""
+        return {"kind": self.name, "name": description.get("name"), "threads": description.get("threads")}
 
     def synchronize(self, device) -> None:
         """CPU kernels return when done: nothing to wait for."""

@@ -7,7 +7,7 @@ nvidia-ml-py and the driver expose it. Light at import: torch and pynvml load on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ucdbench import hookimpl
@@ -82,6 +82,12 @@ class CUDA(Hardware):
         if nvml is not None:
             info["driver"] = nvml.nvmlSystemGetDriverVersion()
         return info
+
+    def comparison_class(self, description: Mapping[str, Any]) -> dict[str, Any]:
+        """The GPU model, how many are visible and the driver's major version."""
+        driver = description.get("driver")
+        return {"kind": self.name, "name": description.get("name"), "count": description.get("visible_devices"),
+                "driver_major": str(driver).partition(".")[0] if driver else None}
 
     def synchronize(self, device) -> None:
         import torch
