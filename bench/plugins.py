@@ -83,8 +83,8 @@ def target_problem(kind: str, name: str, obj: Any) -> str | None:
     """Why ``obj`` cannot be the ``kind`` called ``name`` (None when it can)."""
     interface = INTERFACES[kind]
     if not (isinstance(obj, type) and issubclass(obj, interface)):
-        return (f"{_qualname(obj)} is not a subclass of ucdbench.interfaces.{interface.__name__}; register a "
-                f"class derived from it (`from ucdbench.interfaces import {interface.__name__}`)")
+        return (f"{_qualname(obj)} is not a subclass of ucdbench.api.{interface.__name__}; register a "
+                f"class derived from it (`from ucdbench.api import {interface.__name__}`)")
     declared = getattr(obj, "name", None)
     if declared is None:
         return f"{_qualname(obj)} has no `name`; add `name = {name!r}` to the class"
@@ -308,7 +308,7 @@ def _validate_hooks(pm: pluggy.PluginManager, loaded: list[tuple[PluginInfo, obj
             info = next(i for i, p in loaded if p is exc.plugin)
             unknown = " ".join(f"{name!r}.{did_you_mean(name, KINDS.values(), n=1)}"
                                for name in _unknown_hooks(pm, exc.plugin))
-            info.error = f"implements unknown hook {unknown} The hooks are {known} (see ucdbench.hookspecs)"
+            info.error = f"implements unknown hook {unknown} The hooks are {known} (see ucdbench's docs/hooks/)"
             pm.unregister(exc.plugin)
 
 

@@ -219,7 +219,7 @@ class RunReference(Setting):
     The runner resolves each reference before anything runs (an unknown method, a setting it
     does not have, a key with no successful record: exit 2), runs it first or takes it from
     the results when recorded, and hands the rebuilt runs to ``fit`` as
-    ``ctx.references[NAME]`` (:class:`ucdbench.interfaces.ReferencedRun`). A referenced
+    ``ctx.references[NAME]`` (:class:`ucdbench.api.ReferencedRun`). A referenced
     method runs on the same task, preset, seed and hardware with the referring run's ``task.*``
     overrides, then its own. The referring run's key includes the referenced runs' keys, and
     its record names them (``references``).

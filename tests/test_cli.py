@@ -73,7 +73,7 @@ def test_list_reports_each_registration_problem_with_its_fix_and_keeps_the_rest(
             in broken["misspelled", "ucdbench-misspelled-plugin"])
     mislabelled = broken["mislabelled", "ucdbench-mislabelled-plugin"]
     assert "has name 'renamed-in-class' but is registered as 'renamed'" in mislabelled
-    assert "NotATask is not a subclass of ucdbench.interfaces.Task" in mislabelled
+    assert "NotATask is not a subclass of ucdbench.api.Task" in mislabelled
     assert "already taken by ucdbench-empty-plugin 1.0" in broken["empty", "ucdbench-twin-plugin"]
     methods = {m["name"]: m for m in listing["method"]}
     tasks = {t["name"] for t in listing["task"]}

@@ -75,8 +75,8 @@ def test_an_undecorated_hook_is_not_silently_ignored():
 
 @pytest.mark.parametrize(("kind_hook", "name", "target", "expected"), [
     ("ucdbench_register_methods", "probe", dict, "class builtins.dict is not a subclass of "
-                                                 "ucdbench.interfaces.Method"),
-    ("ucdbench_register_tasks", "probe", Probe, "is not a subclass of ucdbench.interfaces.Task"),
+                                                 "ucdbench.api.Method"),
+    ("ucdbench_register_tasks", "probe", Probe, "is not a subclass of ucdbench.api.Task"),
     ("ucdbench_register_methods", "other", Probe, "has name 'probe' but is registered as 'other'"),
     ("ucdbench_register_methods", "probe", Probe(), "Probe object"),
     ("ucdbench_register_methods", "probe", "test_registration.Probe", "is not 'module:attribute'"),
@@ -104,7 +104,7 @@ def test_every_problem_of_a_plugin_is_reported_at_once():
 
 @pytest.mark.parametrize(("name", "target", "expected"), [
     ("probe", "test_registration:GOOD", "tuple object"),
-    ("probe", "ucdbench_plugins.hardware.cpu:CPU", "is not a subclass of ucdbench.interfaces.Method"),
+    ("probe", "ucdbench_plugins.hardware.cpu:CPU", "is not a subclass of ucdbench.api.Method"),
     ("other", "test_registration:Probe", "has name 'probe' but is registered as 'other'"),
 ])
 def test_a_lazy_target_is_checked_when_it_loads(name, target, expected):
