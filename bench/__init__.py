@@ -1,7 +1,7 @@
 """ucdbench: a plugin-based benchmark harness for efficient and robust deep learning.
 
 The harness measures; plugins propose. Methods, tasks, hardware and evaluations are all
-plugins discovered through the ``ucdbench`` entry-point group (see :mod:`ucdbench.hookspecs`).
+plugins discovered through the ``ucdbench`` entry-point group (see :mod:`ucdbench.api`, all a plugin imports).
 This module stays import-light: ``ucdbench --help`` and ``ucdbench list`` never import torch.
 """
 

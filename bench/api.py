@@ -34,6 +34,12 @@ Groups:
   :func:`time_repeats` (synchronised timings through a Hardware), :func:`percentile`.
 - **Data and caching**: :func:`shuffled_batches`, :func:`progress_bar`, :func:`cached_tensors`
   (in-suite builds keyed by config and code), :func:`config_key`.
+- **Rebuilding runs** (what a user holding only a run's files does): :func:`rebuild_run` (a
+  record → its prepared task and scored model, rebuilt from the artifact file),
+  :func:`rebuild_model` (a method's model from an artifact file and a task).
+- **Statistics** (the ones leaderboards and ``ucdbench compare`` use): :func:`mean_ci` (mean
+  over seeds with its t interval), :func:`paired_comparison` (two rows, seed by seed),
+  :func:`slowdown_test` (raw timing samples, asv's rule).
 - **Registry** (for scripts and benchmarks that run outside ``ucdbench run``):
   :func:`load_registry`.
 """
@@ -77,8 +83,13 @@ _LAZY = {
     "cached_tensors": "ucdbench.cache",
     "config_key": "ucdbench.cache",
     "load_registry": "ucdbench.plugins",
+    "rebuild_run": "ucdbench.rebuild",
+    "rebuild_model": "ucdbench.rebuild",
+    "mean_ci": "ucdbench.stats",
+    "paired_comparison": "ucdbench.stats",
+    "slowdown_test": "ucdbench.stats",
 }
-"""Names imported on first use (their modules import torch), and where they live."""
+"""Names imported on first use (most of their modules import torch), and where they live."""
 
 _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 

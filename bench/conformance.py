@@ -83,7 +83,7 @@ def check_registration(registry: Registry, name: str) -> Iterator[Check]:
         yield Check("registers", False, f"nothing is registered as {name!r} (see `ucdbench plugins`){hint}")
         return
     plugins = sorted({registry.entries[kind][name].plugin for kind in kinds})
-    code = ("import sys, json; from ucdbench.plugins import load_registry; load_registry(); "
+    code = ("import sys, json; from ucdbench.api import load_registry; load_registry(); "
             "print(json.dumps(sorted(m for m in ('torch', 'timm', 'transformers') if m in sys.modules)))")
     result = _fresh_process(code, env={"UCDBENCH_PLUGINS": ",".join(plugins)})
     heavy = json.loads(result.stdout or "null") if result.returncode == 0 else None
@@ -214,7 +214,7 @@ def _check_rebuild(record: dict[str, Any], primary: str, score: Any) -> Iterator
         yield Check("rebuilds", False, f"no evaluation reported the task's primary metric {primary!r} to compare the "
                                        "rebuilt model's score with")
         return
-    code = ("import json, sys, torch; from ucdbench.rebuild import rebuild_run; "
+    code = ("import json, sys, torch; from ucdbench.api import rebuild_run; "
             "record = json.load(open(sys.argv[1])); task, model = rebuild_run(record); "
             f"print(json.dumps(task.evaluate(model, torch.device('cpu'))[{primary!r}]))")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:

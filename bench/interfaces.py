@@ -150,7 +150,7 @@ class ReportedFigure:
 
 
 class Configurable:
-    """Anything with typed settings that ``--set`` may override (see :mod:`ucdbench.settings`)."""
+    """Anything with typed settings that ``--set`` may override (see :class:`ucdbench.api.Setting`)."""
 
     settings: ClassVar[Mapping[str, Setting]] = {}
     """Every setting, with its default (per preset where it differs), help and allowed values."""
@@ -181,7 +181,7 @@ class Configurable:
 class Task(Configurable, ABC):
     """Data, a base model and scoring.
 
-    A task also subclasses the capabilities it offers methods (:mod:`ucdbench.capabilities`:
+    A task also subclasses the capabilities it offers methods (in :mod:`ucdbench.api`:
     ``ImageClassification``, ``LanguageModeling``, ``SceneReconstruction``); a method's
     ``requires`` names those it needs. Construction is cheap (no data is read: ``ucdbench list
     --matrix`` builds every task) and never fails for data that is missing;
@@ -236,7 +236,7 @@ class Task(Configurable, ABC):
         task's splits (cached, keyed by the model's config); ``False`` a random init, for
         methods that train from scratch, drawn from the task's seed: the same seed and
         configuration give the same weights, so a method can regenerate its θ0 from the seed
-        instead of storing it (:func:`ucdbench.state.initial_model`).
+        instead of storing it (:func:`ucdbench.api.initial_model`).
         """
 
     @abstractmethod
@@ -306,7 +306,7 @@ class Outcome:
       :meth:`scored_state`. It may use what the task gives — the architecture, a seed's random
       init, the pretrained base the user holds — and the artifact, never the model ``fit``
       trained: the harness reads the artifact back from its file, times this, and compares
-      the result with :meth:`scored_state` tensor by tensor (:mod:`ucdbench.state`).
+      the result with :meth:`scored_state` tensor by tensor (the model-state helpers of :mod:`ucdbench.api`).
     - ``dense_weights``: the complete state of the scored model, where ``model.state_dict()``
       is not it under the rebuilt names (a PEFT-wrapped model: its merged state); None, the
       default, means ``model.state_dict()``.
@@ -338,7 +338,7 @@ class Outcome:
 
 @dataclass
 class ReferencedRun:
-    """A run another run consumes (a :class:`ucdbench.settings.RunReference` setting's value),
+    """A run another run consumes (a :class:`ucdbench.api.RunReference` setting's value),
     rebuilt from its artifact file and its own task alone, as a user holding the file would."""
 
     key: str
@@ -349,7 +349,7 @@ class ReferencedRun:
     model: nn.Module
     """Its scored model, rebuilt from the artifact (eval mode, frozen)."""
     encoder: nn.Module | None
-    """Its representation: the task's view of the model (:func:`ucdbench.state.encoder_of`),
+    """Its representation: the task's view of the model (:func:`ucdbench.api.encoder_of`),
     or None where the task has none."""
     record: dict[str, Any] = field(default_factory=dict)
 
@@ -374,7 +374,7 @@ class Method(Configurable, ABC):
     name: ClassVar[str]
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
     requires: ClassVar[tuple[type | tuple[type, ...], ...]] = ()
-    """The task capabilities (:mod:`ucdbench.capabilities`) this method needs; an entry that is
+    """The task capabilities (:class:`ucdbench.api.Capability`) this method needs; an entry that is
     a tuple is met by any one of them."""
     reference_row: ClassVar[bool] = False
     """True for a method every other row of a leaderboard section is compared with, seed by
@@ -400,7 +400,7 @@ class Method(Configurable, ABC):
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
         """The scored model rebuilt from ``artifact`` and what ``task`` gives (its architecture,
         its pretrained base) alone, in eval mode: what a user holding only the file gets.
-        Used by :func:`ucdbench.rebuild.rebuild_run`; methods that can say how override this."""
+        Used by :func:`ucdbench.api.rebuild_run`; methods that can say how override this."""
         raise UcdbenchError(f"method {self.name!r} does not say how to rebuild its model from an artifact")
 
     def rebuild_outcome(self, task: Task, artifact: Artifact | None, device: torch.device) -> Outcome:

@@ -394,7 +394,7 @@ def _validate_hooks(pm: pluggy.PluginManager, loaded: list[tuple[PluginInfo, obj
             info = next(i for i, p in loaded if p is exc.plugin)
             unknown = " ".join(f"{name!r}.{did_you_mean(name, KINDS.values(), n=1)}"
                                for name in _unknown_hooks(pm, exc.plugin))
-            info.error = f"implements unknown hook {unknown} The hooks are {known} (see ucdbench.hookspecs)"
+            info.error = f"implements unknown hook {unknown} The hooks are {known} (see ucdbench's docs/hooks/)"
             pm.unregister(exc.plugin)
 
 

@@ -133,7 +133,7 @@ class HeadInput(nn.Module):
 
 def encoder_of(task: Task, model: nn.Module, encoder: nn.Module | None = None) -> nn.Module | None:
     """The representation of a run: ``encoder`` where its outcome names one, else the task's
-    view of ``model`` (:meth:`ucdbench.capabilities.ImageClassification.encoder`), else None."""
+    view of ``model`` (:meth:`ucdbench.api.ImageClassification.encoder`), else None."""
     from ucdbench.capabilities import ImageClassification
 
     if encoder is not None:

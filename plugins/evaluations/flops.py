@@ -2,7 +2,7 @@
 
 Counted by ``torch.utils.flop_counter.FlopCounterMode`` on the shapes the model really runs
 with, so tokens a model drops are saved compute and tokens it only masks are not (see
-:mod:`ucdbench.flops`, which also gives CPU attention its formula). FLOPs = 2 × multiply-adds;
+:func:`ucdbench.api.count_flops`, which also gives CPU attention its formula). FLOPs = 2 × multiply-adds;
 ``macs`` is what fvcore and most papers report as "FLOPs".
 
 The figures are exact (:class:`FigureKind`: two runs of one setting must agree to the last

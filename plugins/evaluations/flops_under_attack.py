@@ -2,7 +2,7 @@
 
 Applies to an Outcome with an ``input_transform`` (the attack) whose ``extras`` carry
 ``force_compute``. Per-sample forward FLOPs are counted one sample at a time with
-:func:`ucdbench.flops.count_flops`, so a model that drops tokens per sample is credited exactly
+:func:`ucdbench.api.count_flops`, so a model that drops tokens per sample is credited exactly
 with what it ran. Reported for clean, attacked and control inputs: mean, p50 and max FLOPs per
 sample (and the means in GMACs, the papers' unit); the attacked/clean ratio; the task's accuracy
 on each; and SlowFormer's attack success
