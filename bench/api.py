@@ -31,7 +31,8 @@ Groups:
   :func:`stored_dense`, :func:`state_with`, :func:`model_with_state`, :func:`initial_model`,
   :func:`pretrained_base`, :func:`held_base`, :func:`encoder_of` (a run's representation).
 - **Measuring**: :func:`count_flops` (FLOPs of one call, real shapes), :data:`FLOPS_CONVENTION`,
-  :func:`time_repeats` (synchronised timings through a Hardware), :func:`percentile`.
+  :func:`time_repeats` (synchronised timings through a Hardware), :func:`time_calls` and its
+  :class:`TimedCalls` (both of a Hardware's clocks, and the raw samples to keep), :func:`percentile`.
 - **Data and caching**: :func:`shuffled_batches`, :func:`progress_bar`, :func:`cached_tensors`
   (in-suite builds keyed by config and code), :func:`config_key`.
 - **Rebuilding runs** (what a user holding only a run's files does): :func:`rebuild_run` (a
@@ -77,6 +78,8 @@ _LAZY = {
     "count_flops": "ucdbench.flops",
     "FLOPS_CONVENTION": "ucdbench.flops",
     "time_repeats": "ucdbench.timing",
+    "time_calls": "ucdbench.timing",
+    "TimedCalls": "ucdbench.timing",
     "percentile": "ucdbench.timing",
     "shuffled_batches": "ucdbench.batching",
     "progress_bar": "ucdbench.progress",

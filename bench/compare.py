@@ -43,6 +43,9 @@ from ucdbench.store import RunStore, SkippedFile
 
 RAW_SAMPLES = "samples_ms"
 """Where an evaluation with timing figures keeps its raw per-call times (ms)."""
+WORK_SAMPLES = "work_samples_ms"
+"""Where it keeps the work time of each call (ms), when the hardware has a work clock
+(:meth:`ucdbench.api.Hardware.work_seconds`): what the gate tests where both sides have it."""
 def hardware_class(record: Mapping[str, Any]) -> str:
     """A short hash of the class of hardware a record ran on: what its hardware plugin declared
     comparable (:meth:`ucdbench.api.Hardware.comparison_class`: the CPU model and threads; the
@@ -300,15 +303,18 @@ def _compare_quality(row: Row, seeds: list[int], base: dict[int, dict], head: di
 
 def _compare_timing(row: Row, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
                     names: list[str], limits: Thresholds, out: Comparison) -> None:
-    """asv's rule on each seed's raw samples; with several seeds, a row changes only when every
-    seed changes the same way: the samples of one run share the machine's state while it ran
-    (a load spike slows all of them), so they are not independent, while the seeds' runs are
-    separate processes at separate times."""
-    label = f"{evaluation}/{RAW_SAMPLES}"
+    """asv's rule on each seed's raw samples — of work time where both sides kept it (another
+    job's load does not inflate it), else of wall time; with several seeds, a row changes only
+    when every testable seed changes the same way: the samples of one run share the machine's
+    state while it ran (a load spike slows all of them), so they are not independent, while the
+    seeds' runs are dispatched apart (every setting's seed 0, then seed 1, ...)."""
     tested = []
     for seed in seeds:
-        before = base[seed]["evaluations"].get(evaluation, {}).get(RAW_SAMPLES)
-        after = head[seed]["evaluations"].get(evaluation, {}).get(RAW_SAMPLES)
+        before_results = base[seed]["evaluations"].get(evaluation, {})
+        after_results = head[seed]["evaluations"].get(evaluation, {})
+        clock = WORK_SAMPLES if before_results.get(WORK_SAMPLES) and after_results.get(WORK_SAMPLES) else RAW_SAMPLES
+        label = f"{evaluation}/{clock}"
+        before, after = before_results.get(clock), after_results.get(clock)
         missing = [role for role, samples in (("BASE", before), ("HEAD", after)) if not samples]
         if missing:
             out.not_compared.append(NotCompared(
@@ -321,12 +327,14 @@ def _compare_timing(row: Row, seeds: list[int], base: dict[int, dict], head: dic
             out.not_compared.append(NotCompared(f"{row.label} · seed {seed} · {evaluation} ({', '.join(names)})",
                                                 f"{change.describe()}; {len(before)} vs {len(after)} samples"))
             continue
-        tested.append((seed, before, after, change))
-    slower = bool(tested) and all(change.slower for *_, change in tested)
-    faster = bool(tested) and all(change.faster for *_, change in tested)
-    for seed, before, after, change in tested:
+        tested.append((seed, before, after, change, clock))
+    slower = bool(tested) and all(change.slower for *_, change, _ in tested)
+    faster = bool(tested) and all(change.faster for *_, change, _ in tested)
+    for seed, before, after, change, clock in tested:
         verdict = Change.REGRESSION if slower else Change.IMPROVEMENT if faster else Change.UNCHANGED
-        test = f"{change.describe()}, {len(before)} vs {len(after)} samples"
+        label = f"{evaluation}/{clock}"
+        test = (f"{change.describe()}, {len(before)} vs {len(after)} samples of "
+                + ("work time (process CPU)" if clock == WORK_SAMPLES else "wall time"))
         out.findings.append(Finding(f"{row.label} · seed {seed}", f"{label} ({', '.join(names)})", FigureKind.TIMING,
                                     verdict, f"{_value(statistics.median(before))} ms",
                                     f"{_value(statistics.median(after))} ms", test, row.setting,

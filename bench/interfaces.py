@@ -488,6 +488,14 @@ class Hardware(ABC):
     def time_call(self, fn: Callable[[], Any], device: torch.device) -> float:
         """Seconds one call of ``fn`` takes on ``device``, synchronised."""
 
+    def work_seconds(self) -> float | None:
+        """A clock of the work this process does, which other processes' load does not advance
+        (a CPU's process time), read before and after each timed call; None where the device has
+        none (a GPU's work is timed by its events). ``ucdbench compare`` tests timings on it where
+        both nights have it: on a shared machine another job can make wall time 4× longer while
+        the process's CPU time moves by a few percent."""
+        return None
+
     def reset_peak_memory(self, device: torch.device) -> None:
         """Start a new peak-memory window (no-op where the device cannot)."""
 

@@ -254,3 +254,22 @@ def test_an_acceptance_without_a_reason_is_a_usage_error(tmp_path, capsys):
     status = main(["compare", str(_folder(tmp_path / "base", _night("c0"))), str(_folder(tmp_path / "head",
                                                                                       _night("c1"))), "--accept", bad])
     assert status == 2 and "'reason' is required" in capsys.readouterr().err
+
+
+def test_timings_are_tested_on_work_time_where_both_nights_kept_it(tmp_path, capsys):
+    def night(code: str, wall_ms: float, work_ms: float | None) -> list[dict]:
+        records = _night(code, {seed: {"latency_ms": wall_ms} for seed in TOP1})
+        for record in records:
+            if work_ms is not None:
+                record["evaluations"]["latency"]["work_samples_ms"] = _samples(work_ms, record["seed"] + 7)
+        return records
+
+    # another job time-sliced the process: wall ×1.5, the process's own CPU time unchanged
+    status, report = _compare(tmp_path / "sliced", night("c0", 10.0, 10.0), night("c1", 15.0, 10.0), capsys)
+    assert status == 0 and "timing: 3 runs' raw samples within the rule" in report
+    # the code did more work: caught on work time
+    status, report = _compare(tmp_path / "slower", night("c0", 10.0, 10.0), night("c1", 15.0, 15.0), capsys)
+    assert status == 1 and "latency/work_samples_ms" in report and "samples of work time (process CPU)" in report
+    # one side without a work clock (a GPU, an older record): wall time, said so
+    status, report = _compare(tmp_path / "wall", night("c0", 10.0, None), night("c1", 15.0, 10.0), capsys)
+    assert status == 1 and "latency/samples_ms" in report and "samples of wall time" in report

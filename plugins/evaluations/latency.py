@@ -3,8 +3,10 @@
 Warm-up iterations first (allocator, caches, lazy init), then timed iterations until both
 ``min_iters`` and ``min_seconds`` are reached (capped at ``max_iters``), so percentiles are
 taken over enough samples to be stable. Each iteration is timed by the hardware plugin (CUDA
-events on GPUs). The record keeps every timed iteration (``samples_ms``), so that ``ucdbench
-compare`` tests a slowdown on the raw samples rather than on two medians. Energy per sample is
+events on GPUs). The record keeps every timed iteration (``samples_ms``), and where the hardware
+has a work clock (a CPU's process time) the work each took (``work_samples_ms``), so that
+``ucdbench compare`` tests a slowdown on the raw samples rather than on two medians, and on work
+time where both nights have it, which another job's load on the machine does not inflate. Energy per sample is
 reported where the hardware meters it (NVML); with no raw samples behind it, it is compared
 across seeds like a quality figure.
 """
@@ -16,7 +18,9 @@ from typing import Any
 
 import torch
 
-from ucdbench.api import Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, percentile
+from ucdbench.api import (
+    Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, TimedCalls, percentile,
+)
 
 
 class Latency(Evaluation):
@@ -53,11 +57,12 @@ class Latency(Evaluation):
         hardware.reset_peak_memory(device)
         meter = hardware.energy_meter(device)
         joules_before = meter.joules() if meter is not None else None
-        times: list[float] = []
+        timed = TimedCalls()
+        times = timed.seconds
         while len(times) < cfg["max_iters"] and (
             len(times) < cfg["min_iters"] or sum(times) < cfg["min_seconds"]
         ):
-            times.append(hardware.time_call(step, device))
+            timed.time(step, hardware, device)
         hardware.synchronize(device)
         batch = cfg["batch_size"]
         results: dict[str, Any] = {
@@ -71,7 +76,7 @@ class Latency(Evaluation):
             "mean_ms": 1000 * statistics.fmean(times),
             "samples_per_s": batch / percentile(times, 50),
             "peak_memory_bytes": hardware.peak_memory_bytes(device),
-            "samples_ms": [1000 * t for t in times],
+            **timed.samples(),
         }
         if joules_before is not None:
             results["energy_j_per_sample"] = (meter.joules() - joules_before) / (batch * len(times))

@@ -4,7 +4,8 @@ check that it is the state that was scored.
 The artifact is read back from the file the harness wrote (so anything the method forgot to
 store shows up here), rebuilt ``repeats`` times after one warm-up, each timed synchronised by
 the hardware plugin; the median is reported, and every timed rebuild is kept (``samples_ms``)
-for ``ucdbench compare``. The rebuilt state is compared with the scored
+for ``ucdbench compare``, with the process's work time where the hardware has a work clock
+(``work_samples_ms``). The rebuilt state is compared with the scored
 model's complete state (:meth:`Outcome.scored_state`: every parameter and persistent buffer,
 BatchNorm statistics and counters included): ``weights_equal`` holds when both have the same
 names and every tensor is bitwise equal (same shape and dtype) on the same device.
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, percentile, read_artifact, time_repeats,
+    Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, percentile, read_artifact, time_calls,
 )
 
 SHOWN_NAMES = 10
@@ -82,12 +83,13 @@ class Reconstruction(Evaluation):
                 rebuilt.update(reconstruct(artifact, device))
 
         # one warm-up: lazy init, allocator, a held base loaded once
-        times = time_repeats(rebuild, hardware, device, ctx.config["repeats"])
+        timed = time_calls(rebuild, hardware, device, ctx.config["repeats"])
+        times = timed.seconds
         return {
             "median_ms": 1000 * statistics.median(times),
             "p90_ms": 1000 * percentile(times, 90),
             "repeats": len(times),
-            "samples_ms": [1000 * t for t in times],
+            **timed.samples(),
             "rebuilt_scalars": sum(int(t.numel()) for t in rebuilt.values()),
             **compare_states(ctx.outcome.scored_state(), rebuilt, device),
         }

@@ -67,6 +67,10 @@ class CPU(Hardware):
         fn()
         return time.perf_counter() - start
 
+    def work_seconds(self) -> float | None:
+        """The process's CPU time (every thread's, torch's intra-op threads included)."""
+        return time.process_time()
+
     def peak_memory_bytes(self, device) -> int | None:
         """The process's peak resident set size (Linux reports KiB); it cannot be reset."""
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -74,4 +78,4 @@ class CPU(Hardware):
 
 @hookimpl
 def ucdbench_register_hardware(register):
-    register("cpu", CPU, summary="host CPU: wall-clock timing, torch threads, peak RSS")
+    register("cpu", CPU, summary="host CPU: wall-clock timing and process CPU time, torch threads, peak RSS")
