@@ -156,8 +156,10 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_pa
     config = {**SlowFormer.defaults("smoke"), "defense": "adv-train"}
     outcome = SlowFormer().fit(task, config, ctx)
     rebuilt = outcome.reconstruct(outcome.artifact, torch.device("cpu"))
-    # the complete state: the patch and the defended model it is scored against, stored whole
-    assert set(rebuilt) == {"patch", *(f"target.{name}" for name in outcome.model.state_dict())}
+    # the complete state: the patch, the defended model it is scored against, stored whole, and the
+    # patch that attacked the target before the defence
+    assert set(rebuilt) == {"patch", "undefended_patch", *(f"target.{name}" for name in outcome.model.state_dict())}
+    assert torch.equal(rebuilt["undefended_patch"], outcome.extras["undefended"]["input_transform"].patch)
     assert compare_states(outcome.scored_state(), rebuilt, torch.device("cpu"))["weights_equal"] is True
     assert tuple(rebuilt["patch"].shape) == (1, 2, 2)  # 8% of an 8x8 image
     undefended = outcome.extras["undefended"]["model"]

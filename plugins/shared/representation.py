@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
-    AugmentedViews, EvaluationContext, LabelledBatch, Outcome, Task, dense_model_outcome, encoder_of,
+    AugmentedViews, EvaluationContext, LabelledBatch, Task, encoder_of,
 )
 
 VOTES = ("majority", "weighted")
@@ -124,9 +124,9 @@ def linear_probe_top1(train_features: torch.Tensor, train_labels: torch.Tensor, 
     return 100.0 * float((predicted == eval_labels).float().mean())
 
 
-def outcome_with_probe(task: Task, model: nn.Module, metrics: dict[str, float], device: torch.device) -> Outcome:
-    """``model`` with its ``head`` a linear probe on its frozen features of the labelled
-    training images; stored whole (every parameter and buffer)."""
+def with_linear_probe(task: Task, model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` (in place, frozen, in eval mode) with its ``head`` a linear probe on its frozen
+    features of the labelled training images: how a representation method's model is scored."""
     model.eval()
     train_features, labels, _ = labelled_features(task.encoder(model), task, "train", device)
     head = fit_linear_classifier(train_features, labels, task.num_classes, steps=PROBE_STEPS,
@@ -134,8 +134,7 @@ def outcome_with_probe(task: Task, model: nn.Module, metrics: dict[str, float], 
     with torch.no_grad():
         model.head.weight.copy_(head.weight)
         model.head.bias.copy_(head.bias)
-    model.requires_grad_(False)
-    return dense_model_outcome(model, metrics)
+    return model.requires_grad_(False)
 
 
 def representation_skip_reason(ctx: EvaluationContext) -> str | None:

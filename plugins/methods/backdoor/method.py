@@ -25,12 +25,16 @@ import torch
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, Setting, Task, UcdbenchError,
-    dense_model_outcome, expand_dense, initial_model, model_with_state, train,
+    Artifact, Config, FitContext, ImageClassification, Outcome, PerPreset, Setting, Task, UcdbenchError, expand_dense,
+    train,
 )
 from ucdbench_plugins.methods.backdoor.poisons import PoisonedTraining, hidden_trigger_poisons
 from ucdbench_plugins.shared.backdoor.trigger import TargetedAttack, TriggerPaste, trigger_pattern
 from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.outcome import DenseModel
+
+ATTACK = ("variant", "trigger_size", "trigger_seed", "target_class", "source_classes")
+"""The settings the artifact's metadata keeps: what describes the attack, rebuilt from them."""
 
 
 def _class_ids(value: Any) -> str | None:
@@ -40,7 +44,7 @@ def _class_ids(value: Any) -> str | None:
     return f"{value!r} is not allowed: expected 'all' or a non-empty JSON list of class ids, e.g. [1] or [1, 2]"
 
 
-class Backdoor(Method):
+class Backdoor(DenseModel):
     name = "backdoor"
     requires = (ImageClassification,)
     settings = {
@@ -87,19 +91,20 @@ class Backdoor(Method):
                         epochs=config["epochs"], lr=config["lr"], batch_size=config["batch_size"],
                         weight_decay=config["weight_decay"], desc="poisoned fine-tune")
         metrics["poisons"] = float(len(labels))
-        metadata = {key: config[key] for key in ("variant", "trigger_size", "trigger_seed", "target_class",
-                                                 "source_classes")}
-        outcome = dense_model_outcome(model, metrics, metadata=metadata, targeted_attack=attack)
-        outcome.input_transform = attack.trigger
-        return outcome
+        return self.stored_outcome(task, model, metrics, {key: config[key] for key in ATTACK})
 
-    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
-        """The task's architecture holding the stored state (every parameter and buffer)."""
-        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))
+    def outcome(self, task: Task, model: nn.Module, artifact: Artifact,
+                metrics: dict[str, float] | None = None) -> Outcome:
+        """The poisoned model with the attack its artifact's metadata describes: the trigger as the
+        input transform, the whole attack for the ``targeted-attack`` evaluation."""
+        attack = self._attack(task, artifact.metadata)
+        return Outcome(model=model, artifact=artifact, reconstruct=expand_dense, input_transform=attack.trigger,
+                       metrics=dict(metrics or {}), extras={"targeted_attack": attack})
 
     @staticmethod
     def _attack(task: Task, config: Config) -> TargetedAttack:
-        """The attack the settings describe, refused where the task cannot hold it."""
+        """The attack the settings describe (or the metadata that keeps them: :data:`ATTACK`),
+        refused where the task cannot hold it."""
         sources = None if config["source_classes"] == "all" else tuple(sorted(set(config["source_classes"])))
         classes = range(task.num_classes)
         named = [config["target_class"], *(sources or ())]

@@ -27,12 +27,13 @@ from typing import ClassVar
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, Method, Outcome, PerPreset, ReportedFigure, SceneReconstruction, Setting, Task,
+    Artifact, Config, FitContext, Outcome, PerPreset, ReportedFigure, SceneReconstruction, Setting, Task,
     UcdbenchError,
 )
 from ucdbench_plugins.methods.compgs.codec import QUANTISED, QuantisedScene, decode, encode
 from ucdbench_plugins.methods.compgs.formats import decode_plain, encode_plain
 from ucdbench_plugins.shared.gaussians.model import PARAMETER_NAMES, GaussianModel
+from ucdbench_plugins.shared.outcome import ModelOutcome
 
 MIPNERF360 = "Mip-NeRF360, 3DGS 30k iterations"
 PAPER = "CompGS, ECCV 2024 (arXiv 2311.18159), Table 1"
@@ -74,7 +75,7 @@ def _codebook_sizes(config: Config, num_gaussians: int) -> dict[str, int]:
     return sizes
 
 
-class _SceneCompression(Method):
+class _SceneCompression(ModelOutcome):
     """Shared by every method here: compress the task's base scene, score the decoded file."""
 
     requires = (SceneReconstruction,)
@@ -90,11 +91,17 @@ class _SceneCompression(Method):
         artifact, metrics = self.compress(task, base, config, ctx)
         model = self.rebuild_model(task, artifact, ctx.device)  # what a reader of the file renders
         metrics["num_gaussians"] = float(model.num_gaussians)
+        return self.outcome(task, model, artifact, metrics)
+
+    def outcome(self, task: Task, model: GaussianModel, artifact: Artifact,
+                metrics: dict[str, float] | None = None) -> Outcome:
+        """The scene decoded from the artifact, reconstructed by :meth:`decode`."""
 
         def dense_weights() -> dict[str, torch.Tensor]:
             return {name: getattr(model, name).detach().clone() for name in PARAMETER_NAMES}
 
-        return Outcome(model=model, artifact=artifact, reconstruct=self.decode, dense_weights=dense_weights, metrics=metrics)
+        return Outcome(model=model, artifact=artifact, reconstruct=self.decode, dense_weights=dense_weights,
+                       metrics=dict(metrics or {}))
 
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> GaussianModel:
         return task.model_from_state(self.decode(artifact, "cpu")).to(device).eval()

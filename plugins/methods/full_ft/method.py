@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, LanguageModeling, Method, Outcome, PerPreset,
-    SceneReconstruction, Setting, Task, dense_artifact, expand_dense, initial_model, model_with_state, train,
+    SceneReconstruction, Setting, Task, train,
 )
 from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.outcome import DenseModel
 
 
-class FullFineTune(Method):
+class FullFineTune(DenseModel):
     name = "full-ft"
     requires = ((ImageClassification, LanguageModeling, SceneReconstruction),)
     """Tasks with a training split to fine-tune on (a few-shot task has only episodes)."""
@@ -29,17 +29,7 @@ class FullFineTune(Method):
         model = task.base_model(pretrained=config["pretrained"])
         metrics = train(model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
                         batch_size=config["batch_size"], weight_decay=config["weight_decay"])
-        return Outcome(
-            model=model,
-            artifact=dense_artifact(model.state_dict()),
-            reconstruct=expand_dense,
-            dense_weights=model.state_dict,
-            metrics=metrics,
-        )
-
-    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
-        """The task's architecture holding the stored state (every parameter and buffer)."""
-        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))
+        return self.stored_outcome(task, model, metrics)
 
 
 class PretrainedBase(Method):
@@ -54,5 +44,12 @@ class PretrainedBase(Method):
     reference_row = True  # the model as it was: what any training must beat
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        model = task.base_model(pretrained=True).to(ctx.device).eval()
-        return Outcome(model=model)
+        return self.outcome(task, ctx.device)
+
+    def rebuild_outcome(self, task: Task, artifact: Artifact | None, device: torch.device) -> Outcome:
+        """The task's pretrained base again: nothing was stored, nothing is needed."""
+        return self.outcome(task, device)
+
+    @staticmethod
+    def outcome(task: Task, device: torch.device) -> Outcome:
+        return Outcome(model=task.base_model(pretrained=True).to(device).eval())

@@ -23,13 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ucdbench.api import (
-    Artifact, Config, FewShotClassification, FitContext, Method, Outcome, Setting, Task,
-)
+from ucdbench.api import Artifact, Config, FewShotClassification, FitContext, Outcome, Setting, Task
 from ucdbench_plugins.shared.fewshot.augmentation import Augmentation, FewShotLearner, NoAugmentation
 from ucdbench_plugins.shared.fewshot.generative import GENIE_ADA_RATIOS, GeNIe, GeNIeAda, Img2Img, Txt2Img
 from ucdbench_plugins.shared.fewshot.grid import sample_grid
 from ucdbench_plugins.shared.fewshot.mixing import CutMix, MixUp
+from ucdbench_plugins.shared.outcome import ModelOutcome
 
 
 def _ratio(default: float, help: str) -> Setting:
@@ -44,7 +43,7 @@ def _ratios_check(value: Any) -> str | None:
     return None
 
 
-class FewShotAugmentationMethod(Method):
+class FewShotAugmentationMethod(ModelOutcome):
     """Augment each episode's support set, train nothing; the artifact is the recipe."""
 
     requires = (FewShotClassification,)
@@ -61,9 +60,13 @@ class FewShotAugmentationMethod(Method):
         return FewShotLearner(task.base_model(pretrained=True), self.augmentation(task, recipe))
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        recipe = self.recipe(config)
-        learner = self.learner(task, recipe).to(ctx.device)
-        artifact = Artifact(tensors={}, metadata={"method": self.name, "recipe": recipe})
+        artifact = Artifact(tensors={}, metadata={"method": self.name, "recipe": self.recipe(config)})
+        return self.outcome(task, self.rebuild_model(task, artifact, ctx.device), artifact)
+
+    def outcome(self, task: Task, learner: FewShotLearner, artifact: Artifact,
+                metrics: dict[str, float] | None = None) -> Outcome:
+        """The learner, reconstructed through :meth:`rebuild_model`; whether it generates images
+        and, if it does, its sample grid, drawn from the task's seed."""
 
         def reconstruct(stored: Artifact, device: torch.device) -> dict[str, torch.Tensor]:
             return self.rebuild_model(task, stored, device).state_dict()
@@ -71,11 +74,12 @@ class FewShotAugmentationMethod(Method):
         def grid(device: torch.device) -> bytes:
             images, labels, classes = task.support_set(0)
             return sample_grid(learner.to(device), images.to(device), labels, classes, task.class_names,
-                               torch.Generator().manual_seed(ctx.seed), title=self.name)
+                               torch.Generator().manual_seed(task.seed), title=self.name)
 
         generates = learner.augmentation.generates()
         extras: dict[str, Any] = {"generates_images": generates, **({"sample_grid": grid} if generates else {})}
-        return Outcome(model=learner, artifact=artifact, reconstruct=reconstruct, extras=extras)
+        return Outcome(model=learner, artifact=artifact, reconstruct=reconstruct, metrics=dict(metrics or {}),
+                       extras=extras)
 
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
         """The task's backbone and generator with the augmentation of the stored recipe."""

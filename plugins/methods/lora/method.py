@@ -8,7 +8,10 @@ the task's pretrained base + artifact → the complete merged state.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import nn
 
 from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Setting,
@@ -58,7 +61,23 @@ class LoRA(PeftMethod):
         for name, module in fit.layers.items():
             adapters[f"{name}.lora_A"] = module.lora_A["default"].weight.detach()
             adapters[f"{name}.lora_B"] = module.lora_B["default"].weight.detach()
-        return self.outcome(task, fit, adapters, layout)
+        return self.stored_outcome(task, fit, adapters, layout)
+
+    def stored_peft_config(self, artifact: Artifact) -> Any:
+        """The rank from the stored A, the scaling as stored (:meth:`load_adapters` sets it exactly),
+        no dropout (it acts in training only)."""
+        from peft import LoraConfig
+
+        layers = artifact.metadata["layers"]
+        rank = artifact.tensors[f"{next(iter(layers))}.lora_A"].shape[0]
+        return LoraConfig(r=rank, lora_alpha=artifact.metadata["scaling"] * rank, target_modules=list(layers),
+                          fan_in_fan_out=any(spec["fan_in_fan_out"] for spec in layers.values()))
+
+    def load_adapters(self, layers: dict[str, nn.Module], artifact: Artifact) -> None:
+        for name, module in layers.items():
+            module.lora_A["default"].weight.copy_(artifact.tensors[f"{name}.lora_A"])
+            module.lora_B["default"].weight.copy_(artifact.tensors[f"{name}.lora_B"])
+            module.scaling["default"] = artifact.metadata["scaling"]  # alpha / rank, not (scaling · rank) / rank
 
     def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
                        device: torch.device) -> dict[str, torch.Tensor]:

@@ -14,17 +14,17 @@ class, too few for 5 neighbours), 50 k-means clusters (ImageNet: 50,000, ~26 ima
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ucdbench.api import (
-    Artifact, AugmentedViews, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, ReportedFigure,
-    RunReference, Setting, Task, UcdbenchError, expand_dense, initial_model, model_with_state,
+    AugmentedViews, Config, FitContext, ImageClassification, Outcome, PerPreset, ReportedFigure, RunReference,
+    Setting, Task, UcdbenchError,
 )
 from ucdbench_plugins.methods.mean_shift.rules import (
     ConfidentPseudoLabel, OtherModality, OwnTarget, SameCluster, SameLabel, TwoQueues,
 )
 from ucdbench_plugins.shared.mean_shift.training import NeighbourRule, fit_mean_shift
 from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.outcome import DenseModel
 from ucdbench_plugins.shared.representation import labelled_features
 
 COMMON = {
@@ -54,8 +54,9 @@ def _topk_prime() -> dict[str, Setting]:
                                   minimum=1)}
 
 
-class MeanShift(Method):
-    """MSF (unconstrained); the variants override :meth:`rule`."""
+class MeanShift(DenseModel):
+    """MSF (unconstrained); the variants override :meth:`rule`. The scored model (backbone and
+    linear head) is stored whole."""
 
     name = "msf"
     requires = (ImageClassification, AugmentedViews)
@@ -66,11 +67,8 @@ class MeanShift(Method):
         return NeighbourRule()
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        return fit_mean_shift(task, config, ctx, self.rule(task, config, ctx), k=config["topk"])
-
-    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
-        """The task's architecture holding the stored state (backbone and linear head)."""
-        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))
+        return self.stored_outcome(task, *fit_mean_shift(task, config, ctx, self.rule(task, config, ctx),
+                                                         k=config["topk"]))
 
 
 class Byol(MeanShift):
@@ -82,7 +80,8 @@ class Byol(MeanShift):
         return OwnTarget()
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        return fit_mean_shift(task, config, ctx, self.rule(task, config, ctx), k=1, report_purity=False)
+        return self.stored_outcome(task, *fit_mean_shift(task, config, ctx, self.rule(task, config, ctx), k=1,
+                                                         report_purity=False))
 
 
 class ConstrainedMeanShift(MeanShift):

@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, Setting, Task, UcdbenchError,
-    dense_model_outcome, expand_dense, initial_model, model_with_state, train,
+    Artifact, Config, FitContext, ImageClassification, Outcome, PerPreset, Setting, Task, UcdbenchError,
+    expand_dense, initial_model, model_with_state, train,
 )
 from ucdbench_plugins.methods.sima.attention import use_sima_attention
 from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.outcome import DenseModel
 from ucdbench_plugins.shared.vision import require_vit
 
 RECIPE: dict[str, Setting] = {
@@ -29,7 +30,7 @@ RECIPE: dict[str, Setting] = {
 """The training recipe both rows share (SimA's is the DeiT recipe: AdamW, weight decay 0.05)."""
 
 
-class SimA(Method):
+class SimA(DenseModel):
     """Train the task's ViT with every attention replaced by SimA (from scratch by default,
     as in the paper; ``pretrained=true`` fine-tunes the task's softmax-pretrained body)."""
 
@@ -56,7 +57,7 @@ class SimA(Method):
             model, task, ctx, params=model.parameters(), epochs=config["epochs"], lr=config["lr"],
             batch_size=config["batch_size"], weight_decay=config["weight_decay"], desc=self.name,
         )
-        return dense_model_outcome(model, metrics, metadata=metadata)
+        return self.stored_outcome(task, model, metrics, metadata)
 
     def attend(self, model: nn.Module, heads: int | None) -> dict[str, Any]:
         """Give ``model`` this row's attention, in place (``heads`` None keeps the model's);

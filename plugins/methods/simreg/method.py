@@ -25,14 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, AugmentedViews, Config, FitContext, ImageClassification, Method, Outcome, PerPreset,
-    ReferencedRun, ReportedFigure, RunReference, Setting, Task, UcdbenchError, ViewBatch, expand_dense,
-    initial_model, model_with_state,
+    AugmentedViews, Config, FitContext, ImageClassification, Outcome, PerPreset, ReferencedRun, ReportedFigure,
+    RunReference, Setting, Task, UcdbenchError, ViewBatch,
 )
 from ucdbench_plugins.shared.mean_shift.networks import feature_dim
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.method_settings import training_settings
-from ucdbench_plugins.shared.representation import outcome_with_probe, sample_images
+from ucdbench_plugins.shared.outcome import DenseModel
+from ucdbench_plugins.shared.representation import sample_images, with_linear_probe
 
 HEADS = ("mlp", "linear")
 SOURCE = "SimReg (Navaneet, Koohpayegani et al., BMVC 2021) Table 1"
@@ -53,7 +53,7 @@ def regression_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return (2 - 2 * (F.normalize(prediction, dim=1) * F.normalize(target, dim=1)).sum(dim=1)).mean()
 
 
-class SimReg(Method):
+class SimReg(DenseModel):
     name = "simreg"
     requires = (ImageClassification, AugmentedViews)
     settings = {
@@ -113,7 +113,7 @@ class SimReg(Method):
         teacher_nn1 = [t.record.get("evaluations", {}).get("knn", {}).get("nn1_top1") for t in teachers]
         if all(isinstance(value, float) for value in teacher_nn1):
             metrics["teacher_nn1_top1"] = sum(teacher_nn1) / len(teacher_nn1)
-        return outcome_with_probe(task, model, metrics, device)
+        return self.stored_outcome(task, with_linear_probe(task, model, device), metrics)
 
     @staticmethod
     def _check_teachers(task: Task, config: Config, teachers: list[ReferencedRun]) -> None:
@@ -122,7 +122,3 @@ class SimReg(Method):
                 raise UcdbenchError(f"simreg: teacher {teacher.method} ({teacher.key}) must have a representation and "
                                     "train on the same images as the student (same classes and split); "
                                     f"teacher={config['teacher']!r}")
-
-    def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
-        """The task's architecture holding the stored state (student backbone and linear head)."""
-        return model_with_state(initial_model(task, task.seed).to(device), expand_dense(artifact, device))

@@ -20,10 +20,12 @@ one record shows attack success before and after the defence.
 The complete state of an attack's outcome is the patch and the model it is scored against
 (under ``target.``). The artifact stores the patch; the target is the task's avit/ats model as
 its own method fits it (what the attacker is given), except with ``defense=adv-train``, where
-the defended model is this run's product and is stored whole, as dense tensors. The artifact's
-metadata records the target, its resolved configuration and its model's constants, so
-:meth:`SlowFormer.rebuild_model` gives the attacked model from the file and the task alone.
-The reconstruction evaluation compares both parts.
+the defended model is this run's product and is stored whole, as dense tensors, beside the patch
+that attacked the undefended target (``undefended_patch``, which the figures before the defence
+need). The artifact's metadata records the target, its resolved configuration and its model's
+constants, so :meth:`SlowFormer.rebuild_model` gives the attacked model from the file and the
+task alone, and :meth:`SlowFormer.rebuild_outcome` the whole outcome (the random control patch is
+drawn again from the task's seed). The reconstruction evaluation compares every part.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ TARGETS = {"avit": AViTMethod, "ats": ATSMethod}
 DEFENSES = ("none", "adv-train")
 TARGET = "target."
 """Prefix of the attacked model's state among the complete state of an attack."""
+PATCH = "patch"
+"""The artifact's tensor of the patch the scored model is attacked with."""
+UNDEFENDED_PATCH = "undefended_patch"
+"""With a defence, the artifact's tensor of the patch that attacked the target before it."""
 _SOURCE = "SlowFormer, CVPR 2024: official avit/engine_act.py (evaluate), ImageNet val, fvcore GMACs"
 _TINY = {"target": "avit", "task.model": "deit_tiny_patch16_224"}
 _SMALL = {"target": "avit", "task.model": "deit_small_patch16_224"}
@@ -216,31 +222,57 @@ class SlowFormer(Method):
         transform, attack_loss = attack(model, task, config, ctx, desc="slowformer")
         metrics = {"attack_loss": attack_loss, "patch_side": float(transform.side),
                    "patch_area_fraction": transform.area_fraction}
-        control = PatchTransform(random_patch(task.in_chans, transform.side, torch.Generator().manual_seed(ctx.seed + 2)),
-                                 task.image_size, config["position"]).to(ctx.device)
-        extras: dict[str, Any] = {"control_transform": control}
+        undefended = None
+        tensors = {}
         if config["defense"] == "adv-train":
-            undefended = {"model": model, "input_transform": transform, "force_compute": model.forced_compute,
-                          "control_transform": control}
+            undefended = (model, transform)
+            tensors[UNDEFENDED_PATCH] = transform.patch.detach().clone()  # the figures before the defence
             model = load_target(task, target, target_cfg, ctx)
             metrics.update(adversarial_training(model, TARGETS[target](), target_cfg, task, config, ctx))
             metrics["undefended_attack_loss"] = attack_loss
             transform, metrics["attack_loss"] = attack(model, task, config, ctx, desc="slowformer (defended)")
-            extras["undefended"] = undefended
-        extras["force_compute"] = model.forced_compute
-        tensors = {"patch": transform.patch.detach().clone()}
-        if config["defense"] == "adv-train":  # the defended model is this run's product: stored as it is
+            # the defended model is this run's product: stored as it is
             tensors.update({f"{TARGET}{name}": t.detach().clone() for name, t in model.state_dict().items()})
+        tensors[PATCH] = transform.patch.detach().clone()
         metadata = {"target": target, "target_config": target_cfg, "target_constants": model.constants(),
                     "position": config["position"], "image_size": task.image_size, "defense": config["defense"]}
+        artifact = Artifact(tensors, metadata=metadata, dense=tuple(name for name in tensors if name.startswith(TARGET)))
+        return self.outcome(task, artifact, model, transform, undefended, metrics)
+
+    def rebuild_outcome(self, task: Task, artifact: Artifact | None, device: torch.device) -> Outcome:
+        """The attacked model and the patch from the artifact; with a defence, also the target as its
+        own method fits it and the patch that attacked it."""
+        if artifact is None:
+            raise UcdbenchError("slowformer: the run stored no artifact, so there is no outcome to rebuild; run it again")
+        undefended = None
+        if UNDEFENDED_PATCH in artifact.tensors:
+            undefended = (fitted_target(task, artifact.metadata, device), stored_patch(artifact, UNDEFENDED_PATCH))
+        return self.outcome(task, artifact, attacked_model(task, artifact, device), stored_patch(artifact, PATCH),
+                            undefended)
+
+    @staticmethod
+    def outcome(task: Task, artifact: Artifact, model: AdaptiveViT, transform: PatchTransform,
+                undefended: tuple[AdaptiveViT, PatchTransform] | None,
+                metrics: dict[str, float] | None = None) -> Outcome:
+        """The Outcome of an attack: ``model`` scored under ``transform``, the random control patch
+        of the same size drawn again from the task's seed, and with a defence, ``undefended`` (the
+        target and its patch) for the figures before it."""
+        control = PatchTransform(random_patch(task.in_chans, transform.side, torch.Generator().manual_seed(task.seed + 2)),
+                                 task.image_size, artifact.metadata["position"]).to(transform.patch.device)
+        extras: dict[str, Any] = {"control_transform": control, "force_compute": model.forced_compute}
+        patches = {PATCH: transform}
+        if undefended is not None:
+            before, patches[UNDEFENDED_PATCH] = undefended
+            extras["undefended"] = {"model": before, "input_transform": undefended[1],
+                                    "force_compute": before.forced_compute, "control_transform": control}
         return Outcome(
             model=model,
-            artifact=Artifact(tensors, metadata=metadata, dense=tuple(name for name in tensors if name.startswith(TARGET))),
+            artifact=artifact,
             reconstruct=attack_reconstructor(task),
-            dense_weights=lambda: {"patch": transform.patch.detach(),
+            dense_weights=lambda: {**{name: patch.patch.detach() for name, patch in patches.items()},
                                    **{f"{TARGET}{name}": t for name, t in model.state_dict().items()}},
             input_transform=transform,
-            metrics=metrics,
+            metrics=dict(metrics or {}),
             extras=extras,
         )
 
@@ -249,24 +281,35 @@ class SlowFormer(Method):
         return attacked_model(task, artifact, device)
 
 
-def attacked_model(task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:
-    """The model an attack is scored against, from its artifact and the task, frozen in eval
-    mode: the stored defended model around the task's architecture, or else the task's target
-    as its own method fits it with the recorded configuration (cached)."""
+def stored_patch(artifact: Artifact, name: str) -> PatchTransform:
+    """The stored patch ``name`` as the transform that pastes it where the run pasted it."""
     metadata = artifact.metadata
-    method = TARGETS[metadata["target"]]()
-    stored = stored_dense(artifact, device)
-    if stored:
-        model = method.around(initial_model(task, task.seed), metadata["target_constants"]).to(device)
-        return model_with_state(model, {name[len(TARGET):]: tensor for name, tensor in stored.items()})
+    return PatchTransform(artifact.tensors[name], metadata["image_size"], metadata["position"])
+
+
+def fitted_target(task: Task, metadata: dict[str, Any], device: torch.device) -> AdaptiveViT:
+    """The task's target as its own method fits it with the recorded configuration (cached), frozen
+    in eval mode: what the attacker is given."""
     ctx = FitContext(device=device, seed=task.seed, preset=task.preset, progress=progress_bar)
     with torch.random.fork_rng():
         model = load_target(task, metadata["target"], metadata["target_config"], ctx)
     return model.requires_grad_(False).eval()
 
 
+def attacked_model(task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:
+    """The model an attack is scored against, from its artifact and the task, frozen in eval
+    mode: the stored defended model around the task's architecture, or else
+    :func:`fitted_target`."""
+    metadata = artifact.metadata
+    stored = stored_dense(artifact, device)
+    if stored:
+        model = TARGETS[metadata["target"]]().around(initial_model(task, task.seed), metadata["target_constants"])
+        return model_with_state(model.to(device), {name[len(TARGET):]: tensor for name, tensor in stored.items()})
+    return fitted_target(task, metadata, device)
+
+
 def attack_reconstructor(task: Task) -> Reconstruct:
-    """artifact, device → the complete state of an attack: the patch and, under ``target.``,
+    """artifact, device → the complete state of an attack: its patches and, under ``target.``,
     the model it attacks (:func:`attacked_model`; the target a run did not train is held once,
     as its user holds it)."""
     held: dict[str, AdaptiveViT] = {}
@@ -277,6 +320,8 @@ def attack_reconstructor(task: Task) -> Reconstruct:
             if "target" not in held:
                 held["target"] = attacked_model(task, artifact, device)
             stored = {f"{TARGET}{name}": t.to(device) for name, t in held["target"].state_dict().items()}
-        return {"patch": artifact.tensors["patch"].to(device), **stored}
+        patches = {name: artifact.tensors[name].to(device) for name in (PATCH, UNDEFENDED_PATCH)
+                   if name in artifact.tensors}
+        return {**patches, **stored}
 
     return reconstruct

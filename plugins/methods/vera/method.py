@@ -11,7 +11,10 @@ projection of a ViT or GPT-2.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import nn
 
 from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Setting,
@@ -76,7 +79,21 @@ class VeRA(PeftMethod):
         for name, module in fit.layers.items():
             adapters[f"{name}.lambda_d"] = module.vera_lambda_d["default"].detach()
             adapters[f"{name}.lambda_b"] = module.vera_lambda_b["default"].detach()
-        return self.outcome(task, fit, adapters, layout)
+        return self.stored_outcome(task, fit, adapters, layout)
+
+    def stored_peft_config(self, artifact: Artifact) -> Any:
+        """The stored key and rank; the λ vectors' start value does not matter, they are loaded."""
+        from peft import VeraConfig
+
+        meta = artifact.metadata
+        return VeraConfig(r=meta["rank"], target_modules=list(meta["layers"]), projection_prng_key=meta["key"],
+                          save_projection=False,
+                          fan_in_fan_out=any(spec["fan_in_fan_out"] for spec in meta["layers"].values()))
+
+    def load_adapters(self, layers: dict[str, nn.Module], artifact: Artifact) -> None:
+        for name, module in layers.items():
+            module.vera_lambda_d["default"].copy_(artifact.tensors[f"{name}.lambda_d"])
+            module.vera_lambda_b["default"].copy_(artifact.tensors[f"{name}.lambda_b"])
 
     def merged_weights(self, base: dict[str, torch.Tensor], artifact: Artifact,
                        device: torch.device) -> dict[str, torch.Tensor]:

@@ -19,13 +19,14 @@ from typing import Any, ClassVar
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, Method, Outcome, PerPreset, ReportedFigure, Setting, Task,
-    UcdbenchError, dense_model_outcome, expand_dense, initial_model, model_with_state, train,
+    Artifact, Config, FitContext, ImageClassification, Outcome, PerPreset, ReportedFigure, Setting, Task,
+    UcdbenchError, expand_dense, initial_model, model_with_state, train,
 )
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, default_target_depth
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.shared.method_settings import training_settings
+from ucdbench_plugins.shared.outcome import DenseModel
 from ucdbench_plugins.shared.vision import require_vit
 
 _AVIT_SOURCE = "A-ViT, CVPR 2022: official README (NVlabs/A-ViT), ImageNet-1K"
@@ -55,7 +56,7 @@ def _mean_kept_fraction(model: AdaptiveViT, task: Task, device: torch.device) ->
     return float(kept.mean() / kept[:, :1].mean())
 
 
-class _AdaptiveMethod(Method):
+class _AdaptiveMethod(DenseModel):
     """Fine-tune the task's pretrained ViT wrapped as an adaptive model, on the task's loss
     plus the method's own term."""
 
@@ -99,8 +100,11 @@ class _AdaptiveMethod(Method):
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         model, metrics = self.fit_model(task, config, ctx)
-        return dense_model_outcome(model, metrics, metadata={CONSTANTS: model.constants()},
-                                   force_compute=model.forced_compute)
+        return self.stored_outcome(task, model, metrics, {CONSTANTS: model.constants()})
+
+    def extras(self, model: AdaptiveViT) -> dict[str, Any]:
+        """The model's compute extremes, which ``flops`` and ``flops-under-attack`` read."""
+        return {"force_compute": model.forced_compute}
 
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:
         """The task's ViT architecture wrapped with the stored constants, holding the stored state."""

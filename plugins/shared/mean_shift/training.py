@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
-from ucdbench.api import AugmentedViews, Config, FitContext, ImageClassification, Outcome, Task, ViewBatch
+from ucdbench.api import AugmentedViews, Config, FitContext, ImageClassification, Task, ViewBatch
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.mean_shift.bank import MemoryBank
 from ucdbench_plugins.shared.mean_shift.constraints import distances, nearest
 from ucdbench_plugins.shared.mean_shift.networks import MomentumPair, ema_update, feature_dim
-from ucdbench_plugins.shared.representation import outcome_with_probe, sample_images
+from ucdbench_plugins.shared.representation import sample_images, with_linear_probe
 
 
 @dataclass
@@ -79,9 +79,9 @@ def mean_shift_loss(query: torch.Tensor, bank: MemoryBank, neighbours: torch.Ten
 
 
 def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourRule, *, k: int,
-                   report_purity: bool = True) -> Outcome:
+                   report_purity: bool = True) -> tuple[torch.nn.Module, dict[str, float]]:
     """Train the task's architecture from scratch by mean shift under ``rule``, fit its linear
-    head on frozen features, and return it (artifact: its complete state)."""
+    head on frozen features, and return it with the training's figures."""
     assert isinstance(task, AugmentedViews) and isinstance(task, ImageClassification)
     device = ctx.device
     generator = torch.Generator().manual_seed(ctx.seed)
@@ -144,7 +144,7 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
         metrics["purity"] = 100 * _mean(purities)
         if unconstrained_purities:
             metrics["purity_unconstrained"] = 100 * _mean(unconstrained_purities)
-    return outcome_with_probe(task, model, metrics, device)
+    return with_linear_probe(task, model, device), metrics
 
 
 def _mean(values: Iterable[float]) -> float:

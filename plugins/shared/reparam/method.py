@@ -36,11 +36,12 @@ from torch import nn
 from torch.func import functional_call
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Method, Outcome, PerPreset, Reconstruct,
+    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Reconstruct,
     Setting, Task, UcdbenchError, held_base, initial_model, model_with_state, persistent_buffers, pretrained_base,
     state_with, stored_dense, train,
 )
 from ucdbench_plugins.shared.method_settings import low_rank_settings, targets_setting, training_settings
+from ucdbench_plugins.shared.outcome import ModelOutcome
 from ucdbench_plugins.shared.reparam.layouts import DirectLayout, LowRankLayout, adapter_slots, layout_from_spec
 from ucdbench_plugins.shared.reparam.seeded import rng_for
 
@@ -139,7 +140,7 @@ def random_basis_settings(mode: str) -> dict[str, Setting]:
     }
 
 
-class RandomBasisMethod(Method, ABC):
+class RandomBasisMethod(ModelOutcome, ABC):
     """Base of MCNC, NOLA and PRANC: subclasses declare their ``settings`` (on
     :func:`random_basis_settings`) and give :meth:`make_code`."""
 
@@ -207,9 +208,15 @@ class RandomBasisMethod(Method, ABC):
                              "layout": layout.spec(), "head": head, "init_seed": task.seed},
                             dense=(*head, *buffers))
         stored = sum(t.numel() for t in code.stored().values())
-        return Outcome(model=network, artifact=artifact, reconstruct=self.reconstructor(task),
-                       metrics={**metrics, "coefficients": float(stored),
-                                "generated_values": float(sum(math.prod(s) for s in layout.wanted().values()))})
+        return self.outcome(task, network, artifact,
+                            {**metrics, "coefficients": float(stored),
+                             "generated_values": float(sum(math.prod(s) for s in layout.wanted().values()))})
+
+    def outcome(self, task: Task, model: nn.Module, artifact: Artifact,
+                metrics: dict[str, float] | None = None) -> Outcome:
+        """The dense network, reconstructed from the artifact by :meth:`reconstructor`."""
+        return Outcome(model=model, artifact=artifact, reconstruct=self.reconstructor(task),
+                       metrics=dict(metrics or {}))
 
     # -- reconstruction: the artifact and the task, nothing from training ------------------------
 
