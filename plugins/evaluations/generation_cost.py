@@ -52,7 +52,7 @@ class GenerationCost(Evaluation):
             return model.augment(images, labels, classes, torch.Generator().manual_seed(0))[0]
 
         count = len(augment())
-        times = time_repeats(augment, ctx.hardware, ctx.device, ctx.config["repeats"], warmup=0)
-        median = percentile(times, 50)
+        timed = time_calls(augment, ctx.hardware, ctx.device, ctx.config["repeats"], warmup=0)
+        median = percentile(timed.seconds, 50)
         return {"images_per_episode": count, "s_per_episode": median, "images_per_s": count / median,
-                "samples_ms": [1000 * t for t in times], "repeats": len(times), "threads": torch.get_num_threads()}
+                **timed.samples(), "repeats": len(timed.seconds), "threads": torch.get_num_threads()}
