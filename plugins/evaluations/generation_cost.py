@@ -18,7 +18,7 @@ import torch
 
 from ucdbench.api import (
     ChartAxis, Evaluation, EvaluationContext, FewShotClassification, FigureKind, Metric, PerPreset, Setting,
-    percentile, time_repeats,
+    percentile, time_calls,
 )
 
 
