@@ -23,13 +23,15 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ucdbench.cache import atomic_write_bytes, config_key
 from ucdbench.fingerprint import code_fingerprint
-from ucdbench.interfaces import EvaluationContext, Hardware, Outcome, Task
+from ucdbench.interfaces import Evaluation, EvaluationContext, FigureKind, Hardware, Outcome, Task
+from ucdbench.machine_lock import timed_phase, work_phase
 from ucdbench.plugins import Entry
 from ucdbench.seeding import seed_everything
 from ucdbench.store import RunStore
@@ -117,7 +119,8 @@ def measure(planned: Sequence[PlannedMeasurement], record: dict[str, Any], *, ta
                 record["skipped"][name] = reason
                 entry["status"] = "skipped"
             else:
-                results = evaluation.measure(ctx)
+                with phase_of(evaluation):
+                    results = evaluation.measure(ctx)
                 figures = [asdict(m) for m in evaluation.declared_figures(ctx)]
                 attachments = [_store_attachment(store, record["key"], name, a) for a in ctx.attached.values()]
                 record["evaluations"][name] = results
@@ -134,6 +137,13 @@ def measure(planned: Sequence[PlannedMeasurement], record: dict[str, Any], *, ta
             record["durations"].pop(f"{name}_s", None)
         record["measurements"][name] = entry
         record["evaluation_configs"][name] = plan.config
+
+
+def phase_of(evaluation: Evaluation) -> AbstractContextManager[None]:
+    """The machine lock an evaluation's measurement holds: alone on the machine when it
+    declares timing figures (:mod:`ucdbench.machine_lock`), shared otherwise."""
+    timed = any(FigureKind(m.kind) is FigureKind.TIMING for m in evaluation.figures)
+    return timed_phase() if timed else work_phase()
 
 
 def _store_attachment(store: RunStore, key: str, evaluation: str, attachment: Any) -> dict[str, str]:

@@ -30,6 +30,7 @@ from ucdbench.cache import config_key
 from ucdbench.capabilities import Capability
 from ucdbench.fingerprint import code_fingerprint
 from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
+from ucdbench.machine_lock import work_phase
 from ucdbench.measuring import (
     MEASURED_ON_ARTIFACT, MEASURED_ON_FIT, PlannedMeasurement, measure, plan_measurements, stale,
 )
@@ -383,14 +384,15 @@ def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, 
                       for name, refs in run.references.items()}
         if references:
             record["durations"]["references_s"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        task = prepared_task(task_cls, spec.preset, spec.seed, run.task_config)
-        record["durations"]["prepare_s"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar,
-                         references=references)
-        outcome = fit(method_cls(), task, run.method_config, ctx)
-        record["durations"]["fit_s"] = time.perf_counter() - tick
+        with work_phase():  # no timing on this machine meanwhile (references were fitted above, each in its own)
+            tick = time.perf_counter()
+            task = prepared_task(task_cls, spec.preset, spec.seed, run.task_config)
+            record["durations"]["prepare_s"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar,
+                             references=references)
+            outcome = fit(method_cls(), task, run.method_config, ctx)
+            record["durations"]["fit_s"] = time.perf_counter() - tick
         record["method_metrics"] = dict(outcome.metrics)
         artifact_path = None
         if outcome.artifact is not None:
@@ -424,8 +426,9 @@ def remeasure(record: dict[str, Any], method: Entry, task: Entry, hardware: Entr
     artifact_path = _artifact_file(record, store)
     tick = time.perf_counter()
     try:
-        task_obj = prepared_task(task.load(), record["preset"], record["seed"], record["task"]["config"])
-        outcome = rebuilt_outcome(method.load()(), task_obj, artifact_path, torch_device)
+        with work_phase():
+            task_obj = prepared_task(task.load(), record["preset"], record["seed"], record["task"]["config"])
+            outcome = rebuilt_outcome(method.load()(), task_obj, artifact_path, torch_device)
     except Exception as exc:
         error = (f"the outcome could not be rebuilt from the artifact to measure it: {type(exc).__name__}: {exc} "
                  "(`ucdbench run --force` fits the run again)")
