@@ -433,16 +433,21 @@ def test_a_local_ray_ends_with_a_driver_terminated_by_sigterm(tmp_path):
             if "→" in stderr.read_text() or driver.poll() is not None:
                 break
             time.sleep(0.5)
-        session = _session_processes(marker)
+        # Its descendants (agents rename themselves and may hide their environment), and the rest by environment.
+        session = psutil.Process(driver.pid).children(recursive=True)
+        session += [p for p in _session_processes(marker) if p.pid not in {q.pid for q in session}]
         names = " ".join(" ".join(p.cmdline()) for p in session)
         assert driver.poll() is None and "raylet" in names and "gcs_server" in names, stderr.read_text()[-2000:]
         driver.send_signal(signal.SIGTERM)
         assert driver.wait(timeout=120) == 128 + signal.SIGTERM
-        gone, alive = psutil.wait_procs([p for p in session if p.pid != driver.pid], timeout=30)
+        gone, alive = psutil.wait_procs([p for p in session if p.pid != driver.pid], timeout=30)  # bounded wait
         assert not alive, [" ".join(p.cmdline())[:100] for p in alive]
         assert not _session_processes(marker)  # nor any started since the first look (workers)
     finally:
         if driver.poll() is None:
             driver.kill()
-        for process in _session_processes(marker):  # the test's own leftovers, by pid
-            process.kill()
+        for process in session + _session_processes(marker):  # the test's own leftovers, by pid
+            try:
+                process.kill()  # psutil checks the pid is still that process
+            except psutil.NoSuchProcess:
+                pass
