@@ -411,6 +411,7 @@ def _session_processes(marker: str) -> list:
 @pytest.mark.ucdbench_e2e
 def test_a_local_ray_ends_with_a_driver_terminated_by_sigterm(tmp_path):
     pytest.importorskip("ray")
+    import shutil
     import signal
     import tempfile
     import time
@@ -451,3 +452,4 @@ def test_a_local_ray_ends_with_a_driver_terminated_by_sigterm(tmp_path):
                 process.kill()  # psutil checks the pid is still that process
             except psutil.NoSuchProcess:
                 pass
+        shutil.rmtree(ray_tmp, ignore_errors=True)
