@@ -95,7 +95,16 @@ def _parser() -> argparse.ArgumentParser:
                            help="retries of a run lost to the infrastructure (a dead worker, a pre-empted job; "
                                 "default 2); a run that fails by itself is not retried")
     executors.add_argument("--ray-address", default=None, metavar="ADDR",
-                           help="ray: the cluster to connect to ('auto': the running one; default: start a local one)")
+                           help="ray: the cluster to connect to, HOST:PORT of its head ('auto': the one started on this "
+                                "machine; default: start a local one, shut down when ucdbench ends)")
+    executors.add_argument("--cpus-per-run", type=float, default=None, metavar="N",
+                           help="ray: CPUs each run takes (default: the file's cpus_per_run, else 1)")
+    executors.add_argument("--gpus-per-run", type=int, default=None, metavar="N",
+                           help="ray: GPUs each run takes (default: the file's gpus_per_run, else what the runs' "
+                                "hardware declares)")
+    executors.add_argument("--slurm-cluster", choices=("slurm", "local"), default=None,
+                           help="slurm: where the jobs go: slurm (default; needs sbatch and srun, as on a login node) "
+                                "or local, submitit's dry run (the jobs as processes of this host; no queue, no partition)")
     executors.add_argument("--partition", default=None, help="slurm: the partition")
     executors.add_argument("--time-min", type=int, default=None, metavar="MIN", help="slurm: time limit per job")
     executors.add_argument("--gpus-per-job", type=int, default=None, metavar="N", help="slurm: GPUs per job (default: what the runs' hardware declares)")
@@ -422,11 +431,13 @@ def _executor(args: argparse.Namespace, experiment: Any) -> Any:
 
     kind = args.executor or (experiment.executor.kind if experiment else "local")
     options = dict(experiment.executor.options) if experiment and experiment.executor.kind == kind else {}
-    flags = {"ray": {"address": args.ray_address},
-             "slurm": {"partition": args.partition, "time_min": args.time_min, "gpus_per_job": args.gpus_per_job}}
-    options |= {k: v for k, v in flags.get(kind, {}).items() if v is not None}
-    unused = [f"--{k.replace('_', '-')}" for other, values in flags.items() if other != kind
-              for k, v in values.items() if v is not None]
+    flags = {"ray": {"address": ("--ray-address", args.ray_address), "cpus_per_run": ("--cpus-per-run", args.cpus_per_run),
+                     "gpus_per_run": ("--gpus-per-run", args.gpus_per_run)},
+             "slurm": {"partition": ("--partition", args.partition), "time_min": ("--time-min", args.time_min),
+                       "gpus_per_job": ("--gpus-per-job", args.gpus_per_job),
+                       "cluster": ("--slurm-cluster", args.slurm_cluster)}}
+    options |= {k: v for k, (_, v) in flags.get(kind, {}).items() if v is not None}
+    unused = [flag for other, values in flags.items() if other != kind for flag, v in values.values() if v is not None]
     if unused:
         raise UcdbenchError(f"{', '.join(unused)} are options of another executor than {kind!r}")
     if args.retries < 0:

@@ -3,41 +3,61 @@
 Records are the synchronisation point. Before anything is dispatched, the driver reads the
 record of every run (:func:`select_runs`): a run recorded ``ok`` is a cache hit, a run another
 live process is executing is left to it, a run whose process died is *interrupted* and runs
-again only with ``--resume``; new and failed runs run. Workers write their records into the
-results folder, which must be shared with them (a network file system on a cluster), and also
-hand each record back to the driver, which writes any the folder lacks, so the records reach
-the driver's folder even without sharing (the artifacts and attachments do not: they stay where
-the worker wrote them).
+again only with ``--resume``; new and failed runs run, in an interleaved order (every
+setting's first seed, then every setting's second, ...: :func:`interleaved`), so that the
+seeds of one setting, which comparisons treat as independent samples, are not timed back to
+back. Workers write their records into the results folder, which must be shared with them (a
+network file system on a cluster), and also hand each record back to the driver, which writes
+any the folder lacks, so the records reach the driver's folder even without sharing (the
+artifacts and attachments do not: they stay where the worker wrote them).
 
-Failures are of two kinds. A *method* failure (the run raised, its loss diverged) is recorded as
-a failed run by the worker and never retried here: running it again gives the same failure.
-An *infrastructure* failure (the worker process died, a node was lost, a job was pre-empted or
-timed out) loses no result, so the executor retries it, up to ``retries`` times, before
-recording it as failed with the reason.
+Failures are of three kinds. A *method* failure (the run raised, its loss diverged) is recorded
+as a failed run by the worker, which returns that record normally. A *worker* failure is an
+exception out of :func:`execute_spec` itself: the worker refused the run (:class:`WorkerRefused`:
+its code resolves another key, the run's hardware is not usable there) or the harness broke;
+the run is recorded as failed with that reason (:func:`worker_failure`). Neither is retried:
+the same worker would do the same again. An *infrastructure* failure (the worker process died,
+a node was lost, a job was pre-empted or timed out) loses no result, so the executor retries
+it, up to ``retries`` times, before recording it as failed with the reason
+(:func:`infrastructure_failure`).
+
+A cluster that is not there is a usage error before anything is dispatched, never a silent
+fallback to this host.
 
 - ``local``: one worker process per device of the run's hardware (one run at a time on a
   single device).
-- ``ray``: one Ray task per run, with ``cpus_per_run`` CPUs and as many GPUs (``num_gpus``) as
-  the run's hardware declares it takes (:func:`gpus_per_run`); connects to ``address``
-  (``auto``: the running cluster) or starts a local one. Ray's own ``max_retries`` retries
-  tasks whose worker died.
+- ``ray``: one Ray task per run, with ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (default:
+  what the run's hardware declares it takes, :func:`gpus_per_run`); connects to ``address``
+  (``auto``: the cluster running on this machine) within about
+  3 × :data:`RAY_CONNECT_TIMEOUT_S` seconds, or starts a local one, which it shuts down when
+  the driver ends (normally, on Ctrl-C or on SIGTERM). A cluster that does not answer or
+  refuses the driver (Ray's token authentication) is a usage error. Ray's own
+  ``max_retries`` retries tasks whose worker died.
 - ``slurm``: one submitit job array per invocation and GPU count (``array_parallelism`` at a
   time), each job one run with ``gpus_per_job`` GPUs (default: what the run's hardware
   declares, :func:`gpus_per_run`); pre-empted and timed-out jobs requeue themselves
-  (submitit's checkpointing), other lost jobs are resubmitted. ``cluster="local"`` runs the
-  jobs as local processes (what the tests use).
+  (submitit's checkpointing), other lost jobs are resubmitted. Needs ``sbatch`` and ``srun``
+  on the PATH (a Slurm login node); ``cluster="local"``, asked for by name, is submitit's dry
+  run instead: the jobs as processes of this host, no queue, no partition (what the tests use).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
+import re
+import shutil
+import signal
 import socket
+import threading
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -130,7 +150,27 @@ def select_runs(runs: Sequence[ResolvedRun], store: RunStore, force: bool = Fals
             left.append((run, state, record))
         else:
             to_run.append(run)
-    return Selection(to_run, cached, left)
+    return Selection(interleaved(to_run), cached, left)
+
+
+def _setting(spec: RunSpec) -> str:
+    """What a run is apart from its seed."""
+    return json.dumps([spec.method, spec.task, spec.preset, spec.hardware, spec.threads, spec.overrides],
+                      sort_keys=True, default=str)
+
+
+def interleaved(runs: Sequence[ResolvedRun]) -> list[ResolvedRun]:
+    """``runs`` in dispatch order: every setting's first seed, then every setting's second, and
+    so on, otherwise in the order given. The seeds of one setting are the samples a comparison
+    treats as independent; run back to back they would share whatever the machine was doing
+    then (a busy neighbour, a warm cache, thermal state)."""
+    ordinal: Counter[str] = Counter()
+    ranked = []
+    for index, run in enumerate(runs):
+        setting = _setting(run.spec)
+        ranked.append((ordinal[setting], index, run))
+        ordinal[setting] += 1
+    return [run for _, _, run in sorted(ranked, key=lambda item: item[:2])]
 
 
 def gpus_per_run(run: ResolvedRun) -> int:
@@ -139,26 +179,45 @@ def gpus_per_run(run: ResolvedRun) -> int:
     return run.hardware.load().accelerators_per_run()
 
 
-def infrastructure_failure(run: ResolvedRun, reason: str) -> dict[str, Any]:
-    """The record of a run lost to the infrastructure after every retry."""
-    return {"schema": SCHEMA_VERSION, "key": run.key, "status": "failed", "error": f"infrastructure: {reason}",
+class WorkerRefused(RuntimeError):
+    """A worker would not execute the run it was sent: its code and plugins resolve another
+    key than the driver's, or the run's hardware is not usable on its machine. Sending it
+    again gives the same answer, so it is recorded (:func:`worker_failure`), never retried."""
+
+
+def _failed(run: ResolvedRun, error: str) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "key": run.key, "status": "failed", "error": error,
             "method": {"name": run.spec.method}, "task": {"name": run.spec.task}, "seed": run.spec.seed,
             "preset": run.spec.preset, "overrides": run.spec.overrides, "finished_at": now()}
 
 
+def infrastructure_failure(run: ResolvedRun, reason: str) -> dict[str, Any]:
+    """The record of a run lost to the infrastructure after every retry."""
+    return _failed(run, f"infrastructure: {reason}")
+
+
+def worker_failure(run: ResolvedRun, error_type: str, message: str) -> dict[str, Any]:
+    """The record of a run whose worker raised ``error_type`` (a class name, qualified or not)
+    instead of returning a record: a refusal (:class:`WorkerRefused`) or a harness error."""
+    if error_type.rsplit(".", 1)[-1] == WorkerRefused.__name__:
+        return _failed(run, f"refused by the worker: {message}")
+    return _failed(run, f"the worker raised {error_type}: {message}")
+
+
 def execute_spec(spec: RunSpec, results_root: str, force: bool, expected_key: str, device: str | None = None) -> dict[str, Any]:
-    """Run ``spec`` in a worker: resolve it again there, refuse if the worker's code or plugins
-    give another key than the driver's (the run would not be the one asked for), execute it on
-    ``device`` (default: the first device of its hardware) and return the record."""
+    """Run ``spec`` in a worker: resolve it again there, refuse (:class:`WorkerRefused`) if the
+    worker's code or plugins give another key than the driver's (the run would not be the one
+    asked for) or its hardware is not usable here, execute it on ``device`` (default: the first
+    device of its hardware) and return the record (a failed one when the method failed)."""
     store = RunStore(results_root)
     run = resolve(load_registry(), spec, store)
     if run.key != expected_key:
-        raise RuntimeError(f"the worker resolves {spec.method} on {spec.task} to run {run.key[:12]}, the driver to "
-                           f"{expected_key[:12]}: install the same ucdbench code and plugins on the workers")
+        raise WorkerRefused(f"the worker resolves {spec.method} on {spec.task} to run {run.key[:12]}, the driver to "
+                            f"{expected_key[:12]}: install the same ucdbench code and plugins on the workers")
     hardware = run.hardware.load()()
     reason = hardware.unavailable_reason()
     if reason:
-        raise RuntimeError(f"hardware {hardware.name!r} is not usable on {socket.gethostname()}: {reason}")
+        raise WorkerRefused(f"hardware {hardware.name!r} is not usable on {socket.gethostname()}: {reason}")
     return execute(run, device or hardware.devices()[0], store, force)
 
 
@@ -232,8 +291,10 @@ class LocalExecutor(Executor):
                         yield future.result()
                     except BrokenProcessPool as exc:
                         lost.append((run, f"worker process died: {exc}"))
-                    except Exception as exc:
-                        lost.append((run, f"{type(exc).__name__}: {exc}"))
+                    except Exception as exc:  # raised by execute_spec in the worker: not retried
+                        record = worker_failure(run, type(exc).__name__, str(exc))
+                        store.write(record)
+                        yield record
             pending = []
             for run, reason in lost:
                 attempts[run.key] += 1
@@ -254,27 +315,116 @@ def _import_optional(module: str, extra: str) -> Any:
         raise UcdbenchError(f"--executor {extra} needs the {module!r} package: pip install 'ucdbench[{extra}]'") from exc
 
 
+RAY_CONNECT_TIMEOUT_S = 5
+"""How long each step of joining a Ray cluster may take (reaching its GCS, its pubsub, reading
+its cluster id: about three times this in all), one attempt. Ray's own defaults retry for
+minutes before a raw ``ConnectionError``; a user who needs longer sets Ray's variables
+(:func:`_bound_ray_connection`) in the environment, which win."""
+
+
+def _bound_ray_connection() -> None:
+    """Bound how long joining a Ray cluster may take, through Ray's settings: the C++ GCS
+    clients' connect timeout (``gcs_rpc_server_connect_timeout_s``), the Python GCS client's
+    (``py_gcs_connect_timeout_s``) and the number of attempts (``NUM_REDIS_GET_RETRIES``).
+    Ray reads them when it is imported, so this runs before; ones already set are kept."""
+    for variable, value in (("RAY_gcs_rpc_server_connect_timeout_s", RAY_CONNECT_TIMEOUT_S),
+                            ("RAY_py_gcs_connect_timeout_s", RAY_CONNECT_TIMEOUT_S),
+                            ("RAY_NUM_REDIS_GET_RETRIES", 1)):
+        os.environ.setdefault(variable, str(value))
+
+
+def _refused_by_token_auth(error: BaseException) -> bool:
+    """Whether joining a Ray cluster failed on its token authentication (Ray ≥ 2.52). Ray raises
+    ``AuthenticationError`` inside and hands ``ray.init``'s caller a ``ConnectionError`` whose
+    cause holds it, at times only as traceback text."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if "AuthenticationError" in f"{type(current).__name__} {current}":
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextmanager
+def _ray_session(ray: Any, address: str | None) -> Iterator[None]:
+    """Ray for the ``with`` block: the cluster at ``address`` joined, or a local one started,
+    and left (a local one shut down) at its end, on an exception, Ctrl-C or SIGTERM too, so
+    that no raylet, GCS or agent outlives the driver. A Ray the caller initialised is theirs."""
+    if ray.is_initialized():
+        yield
+        return
+    where = address or os.environ.get("RAY_ADDRESS")
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, getattr(ray.exceptions, "AuthenticationError", ConnectionError)) as exc:
+        if _refused_by_token_auth(exc):
+            raise UcdbenchError(
+                f"the Ray cluster at {where} refused this driver: it uses Ray's token authentication and this driver "
+                f"has not its token. Give it the cluster's token (RAY_AUTH_MODE=token with RAY_AUTH_TOKEN=..., or the "
+                f"token in ~/.ray/auth_token; `ray get-auth-token` on the head node prints it), or run without a "
+                f"cluster: --executor local, or --executor ray without --ray-address (a local Ray)") from None
+        raise UcdbenchError(
+            f"no Ray cluster answered at {where} ({exc}). Give the address `ray start --head` printed on the head "
+            f"node (--ray-address HOST:PORT, or 'auto' for the cluster started on this machine), check that this "
+            f"machine can reach it, or run without a cluster: --executor local, or --executor ray without "
+            f"--ray-address (a local Ray)") from None
+    terminated: list[int] = []
+
+    def exit_on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        raise SystemExit(128 + signum)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    # After ray.init, whose C++ core installs a SIGTERM handler that aborts, leaving Ray's agents behind.
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm) if main_thread else None
+    try:
+        yield
+    except SystemExit:
+        if terminated:  # raised in ray.wait, Ray turns it into SystemExit(1): exit as terminated, not as failed
+            raise SystemExit(128 + terminated[0]) from None
+        raise
+    finally:
+        ray.shutdown()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 class RayExecutor(Executor):
-    """One Ray task per run on a Ray cluster (``address``; None starts a local one)."""
+    """One Ray task per run on a Ray cluster (``address``; None starts a local one), with
+    ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (None: what the run's hardware declares)."""
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, cpus_per_run: float = 1, retries: int = 2) -> None:
+    def __init__(self, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: int | None = None,
+                 retries: int = 2) -> None:
         super().__init__(retries)
-        self.address, self.cpus_per_run = address, cpus_per_run
+        if isinstance(cpus_per_run, bool) or not isinstance(cpus_per_run, (int, float)) or not cpus_per_run > 0:
+            raise UcdbenchError(f"cpus_per_run {cpus_per_run!r}: give the CPUs each run takes, a number > 0 (for example 1)")
+        if gpus_per_run is not None and (isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, int)
+                                         or gpus_per_run < 0):
+            raise UcdbenchError(f"gpus_per_run {gpus_per_run!r}: give the GPUs each run takes, a whole number >= 0, or "
+                                f"leave it out for what the runs' hardware declares")
+        self.address, self.cpus_per_run, self.gpus_per_run = address, cpus_per_run, gpus_per_run
 
     def execute(self, runs, store, force, on_start=None):
-        ray = _import_optional("ray", "ray")
         if not runs:
             return
-        if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        if self.address is not None or os.environ.get("RAY_ADDRESS"):
+            _bound_ray_connection()
+        ray = _import_optional("ray", "ray")
+        with _ray_session(ray, self.address):
+            yield from self._execute(ray, runs, store, force, on_start)
+
+    def _execute(self, ray, runs, store, force, on_start):
         remote = ray.remote(execute_spec)
         refs = {}
         for run in runs:
             if on_start:
                 on_start(run.spec, "ray")
-            task = remote.options(num_cpus=self.cpus_per_run, num_gpus=gpus_per_run(run), max_retries=self.retries,
+            gpus = self.gpus_per_run if self.gpus_per_run is not None else gpus_per_run(run)
+            task = remote.options(num_cpus=self.cpus_per_run, num_gpus=gpus, max_retries=self.retries,
                                   retry_exceptions=False)
             refs[task.remote(run.spec, str(Path(store.root).resolve()), force, run.key)] = run
         while refs:
@@ -282,7 +432,11 @@ class RayExecutor(Executor):
             run = refs.pop(done)
             try:
                 record = ray.get(done)
-            except ray.exceptions.RayError as exc:  # the task's retries are spent (or the worker refused)
+            except ray.exceptions.RayTaskError as exc:  # execute_spec raised in the worker: not retried
+                cause = exc.cause if exc.cause is not None else exc
+                record = worker_failure(run, type(cause).__name__, str(cause))
+                store.write(record)
+            except ray.exceptions.RayError as exc:  # lost to the cluster, after Ray's retries
                 record = infrastructure_failure(run, f"{type(exc).__name__}: {exc}")
                 store.write(record)
             else:
@@ -306,14 +460,44 @@ def _slurm_job_class() -> type:
     return SlurmRun
 
 
+SLURM_COMMANDS = ("sbatch", "srun")
+"""What submitting to Slurm needs on the PATH (submitit submits with the one, runs with the other)."""
+
+SLURM_CLUSTERS = ("slurm", "local")
+"""Where Slurm jobs go: the Slurm cluster, or, asked for by name, submitit's local dry run."""
+
+
+def _raised_in_job(error: Exception) -> tuple[str, str]:
+    """The exception (type, message) a failed submitit job raised. Its ``FailedJobError``
+    carries the worker's traceback only as text, framed by dashed lines; a traceback ends with
+    an unindented ``module.Type: message`` line."""
+    text = str(error)
+    framed = re.search(r"with trace:\n-+\n(.*?)\n-+\n", text, re.DOTALL)
+    lines = [line for line in (framed.group(1) if framed else text).splitlines() if line.strip() and not line[0].isspace()]
+    error_type, _, message = lines[-1].partition(": ") if lines else (type(error).__name__, "", text)
+    return error_type, message
+
+
 class SlurmExecutor(Executor):
-    """submitit job arrays: one job per run, one array per GPU count."""
+    """submitit job arrays: one job per run, one array per GPU count. ``cluster="local"`` is
+    submitit's dry run on this host, only ever when asked for by name: without Slurm here,
+    ``cluster="slurm"`` (the default) is a usage error before anything is submitted."""
 
     name = "slurm"
 
     def __init__(self, partition: str | None = None, time_min: int = 240, gpus_per_job: int | None = None,
-                 cpus_per_job: int = 4, array_parallelism: int = 64, cluster: str | None = None, retries: int = 2) -> None:
+                 cpus_per_job: int = 4, array_parallelism: int = 64, cluster: str = "slurm", retries: int = 2) -> None:
         super().__init__(retries)
+        if cluster not in SLURM_CLUSTERS:
+            raise UcdbenchError(f"slurm cluster {cluster!r}: choose 'slurm' (the default: jobs go to Slurm) or 'local' "
+                                f"(submitit's dry run: the jobs as processes of this host)")
+        missing = [command for command in SLURM_COMMANDS if shutil.which(command) is None]
+        if cluster == "slurm" and missing:
+            raise UcdbenchError(
+                f"the slurm executor cannot submit: no Slurm on this machine ({' and '.join(f'`{c}`' for c in missing)} "
+                f"not found on the PATH). Run from a Slurm login node; or run here with --executor local (or --executor ray); or, to try "
+                f"the jobs as local processes without Slurm (no queue, no partition), ask for submitit's dry run by "
+                f"name: --slurm-cluster local (cluster = \"local\" in the experiment file's [executor])")
         self.partition, self.time_min, self.gpus_per_job = partition, time_min, gpus_per_job
         self.cpus_per_job, self.array_parallelism, self.cluster = cpus_per_job, array_parallelism, cluster
 
@@ -322,7 +506,7 @@ class SlurmExecutor(Executor):
         executor = submitit.AutoExecutor(folder=folder / "%j", cluster=self.cluster)
         parameters: dict[str, Any] = {"timeout_min": self.time_min, "cpus_per_task": self.cpus_per_job,
                                       "name": "ucdbench"}
-        if executor.cluster == "slurm":
+        if self.cluster == "slurm":
             parameters |= {"slurm_array_parallelism": self.array_parallelism}
             if self.partition:
                 parameters["slurm_partition"] = self.partition
@@ -345,6 +529,7 @@ class SlurmExecutor(Executor):
         root = str(Path(store.root).resolve())
         executor = self._executor(Path(root) / "slurm")
         job_class = _slurm_job_class()
+        label = "slurm job" if self.cluster == "slurm" else "local dry-run job"
         attempts = dict.fromkeys((run.key for run in runs), 0)
         pending = list(runs)
         while pending:
@@ -356,17 +541,20 @@ class SlurmExecutor(Executor):
                 submitted += zip(group, jobs)
             for run, job in submitted:
                 if on_start:
-                    on_start(run.spec, f"slurm job {job.job_id}")
+                    on_start(run.spec, f"{label} {job.job_id}")
             resubmit = []
             for run, job in submitted:
                 try:
                     record = job.result()
-                except (submitit.core.utils.UncompletedJobError, submitit.core.utils.FailedJobError) as exc:
+                except submitit.core.utils.FailedJobError as exc:  # the job's Python raised: not retried
+                    record = worker_failure(run, *_raised_in_job(exc))
+                    store.write(record)
+                except submitit.core.utils.UncompletedJobError as exc:  # the job never finished: lost, retried
                     attempts[run.key] += 1
                     if attempts[run.key] <= self.retries:
                         resubmit.append(run)
                         continue
-                    record = infrastructure_failure(run, f"slurm job {job.job_id}: {str(exc).splitlines()[0]}")
+                    record = infrastructure_failure(run, f"{label} {job.job_id}: {str(exc).splitlines()[0]}")
                     store.write(record)
                 else:
                     if store.get(run.key) != record:

@@ -85,7 +85,7 @@ def test_ray_asks_each_run_for_the_gpus_its_hardware_declares(monkeypatch):
 
     fake_ray = types.SimpleNamespace(
         is_initialized=lambda: True, remote=lambda fn: Remote(), wait=lambda refs, num_returns: ((refs[0],), refs[1:]),
-        get=lambda key: {"key": key}, exceptions=types.SimpleNamespace(RayError=RuntimeError))
+        get=lambda key: {"key": key}, exceptions=types.SimpleNamespace(RayError=RuntimeError, RayTaskError=RuntimeError))
     monkeypatch.setitem(sys.modules, "ray", fake_ray)
     store = types.SimpleNamespace(root=".", get=lambda key: {"key": key}, write=lambda record: None)
     runs = [_run("npus", _PairOfNPUs), _run("host", _Host)]
@@ -93,13 +93,15 @@ def test_ray_asks_each_run_for_the_gpus_its_hardware_declares(monkeypatch):
     assert sorted(r["key"] for r in records) == ["host", "npus"]
     assert asked["npus"]["num_gpus"] == 2 and asked["host"]["num_gpus"] == 0
     assert asked["npus"]["num_cpus"] == asked["host"]["num_cpus"] == 3
+    list(RayExecutor(gpus_per_run=1).execute(runs, store, False))  # --gpus-per-run overrides every declaration
+    assert asked["npus"]["num_gpus"] == asked["host"]["num_gpus"] == 1
 
 
 def test_slurm_jobs_ask_for_the_declared_gpus_unless_told(monkeypatch):
     runs = [_run("a", _OneNPU), _run("b", _Host), _run("c", _PairOfNPUs), _run("d", _OneNPU)]
-    groups = SlurmExecutor()._by_gpus(runs)
+    groups = SlurmExecutor(cluster="local")._by_gpus(runs)
     assert {gpus: [r.key for r in group] for gpus, group in groups.items()} == {1: ["a", "d"], 0: ["b"], 2: ["c"]}
-    told = SlurmExecutor(gpus_per_job=4)._by_gpus(runs)  # --gpus-per-job overrides every declaration
+    told = SlurmExecutor(gpus_per_job=4, cluster="local")._by_gpus(runs)  # --gpus-per-job overrides every declaration
     assert {gpus: [r.key for r in group] for gpus, group in told.items()} == {4: ["a", "b", "c", "d"]}
 
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from ucdbench.executors import RunState, run_state
 from ucdbench.experiments import load_experiment
 from ucdbench.interfaces import UcdbenchError
+from ucdbench.runner import RunSpec
 
 from conftest import run_cli
 
@@ -229,3 +231,225 @@ def test_every_committed_experiment_file_reads_and_every_run_resolves(path):
     methods = {spec.method for spec in experiment.runs}
     for claim in experiment.claims:
         assert {claim.better.method, claim.than.method} <= methods, claim.name
+
+
+# -- executors that fail loudly ------------------------------------------------------------------
+
+def _spec(method: str, seed: int, **overrides) -> RunSpec:
+    return RunSpec(method, "digits", "smoke", seed, "cpu", overrides)
+
+
+def test_runs_are_dispatched_seed_by_seed_across_settings():
+    from ucdbench.executors import interleaved
+
+    given = [_spec("lora", s) for s in (0, 1, 2)] + [_spec("lora", s, rank=4) for s in (0, 1, 2)]
+    given += [_spec("full-ft", s) for s in (5, 7)]  # other seeds: their first comes with every first
+    runs = [types.SimpleNamespace(spec=spec) for spec in given]
+    order = [(r.spec.method, r.spec.overrides.get("rank"), r.spec.seed) for r in interleaved(runs)]
+    assert order == [("lora", None, 0), ("lora", 4, 0), ("full-ft", None, 5),
+                     ("lora", None, 1), ("lora", 4, 1), ("full-ft", None, 7),
+                     ("lora", None, 2), ("lora", 4, 2)]
+    assert interleaved(list(reversed(runs)))[0].spec.seed == 7  # otherwise the order given is kept
+
+
+def test_select_runs_hands_the_executor_an_interleaved_order():
+    from ucdbench.executors import select_runs
+
+    runs = [types.SimpleNamespace(spec=_spec(m, s), key=f"{m}{s}", measurements=[]) for m in ("a", "b") for s in (0, 1)]
+    store = types.SimpleNamespace(get=lambda key: None)
+    assert [r.key for r in select_runs(runs, store).to_run] == ["a0", "b0", "a1", "b1"]
+
+
+def _no_slurm_env() -> dict[str, str]:
+    """A PATH on which neither ``sbatch`` nor ``srun`` can be found, whatever this machine has."""
+    return {"PATH": str(Path(sys.executable).parent)}
+
+
+@pytest.mark.parametrize("how", ["file", "flag"])
+def test_slurm_without_slurm_is_a_usage_error_before_anything_runs(tmp_path, how):
+    results = tmp_path / "results"
+    if how == "file":  # asked for by name in the file: still Slurm, not a local fallback
+        path = _one_run(tmp_path, "slurm")
+        path.write_text(path.read_text().replace('kind = "slurm"', 'kind = "slurm"\ncluster = "slurm"'))
+        flags = []
+    else:
+        path, flags = _one_run(tmp_path), ["--executor", "slurm", "--partition", "gpu"]
+    result = run_cli("run", "-f", str(path), *flags, results=results, third_party=True, env=_no_slurm_env())
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "no Slurm on this machine" in result.stderr and "`sbatch`" in result.stderr
+    assert "--executor local" in result.stderr and "--slurm-cluster local" in result.stderr  # the fixes
+    assert "Traceback" not in result.stderr and not (results / "runs").exists()  # nothing ran, nothing recorded
+
+
+def test_slurm_is_found_by_its_commands_and_the_local_dry_run_only_by_name(tmp_path, monkeypatch):
+    from ucdbench.executors import SlurmExecutor
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UcdbenchError, match="`sbatch` and `srun` not found"):
+        SlurmExecutor()
+    assert SlurmExecutor(cluster="local").cluster == "local"  # the dry run, by name: no Slurm needed
+    with pytest.raises(UcdbenchError, match="choose 'slurm'"):
+        SlurmExecutor(cluster="debug")
+    for command in ("sbatch", "srun"):
+        (tmp_path / command).write_text("#!/bin/sh\n")
+        (tmp_path / command).chmod(0o755)
+    assert SlurmExecutor(partition="gpu").cluster == "slurm"
+
+
+def test_executor_flags_reach_the_executor_and_are_checked(tmp_path):
+    from ucdbench.cli import _executor, _parser
+
+    def executor(*flags: str):
+        return _executor(_parser().parse_args(["run", *flags]), None)
+
+    ray = executor("--executor", "ray", "--cpus-per-run", "2", "--gpus-per-run", "1", "--ray-address", "auto")
+    assert (ray.cpus_per_run, ray.gpus_per_run, ray.address) == (2, 1, "auto")
+    assert executor("--executor", "ray").gpus_per_run is None  # default: the hardware's declaration
+    assert executor("--executor", "slurm", "--slurm-cluster", "local").cluster == "local"
+    with pytest.raises(UcdbenchError, match="cpus_per_run 0.0: give the CPUs each run takes"):
+        executor("--executor", "ray", "--cpus-per-run", "0")
+    with pytest.raises(UcdbenchError, match="gpus_per_run -1"):
+        executor("--executor", "ray", "--gpus-per-run", "-1")
+    with pytest.raises(UcdbenchError, match="--cpus-per-run, --slurm-cluster are options of another executor"):
+        executor("--cpus-per-run", "2", "--slurm-cluster", "local")
+    path = _one_run(tmp_path, "ray")
+    path.write_text(path.read_text().replace('kind = "ray"', 'kind = "ray"\ncpus_per_run = 3\ngpus_per_run = 0'))
+    from_file = _executor(_parser().parse_args(["run", "-f", str(path)]), load_experiment(path))
+    assert (from_file.cpus_per_run, from_file.gpus_per_run) == (3, 0)
+    overridden = _executor(_parser().parse_args(["run", "-f", str(path), "--gpus-per-run", "2"]), load_experiment(path))
+    assert (overridden.cpus_per_run, overridden.gpus_per_run) == (3, 2)  # flags override the file
+
+
+def test_ray_records_a_refusal_as_such_and_a_lost_task_as_infrastructure():
+    from ucdbench.executors import RayExecutor, WorkerRefused
+
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        def __init__(self, cause):
+            super().__init__(str(cause))
+            self.cause = cause
+
+    outcomes = {"refused": RayTaskError(WorkerRefused("the worker resolves lora on digits to run 1234")),
+                "lost": RayError("the worker died"), "ok": None}
+
+    def get(key):
+        if outcomes[key] is not None:
+            raise outcomes[key]
+        return {"key": key, "status": "ok"}
+
+    class Remote:
+        def options(self, **options):
+            return types.SimpleNamespace(remote=lambda spec, root, force, key: key)
+
+    fake_ray = types.SimpleNamespace(
+        is_initialized=lambda: True, remote=lambda fn: Remote(), wait=lambda refs, num_returns: ((refs[0],), refs[1:]),
+        get=get, exceptions=types.SimpleNamespace(RayError=RayError, RayTaskError=RayTaskError))
+    written = []
+    store = types.SimpleNamespace(root=".", get=lambda key: None, write=written.append)
+    runs = [types.SimpleNamespace(key=key, spec=_spec("lora", 0)) for key in outcomes]
+    import unittest.mock
+
+    with unittest.mock.patch.dict(sys.modules, {"ray": fake_ray}):
+        records = {r["key"]: r for r in RayExecutor(gpus_per_run=0).execute(runs, store, False)}
+    assert records["refused"]["error"] == "refused by the worker: the worker resolves lora on digits to run 1234"
+    assert records["lost"]["error"].startswith("infrastructure: RayError: the worker died")
+    assert records["ok"]["status"] == "ok" and {r["key"] for r in written} == set(outcomes)
+
+
+@pytest.mark.ucdbench_e2e
+def test_a_slurm_job_the_worker_refuses_fails_at_once_and_is_not_resubmitted(tmp_path):
+    """submitit's local dry run; the driver's key is not the one the worker resolves."""
+    pytest.importorskip("submitit")
+    import dataclasses
+
+    from ucdbench.executors import SlurmExecutor
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import resolve
+    from ucdbench.store import RunStore
+
+    store = RunStore(tmp_path / "results")
+    run = resolve(load_registry(), _spec("lora", 0), store)
+    other = dataclasses.replace(run, key="0" * len(run.key))
+    started = []
+    (record,) = SlurmExecutor(cluster="local", time_min=10, retries=2).execute(
+        [other], store, False, on_start=lambda spec, where: started.append(where))
+    assert len(started) == 1 and started[0].startswith("local dry-run job")  # submitted once, never again
+    assert record["status"] == "failed" and record["error"].startswith("refused by the worker: the worker resolves lora")
+    assert "install the same ucdbench code" in record["error"] and store.get(other.key)["status"] == "failed"
+
+
+@pytest.mark.ucdbench_e2e
+def test_a_ray_cluster_that_does_not_answer_is_a_usage_error_soon(tmp_path):
+    """Loopback port 1: nothing listens. Ray's own defaults would retry for minutes: the timeout
+    of run_cli is what bounds the wait here, not a timed assert."""
+    pytest.importorskip("ray")
+    results = tmp_path / "results"
+    result = run_cli("run", "-f", str(_one_run(tmp_path, "ray")), "--ray-address", "127.0.0.1:1", results=results,
+                     third_party=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "no Ray cluster answered at 127.0.0.1:1" in result.stderr and "--executor local" in result.stderr
+    assert "Traceback" not in result.stderr and not (results / "runs").exists()
+
+
+def _session_processes(marker: str) -> list:
+    """The live processes whose environment holds ``marker``: a Ray session started with its
+    own RAY_TMPDIR passes it to every process it starts (GCS, raylet, agents, workers)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if marker in {f"{k}={v}" for k, v in process.environ().items()} and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.mark.ucdbench_e2e
+def test_a_local_ray_ends_with_a_driver_terminated_by_sigterm(tmp_path):
+    pytest.importorskip("ray")
+    import shutil
+    import signal
+    import tempfile
+    import time
+
+    import psutil
+
+    ray_tmp = tempfile.mkdtemp(prefix="ucd", dir="/tmp")  # short: Ray's socket paths live under it
+    marker = f"RAY_TMPDIR={ray_tmp}"
+    stderr = tmp_path / "stderr.txt"
+    command = [str(Path(sys.executable).parent / "ucdbench"), "run", "-f", str(_one_run(tmp_path, "ray")),
+               "--results", str(tmp_path / "results")]
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent / "third_party"),
+                                                       os.environ.get("PYTHONPATH")]))}
+    with stderr.open("w") as err:
+        driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    session = []
+    try:
+        for _ in range(240):  # until the runs are dispatched (a local Ray takes seconds to start)
+            if "→" in stderr.read_text() or driver.poll() is not None:
+                break
+            time.sleep(0.5)
+        # Its descendants (agents rename themselves and may hide their environment), and the rest by environment.
+        session = psutil.Process(driver.pid).children(recursive=True)
+        session += [p for p in _session_processes(marker) if p.pid not in {q.pid for q in session}]
+        names = " ".join(" ".join(p.cmdline()) for p in session)
+        assert driver.poll() is None and "raylet" in names and "gcs_server" in names, stderr.read_text()[-2000:]
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(timeout=120) == 128 + signal.SIGTERM
+        gone, alive = psutil.wait_procs([p for p in session if p.pid != driver.pid], timeout=30)  # bounded wait
+        assert not alive, [" ".join(p.cmdline())[:100] for p in alive]
+        assert not _session_processes(marker)  # nor any started since the first look (workers)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for process in session + _session_processes(marker):  # the test's own leftovers, by pid
+            try:
+                process.kill()  # psutil checks the pid is still that process
+            except psutil.NoSuchProcess:
+                pass
+        shutil.rmtree(ray_tmp, ignore_errors=True)
