@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     executors.add_argument("--retries", type=int, default=2, metavar="N",
                            help="retries of a run lost to the infrastructure (a dead worker, a pre-empted job; "
                                 "default 2); a run that fails by itself is not retried")
+    executors.add_argument("--process-per-run", action="store_true", default=None,
+                           help="local: run each run in a fresh process of its own (what the nightly gate's runs do: "
+                                "seeds timed in separate processes, at separate times), not in this one")
     executors.add_argument("--ray-address", default=None, metavar="ADDR",
                            help="ray: the cluster to connect to, HOST:PORT of its head ('auto': the one started on this "
                                 "machine; default: start a local one, shut down when ucdbench ends)")
@@ -431,7 +434,8 @@ def _executor(args: argparse.Namespace, experiment: Any) -> Any:
 
     kind = args.executor or (experiment.executor.kind if experiment else "local")
     options = dict(experiment.executor.options) if experiment and experiment.executor.kind == kind else {}
-    flags = {"ray": {"address": ("--ray-address", args.ray_address), "cpus_per_run": ("--cpus-per-run", args.cpus_per_run),
+    flags = {"local": {"process_per_run": ("--process-per-run", args.process_per_run)},
+             "ray": {"address": ("--ray-address", args.ray_address), "cpus_per_run": ("--cpus-per-run", args.cpus_per_run),
                      "gpus_per_run": ("--gpus-per-run", args.gpus_per_run)},
              "slurm": {"partition": ("--partition", args.partition), "time_min": ("--time-min", args.time_min),
                        "gpus_per_job": ("--gpus-per-job", args.gpus_per_job),

@@ -239,25 +239,41 @@ class Executor(ABC):
 # -- this host ---------------------------------------------------------------------------------
 
 _worker_device: str | None = None
+_devices: Any = None
 
 
 def _claim_device(devices: Any) -> None:
-    global _worker_device
+    global _worker_device, _devices
+    _devices = devices
     _worker_device = devices.get()
 
 
-def _execute_in_worker(spec: RunSpec, results_root: str, force: bool, key: str) -> dict[str, Any]:
+def _execute_in_worker(spec: RunSpec, results_root: str, force: bool, key: str, hand_back: bool = False) -> dict[str, Any]:
+    """Run ``spec`` on the worker's device; with ``hand_back`` (a process per run), give the
+    device back when done, for the next fresh worker to claim."""
     import torch
 
-    if _worker_device is not None and _worker_device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(_worker_device))
-    return execute_spec(spec, results_root, force, key, _worker_device)
+    try:
+        if _worker_device is not None and _worker_device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(_worker_device))
+        return execute_spec(spec, results_root, force, key, _worker_device)
+    finally:
+        if hand_back:
+            _devices.put(_worker_device)
 
 
 class LocalExecutor(Executor):
-    """One worker process per device of the runs' hardware; in this process on one device."""
+    """One worker process per device of the runs' hardware; in this process on one device,
+    unless ``process_per_run``: then every run in a fresh process of its own (the nightly gate's
+    runs, so that the seeds it treats as independent share no process state)."""
 
     name = "local"
+
+    def __init__(self, process_per_run: bool = False, retries: int = 2) -> None:
+        super().__init__(retries)
+        if not isinstance(process_per_run, bool):
+            raise UcdbenchError(f"executor 'local': process_per_run is true or false, got {process_per_run!r}")
+        self.process_per_run = process_per_run
 
     def execute(self, runs, store, force, on_start=None):
         if not runs:
@@ -267,7 +283,7 @@ class LocalExecutor(Executor):
         if reason:
             raise UcdbenchError(f"hardware {hardware.name!r} is not usable here: {reason}")
         devices = hardware.devices()
-        if len(devices) <= 1 or len(runs) == 1:
+        if not self.process_per_run and (len(devices) <= 1 or len(runs) == 1):
             for run in runs:
                 if on_start:
                     on_start(run.spec, devices[0])
@@ -282,9 +298,13 @@ class LocalExecutor(Executor):
             for device in devices:
                 queue.put(device)
             with ProcessPoolExecutor(min(len(devices), len(pending)), mp_context=context, initializer=_claim_device,
-                                     initargs=(queue,)) as pool:
-                futures = {pool.submit(_execute_in_worker, run.spec, str(store.root), force, run.key): run
-                           for run in pending}
+                                     initargs=(queue,), max_tasks_per_child=1 if self.process_per_run else None) as pool:
+                futures = {}
+                for run in pending:
+                    if on_start:
+                        on_start(run.spec, "a fresh process" if self.process_per_run else "a worker process")
+                    futures[pool.submit(_execute_in_worker, run.spec, str(store.root), force, run.key,
+                                        self.process_per_run)] = run
                 for future in as_completed(futures):
                     run = futures[future]
                     try:

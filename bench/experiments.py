@@ -48,7 +48,7 @@ from ucdbench.runner import RunSpec
 
 EXECUTORS = ("local", "ray", "slurm")
 _EXECUTOR_KEYS = {
-    "local": set(),
+    "local": {"process_per_run"},
     "ray": {"address", "cpus_per_run", "gpus_per_run"},
     "slurm": {"partition", "time_min", "gpus_per_job", "cpus_per_job", "array_parallelism", "cluster"},
 }

@@ -13,12 +13,15 @@ processes it does not run (a Ray resource binds only Ray tasks).
 Writers are not starved: a timed phase first takes a turnstile, which new work must pass
 through, so once it waits, no new work starts until it has run. Phases never nest (a run's
 references are fitted before its own fit takes the lock), so no process waits on itself.
+A phase that has to wait says so on stderr. Two invocations on one machine therefore take turns
+for their timings: that is the point, and the price (run them on separate machines to overlap).
 Where ``fcntl`` does not exist (Windows), the lock is a no-op.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,11 +38,18 @@ def lock_dir() -> Path:
 
 
 @contextmanager
-def _flock(name: str, mode: int) -> Iterator[None]:
+def _flock(name: str, mode: int, waiting: str = "") -> Iterator[None]:
+    """Hold the lock file ``name`` in ``mode``; when it is not free at once, say ``waiting`` on
+    stderr first (a run that seems stuck is waiting for another on this machine)."""
     path = lock_dir() / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        fcntl.flock(handle, mode)
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(f"ucdbench: {waiting} (machine lock {path})", file=sys.stderr, flush=True)
+            fcntl.flock(handle, mode)
         try:
             yield
         finally:
@@ -69,5 +79,7 @@ def timed_phase() -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with _flock(_TURNSTILE, fcntl.LOCK_EX), _flock(_MACHINE, fcntl.LOCK_EX):
+    with _flock(_TURNSTILE, fcntl.LOCK_EX, "waiting for another timing on this machine to end"), \
+            _flock(_MACHINE, fcntl.LOCK_EX, "waiting for other ucdbench work on this machine (a fit, a measurement) "
+                                            "to end before timing, so the timing measures this run alone"):
         yield
