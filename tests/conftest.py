@@ -66,3 +66,25 @@ def run_cli(*args: str, results: Path | None = None, third_party: bool = False, 
     if results is not None and args and args[0] in ("run", "leaderboard", "show", "publish"):
         command += ["--results", str(results)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)
+
+
+@pytest.fixture
+def edited(monkeypatch):
+    """``edited(module)``: from now on ``module``'s source reads as if a line were added to it, so
+    code fingerprints (:mod:`ucdbench.fingerprint`) see an edit of that module and of nothing else."""
+    from ucdbench import fingerprint
+
+    real = fingerprint._source.__wrapped__
+
+    def edit(module: str) -> None:
+        def source(name: str):
+            found = real(name)
+            if name == module and found is not None:
+                return found[0], found[1] + b"\n# an edit\n"
+            return found
+
+        monkeypatch.setattr(fingerprint, "_source", source)
+        fingerprint.clear()
+
+    yield edit
+    fingerprint.clear()

@@ -15,25 +15,6 @@ from ucdbench.plugins import load_registry
 from ucdbench.runner import RunSpec, resolve
 
 
-@pytest.fixture
-def edited(monkeypatch):
-    """``edited(module)``: from now on ``module``'s source reads as if a line were added to it."""
-    real = fingerprint._source.__wrapped__
-
-    def edit(module: str) -> None:
-        def source(name: str):
-            found = real(name)
-            if name == module and found is not None:
-                return found[0], found[1] + b"\n# an edit\n"
-            return found
-
-        monkeypatch.setattr(fingerprint, "_source", source)
-        fingerprint.clear()
-
-    yield edit
-    fingerprint.clear()
-
-
 def test_the_closure_follows_imports_within_the_distribution_only():
     closure = module_closure("ucdbench.runner")
     assert "ucdbench.runner" in closure and "ucdbench.plugins" in closure and "ucdbench.store" in closure

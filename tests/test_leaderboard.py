@@ -182,6 +182,36 @@ def test_rows_are_compared_with_base_and_full_ft_seed_by_seed(tmp_path):
     assert section.index("| lora") < section.index("| base") < section.index("| full-ft")  # best first
 
 
+def _perplexity_record(key: str, method: str, seed: int, perplexity: float) -> dict:
+    """A run of a task whose primary metric is lower-is-better (pydocs' perplexity)."""
+    return {
+        "key": key, "status": "ok", "seed": seed, "preset": "smoke", "overrides": {},
+        "method": {"name": method, "reference_row": method in REFERENCE_ROWS},
+        "hardware": {"kind": "cpu", "name": "Test CPU"},
+        "task": {"name": "pydocs", "primary_metric": "perplexity",
+                 "metrics": [{"name": "perplexity", "higher_is_better": False, "unit": ""}]},
+        "evaluations": {"accuracy": {"perplexity": perplexity}},
+        "figures": {"accuracy": [{"name": "perplexity", "higher_is_better": False, "unit": "", "headline": True}]},
+    }
+
+
+def test_the_reference_table_of_a_lower_is_better_figure_lists_the_lowest_first(tmp_path):
+    from ucdbench.leaderboard import task_boards
+
+    perplexities = {"base": (30.0, 32.0), "full-ft": (20.0, 21.0), "lora": (24.0, 27.0), "nola": (40.0, 41.0)}
+    records = [_perplexity_record(f"{method}{seed}", method, seed, value)
+               for method, values in perplexities.items() for seed, value in enumerate(values)]
+    write_leaderboards(records, tmp_path)
+    section = (tmp_path / "pydocs.md").read_text().split("### perplexity ↓ against the references")[1]
+    order = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "method" not in line]
+    assert order == ["full-ft", "lora", "base", "nola"]  # means 20.5, 25.5, 31, 40.5: the lowest first
+    lora = next(line for line in section.splitlines() if line.startswith("| lora"))
+    assert "−5.5 (p = 0.058, n = 2)" in lora  # lora − base: −6, −5 (t = −11, df 1: p = 1 − 2·atan(11)/π)
+    (board,) = task_boards(records)
+    (section_table,) = [s.references for s in board.sections]
+    assert [column.higher_is_better for column in section_table.columns] == [None, False, False, None]
+
+
 def test_pareto_front_is_direction_aware_by_hand():
     from ucdbench.leaderboard import pareto_front
 

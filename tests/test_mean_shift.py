@@ -3,12 +3,13 @@ the loss, and the rules' allowed neighbours."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import ViewBatch
-from ucdbench_plugins.methods.mean_shift.rules import OwnTarget, SameCluster, TwoQueues
+from ucdbench_plugins.methods.mean_shift.rules import ConfidentPseudoLabel, OwnTarget, SameCluster, TwoQueues
 from ucdbench_plugins.shared.mean_shift.bank import MemoryBank
 from ucdbench_plugins.shared.mean_shift.constraints import distances, nearest, nearest_in_other_space, same_group
 from ucdbench_plugins.shared.mean_shift.kmeans import kmeans
@@ -148,3 +149,76 @@ def test_same_cluster_allows_only_bank_entries_of_the_query_cluster():
     _enqueue(state, rule, _batch([0, 1, 2, 3], [0, 0, 0, 0]), F.normalize(torch.randn(4, 2), dim=1))
     allowed = rule.allowed(state, _batch([2], [0]), torch.ones(1, 2))
     assert state.bank.index[allowed[0]].tolist() == [0, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# cmsf-semi's pseudo-labels: the MLP trains after each epoch, and confident ones constrain
+# --------------------------------------------------------------------------------------------
+
+PSEUDO_CLASSES, PER_CLASS, LABELLED_PER_CLASS = 3, 8, 4
+
+
+def _pseudo_label_setup() -> tuple[TrainingState, ConfidentPseudoLabel, torch.Tensor, torch.Tensor]:
+    """Three classes of eight images near three axes of R⁴ (the first four of each labelled),
+    and two unlabelled images between classes: the rule's state after a first epoch has shown
+    it every image. Returns the state, the rule, the embeddings and the clean labels."""
+    torch.manual_seed(0)  # the MLP's initialisation
+    generator = torch.Generator().manual_seed(3)
+    clean = torch.arange(PSEUDO_CLASSES).repeat_interleave(PER_CLASS)
+    embeddings = torch.eye(4)[clean] + 0.1 * torch.randn(len(clean), 4, generator=generator)
+    between = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])  # classes 0 and 1; no class's axis
+    embeddings, clean = F.normalize(torch.cat([embeddings, between]), dim=1), torch.cat([clean, torch.tensor([0, 2])])
+    labels = torch.where((torch.arange(len(clean)) % PER_CLASS < LABELLED_PER_CLASS) & (torch.arange(len(clean))
+                         < PSEUDO_CLASSES * PER_CLASS), clean, torch.full_like(clean, -1))
+    state = _state(len(clean), 64, dim=4)
+    rule = ConfidentPseudoLabel(PSEUDO_CLASSES, confidence=0.85, pseudo_epochs=100)
+    rule.start(state)
+    _enqueue(state, rule, ViewBatch(torch.arange(len(clean)), None, None, labels, clean), embeddings)
+    return state, rule, embeddings, clean
+
+
+def test_with_fewer_than_two_labelled_images_the_pseudo_labeller_does_not_train():
+    state, rule, embeddings, clean = _pseudo_label_setup()
+    rule.known[1:] = -1  # one labelled image
+    before = {name: p.clone() for name, p in rule.head.state_dict().items()}
+    rule.end_epoch(state)
+    assert all(torch.equal(before[name], p) for name, p in rule.head.state_dict().items())
+
+
+def test_after_an_epoch_the_pseudo_labeller_labels_confident_unlabelled_images_by_hand():
+    state, rule, embeddings, clean = _pseudo_label_setup()
+    first_epoch_groups = rule.groups.clone()
+    assert (first_epoch_groups[rule.known < 0] == -1).all()  # an untrained MLP: no unlabelled image passed 0.85
+    rule.end_epoch(state)  # two or more labelled images: the MLP trains on their latest embeddings
+
+    unlabelled = (rule.known < 0).nonzero().squeeze(1)
+    members = unlabelled[unlabelled < PSEUDO_CLASSES * PER_CLASS]
+    rule.head.eval()
+    with torch.no_grad():
+        probability, predicted = F.softmax(rule.head(embeddings[unlabelled]), dim=1).max(dim=1)
+    # the unlabelled members of each class are near its labelled ones: confidently that class
+    in_class = probability[: len(members)]
+    assert (in_class >= 0.85).all() and torch.equal(predicted[: len(members)], clean[members])
+
+    # a threshold at one image's own confidence: that image and every more confident one get a pseudo-label
+    rule.confidence = float(probability.sort().values[2])
+    batch = ViewBatch(unlabelled, None, None, torch.full_like(unlabelled, -1), clean[unlabelled])
+    slots = state.bank.enqueue(embeddings[unlabelled], batch.label, batch.true_label, batch.index)
+    rule.observe(state, batch, embeddings[unlabelled], slots)
+    expected = torch.where(probability >= rule.confidence, predicted, torch.full_like(predicted, -1))
+    assert torch.equal(rule.groups, expected)
+    assert int((expected == -1).sum()) == 2 and int((expected >= 0).sum()) == len(unlabelled) - 2
+    assert torch.equal(state.bank.labels[slots], expected)  # bank entries keep the label they entered with
+    confident = expected >= 0
+    right = int((predicted[confident] == clean[unlabelled][confident]).sum())
+    assert state.metrics["pseudo_label_accuracy"] == pytest.approx(100.0 * right / int(confident.sum()))
+
+
+def test_a_labelled_image_keeps_its_label_whatever_the_pseudo_labeller_says():
+    state, rule, embeddings, clean = _pseudo_label_setup()
+    rule.end_epoch(state)
+    image = torch.tensor([0])  # labelled, near class 0: give it the (noisy) label 2
+    batch = ViewBatch(image, None, None, torch.tensor([2]), clean[image])
+    slots = state.bank.enqueue(embeddings[image], batch.label, batch.true_label, batch.index)
+    rule.observe(state, batch, embeddings[image], slots)
+    assert rule.groups.tolist() == [2] and state.bank.labels[slots].tolist() == [2]

@@ -1,0 +1,115 @@
+"""The few-shot task on a local mini-ImageNet-style folder (``base/<class>/*``,
+``novel/<class>/*``), on a tiny folder of generated images: its classes, counts and pixels, the
+episodes drawn from it, scoring, and the usage errors of a folder that cannot serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from ucdbench.api import UcdbenchError
+from ucdbench_plugins.tasks.fewshot.data import load_folder
+from ucdbench_plugins.tasks.fewshot.task import FewShotTask
+
+SIDE = 8
+COLOURS = {  # (split, folder): (RGB colour, images)
+    ("base", "n01"): ((200, 30, 30), 3),
+    ("base", "n02_dog"): ((30, 200, 30), 2),
+    ("novel", "bird"): ((30, 30, 200), 4),
+    ("novel", "cat_a"): ((200, 200, 30), 4),
+    ("novel", "n03"): ((30, 200, 200), 5),
+}
+NAMES = ["n01", "n02 dog", "bird", "cat a", "n03"]
+"""Base classes first, then novel, each in folder-name order; '_' read as a space."""
+
+
+def _folder(root: Path, colours=COLOURS) -> Path:
+    """Solid-colour images of several sizes and formats (the last of each base class a greyscale
+    JPEG), each class's images at increasing brightness; plus what the loader must pass over: an empty
+    class folder, a text file beside the images, a file among the class folders."""
+    for (split, name), (colour, count) in colours.items():
+        folder = root / split / name
+        folder.mkdir(parents=True)
+        for i in range(count):
+            rgb = tuple(round(c * (0.7 + 0.1 * i)) for c in colour)
+            image = Image.new("RGB", (10 + i, 12), rgb)
+            if split == "base" and i == count - 1:
+                image.convert("L").save(folder / f"{i}.JPG")
+            else:
+                image.save(folder / f"{i}.png")
+        (folder / "README.txt").write_text("not an image")
+    (root / "base" / "empty").mkdir(parents=True, exist_ok=True)
+    (root / "novel").mkdir(exist_ok=True)
+    (root / "novel" / "index.csv").write_text("not a class")
+    return root
+
+
+def test_the_folder_gives_its_classes_counts_and_pixels(tmp_path):
+    data = load_folder(_folder(tmp_path), SIDE)
+    assert data.class_names == NAMES
+    assert data.base_classes == [0, 1] and data.novel_classes == [2, 3, 4]
+    assert torch.bincount(data.labels).tolist() == [count for _, count in COLOURS.values()]
+    assert len(data.images) == len(data.labels) == 18
+    first = data.images[torch.tensor([0, 1])]
+    assert first.shape == (2, 3, SIDE, SIDE) and first.dtype == torch.float32
+    # image 0 of n01 is (200, 30, 30) · 0.7 = (140, 21, 21), resized from 10 × 12: still that colour everywhere
+    expected = torch.tensor([140, 21, 21]).float()[:, None, None] / 255
+    assert torch.allclose(first[0], expected.expand(3, SIDE, SIDE), atol=1 / 255)
+    grey = data.images[torch.tensor([2])][0]  # n01's last image, a greyscale JPEG: three equal channels
+    assert torch.allclose(grey[0], grey[1]) and torch.allclose(grey[1], grey[2])
+
+
+def test_a_folder_without_images_for_a_split_is_a_usage_error(tmp_path):
+    root = _folder(tmp_path, {key: value for key, value in COLOURS.items() if key[0] == "base"})
+    (root / "novel" / "empty").mkdir()
+    with pytest.raises(UcdbenchError, match="base/ and novel/ need class folders with images"):
+        load_folder(root, SIDE)
+
+
+def _task(root: Path, **settings) -> FewShotTask:
+    config = {**FewShotTask.defaults("smoke"), "dataset": "folder", "folder": str(root), "image_size": SIDE,
+              "n_way": 2, "k_shot": 1, "queries": 2, "episodes": 6, **settings}
+    return FewShotTask("smoke", 0, config)
+
+
+def test_episodes_draw_distinct_images_of_distinct_novel_classes(tmp_path):
+    task = _task(_folder(tmp_path))
+    assert task.unavailable_reason() is None
+    task.prepare()
+    assert task.in_chans == 3 and task.class_names == NAMES
+    labels = task.data.labels.numpy()
+    episodes = list(task.episodes())
+    assert len(episodes) == 6
+    for episode in episodes:
+        assert len(set(episode.classes)) == 2 and set(episode.classes) <= {2, 3, 4}
+        assert len(episode.support) == 2 and len(episode.query) == 4  # n_way · k_shot, n_way · queries
+        assert len(set(episode.support) | set(episode.query)) == 6  # no image twice
+        assert np.array_equal(labels[episode.support], episode.classes[episode.support_labels])
+        assert np.array_equal(labels[episode.query], episode.classes[episode.query_labels])
+    assert [e.classes.tolist() for e in episodes] == [e.classes.tolist() for e in task.episodes()]  # the seed's
+    support, support_labels, classes = task.support_set(0)
+    assert support.shape == (2, 3, SIDE, SIDE) and classes.tolist() == episodes[0].classes.tolist()
+
+
+def test_a_backbone_that_sees_the_colour_scores_every_episode_right(tmp_path):
+    """Each class is one colour at several brightnesses: L2-normalised pixels are the same
+    direction for every image of a class, another for each other class."""
+    task = _task(_folder(tmp_path))
+    task.prepare()
+    assert task.evaluate(nn.Flatten(), torch.device("cpu")) == {"top1": 100.0, "ci95": 0.0}
+
+
+def test_a_folder_that_cannot_serve_the_episodes_is_a_usage_error(tmp_path):
+    root = _folder(tmp_path)
+    with pytest.raises(UcdbenchError, match=r"a novel class has 4 images, fewer than task.k_shot \+ task.queries = 5"):
+        _task(root, queries=4).prepare()
+    with pytest.raises(UcdbenchError, match="task.n_way=4 but only 3 novel classes"):
+        _task(root, n_way=4).prepare()
+    missing = tmp_path / "no-novel"
+    (missing / "base").mkdir(parents=True)
+    assert "has no novel/" in _task(missing).unavailable_reason()

@@ -1,0 +1,124 @@
+"""The ``knn`` and ``linear-probe`` evaluations, end to end through their ``measure``, on an
+encoder whose answer is known: its features are built from the labels (class means on the unit
+sphere, small noise), with label noise in the bank and some queries placed in another class's
+cluster, so each figure is a count done by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from ucdbench.api import AugmentedViews, EvaluationContext, LabelledBatch, Outcome
+from ucdbench_plugins.evaluations.knn import KNN
+from ucdbench_plugins.evaluations.linear_probe import LinearProbe
+
+CLASSES = 4
+BANK_PER_CLASS = 30
+QUERIES_PER_CLASS = 5
+NOISE = 0.05
+NUISANCE = 100.0
+"""Scale of an input column the encoder drops: fed to the evaluations unencoded, it would
+decide every neighbour."""
+
+
+class KnownFeatures(AugmentedViews):
+    """A task whose labelled splits are given feature rows (plus one nuisance column)."""
+
+    def __init__(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        generator = torch.Generator().manual_seed(1)
+        self.splits = {name: (torch.cat([x, NUISANCE * torch.randn(len(x), 1, generator=generator)], dim=1), y)
+                       for name, (x, y) in splits.items()}
+
+    @property
+    def num_train(self) -> int:
+        return len(self.splits["train"][1])
+
+    def view_batches(self, batch_size: int, epochs: float) -> Iterator:
+        raise NotImplementedError("the representation evaluations read only the labelled splits")
+
+    def labelled_batches(self, split: str, batch_size: int) -> Iterator[LabelledBatch]:
+        images, labels = self.splits[split]
+        for start in range(0, len(labels), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(labels)))
+            yield LabelledBatch(index, images[index], labels[index])
+
+
+class DropNuisance(nn.Module):
+    """The run's encoder: the feature columns, without the nuisance one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :-1]
+
+
+def _known_task(mislabelled: int) -> tuple[KnownFeatures, dict[str, float]]:
+    """The task, and each figure as counted by hand.
+
+    Bank: per class, 30 points near its mean, and a copy of each of the class's 5 regular
+    queries, ``mislabelled`` of them labelled as the next class (label noise). Queries: the 20
+    regular ones, and per class one displaced query (labelled as its class, its features in the
+    next class's cluster).
+
+    - 1-NN: each regular query's nearest entry is its own copy (cosine 1): right where the copy
+      has the right label, wrong where it is mislabelled; a displaced query's nearest is in the
+      next class's cluster: wrong.
+    - 20-NN: the 20 nearest of a regular query are in its own cluster (35 entries, at most
+      ``mislabelled`` of them noisy, a minority): the majority is right; a displaced query's
+      majority is the next class.
+    - linear probe (without label noise: a noisy copy sits where its query is, and a linear
+      boundary may bend to it): the clusters are linearly separable, so right for the regular
+      queries, wrong for the displaced ones.
+    """
+    generator = torch.Generator().manual_seed(0)
+    means = torch.eye(CLASSES)
+
+    def near(c: int, count: int) -> torch.Tensor:
+        return means[c] + NOISE * torch.randn(count, CLASSES, generator=generator)
+
+    bank, bank_labels, queries, labels = [], [], [], []
+    for c in range(CLASSES):
+        regular = near(c, QUERIES_PER_CLASS)
+        bank += [near(c, BANK_PER_CLASS), regular.clone()]
+        bank_labels += [torch.full((BANK_PER_CLASS,), c),
+                        torch.tensor([(c + 1) % CLASSES] * mislabelled + [c] * (QUERIES_PER_CLASS - mislabelled))]
+        queries += [regular, near((c + 1) % CLASSES, 1)]
+        labels += [torch.full((QUERIES_PER_CLASS + 1,), c)]
+    task = KnownFeatures({"train": (torch.cat(bank), torch.cat(bank_labels)),
+                          "eval": (torch.cat(queries), torch.cat(labels))})
+    total = CLASSES * (QUERIES_PER_CLASS + 1)
+    regular_right = CLASSES * (QUERIES_PER_CLASS - mislabelled)
+    expected = {"nn1_top1": 100.0 * regular_right / total,
+                "nn20_top1": 100.0 * CLASSES * QUERIES_PER_CLASS / total,
+                "probe_top1": 100.0 * CLASSES * QUERIES_PER_CLASS / total}
+    return task, expected
+
+
+def _measure(evaluation: type, task: KnownFeatures) -> dict:
+    outcome = Outcome(model=nn.Identity(), encoder=DropNuisance())
+    ctx = EvaluationContext(task=task, outcome=outcome, hardware=None, device=torch.device("cpu"), preset="smoke",
+                            config=evaluation.defaults("smoke"))
+    assert evaluation().skip_reason(ctx) is None
+    return evaluation().measure(ctx)
+
+
+def test_the_hand_counts_are_those_of_the_setup():
+    task, expected = _known_task(mislabelled=2)
+    assert expected == {"nn1_top1": 50.0, "nn20_top1": pytest.approx(250 / 3), "probe_top1": pytest.approx(250 / 3)}
+    assert len(task.splits["train"][1]) == CLASSES * (BANK_PER_CLASS + QUERIES_PER_CLASS)
+
+
+def test_knn_scores_1_nn_and_20_nn_of_the_runs_encoder_as_counted_by_hand():
+    task, expected = _known_task(mislabelled=2)
+    figures = _measure(KNN, task)
+    assert figures["nn1_top1"] == pytest.approx(expected["nn1_top1"])  # 12 of 24: the noisy copies decide
+    assert figures["nn20_top1"] == pytest.approx(expected["nn20_top1"])  # 20 of 24: the majority outvotes them
+    assert figures["feature_dim"] == CLASSES  # the encoder's features, not the inputs
+    assert figures["bank_size"] == CLASSES * (BANK_PER_CLASS + QUERIES_PER_CLASS)
+
+
+def test_the_linear_probe_scores_the_runs_encoder_as_counted_by_hand():
+    task, expected = _known_task(mislabelled=0)
+    assert expected["probe_top1"] == pytest.approx(250 / 3)  # 20 of 24: the displaced queries are wrong
+    assert _measure(LinearProbe, task)["probe_top1"] == pytest.approx(expected["probe_top1"])
