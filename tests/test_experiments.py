@@ -453,3 +453,17 @@ def test_a_local_ray_ends_with_a_driver_terminated_by_sigterm(tmp_path):
             except psutil.NoSuchProcess:
                 pass
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+@pytest.mark.ucdbench_e2e
+def test_process_per_run_runs_each_run_in_a_fresh_process(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("run", "--method", "base", "--preset", "smoke", "--seed", "0", "1", "--threads", "1",
+                     "--process-per-run", results=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    assert len({r["pid"] for r in records}) == 2  # one process each
+    assert "--process-per-run are options of another executor" in run_cli(
+        "run", "--method", "base", "--preset", "smoke", "--executor", "ray", "--process-per-run", results=tmp_path).stderr
