@@ -36,14 +36,17 @@ class Accuracy(Evaluation):
         return results
 
     def conformance_problem(self, results: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str | None:
-        """The task's ``evaluate`` must give every metric the task declares, as a number:
-        leaderboards rank by them and the conformance kit compares the primary one."""
+        """The task's ``evaluate`` must give every metric the task declares, as a number
+        (leaderboards rank by them and the conformance kit compares the primary one), or say why
+        it cannot here, as ``<metric>_omitted`` (a metric whose package or weights this machine
+        lacks, such as the scene task's LPIPS)."""
         if results is None:  # nothing measured, nothing to judge
             return None
         declared = [m["name"] for m in run["task"].get("metrics", [])]
-        missing = [name for name in declared if not isinstance(results.get(name), (int, float))
-                   or isinstance(results.get(name), bool)]
+        missing = [name for name in declared if (not isinstance(results.get(name), (int, float))
+                                                 or isinstance(results.get(name), bool))
+                   and not (isinstance(results.get(f"{name}_omitted"), str) and results[f"{name}_omitted"])]
         if missing:
             return (f"task {run['task']['name']!r}: evaluate() gave no number for {', '.join(missing)}; return every "
-                    "metric the task declares (Task.metrics) as a float")
+                    "metric the task declares (Task.metrics) as a float, or `<metric>_omitted`: why it cannot here")
         return None
