@@ -7,10 +7,14 @@ from collections import Counter
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ucdbench.state import HeadInput, encoder_of
-from ucdbench_plugins.shared.representation import fit_linear_classifier, knn_predict, knn_top1
+from ucdbench_plugins.shared.representation import (
+    VOTES, fit_linear_classifier, knn_predict, knn_top1, nearest_neighbours,
+)
 
 
 def _brute_force_majority(bank, bank_labels, queries, k):
@@ -80,3 +84,64 @@ def test_an_outcome_encoder_comes_before_the_tasks_view():
     own = nn.Identity()
     assert encoder_of(object(), nn.Linear(2, 2), own) is own
     assert encoder_of(object(), nn.Linear(2, 2)) is None  # not an image task: no view of its own
+
+
+class _LargestOutput(TorchDispatchMode):
+    """Records the most elements any single torch operation produced while active."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(tensor, torch.Tensor):
+                self.largest = max(self.largest, tensor.numel())
+        return out
+
+
+def _tied_data(seed):
+    """Unit vectors whose dot products are exact (signed one-hots and (±½, ±½, ±½, ±½)), every
+    bank row duplicated: many ties, and no rounding for any kernel or block shape to differ in."""
+    generator = torch.Generator().manual_seed(seed)
+    units = torch.cat([torch.eye(4), -torch.eye(4), torch.cartesian_prod(*[torch.tensor([-0.5, 0.5])] * 4)])
+    rows = units[torch.randint(0, len(units), (60,), generator=generator)]
+    bank = torch.cat([rows, rows[torch.randperm(60, generator=generator)]])
+    queries = units[torch.randint(0, len(units), (37,), generator=generator)] * 3.0
+    return bank, torch.randint(0, 5, (len(bank),), generator=generator), F.normalize(queries, dim=1) * 3.0
+
+
+@pytest.mark.parametrize("query_block,bank_block", [(1, 1), (7, 13), (5, 50), (37, 119), (64, 1000)])
+@pytest.mark.parametrize("k", [1, 6, 20])
+def test_blocked_search_equals_a_stable_sort_of_the_full_matrix(query_block, bank_block, k):
+    """Exact dot products, so the merge alone decides the order. (With arbitrary features a
+    block's matrix product may round a similarity differently from the full one's in the last
+    bit, which no merge can undo.)"""
+    bank, bank_labels, queries = _tied_data(k)
+    full = queries @ bank.T
+    expected = full.sort(dim=1, descending=True, stable=True)
+    assert (full.unsqueeze(2) == full.unsqueeze(1)).sum() > full.numel()  # ties exist
+    similarity, index = nearest_neighbours(bank, queries, k, query_block=query_block, bank_block=bank_block)
+    assert torch.equal(index, expected.indices[:, :k])
+    assert torch.equal(similarity, expected.values[:, :k])
+    for vote in VOTES:
+        blocked = knn_predict(bank, bank_labels, queries, k, vote, query_block=query_block, bank_block=bank_block)
+        whole = knn_predict(bank, bank_labels, queries, k, vote, query_block=len(queries), bank_block=len(bank))
+        assert torch.equal(blocked, whole)
+    if vote == "majority":
+        assert torch.equal(whole, _brute_force_majority(bank, bank_labels, queries, k))
+
+
+def test_the_blocked_search_never_holds_more_than_a_block():
+    generator = torch.Generator().manual_seed(3)
+    bank, queries = torch.randn(4000, 4, generator=generator), torch.randn(300, 4, generator=generator)
+    labels = torch.randint(0, 10, (4000,), generator=generator)
+    k, query_block, bank_block = 20, 16, 100
+    with _LargestOutput() as blocked:
+        knn_predict(bank, labels, queries, k, query_block=query_block, bank_block=bank_block)
+    with _LargestOutput() as whole:
+        knn_predict(bank, labels, queries, k, query_block=len(queries), bank_block=len(bank))
+    # the largest intermediate: the normalised bank itself, or one block with the running k best
+    assert blocked.largest <= max(bank.numel(), query_block * (bank_block + k))
+    assert whole.largest >= len(queries) * len(bank)  # the unblocked path does hold the full matrix

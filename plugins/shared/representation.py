@@ -49,35 +49,84 @@ def sample_images(task: AugmentedViews, count: int = 2) -> torch.Tensor:
     return LabelledBatch(*next(iter(task.labelled_batches("train", count)))).images
 
 
+QUERY_BLOCK = 1024
+BANK_BLOCK = 32768
+"""Default kNN block: 1024 queries × 32,768 bank rows, a 128 MiB float32 similarity block."""
+
+
+def nearest_neighbours(bank: torch.Tensor, queries: torch.Tensor, k: int, *, query_block: int = QUERY_BLOCK,
+                       bank_block: int = BANK_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest ``queries @ bank.T`` of each query (n_q, k) and their bank rows (n_q, k),
+    ordered by similarity, ties to the lower bank row: exactly the order of a stable sort of the
+    full matrix, whatever the blocks. The full n_q × n_bank matrix is never held (ImageNet's
+    50,000 × 1,281,167 is 256 GB): queries go in blocks of ``query_block`` against the bank in
+    blocks of ``bank_block``, each query keeping only its running k best. Computed where
+    ``queries`` are; a bank block is moved there if it lives elsewhere."""
+    k = min(k, len(bank))
+    similarity = queries.new_empty(len(queries), k)
+    index = torch.empty(len(queries), k, dtype=torch.long, device=queries.device)
+    for q in range(0, len(queries), query_block):
+        best = queries.new_empty(min(query_block, len(queries) - q), 0)
+        rows = torch.empty(best.shape, dtype=torch.long, device=queries.device)
+        for b in range(0, len(bank), bank_block):
+            block = queries[q:q + query_block] @ bank[b:b + bank_block].to(queries.device).T
+            # the running best come from earlier (lower) bank rows: candidates stay in bank-row order
+            best, position = _k_best_first_on_ties(torch.cat([best, block], dim=1), k)
+            held, from_block = rows.shape[1], position - rows.shape[1] + b
+            rows = torch.where(position < held, rows.gather(1, position.clamp(max=held - 1)), from_block) \
+                if held else from_block
+        order = best.sort(dim=1, descending=True, stable=True).indices
+        similarity[q:q + query_block] = best.gather(1, order)
+        index[q:q + query_block] = rows.gather(1, order)
+    return similarity, index
+
+
+def _k_best_first_on_ties(candidates: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest of each row and their columns, in column order; among values tied with
+    the k-th largest, the leftmost. (``topk`` alone may pick any of the tied ones.)"""
+    k = min(k, candidates.shape[1])
+    kth = candidates.topk(k, dim=1).values[:, -1:]
+    above = candidates > kth
+    tied = candidates == kth
+    room = k - above.sum(dim=1, keepdim=True)
+    chosen = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= room))
+    columns = chosen.nonzero()[:, 1].view(len(candidates), k)
+    return candidates.gather(1, columns), columns
+
+
 def knn_predict(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, k: int,
-                vote: str = "majority", temperature: float = 0.04) -> torch.Tensor:
+                vote: str = "majority", temperature: float = 0.04, *, query_block: int = QUERY_BLOCK,
+                bank_block: int = BANK_BLOCK) -> torch.Tensor:
     """The label each query gets from its ``k`` nearest bank entries (cosine similarity of
-    L2-normalised features)."""
+    L2-normalised features), computed where ``queries`` are, in blocks
+    (:func:`nearest_neighbours`)."""
     if vote not in VOTES:
         raise ValueError(f"vote {vote!r}: choose one of {', '.join(VOTES)}")
     bank, queries = F.normalize(bank, dim=1), F.normalize(queries, dim=1)
-    k = min(k, len(bank))
-    similarity, index = (queries @ bank.T).topk(k, dim=1)
-    labels = bank_labels[index]
+    similarity, index = nearest_neighbours(bank, queries, k, query_block=query_block, bank_block=bank_block)
+    k = similarity.shape[1]
+    labels = bank_labels.to(queries.device)[index]
     classes = int(bank_labels.max()) + 1
     if vote == "weighted":
         weights = (similarity / temperature).exp()
     else:
         weights = torch.ones_like(similarity)
-    scores = torch.zeros(len(queries), classes, dtype=weights.dtype).scatter_add_(1, labels, weights)
+    scores = weights.new_zeros(len(queries), classes).scatter_add_(1, labels, weights)
     # ties: the label whose best-ranked member comes first (rank k - r scores above any later one)
-    first_rank = torch.full((len(queries), classes), k, dtype=torch.long)
-    ranks = torch.arange(k).expand_as(labels)
+    first_rank = labels.new_full((len(queries), classes), k)
+    ranks = torch.arange(k, device=labels.device).expand_as(labels)
     first_rank = first_rank.scatter_reduce(1, labels, ranks, reduce="amin")
     best = scores.max(dim=1, keepdim=True).values
     tied = scores >= best - 1e-12 * best.abs()
-    return torch.where(tied, -first_rank, torch.full_like(first_rank, -k - 1)).argmax(dim=1)
+    return torch.where(tied, -first_rank, torch.full_like(first_rank, -k - 1)).argmax(dim=1).cpu()
 
 
 def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, labels: torch.Tensor, k: int,
-             vote: str = "majority", temperature: float = 0.04) -> float:
+             vote: str = "majority", temperature: float = 0.04, *, query_block: int = QUERY_BLOCK,
+             bank_block: int = BANK_BLOCK) -> float:
     """Top-1 accuracy (%) of :func:`knn_predict`."""
-    predicted = knn_predict(bank, bank_labels, queries, k, vote, temperature)
+    predicted = knn_predict(bank, bank_labels, queries, k, vote, temperature, query_block=query_block,
+                            bank_block=bank_block)
     return 100.0 * float((predicted == labels).float().mean())
 
 
