@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from ucdbench_plugins.methods.compgs.kmeans import assign, initial_centroids, kmeans
+from ucdbench_plugins.methods.compgs.kmeans import initial_centroids, kmeans
+from ucdbench_plugins.shared.nearest_centroid import assign
 
 
 def _inertia(points: torch.Tensor, centroids: torch.Tensor, chunk_bytes: int | None) -> float:
