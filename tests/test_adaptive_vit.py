@@ -24,6 +24,10 @@ def tiny_vit(seed: int = 0) -> VisionTransformer:
                              num_heads=2, mlp_ratio=2.0)
 
 
+BARE_VIT_TASK = object()
+"""Stands for a task whose base model is the ViT itself (it exposes no ``network_parts``)."""
+
+
 def halting_avit() -> AViT:
     """A random A-ViT whose gate makes some (not all) tokens halt mid-network."""
     return AViT(tiny_vit(), gate_scale=3.0, gate_center=-1.0).eval()
@@ -249,6 +253,6 @@ def test_constants_a_model_refuses_are_the_users_to_fix():
     """Ranges that depend on the task (a block index below its depth) are checked when the
     model is built, as usage errors naming the method."""
     with pytest.raises(UcdbenchError, match="ats: ATS stages \\[7\\]"):
-        ATSMethod().around(tiny_vit(), {"stages": [1, 7], "budget": 1.0})
+        ATSMethod().around(BARE_VIT_TASK, tiny_vit(), {"stages": [1, 7], "budget": 1.0})
     with pytest.raises(UcdbenchError, match="avit: .*target depth"):
-        AViTMethod().around(tiny_vit(), {"gate_scale": 1.0, "gate_center": 0.0, "eps": 0.01, "target_depth": 4})
+        AViTMethod().around(BARE_VIT_TASK, tiny_vit(), {"gate_scale": 1.0, "gate_center": 0.0, "eps": 0.01, "target_depth": 4})

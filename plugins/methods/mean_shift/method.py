@@ -124,16 +124,26 @@ class SemiSupervisedCMSF(MeanShift):
 
 class CrossModalCMSF(MeanShift):
     """The constraint comes from a frozen encoder of another modality of the same images (the
-    paper pairs RGB video with optical flow): ``other`` is a run on the task's ``edges``
-    modality by default (BYOL), whose encoder embeds every training image's edge map once."""
+    paper pairs RGB video with optical flow): ``other`` is a BYOL run on the task's second
+    modality — ``flow`` at ``--preset paper`` (the paper's ``video`` task), the images tasks'
+    ``edges`` at the smaller presets — whose encoder embeds every training image once. It runs
+    on the tasks that have a second modality of the same instances (a ``task.modality`` choice)."""
 
     name = "cmsf-xmodal"
     settings = {
         **COMMON, **_topk(5), **_topk_prime(),
-        "other": RunReference("byol:task.modality=edges", "the frozen encoder of the other modality: a run "
-                              "reference (a method on another task.modality, or a run key)"),
+        "other": RunReference(PerPreset("byol:task.modality=edges", "byol:task.modality=edges",
+                                        "byol:task.modality=flow"),
+                              "the frozen encoder of the other modality: a run reference (a method on another "
+                              "task.modality, or a run key)"),
     }
     reported = ()
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        modality = type(task).settings.get("modality")
+        if modality is None or len(modality.choices or ()) < 2:
+            return "needs a task with a second modality of the same instances (a task.modality setting, as video's flow)"
+        return None
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         (other,) = ctx.references["other"]

@@ -30,6 +30,7 @@ drawn again from the task's seed). The reconstruction evaluation compares every 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -96,8 +97,8 @@ def load_target(task: Task, target: str, config: Config, ctx: FitContext) -> Ada
     every cache entry, per version of the code behind it). A target SlowFormer's objective
     cannot attack is refused before anything is trained (the task's base included)."""
     method = TARGETS[target]()
-    vit = initial_model(task, ctx.seed)  # the architecture; the state comes from the fitted target
-    model = method.around(vit, method.constants(config, len(vit.blocks)))
+    # the architecture; the state comes from the fitted target
+    model = method.around(task, initial_model(task, ctx.seed), partial(method.constants, config))
     check_target(model)
     key = {"target": target, "task": task.name, "task_config": task.config, "preset": ctx.preset,
            "seed": ctx.seed, "config": config}
@@ -303,7 +304,8 @@ def attacked_model(task: Task, artifact: Artifact, device: torch.device) -> Adap
     metadata = artifact.metadata
     stored = stored_dense(artifact, device)
     if stored:
-        model = TARGETS[metadata["target"]]().around(initial_model(task, task.seed), metadata["target_constants"])
+        model = TARGETS[metadata["target"]]().around(task, initial_model(task, task.seed),
+                                                     metadata["target_constants"])
         return model_with_state(model.to(device), {name[len(TARGET):]: tensor for name, tensor in stored.items()})
     return fitted_target(task, metadata, device)
 

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT, classify, embed, key_bias, masked_block
+from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT, classify, key_bias, masked_block
 
 MIN_SAMPLED_TOKENS = 8
 """The official floor on the tokens a stage samples (``AdaptiveTokenSampler.forward``)."""
@@ -108,8 +108,9 @@ class ClassAttention(NamedTuple):
 
 
 class ATS(AdaptiveViT):
-    def __init__(self, vit: nn.Module, stages: tuple[int, ...], budget: float = 1.0) -> None:
-        super().__init__(vit)
+    def __init__(self, vit: nn.Module, stages: tuple[int, ...], budget: float = 1.0,
+                 inputs: nn.Module | None = None) -> None:
+        super().__init__(vit, inputs)
         bad = [s for s in stages if not 0 <= s < self.depth]
         if bad:
             raise ValueError(f"ATS stages {bad} are not blocks of a depth-{self.depth} ViT")
@@ -152,7 +153,7 @@ class ATS(AdaptiveViT):
         return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
 
     def forward_masked(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
-        x = embed(self.vit, images)
+        x = self.embed(images)
         B, N, _ = x.shape
         active = torch.ones(B, N, dtype=torch.bool, device=x.device)
         slots = N
@@ -174,7 +175,7 @@ class ATS(AdaptiveViT):
         return classify(self.vit, x), stats
 
     def forward_dropping(self, image: torch.Tensor) -> torch.Tensor:
-        x = embed(self.vit, image)
+        x = self.embed(image)
         slots = x.shape[1]
         for index, block in enumerate(self.vit.blocks):
             if index not in self.stages:

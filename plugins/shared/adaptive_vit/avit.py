@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT, classify, embed, masked_block
+from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT, classify, masked_block
 
 PRIOR_BUFFER = 0.02
 """Mass the official prior leaves outside its first ``target_depth`` blocks (``buffer``)."""
@@ -100,8 +100,8 @@ class HaltingState:
 
 class AViT(AdaptiveViT):
     def __init__(self, vit: nn.Module, gate_scale: float = 10.0, gate_center: float = 30.0, eps: float = 0.01,
-                 target_depth: int | None = None) -> None:
-        super().__init__(vit)
+                 target_depth: int | None = None, inputs: nn.Module | None = None) -> None:
+        super().__init__(vit, inputs)
         self.gate_scale, self.gate_center, self.eps = gate_scale, gate_center, eps
         self.target_depth = default_target_depth(self.depth) if target_depth is None else target_depth
         self.register_buffer("prior", distribution_prior(self.depth, self.target_depth), persistent=False)
@@ -124,7 +124,7 @@ class AViT(AdaptiveViT):
         return self.halting_scores(x)
 
     def forward_masked(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
-        x = embed(self.vit, images)
+        x = self.embed(images)
         B, N, _ = x.shape
         state = HaltingState.start(B, N, x.device)
         output = torch.zeros_like(x[:, 0])
@@ -144,7 +144,7 @@ class AViT(AdaptiveViT):
         return classify(self.vit, output[:, None]), stats
 
     def forward_dropping(self, image: torch.Tensor) -> torch.Tensor:
-        x = embed(self.vit, image)
+        x = self.embed(image)
         state = HaltingState.start(1, x.shape[1], x.device)
         output = torch.zeros_like(x[:, 0])
         for index, block in enumerate(self.vit.blocks):

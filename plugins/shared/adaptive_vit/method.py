@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
@@ -27,7 +28,7 @@ from ucdbench_plugins.shared.adaptive_vit.avit import AViT, default_target_depth
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.outcome import DenseModel
-from ucdbench_plugins.shared.vision import require_vit
+from ucdbench_plugins.shared.vision import require_vit, vit_parts
 
 _AVIT_SOURCE = "A-ViT, CVPR 2022: official README (NVlabs/A-ViT), ImageNet-1K"
 CONSTANTS = "adaptive_vit"
@@ -71,17 +72,22 @@ class _AdaptiveMethod(DenseModel):
         """The model's constants (:meth:`AdaptiveViT.constants`) from ``config`` for a ViT of
         ``depth`` blocks ("auto" settings resolved)."""
 
-    def around(self, vit: torch.nn.Module, constants: dict[str, Any]) -> AdaptiveViT:
-        """``model_class`` around ``vit``; constants it refuses are the user's to fix."""
+    def around(self, task: Task, base: torch.nn.Module,
+               constants: dict[str, Any] | Callable[[int], dict[str, Any]]) -> AdaptiveViT:
+        """``model_class`` around the ViT inside ``base``, a base model ``task`` built, keeping the
+        task's input normalisation (:func:`vit_parts`); ``constants`` are the model's, or a
+        function of the ViT's depth giving them. Constants the model refuses are the user's to fix."""
+        vit, inputs = vit_parts(task, base)
+        if callable(constants):
+            constants = constants(len(vit.blocks))
         try:
-            return self.model_class(vit, **constants)
+            return self.model_class(vit, **constants, inputs=inputs)
         except ValueError as exc:
             raise UcdbenchError(f"{self.name}: {exc}") from None
 
     def build(self, task: Task, config: Config) -> AdaptiveViT:
         """The untrained adaptive model around the task's pretrained ViT."""
-        vit = task.base_model(pretrained=True)
-        return self.around(vit, self.constants(config, len(vit.blocks)))
+        return self.around(task, task.base_model(pretrained=True), partial(self.constants, config))
 
     def extra_loss(self, config: Config) -> Callable[[AdaptiveViT], torch.Tensor] | None:
         """The method's term added to the task loss (read from ``model.last_stats``), if any."""
@@ -111,7 +117,7 @@ class _AdaptiveMethod(DenseModel):
         if CONSTANTS not in artifact.metadata:
             raise UcdbenchError(f"{self.name}: the artifact has no {CONSTANTS!r} metadata: it was not written by "
                                 f"{self.name}, or by a version before it stored the model's constants; run it again")
-        model = self.around(initial_model(task, task.seed), artifact.metadata[CONSTANTS])
+        model = self.around(task, initial_model(task, task.seed), artifact.metadata[CONSTANTS])
         return model_with_state(model.to(device), expand_dense(artifact, device))
 
 

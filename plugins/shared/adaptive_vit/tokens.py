@@ -59,20 +59,26 @@ def masked_block(block: nn.Module, x: torch.Tensor, active: torch.Tensor) -> tor
 
 
 class AdaptiveViT(nn.Module):
-    """Base of A-ViT and ATS: wraps a timm VisionTransformer ``vit`` (whose weights it owns).
+    """Base of A-ViT and ATS: wraps a timm VisionTransformer ``vit`` (whose weights it owns);
+    images pass through ``inputs`` first (the task's normalisation where its model has one).
 
     Subclasses implement :meth:`forward_masked` (batched, returns logits and the statistics
     their losses need) and :meth:`forward_dropping` (one sample, real token removal).
     ``forward`` takes the masked path in training and the dropping path in eval mode.
     """
 
-    def __init__(self, vit: nn.Module) -> None:
+    def __init__(self, vit: nn.Module, inputs: nn.Module | None = None) -> None:
         super().__init__()
         if not hasattr(vit, "blocks") or getattr(vit, "cls_token", None) is None:
             raise ValueError("an adaptive ViT needs a timm VisionTransformer with a class token")
         self.vit = vit
+        self.inputs = nn.Identity() if inputs is None else inputs
         self.compute_mode = "adaptive"
         self.last_stats: dict[str, Any] = {}
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The token sequence of ``images`` (:func:`embed` after ``inputs``)."""
+        return embed(self.vit, self.inputs(images))
 
     @property
     def depth(self) -> int:

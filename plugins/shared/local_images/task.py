@@ -42,23 +42,42 @@ from ucdbench_plugins.shared.labels import label_settings, labelled_mask, noisy_
 from ucdbench_plugins.shared.local_images.folders import file_names, labels_of
 from ucdbench_plugins.shared.local_images.items import Items, TwoViews
 from ucdbench_plugins.shared.local_images.views import strong_transform, weak_transform
+from ucdbench_plugins.shared.vision import is_vit
+
+
+class Normalise(nn.Module):
+    """Inputs in [0, 1] to what the timm network was trained on: ``(x - mean) / std`` per channel."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 class NormalizedClassifier(nn.Module):
     """A timm classifier split as the other image tasks' models are: ``features`` (the timm
     network without its classifier, pooled features out) and ``head`` (its classifier), taking
-    images in [0, 1] and applying the network's own mean/std inside."""
+    images in [0, 1] and applying the network's own mean/std inside (``inputs``)."""
 
     def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.head = net.get_classifier()
         net.reset_classifier(0)  # timm swaps the classifier for an identity
         self.features = net
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.inputs = Normalise(mean, std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features((x - self.mean) / self.std))
+        return self.head(self.features(self.inputs(x)))
+
+    def taken_apart(self) -> tuple[nn.Module, nn.Module]:
+        """(the timm network with its classifier back as ``.head``, the input normalisation), for
+        a method that rebuilds the network's forward pass (the adaptive ViTs). The modules are
+        this model's own: use the parts instead of the model, not beside it."""
+        self.features.head = self.head
+        return self.features, self.inputs
 
 
 def local_settings(root_help: str, model: str = "resnet18") -> dict[str, Setting]:
@@ -142,10 +161,7 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
         import timm
         import timm.data
 
-        name = self.config["model"]
-        if not timm.is_model(name):
-            close = difflib.get_close_matches(name, timm.list_models(), n=3)
-            raise UcdbenchError(f"task.model={name!r} is not a timm model" + (f"; did you mean {', '.join(close)}?" if close else ""))
+        name = self._timm_name()
         published = timm.models.get_pretrained_cfg(name)
         data_config = timm.data.resolve_data_config(pretrained_cfg=published.to_dict() if published else {})
         if self.config["image_size"]:
@@ -174,9 +190,33 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
                                 "names of the training split (as 10percent.txt does)")
         return mask
 
+    def _timm_name(self) -> str:
+        """``task.model``, checked to be a timm model."""
+        import timm
+
+        name = self.config["model"]
+        if not timm.is_model(name):
+            close = difflib.get_close_matches(name, timm.list_models(), n=3)
+            raise UcdbenchError(f"task.model={name!r} is not a timm model" + (f"; did you mean {', '.join(close)}?" if close else ""))
+        return name
+
     @property
     def architecture(self) -> str:
         return self.config["model"]
+
+    def network_sketch(self) -> nn.Module:
+        """The timm network ``task.model`` names, untrained on the meta device (no memory, no data
+        needed before :meth:`prepare`): what a method inspects to see whether it can run here."""
+        import timm
+
+        name = self._timm_name()
+        with torch.device("meta"):
+            return timm.create_model(name, pretrained=False, in_chans=self.in_chans)
+
+    def network_parts(self, model: NormalizedClassifier) -> tuple[nn.Module, nn.Module]:
+        """(timm network, input normalisation) of a model :meth:`base_model` built: the accessor
+        methods that need the network itself use (see :meth:`NormalizedClassifier.taken_apart`)."""
+        return model.taken_apart()
 
     @property
     def num_classes(self) -> int:
@@ -245,6 +285,8 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
         torch.manual_seed(self.seed)
         name, checkpoint = self.config["model"], self.config["checkpoint"]
         options: dict[str, Any] = {"num_classes": self.num_classes, "in_chans": self.in_chans}
+        if is_vit(self.network_sketch()):
+            options["img_size"] = self.image_size  # its patch grid and position embedding follow the input
         if pretrained and checkpoint:
             if not Path(checkpoint).is_file():
                 raise UcdbenchError(f"task.checkpoint={checkpoint!r} is not a file")
