@@ -83,3 +83,10 @@ def test_the_adaptive_vits_run_on_imagenet(method, settings, fake_root, checkpoi
     assert record["status"] == "ok", record
     assert 0 <= record["evaluations"]["accuracy"]["top1"] <= 100
     assert record["evaluations"]["reconstruction"]["weights_equal"]  # rebuilt around the inner ViT too
+
+
+def test_sima_refuses_imagenet_before_any_run(fake_root, checkpoint, tmp_path):
+    result = run_cli("run", "--method", "sima", "--task", "imagenet", "--preset", "smoke", "--set", f"task.root={fake_root}",
+                     "--set", f"task.model={VIT}", results=tmp_path / "results")
+    assert result.returncode == 2 and "not supported yet" in result.stderr
+    assert not (tmp_path / "results" / "runs").exists()

@@ -46,6 +46,9 @@ class SimA(DenseModel):
     }
 
     def unsupported_reason(self, task: Task) -> str | None:
+        if hasattr(task, "network_parts"):  # a task that wraps a timm network (imagenet): its ViT is inside
+            return ("SimA replaces the attention of the task's own ViT (task.model=vit on the embedded image tasks); "
+                    "on a task that wraps a timm network it is not supported yet")
         return require_vit(task)
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
