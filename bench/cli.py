@@ -653,11 +653,10 @@ def _status(record: dict[str, Any]) -> str:
     """``ok``, ``failed``, ``ok (cached)``, ``ok (cached; measured knn)``, ``ok; 1 evaluation failed``."""
     from ucdbench.measuring import failed_measurements
 
-    notes = []
+    text = record["status"]
     if record.get("cached"):
         measured = record.get("measured")
-        notes.append(f"cached; measured {', '.join(measured)}" if measured else "cached")
-    text = record["status"] + (f" ({notes[0]})" if notes else "")
+        text += f" (cached; measured {', '.join(measured)})" if measured else " (cached)"
     failed = failed_measurements(record)
     if failed:
         text += f"; {len(failed)} evaluation{'s' if len(failed) > 1 else ''} failed"

@@ -88,7 +88,8 @@ def failed_measurements(record: Mapping[str, Any]) -> dict[str, str]:
     return {name: m.get("error", "") for name, m in record.get("measurements", {}).items() if m.get("status") == "failed"}
 
 
-def _now() -> str:
+def now() -> str:
+    """The time, as records keep it (UTC, ISO 8601, to the second)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -99,11 +100,11 @@ def measure(planned: Sequence[PlannedMeasurement], record: dict[str, Any], *, ta
     (in memory: the caller writes the record). Every generator is seeded with the run's
     ``seed`` before each evaluation, so a figure does not depend on what ran before it. An
     evaluation that raises is that measurement's failure; the next one still runs."""
+    for section in ("evaluations", "skipped", "figures", "measurements", "evaluation_configs", "durations"):
+        record.setdefault(section, {})
+    record.setdefault("attachments", [])
     for plan in planned:
         name = plan.entry.name
-        for section in ("evaluations", "skipped", "figures", "measurements", "evaluation_configs", "durations"):
-            record.setdefault(section, {})
-        record.setdefault("attachments", [])
         for section in ("evaluations", "skipped", "figures"):
             record[section].pop(name, None)
         record["attachments"] = [a for a in record["attachments"] if a["evaluation"] != name]
@@ -130,7 +131,7 @@ def measure(planned: Sequence[PlannedMeasurement], record: dict[str, Any], *, ta
         except Exception as exc:
             entry.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         entry["seconds"] = time.perf_counter() - tick
-        entry["measured_at"] = _now()
+        entry["measured_at"] = now()
         if entry["status"] == "ok":
             record["durations"][f"{name}_s"] = entry["seconds"]
         else:

@@ -22,7 +22,6 @@ import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from ucdbench.fingerprint import code_fingerprint
 from ucdbench.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
 from ucdbench.machine_lock import work_phase
 from ucdbench.measuring import (
-    MEASURED_ON_ARTIFACT, MEASURED_ON_FIT, PlannedMeasurement, measure, plan_measurements, stale,
+    MEASURED_ON_ARTIFACT, MEASURED_ON_FIT, PlannedMeasurement, measure, now, plan_measurements, stale,
 )
 from ucdbench.plugins import Entry, Registry
 from ucdbench.progress import progress_bar
@@ -274,10 +273,6 @@ def run_code(method: Entry, task: Entry, hardware: Entry) -> str:
 
 def _figure_json(figure: ReportedFigure) -> dict[str, Any]:
     return {**vars(figure), "where": dict(figure.where)}
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False) -> dict[str, Any]:
