@@ -100,7 +100,7 @@ def test_plugins_lists_every_plugin_with_its_hooks_and_registrations():
     example = plugins["example", "ucdbench-example-plugin"]
     assert example["version"] == "0.3.0" and example["module"] == "ucdbench_example_plugin"
     assert example["hooks"] == ["ucdbench_register_hardware", "ucdbench_register_methods"]
-    assert example["registered"] == {"method": ["diverge", "sleepy"], "hardware": ["cpu-pair"]}
+    assert example["registered"] == {"method": ["diverge", "sleepy", "crash"], "hardware": ["cpu-pair"]}
     assert [(lost["name"], lost["kept_by"]["plugin"]) for lost in example["lost"]] == [("linear-probe", "shadow")]
     empty = plugins["empty", "ucdbench-empty-plugin"]
     assert (empty["hooks"], empty["registered"], empty["error"]) == ([], {}, "")
@@ -211,6 +211,38 @@ def test_runs_spread_one_worker_per_device(tmp_path: Path):
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert sorted(r["seed"] for r in records) == [0, 1]
     assert len({r["pid"] for r in records}) == 2, "each run should execute in its own device worker"
+
+
+def _records_by_seed(results: Path) -> dict[int, dict]:
+    return {r["seed"]: r for r in (json.loads(p.read_text()) for p in (results / "runs").glob("*.json"))}
+
+
+def test_a_worker_killed_once_is_replaced_and_its_run_retried(tmp_path: Path):
+    """Seed 0's worker is SIGKILLed on its first attempt: the pool breaks, the unfinished runs go
+    to a fresh pool, and both seeds end ok."""
+    tally = tmp_path / "tally"
+    result = run_cli("run", "--method", "crash", "--preset", "smoke", "--seed", "0", "1", "--hardware", "cpu-pair",
+                     "--set", f"tally={tally}", "--set", "deaths=1", results=tmp_path / "results", third_party=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = _records_by_seed(tmp_path / "results")
+    assert {seed: r["status"] for seed, r in records.items()} == {0: "ok", 1: "ok"}
+    assert int(tally.read_text()) >= 3  # the death, then each seed's successful attempt
+
+
+def test_a_worker_that_always_dies_fails_its_run_as_infrastructure_after_the_retries(tmp_path: Path):
+    """One tally for both seeds and more deaths than attempts: each run dies on every attempt it
+    gets, each is recorded failed, never lost, and the command says so."""
+    tally = tmp_path / "tally"
+    result = run_cli("run", "--method", "crash", "--preset", "smoke", "--seed", "0", "1", "--hardware", "cpu-pair",
+                     "--set", f"tally={tally}", "--set", "deaths=100", "--retries", "1", results=tmp_path / "results",
+                     third_party=True)
+    assert result.returncode == 1, result.stderr[-2000:]
+    records = _records_by_seed(tmp_path / "results")
+    assert set(records) == {0, 1}
+    for record in records.values():
+        assert record["status"] == "failed" and record["error"].startswith("infrastructure:")
+        assert "worker process died" in record["error"]
+    assert int(tally.read_text()) <= 4  # 2 runs × (1 attempt + 1 retry): never retried past --retries
 
 
 def test_killed_run_leaves_no_half_written_record(tmp_path: Path):

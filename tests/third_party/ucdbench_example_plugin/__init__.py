@@ -15,6 +15,8 @@ def ucdbench_register_methods(register):
              summary="a method whose loss turns NaN (tests failure recording)")
     register("sleepy", "ucdbench_example_plugin.methods:Sleepy",
              summary="a method that takes its time (tests killed runs)")
+    register("crash", "ucdbench_example_plugin.methods:Crash",
+             summary="a method whose process is killed, as the OOM killer would (tests dead workers)")
 
 
 @hookimpl

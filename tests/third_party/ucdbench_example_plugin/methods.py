@@ -5,7 +5,10 @@ the defaults' types), and extends a built-in hardware back end by subclassing it
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import torch
 
@@ -44,6 +47,26 @@ class Diverge(Method):
         train(model, task, ctx, params=model.parameters(), epochs=1, lr=1e-3, batch_size=64,
               extra_loss=lambda m: nan)
         return Outcome(model=model)
+
+
+class Crash(Method):
+    """Its process is killed (SIGKILL, as the OOM killer would) on its first ``deaths`` attempts,
+    counted in the file ``tally``; then it trains the head as :class:`LinearProbe`."""
+
+    name = "crash"
+    requires = (ImageClassification,)
+
+    @classmethod
+    def defaults(cls, preset):
+        return {"deaths": 1, "tally": ""}
+
+    def fit(self, task, config, ctx):
+        tally = Path(config["tally"])
+        attempts = int(tally.read_text()) if tally.exists() else 0
+        tally.write_text(str(attempts + 1))
+        if attempts < config["deaths"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return LinearProbe().fit(task, {"epochs": 1, "lr": 1e-2}, ctx)
 
 
 class Sleepy(Method):
