@@ -14,7 +14,8 @@ Groups:
 - **Interfaces** (subclass them): :class:`Method`, :class:`Task`, :class:`Evaluation`,
   :class:`Hardware`, :class:`EnergyMeter`; what flows between them: :class:`Outcome`,
   :class:`Artifact`, :class:`FitContext`, :class:`EvaluationContext`, :data:`Config`,
-  :data:`Reconstruct`, :class:`ReferencedRun` (a run this run consumes); figures: :class:`Metric`
+  :data:`Reconstruct`, :class:`ReferencedRun` (a run this run consumes), :class:`MemoryNeed` (the
+  memory a plugin's settings hold, checked before runs start); figures: :class:`Metric`
   (with its :class:`FigureKind`: how it may be compared, and its :class:`ChartAxis`: a
   leaderboard chart plotted against it), :class:`ReportedFigure`; errors:
   :class:`UcdbenchError` (the user's to fix: exit 2), :class:`DivergedError`.
@@ -57,7 +58,7 @@ from ucdbench.capabilities import (
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
     Artifact, ChartAxis, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
-    Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
+    MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.settings import PRESETS, PerPreset, RunReference, Setting
 
@@ -100,7 +101,7 @@ __all__ = [
     "hookimpl", "Register",
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
     "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
-    "DivergedError", "ReferencedRun",
+    "DivergedError", "ReferencedRun", "MemoryNeed",
     "Setting", "PerPreset", "PRESETS", "RunReference",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",
     "LabelledBatch", "FewShotClassification",

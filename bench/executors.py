@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ucdbench.interfaces import UcdbenchError
+from ucdbench.memory import memory_refusal, refuse_what_cannot_fit
 from ucdbench.measuring import stale
 from ucdbench.plugins import Registry, load_registry
 from ucdbench.runner import HEARTBEAT_S, ResolvedRun, RunSpec, execute, now, resolve
@@ -218,7 +219,11 @@ def execute_spec(spec: RunSpec, results_root: str, force: bool, expected_key: st
     reason = hardware.unavailable_reason()
     if reason:
         raise WorkerRefused(f"hardware {hardware.name!r} is not usable on {socket.gethostname()}: {reason}")
-    return execute(run, device or hardware.devices()[0], store, force)
+    device = device or hardware.devices()[0]
+    reason = memory_refusal(run, hardware, device)
+    if reason:
+        raise WorkerRefused(f"on {socket.gethostname()}: {reason}")
+    return execute(run, device, store, force)
 
 
 class Executor(ABC):
@@ -283,6 +288,7 @@ class LocalExecutor(Executor):
         if reason:
             raise UcdbenchError(f"hardware {hardware.name!r} is not usable here: {reason}")
         devices = hardware.devices()
+        refuse_what_cannot_fit(runs, hardware, devices[0])
         if not self.process_per_run and (len(devices) <= 1 or len(runs) == 1):
             for run in runs:
                 if on_start:

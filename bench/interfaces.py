@@ -15,7 +15,7 @@ This module imports no torch at import time; torch types appear in annotations o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -147,6 +147,23 @@ class ReportedFigure:
             if name not in config or config[name] != wanted:
                 return False
         return True
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Memory a method or an evaluation holds on the run's device at its peak, for its settings,
+    declared before anything runs (:meth:`Method.memory_needs`, :meth:`Evaluation.memory_needs`).
+
+    The runner adds up one plugin's needs and refuses a run (exit 2) whose needs exceed the memory
+    its device reports (:meth:`Hardware.memory_bytes`), naming the estimate and ``setting``: what
+    the user lowers (or turns off) to fit, as ``--set`` writes it for that plugin (an evaluation's
+    is shown as ``eval.NAME.SETTING``).
+    """
+
+    bytes: int
+    what: str
+    """What holds the memory, in words (``"one draw of 500 bases × 500000 values"``)."""
+    setting: str
 
 
 class Configurable:
@@ -393,6 +410,12 @@ class Method(Configurable, ABC):
         """A reason beyond the capabilities (for example: needs a ViT base), or None."""
         return None
 
+    def memory_needs(self, task: Task, config: Config) -> Sequence[MemoryNeed]:
+        """What ``fit`` with ``config`` holds at once on the device, where the settings decide it
+        (random bases, distance blocks): asked before any run starts, on the task constructed
+        but not prepared (no data read). The default: nothing declared."""
+        return ()
+
     @abstractmethod
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         """Train (or attack, or compress) and return what the harness should measure."""
@@ -503,6 +526,11 @@ class Hardware(ABC):
         """Peak memory since the last reset, or None where unknown."""
         return None
 
+    def memory_bytes(self, device: str) -> int | None:
+        """Memory a run on ``device`` can take now (free GPU memory, available RAM), or None
+        where unknown: what plugins' :class:`MemoryNeed` are checked against before runs start."""
+        return None
+
     def energy_meter(self, device: torch.device) -> EnergyMeter | None:
         """A meter where the device exposes energy (NVML on NVIDIA GPUs), else None."""
         return None
@@ -574,6 +602,11 @@ class Evaluation(Configurable, ABC):
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         """None if this evaluation applies to the outcome, else why it is skipped."""
         return None
+
+    def memory_needs(self, task: Task, config: Config) -> Sequence[MemoryNeed]:
+        """What :meth:`measure` with this evaluation's ``config`` holds at once on the device, as
+        :meth:`Method.memory_needs` (asked before any run, on the task not yet prepared)."""
+        return ()
 
     @abstractmethod
     def measure(self, ctx: EvaluationContext) -> dict[str, Any]:

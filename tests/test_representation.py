@@ -12,8 +12,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ucdbench.state import HeadInput, encoder_of
+from ucdbench_plugins.shared import representation
 from ucdbench_plugins.shared.representation import (
-    VOTES, fit_linear_classifier, knn_predict, knn_top1, nearest_neighbours,
+    VOTES, ProbeRecipe, fit_linear_classifier, fit_linear_probe, knn_predict, knn_top1, nearest_neighbours, probe_top1,
 )
 
 
@@ -145,3 +146,44 @@ def test_the_blocked_search_never_holds_more_than_a_block():
     # the largest intermediate: the normalised bank itself, or one block with the running k best
     assert blocked.largest <= max(bank.numel(), query_block * (bank_block + k))
     assert whole.largest >= len(queries) * len(bank)  # the unblocked path does hold the full matrix
+
+
+def _clusters(seed: int, n: int, classes: int = 10, dim: int = 32, spread: float = 1.5):
+    """Gaussian classes around random centres, offset from the origin (the probe L2-normalises)."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=torch.Generator().manual_seed(99))
+    labels = torch.randint(0, classes, (n,), generator=generator)
+    return centres[labels] + spread * torch.randn(n, dim, generator=generator) + 3.0, labels
+
+
+def test_the_sgd_probe_separates_separable_features():
+    x, y = _clusters(0, 2000, spread=0.1)
+    probe = fit_linear_probe(x, y, 10, torch.device("cpu"), seed=0)
+    assert probe_top1(probe, *_clusters(1, 500, spread=0.1), torch.device("cpu")) > 99.0
+
+
+def test_the_sgd_probe_agrees_with_the_lbfgs_optimum_on_a_small_case():
+    x, y = _clusters(0, 1500)
+    queries, labels = _clusters(1, 1000)
+    sgd = probe_top1(fit_linear_probe(x, y, 10, torch.device("cpu"), seed=0), queries, labels, torch.device("cpu"))
+    lbfgs = 100.0 * float((fit_linear_classifier(x, y, 10)(queries).argmax(dim=1) == labels).float().mean())
+    assert 60.0 < lbfgs < 99.0  # neither trivial nor saturated: the comparison says something
+    assert abs(sgd - lbfgs) < 3.0
+
+
+def test_the_sgd_probe_streams_its_features_in_batches(monkeypatch):
+    monkeypatch.setattr(representation, "STATISTICS_ROWS", 256)
+    x, y = _clusters(0, 3000, dim=16)
+    with _LargestOutput() as probe:
+        fitted = fit_linear_probe(x, y, 10, torch.device("cpu"), seed=0, recipe=ProbeRecipe(epochs=2, batch_size=64))
+        probe_top1(fitted, x, y, torch.device("cpu"), batch_size=128)
+    # a batch, a block of the statistics or the epoch's order: never all 3000 × 16 features in one operation
+    assert probe.largest <= max(256 * 16, 128 * 16, len(x)) < x.numel()
+
+
+def test_the_sgd_probe_is_deterministic_under_its_seed():
+    x, y = _clusters(0, 600)
+    recipe = ProbeRecipe(epochs=3)
+    first, again, other = (fit_linear_probe(x, y, 10, torch.device("cpu"), seed=s, recipe=recipe) for s in (0, 0, 1))
+    assert torch.equal(first.linear.weight, again.linear.weight)
+    assert not torch.equal(first.linear.weight, other.linear.weight)

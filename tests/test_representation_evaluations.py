@@ -27,6 +27,8 @@ decide every neighbour."""
 class KnownFeatures(AugmentedViews):
     """A task whose labelled splits are given feature rows (plus one nuisance column)."""
 
+    seed = 0  # a task's seed: the linear probe's init and batch order follow it
+
     def __init__(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         generator = torch.Generator().manual_seed(1)
         self.splits = {name: (torch.cat([x, NUISANCE * torch.randn(len(x), 1, generator=generator)], dim=1), y)

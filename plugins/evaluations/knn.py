@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from ucdbench.api import Evaluation, EvaluationContext, Metric, Setting
+from ucdbench.api import Config, Evaluation, EvaluationContext, MemoryNeed, Metric, Setting, Task
 from ucdbench_plugins.shared.representation import (
-    BANK_BLOCK, QUERY_BLOCK, VOTES, knn_top1, representation_skip_reason, split_features,
+    BANK_BLOCK, QUERY_BLOCK, VOTES, knn_top1, representation_skip_reason, search_block_bytes, split_features,
 )
 
 NEIGHBOURS = (1, 20)
@@ -41,6 +41,14 @@ class KNN(Evaluation):
 
     def skip_reason(self, ctx: EvaluationContext) -> str | None:
         return representation_skip_reason(ctx)
+
+    def memory_needs(self, task: Task, config: Config) -> list[MemoryNeed]:
+        """The search's blocks (:func:`search_block_bytes`); the feature bank's size is the data's,
+        unknown before the task is prepared, and it is kept on the host where the device cannot
+        hold it."""
+        q, b = config["query_block"], config["bank_block"]
+        return [MemoryNeed(search_block_bytes(q, b, max(NEIGHBOURS)), f"similarity blocks of {q} queries × {b} bank "
+                           "rows with their running best and masks", "bank_block")]
 
     def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
         bank, bank_labels = split_features(ctx, "train")

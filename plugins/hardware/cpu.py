@@ -34,6 +34,22 @@ def _total_memory_bytes() -> int | None:
         return None
 
 
+def _available_memory_bytes() -> int | None:
+    """RAM a new allocation can take now: Linux's ``MemAvailable`` (free plus reclaimable cache),
+    else the free pages."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 class CPU(Hardware):
     name = "cpu"
     is_default = True  # every machine has one
@@ -74,6 +90,9 @@ class CPU(Hardware):
     def peak_memory_bytes(self, device) -> int | None:
         """The process's peak resident set size (Linux reports KiB); it cannot be reset."""
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def memory_bytes(self, device: str) -> int | None:
+        return _available_memory_bytes()
 
 
 @hookimpl

@@ -116,6 +116,12 @@ class CUDA(Hardware):
 
         return int(torch.cuda.max_memory_allocated(device))
 
+    def memory_bytes(self, device: str) -> int | None:
+        """The device's free memory now (``cudaMemGetInfo``): other processes' use is taken."""
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+
     def energy_meter(self, device) -> EnergyMeter | None:
         import torch
 

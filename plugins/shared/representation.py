@@ -13,6 +13,9 @@ figure is reproducible. ``vote="weighted"`` weighs each neighbour by exp(cos / T
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,6 +55,14 @@ def sample_images(task: AugmentedViews, count: int = 2) -> torch.Tensor:
 QUERY_BLOCK = 1024
 BANK_BLOCK = 32768
 """Default kNN block: 1024 queries × 32,768 bank rows, a 128 MiB float32 similarity block."""
+
+
+def search_block_bytes(query_block: int, bank_block: int, k: int) -> int:
+    """An upper bound of what one step of :func:`nearest_neighbours` holds, each query_block ×
+    (bank_block + k): the float32 block and the one before it (held until the next is made), their
+    concatenation with the running k best, the int32 running count of ties and ~6 bool masks —
+    24 bytes an entry (measured: 0.73 GiB peak at the default 1024 × 32,768, declared 0.75)."""
+    return 24 * query_block * (bank_block + k)
 
 
 def nearest_neighbours(bank: torch.Tensor, queries: torch.Tensor, k: int, *, query_block: int = QUERY_BLOCK,
@@ -161,16 +172,102 @@ def fit_linear_classifier(train_features: torch.Tensor, labels: torch.Tensor, nu
     return folded.requires_grad_(False)
 
 
-def linear_probe_top1(train_features: torch.Tensor, train_labels: torch.Tensor, eval_features: torch.Tensor,
-                      eval_labels: torch.Tensor, num_classes: int, *, steps: int = 100,
-                      weight_decay: float = 1e-4) -> float:
-    """Top-1 accuracy (%) on the eval features of :func:`fit_linear_classifier` fitted on the
-    training features."""
-    classifier = fit_linear_classifier(train_features, train_labels, num_classes, steps=steps,
-                                       weight_decay=weight_decay)
-    with torch.no_grad():
-        predicted = classifier(eval_features).argmax(dim=1)
-    return 100.0 * float((predicted == eval_labels).float().mean())
+@dataclass(frozen=True)
+class ProbeRecipe:
+    """The official linear evaluation's optimisation (``self_supervised/eval_linear.py`` of
+    UCDvision/CMSF, MSF's the same): SGD with momentum 0.9 and weight decay 1e-4 on every
+    parameter, lr 0.01 divided by 10 at epochs 15 and 30 (``MultiStepLR``), 40 epochs of
+    shuffled batches of 256, plain cross-entropy."""
+
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: Sequence[int] = (15, 30, 40)
+
+
+STANDARDISE_EPS = 1e-5
+"""``FullBatchNorm``'s: x ↦ (x − mean) / √(var + 1e-5)."""
+
+
+def _unit(features: torch.Tensor) -> torch.Tensor:
+    return features / features.norm(2, dim=1, keepdim=True)
+
+
+STATISTICS_ROWS = 65536
+"""Rows of features normalised at once for the probe's statistics."""
+
+
+def normalised_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, 1/√(var + 1e-5)) over the rows of the L2-normalised ``features`` (the unbiased
+    variance, as ``torch.var_mean``), accumulated in float64 a block of rows at a time, so no
+    normalised copy of all features is made."""
+    total = torch.zeros(features.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(features), STATISTICS_ROWS):
+        unit = _unit(features[start:start + STATISTICS_ROWS].float()).double()
+        total += unit.sum(dim=0)
+        squares += unit.pow(2).sum(dim=0)
+    n = len(features)
+    mean = total / n
+    var = (squares - n * mean.pow(2)).clamp(min=0) / max(n - 1, 1)
+    return mean.float(), (1.0 / torch.sqrt(var + STANDARDISE_EPS)).float()
+
+
+class LinearProbe(nn.Module):
+    """The official probe: L2-normalise, standardise by the training features' statistics
+    (``Normalize``, ``FullBatchNorm``), then a linear layer."""
+
+    def __init__(self, mean: torch.Tensor, inv_std: torch.Tensor, num_classes: int, generator: torch.Generator) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("inv_std", inv_std)
+        self.linear = nn.Linear(len(mean), num_classes)
+        bound = 1.0 / len(mean) ** 0.5  # nn.Linear's own init, U(−1/√in, 1/√in), from the seeded generator
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.rand(self.linear.weight.shape, generator=generator) * 2 * bound - bound)
+            self.linear.bias.copy_(torch.rand(self.linear.bias.shape, generator=generator) * 2 * bound - bound)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear((_unit(features) - self.mean) * self.inv_std)
+
+
+def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, device: torch.device,
+                     seed: int, recipe: ProbeRecipe = ProbeRecipe()) -> LinearProbe:
+    """:class:`LinearProbe` trained by mini-batch SGD (:class:`ProbeRecipe`) on frozen ``features``
+    (N, D, on the host): each step moves one batch to ``device``, so memory there is a batch and
+    the layer, whatever N (ImageNet's 1.28M × 2048 never is one tensor on the device, nor one
+    matmul). The init and every epoch's order come from ``seed``. Unlike the official script,
+    the features are computed once, without its training augmentation (RandomResizedCrop, flip)."""
+    generator = torch.Generator().manual_seed(seed)
+    mean, inv_std = normalised_statistics(features)
+    probe = LinearProbe(mean, inv_std, num_classes, generator).to(device)
+    optimizer = torch.optim.SGD(probe.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(recipe.milestones))
+    with torch.enable_grad():
+        for _ in range(recipe.epochs):
+            order = torch.randperm(len(features), generator=generator)
+            for start in range(0, len(order), recipe.batch_size):
+                batch = order[start:start + recipe.batch_size]
+                loss = F.cross_entropy(probe(features[batch].to(device)), labels[batch].to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            schedule.step()
+    return probe.requires_grad_(False).eval()
+
+
+@torch.no_grad()
+def probe_top1(probe: nn.Module, features: torch.Tensor, labels: torch.Tensor, device: torch.device,
+               batch_size: int = 4096) -> float:
+    """Top-1 accuracy (%) of ``probe`` on ``features``, a batch at a time on ``device``."""
+    correct = 0
+    for start in range(0, len(features), batch_size):
+        predicted = probe(features[start:start + batch_size].to(device)).argmax(dim=1).cpu()
+        correct += int((predicted == labels[start:start + batch_size]).sum())
+    return 100.0 * correct / len(features)
 
 
 def with_linear_probe(task: Task, model: nn.Module, device: torch.device) -> nn.Module:

@@ -49,3 +49,10 @@ def vit_parts(task: ImageClassification, model: nn.Module) -> tuple[nn.Module, n
     and no input step. The parts share the model's modules: use them instead of it."""
     parts = getattr(task, "network_parts", None)
     return parts(model) if parts is not None else (model, nn.Identity())
+
+
+def network_sketch(task: ImageClassification) -> nn.Module | None:
+    """The task's network on the meta device (no memory, no data), where the task can build it
+    before it is prepared (its ``network_sketch()``); else None."""
+    sketch = getattr(task, "network_sketch", None)
+    return sketch() if sketch is not None else None

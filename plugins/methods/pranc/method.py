@@ -42,7 +42,14 @@ factor's fan-in as if it were a Linear weight.
 
 ``keep_bases`` holds the drawn bases in memory (``parameters × bases`` floats: 4 bytes × 63k ×
 117 ≈ 30 MB for the mnist MLP) instead of drawing them again in every forward and backward
-pass; both give the same numbers.
+pass; both give the same numbers. It is an optimisation for what fits: at the paper preset
+(ResNet-18's 11.7M values × 10,000 bases) it would hold ~470 GB, so there the bases are drawn
+again, a chunk at a time and within a chunk ``bases_per_draw`` at a time (500 × 500,000 values:
+1 GB a draw, where the whole chunk is 20 GB), as the official code draws one basis network per
+seed (``fill_basis_mat``). Blocks on the cpu generator are the very numbers of the whole draw;
+the artifact records ``bases_per_draw`` for the cuda generator, whose numbers depend on it.
+:meth:`PRANC.memory_needs` declares what the settings hold, so a run that cannot fit is refused
+before it starts.
 """
 
 from __future__ import annotations
@@ -54,11 +61,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucdbench.api import Config, PerPreset, ReportedFigure, Setting, UcdbenchError
+from ucdbench.api import Config, MemoryNeed, PerPreset, ReportedFigure, Setting, Task, UcdbenchError
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.reparam.layouts import CombinationLayout
 from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod, random_basis_settings
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis
+from ucdbench_plugins.shared.vision import network_sketch
 
 
 def fan_in_bounds(wanted: dict[str, tuple[int, ...]]) -> dict[str, float]:
@@ -85,7 +93,7 @@ class PRANCCode(FlatCode):
     """
 
     def __init__(self, wanted, initial, *, bases: int, chunk_size: int, keep_bases: bool, seed: int, rng: str,
-                 device: torch.device | str) -> None:
+                 device: torch.device | str, bases_per_draw: int = 0) -> None:
         super().__init__(wanted, None)
         if initial is not None and bases < 2:
             raise UcdbenchError(f"pranc: mode=adapter needs bases ≥ 2, as its basis 0 is the LoRA start "
@@ -99,7 +107,7 @@ class PRANCCode(FlatCode):
         theta0 = None if initial is None else self._chunked(torch.cat([initial[n].reshape(-1) for n in self.names]))
         self.register_buffer("theta0", theta0)
         drawn = bases if theta0 is None else bases - 1
-        self.basis = SeededBasis(seed, self.chunks, drawn, self.chunk, 1.0, rng, keep_bases)
+        self.basis = SeededBasis(seed, self.chunks, drawn, self.chunk, 1.0, rng, keep_bases, draw=bases_per_draw)
         coefficients = torch.zeros(self.chunks, bases, device=device)
         coefficients[:, 0] = 1.0
         self.coefficients = nn.Parameter(coefficients)
@@ -120,12 +128,12 @@ class PRANCCode(FlatCode):
 
     def spec(self) -> dict[str, Any]:
         return {"seed": self.seed, "rng": self.rng, "bases": self.coefficients.shape[1], "chunk_size": self.chunk,
-                "chunks": self.chunks, "keep_bases": self.keep}
+                "chunks": self.chunks, "keep_bases": self.keep, "bases_per_draw": self.basis.draw}
 
     @classmethod
     def from_spec(cls, spec, wanted, initial, device):
         return cls(wanted, initial, bases=spec["bases"], chunk_size=spec["chunk_size"], keep_bases=False,
-                   seed=spec["seed"], rng=spec["rng"], device=device)
+                   seed=spec["seed"], rng=spec["rng"], device=device, bases_per_draw=spec.get("bases_per_draw", 0))
 
 
 class PRANC(RandomBasisMethod):
@@ -142,8 +150,11 @@ class PRANC(RandomBasisMethod):
                                                      "included (≥ 2 with mode=adapter)", minimum=1),
         "chunk_size": Setting(PerPreset(0, 0, 500_000), "values per chunk, each its own combination (0: one chunk, "
                                                         "the official code's)", minimum=0),
-        "keep_bases": Setting(True, "hold the drawn bases in memory (parameters × bases floats) instead of drawing "
-                                    "them again in every pass; the same numbers either way"),
+        "keep_bases": Setting(PerPreset(True, True, False), "hold the drawn bases in memory (parameters × bases "
+                              "floats) instead of drawing them again in every pass; the same numbers either way"),
+        "bases_per_draw": Setting(PerPreset(0, 0, 500), "bases of a chunk drawn at once when they are drawn again "
+                                  "(0: the whole chunk); bounds the memory of a draw to 4 · bases_per_draw · "
+                                  "chunk_size bytes", minimum=0),
         **training_settings(lr=PerPreset(3e-2, 1e-2, 1e-3)),
     }
 
@@ -152,4 +163,25 @@ class PRANC(RandomBasisMethod):
 
     def make_code(self, wanted, initial, config: Config, seed: int, rng: str, device: torch.device) -> PRANCCode:
         return PRANCCode(wanted, initial, bases=config["bases"], chunk_size=config["chunk_size"],
-                         keep_bases=config["keep_bases"], seed=seed, rng=rng, device=device)
+                         keep_bases=config["keep_bases"], seed=seed, rng=rng, device=device,
+                         bases_per_draw=config["bases_per_draw"])
+
+    def memory_needs(self, task: Task, config: Config) -> list[MemoryNeed]:
+        """The float32 bases the settings hold at once: every chunk's with ``keep_bases``, else two
+        draws (a chunk's, or ``bases_per_draw`` of them). The combined values are counted on the
+        task's network sketch; where the task has none before it is prepared, a chunk is the
+        lower bound (nothing, with ``chunk_size=0``)."""
+        sketch = network_sketch(task)
+        values = None if sketch is None else sum(math.prod(s) for s in self.layout(sketch, config).wanted().values())
+        chunk = config["chunk_size"] or values
+        if chunk is None:
+            return []
+        bases = config["bases"]
+        if config["keep_bases"]:
+            chunks = 1 if values is None else -(-values // chunk)
+            return [MemoryNeed(4 * chunks * bases * chunk, f"the kept bases of {chunks} chunks × {bases} bases × "
+                               f"{chunk} values", "keep_bases")]
+        draw = config["bases_per_draw"] if 0 < config["bases_per_draw"] < bases else bases
+        # a draw and the one before it, still referenced while the next is drawn (measured: 1.87 GiB
+        # peak for draws of 500 × 500,000)
+        return [MemoryNeed(2 * 4 * draw * chunk, f"two draws of {draw} bases × {chunk} values", "bases_per_draw")]

@@ -16,6 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def projection_width(dim: int) -> int:
+    """The width of the projection of a backbone with ``dim`` features."""
+    return max(1, dim // 4)
+
+
 def mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     """``Linear → BatchNorm1d → ReLU → Linear`` (the official ``get_mlp``)."""
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
@@ -50,7 +55,7 @@ class MomentumPair(nn.Module):
 
     def __init__(self, encoder: nn.Module, dim: int) -> None:
         super().__init__()
-        self.projection_dim = max(1, dim // 4)
+        self.projection_dim = projection_width(dim)
         self.online = Projected(encoder, mlp(dim, 2 * dim, self.projection_dim))
         self.predictor = mlp(self.projection_dim, 2 * dim, self.projection_dim)
         self.target = copy.deepcopy(self.online).requires_grad_(False)

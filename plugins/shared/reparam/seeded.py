@@ -10,7 +10,11 @@ coefficients. With ``keep=False`` (NOLA's GPT-2 code) the bases are drawn row by
 forward pass and drawn again in the backward pass, never held; ``keep=True`` draws them once and
 holds ``rows × count × size`` floats (PRANC's default at small scale), trading memory for the
 repeated draws. Both paths compute each output row with the same operation, so they agree
-bit for bit.
+bit for bit. ``draw`` bounds what one draw holds: a row's bases come in blocks of ``draw`` vectors,
+consecutive draws of the row's one generator (PRANC's paper chunks: 10,000 bases × 500,000 values
+are 20 GB a row, 1 GB in blocks of 500). On the cpu generator the blocks are the very numbers of
+the whole draw, so the output agrees with the unblocked path to rounding (the sum is split by
+block); a cuda generator's numbers depend on the draw's size, so an artifact records ``draw``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,18 @@ def uniform(shape: tuple[int, ...], seed: int, device: torch.device | str, rng: 
     return _seeded(torch.rand, shape, seed, device, rng).mul_(2).sub_(1).to(device)
 
 
+def uniform_blocks(shape: tuple[int, int], block: int, seed: int, device: torch.device | str,
+                   rng: str = "cpu") -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(start, stop, rows start..stop of :func:`uniform` ``(shape, seed)``), ``block`` rows at a
+    time from one generator: on the cpu generator, exactly the rows of the whole draw."""
+    check_rng(rng, device)
+    generator = torch.Generator(device=rng).manual_seed(seed)
+    for start in range(0, shape[0], block):
+        stop = min(start + block, shape[0])
+        values = torch.rand((stop - start, shape[1]), generator=generator, device=rng)
+        yield start, stop, values.mul_(2).sub_(1).to(device)
+
+
 def normal(shape: tuple[int, ...], seed: int, device: torch.device | str, rng: str = "cpu", std: float = 1.0) -> torch.Tensor:
     """N(0, std²) values of ``shape`` drawn from ``seed`` on the ``rng`` device, placed on ``device``."""
     return _seeded(torch.randn, shape, seed, device, rng).mul_(std).to(device)
@@ -65,13 +81,15 @@ class SeededBasis:
     """``rows`` independent sets of ``count`` random vectors of ``size`` values, U(−1, 1)·scale.
 
     ``combine(c)`` with coefficients ``c`` of shape (rows, count) gives (rows, size): row ``n`` is
-    Σ_i c[n, i] · basis[n, i]. Row ``n``'s basis is drawn from ``derive_seed(seed, n)``.
+    Σ_i c[n, i] · basis[n, i]. Row ``n``'s basis is drawn from ``derive_seed(seed, n)``, ``draw``
+    vectors at a time where ``0 < draw < count`` (else all at once).
     """
 
     def __init__(self, seed: int, rows: int, count: int, size: int, scale: float, rng: str = "cpu",
-                 keep: bool = False, group_elements: int = 2**22) -> None:
+                 keep: bool = False, group_elements: int = 2**22, draw: int = 0) -> None:
         self.seed, self.rows, self.count, self.size = seed, rows, count, size
         self.scale, self.rng, self.keep = scale, rng, keep
+        self.draw = draw if 0 < draw < count else count
         # rows combined per batched matmul: a function of the shapes only, so the same rows are
         # grouped (and summed in the same order) at training and at reconstruction
         self.group = max(1, group_elements // max(1, count * size))
@@ -82,24 +100,37 @@ class SeededBasis:
         """How many random numbers one full draw takes (what reconstruction must generate)."""
         return self.rows * self.count * self.size
 
-    def _draw(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
-        rows = [uniform((self.count, self.size), derive_seed(self.seed, n), device, self.rng) for n in range(start, stop)]
-        return torch.stack(rows).mul_(self.scale)
+    @property
+    def draw_bytes(self) -> int:
+        """The float32 bases one draw holds: a group of whole rows, or one block of a row."""
+        rows = self.group if self.draw == self.count else 1
+        return 4 * min(rows, self.rows) * self.draw * self.size
 
-    def groups(self, device: torch.device) -> Iterator[tuple[int, int, torch.Tensor]]:
-        """(start, stop, bases of rows start..stop as (rows, count, size)), kept or drawn anew."""
+    def _drawn(self, device: torch.device) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
+        if self.draw == self.count:
+            for start in range(0, self.rows, self.group):
+                stop = min(start + self.group, self.rows)
+                rows = [uniform((self.count, self.size), derive_seed(self.seed, n), device, self.rng)
+                        for n in range(start, stop)]
+                yield start, stop, 0, self.count, torch.stack(rows).mul_(self.scale)
+            return
+        for n in range(self.rows):
+            blocks = uniform_blocks((self.count, self.size), self.draw, derive_seed(self.seed, n), device, self.rng)
+            for first, last, bases in blocks:
+                yield n, n + 1, first, last, bases.mul_(self.scale).unsqueeze(0)
+
+    def groups(self, device: torch.device) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
+        """(start, stop, first, last, bases first..last of rows start..stop as (rows, last − first,
+        size)), kept or drawn anew; a row's blocks come in order."""
         key = str(device)
         if self.keep and key in self._kept:
-            bounds = range(0, self.rows, self.group)
-            yield from ((s, min(s + self.group, self.rows), b) for s, b in zip(bounds, self._kept[key]))
+            yield from self._kept[key]
             return
         kept = []
-        for start in range(0, self.rows, self.group):
-            stop = min(start + self.group, self.rows)
-            bases = self._draw(start, stop, device)
+        for group in self._drawn(device):
             if self.keep:
-                kept.append(bases)
-            yield start, stop, bases
+                kept.append(group)
+            yield group
         if self.keep:
             self._kept[key] = kept
 
@@ -111,14 +142,18 @@ class SeededBasis:
 
     def _forward(self, coefficients: torch.Tensor) -> torch.Tensor:
         out = coefficients.new_empty(self.rows, self.size)
-        for start, stop, bases in self.groups(coefficients.device):
-            out[start:stop] = torch.bmm(coefficients[start:stop].unsqueeze(1), bases).squeeze(1)
+        for start, stop, first, last, bases in self.groups(coefficients.device):
+            part = torch.bmm(coefficients[start:stop, first:last].unsqueeze(1), bases).squeeze(1)
+            if first == 0:
+                out[start:stop] = part
+            else:
+                out[start:stop] += part
         return out
 
     def _project(self, grad: torch.Tensor) -> torch.Tensor:
         out = grad.new_empty(self.rows, self.count)
-        for start, stop, bases in self.groups(grad.device):
-            out[start:stop] = torch.bmm(bases, grad[start:stop].unsqueeze(2)).squeeze(2)
+        for start, stop, first, last, bases in self.groups(grad.device):
+            out[start:stop, first:last] = torch.bmm(bases, grad[start:stop].unsqueeze(2)).squeeze(2)
         return out
 
 
