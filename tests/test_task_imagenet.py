@@ -64,7 +64,8 @@ def test_what_is_missing_is_named_with_its_fix_and_nothing_is_read(fake_root, tm
     monkeypatch.setenv("UCDBENCH_IMAGENET", str(none))
     assert make_task().unavailable_reason().startswith(f"$UCDBENCH_IMAGENET={str(none)!r} is not a folder: {fix}")
     assert make_task(fake_root).unavailable_reason() is None  # task.root wins over the variable
-    assert make_task(tmp_path).unavailable_reason() is None  # a folder without splits: its layout is checked on prepare
+    assert make_task(tmp_path).unavailable_reason().startswith(f"task.root={str(tmp_path)!r} has no train/ and val/ "
+                                                               f"folders: {fix}")
     listed = tmp_path / "10percent.txt"
     assert make_task(fake_root, labelled_list=str(listed)).unavailable_reason().startswith(
         f"task.labelled_list={str(listed)!r} is not a file")
@@ -215,6 +216,8 @@ def test_a_missing_folder_or_subset_file_is_a_usage_error_before_any_run(tmp_pat
     missing = run_cli("run", "--method", "cmsf", "--task", "imagenet", "--set", f"task.root={tmp_path / 'none'}",
                       results=tmp_path / "results")
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    for split in ("train", "val"):
+        (tmp_path / split).mkdir()
     no_list = run_cli("run", "--method", "cmsf-semi", "--task", "imagenet", "--set", f"task.root={tmp_path}",
                       "--set", f"task.labelled_list={tmp_path / '10percent.txt'}", results=tmp_path / "results")
     assert no_list.returncode == 2 and "is not a file" in no_list.stderr

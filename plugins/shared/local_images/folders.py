@@ -32,9 +32,21 @@ class HubImages:
         return row["image"].convert("RGB"), int(row["label"])
 
 
+def split_folders(root: Path) -> tuple[Path, Path] | None:
+    """(train/, the eval split's folder: val/, validation/ or test/) of a dataset folder, or None
+    when either is missing; only that the folders exist is checked."""
+    eval_dir = next((root / s for s in EVAL_SPLITS if (root / s).is_dir()), None)
+    return (root / "train", eval_dir) if (root / "train").is_dir() and eval_dir is not None else None
+
+
+def is_saved_dataset(root: Path) -> bool:
+    """Whether ``root`` is a ``datasets.DatasetDict`` written by ``save_to_disk``."""
+    return (root / "dataset_dict.json").exists()
+
+
 def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
     """(train, eval, class names) as datasets of (PIL image, label), untransformed."""
-    if (root / "dataset_dict.json").exists():
+    if is_saved_dataset(root):
         import datasets
 
         data = datasets.load_from_disk(str(root))
@@ -46,10 +58,11 @@ def open_splits(root: Path) -> tuple[Any, Any, list[str]]:
         return HubImages(data["train"]), HubImages(data[eval_split]), names
     from torchvision.datasets import ImageFolder
 
-    eval_dir = next((root / s for s in EVAL_SPLITS if (root / s).is_dir()), None)
-    if not (root / "train").is_dir() or eval_dir is None:
+    folders = split_folders(root)
+    if folders is None:
         raise UcdbenchError(f"{str(root)!r} has no train/ and val/ folders; it needs {IMAGE_LAYOUT}")
-    train, evaluation = ImageFolder(str(root / "train")), ImageFolder(str(eval_dir))
+    train_dir, eval_dir = folders
+    train, evaluation = ImageFolder(str(train_dir)), ImageFolder(str(eval_dir))
     if train.classes != evaluation.classes:
         raise UcdbenchError(
             f"the class folders of {str(root / 'train')!r} and {str(eval_dir)!r} differ "

@@ -1,29 +1,44 @@
 """Map-style datasets over a split of (image, label) pairs, for torch's DataLoader: one split
 through one transform (:class:`Items`), or through the two views of representation learning
-(:class:`TwoViews`). Their random transforms draw from torch's generator seeded per pass and
-item (:func:`item_draws`), so the same run seed gives the same augmentations whatever the number
-of loading processes and the order items are loaded in."""
+(:class:`TwoViews`). Their random transforms draw from Python's, NumPy's and torch's generators
+seeded per pass and item (:func:`item_draws`), so the same run seed gives the same augmentations
+whatever the number of loading processes and the order items are loaded in."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 
 
 @contextmanager
 def item_draws(seed: int | None, position: int) -> Iterator[None]:
-    """Within: torch's random draws (the transforms' augmentations) seeded from ``seed`` (one
-    per pass) and the image's ``position``, so that an image's augmentation depends neither on
-    the loading process nor on the order images are loaded in; unseeded when ``seed`` is None."""
+    """Within: the random draws of the transforms' augmentations seeded from ``seed`` (one per
+    pass) and the image's ``position``, so that an image's augmentation depends neither on the
+    loading process nor on the order images are loaded in; unseeded when ``seed`` is None.
+
+    Every generator a transform may draw from is seeded, not torch's alone: timm's training
+    transforms (random-resized crop, flip) draw from Python's ``random``, and a user's
+    transform may draw from NumPy's, whose states otherwise differ between the main process
+    and each loading process (``task.workers``). Their states are restored after."""
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed * 1_000_003 + position)
-        yield
+    item_seed = seed * 1_000_003 + position
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed)
+            random.seed(item_seed)
+            np.random.seed(item_seed % 2**32)
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 class Items:

@@ -39,7 +39,7 @@ from ucdbench.api import (
     AugmentedViews, ImageClassification, LabelledBatch, Metric, PerPreset, Setting, Task, UcdbenchError, ViewBatch,
 )
 from ucdbench_plugins.shared.labels import label_settings, labelled_mask, noisy_labels
-from ucdbench_plugins.shared.local_images.folders import file_names, labels_of
+from ucdbench_plugins.shared.local_images.folders import file_names, labels_of, split_folders
 from ucdbench_plugins.shared.local_images.items import Items, TwoViews
 from ucdbench_plugins.shared.local_images.views import strong_transform, weak_transform
 from ucdbench_plugins.shared.vision import is_vit
@@ -82,7 +82,7 @@ class NormalizedClassifier(nn.Module):
 
 def local_settings(root_help: str, model: str = "resnet18") -> dict[str, Setting]:
     """The settings every local-dataset task has; ``root_help`` says what its folder holds.
-    The folder and the file they name are checked before any run starts
+    The folder, the files and the model they name are checked before any run starts
     (:meth:`LocalImageClassification.unavailable_reason`)."""
     return {
         "root": Setting("", root_help),
@@ -135,18 +135,35 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
         """The (mean, std) per input channel the model normalises by."""
         return data_config["mean"], data_config["std"]
 
+    def has_splits(self, root: Path) -> bool:
+        """Whether the dataset folder holds its splits (train/ and val/); only folders are looked at."""
+        return split_folders(root) is not None
+
     # -- data ---------------------------------------------------------------------------------
 
     def unavailable_reason(self) -> str | None:
-        """What is missing of the dataset folder (``task.root``, or else ``$env``) and of the
-        ``labelled_list`` file; only that they exist is checked, the layout when preparing."""
+        """What is wrong with the dataset folder (``task.root``, or else ``$env``: missing, or
+        without its train/ and val/ splits), ``task.model`` (not a timm model), the
+        ``task.checkpoint`` and ``labelled_list`` files (missing): all that would otherwise
+        fail inside the run. Only names and folders are looked at, no data or weights read."""
         fix = f"set ${self.env} (or --set task.root=PATH) to {self.layout}"
         configured = self.config["root"] or os.environ.get(self.env, "")
         if not configured:
             return f"no local dataset is configured: {fix}"
-        if not Path(configured).expanduser().is_dir():
-            named = f"task.root={configured!r}" if self.config["root"] else f"${self.env}={configured!r}"
+        named = f"task.root={configured!r}" if self.config["root"] else f"${self.env}={configured!r}"
+        root = Path(configured).expanduser()
+        if not root.is_dir():
             return f"{named} is not a folder: {fix}"
+        if not self.has_splits(root):
+            return f"{named} has no train/ and val/ folders: {fix}"
+        model = self._model_problem()
+        if model:
+            return model
+        checkpoint = self.config["checkpoint"]
+        if checkpoint and not Path(checkpoint).expanduser().is_file():
+            return (f"task.checkpoint={checkpoint!r} is not a file: give the path of a local checkpoint of "
+                    f"task.model={self.config['model']!r} (a state dict, .pth or .safetensors), or leave it '' "
+                    "for timm's pretrained weights from the hub cache")
         listed = self.config["labelled_list"]
         if listed and not Path(listed).expanduser().is_file():
             return (f"task.labelled_list={listed!r} is not a file: give a file of training image names, one per "
@@ -190,15 +207,23 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
                                 "names of the training split (as 10percent.txt does)")
         return mask
 
-    def _timm_name(self) -> str:
-        """``task.model``, checked to be a timm model."""
+    def _model_problem(self) -> str | None:
+        """Why ``task.model`` cannot be built (not a timm model, with close names), or None."""
         import timm
 
         name = self.config["model"]
-        if not timm.is_model(name):
-            close = difflib.get_close_matches(name, timm.list_models(), n=3)
-            raise UcdbenchError(f"task.model={name!r} is not a timm model" + (f"; did you mean {', '.join(close)}?" if close else ""))
-        return name
+        if timm.is_model(name):
+            return None
+        close = difflib.get_close_matches(name, timm.list_models(), n=3)
+        return (f"task.model={name!r} is not a timm model: set it to one of timm.list_models()"
+                + (f" (did you mean {', '.join(close)}?)" if close else ""))
+
+    def _timm_name(self) -> str:
+        """``task.model``, checked to be a timm model."""
+        problem = self._model_problem()
+        if problem:
+            raise UcdbenchError(problem)
+        return self.config["model"]
 
     @property
     def architecture(self) -> str:
@@ -287,10 +312,8 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
         options: dict[str, Any] = {"num_classes": self.num_classes, "in_chans": self.in_chans}
         if is_vit(self.network_sketch()):
             options["img_size"] = self.image_size  # its patch grid and position embedding follow the input
-        if pretrained and checkpoint:
-            if not Path(checkpoint).is_file():
-                raise UcdbenchError(f"task.checkpoint={checkpoint!r} is not a file")
-            options["pretrained_cfg_overlay"] = {"file": str(checkpoint)}
+        if pretrained and checkpoint:  # a file: prepare() checked
+            options["pretrained_cfg_overlay"] = {"file": str(Path(checkpoint).expanduser())}
         try:
             net = timm.create_model(name, pretrained=pretrained, **options)
         except Exception as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ucdbench.api import Setting
-from ucdbench_plugins.shared.local_images.folders import IMAGE_LAYOUT, open_splits
+from ucdbench_plugins.shared.local_images.folders import IMAGE_LAYOUT, is_saved_dataset, open_splits
 from ucdbench_plugins.shared.local_images.task import LocalImageClassification, local_settings
 
 
@@ -20,3 +20,6 @@ class ImageNet(LocalImageClassification):
 
     def open_splits(self, root: Path) -> tuple[Any, Any, list[str]]:
         return open_splits(root)
+
+    def has_splits(self, root: Path) -> bool:
+        return is_saved_dataset(root) or super().has_splits(root)

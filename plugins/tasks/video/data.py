@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ucdbench.api import UcdbenchError
+from ucdbench_plugins.shared.local_images.folders import split_folders
 
-EVAL_SPLITS = ("val", "validation", "test")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_LAYOUT = (
     "a folder with train/ and val/ (or test/) splits of one subfolder per class, each holding one folder per "
@@ -59,12 +59,13 @@ class VideoFolder:
 
 def open_video_splits(root: Path) -> tuple[Any, Any, list[str]]:
     """(train, eval, class names) of the video folder at ``root``."""
-    eval_dir = next((root / s for s in EVAL_SPLITS if (root / s).is_dir()), None)
-    if not (root / "train").is_dir() or eval_dir is None:
+    folders = split_folders(root)
+    if folders is None:
         raise UcdbenchError(f"{str(root)!r} has no train/ and val/ folders; the video task reads {VIDEO_LAYOUT}")
-    train, evaluation = VideoFolder(root / "train"), VideoFolder(eval_dir)
+    train_dir, eval_dir = folders
+    train, evaluation = VideoFolder(train_dir), VideoFolder(eval_dir)
     if train.classes != evaluation.classes:
-        raise UcdbenchError(f"the class folders of {str(root / 'train')!r} and {str(eval_dir)!r} differ "
+        raise UcdbenchError(f"the class folders of {str(train_dir)!r} and {str(eval_dir)!r} differ "
                             f"({len(train.classes)} vs {len(evaluation.classes)} classes); they must be the same")
     if not len(train) or not len(evaluation):
         raise UcdbenchError(f"{str(root)!r} has an empty split; the video task reads {VIDEO_LAYOUT}")
