@@ -85,3 +85,22 @@ def test_pranc_figure_stands_beside_its_budget_only():
 def test_mcnc_declares_no_figure_without_a_readable_source():
     """MCNC's tables could not be read in any reachable source (REPORTED.md §10a)."""
     assert MCNC.reported == ()
+
+
+def test_every_figures_setting_names_settings_that_exist_with_values_they_allow():
+    """A figure's ``where`` is how its setting (its budget included) is matched: a misspelt
+    setting or a value no run can have would keep the figure beside no row at all."""
+    from ucdbench.plugins import load_registry
+
+    registry = load_registry()
+    wrong = []
+    for name in registry.names("method"):
+        method = registry.load("method", name)
+        for figure in method.reported:
+            task = registry.load("task", figure.task)
+            for key, value in figure.where.items():
+                owner, setting = (task, key[5:]) if key.startswith("task.") else (method, key)
+                settings = owner.declared_settings("paper")
+                if setting not in settings or settings[setting].problem(value):
+                    wrong.append(f"{name}: {figure.value} needs {key}={value!r}")
+    assert not wrong, "\n".join(wrong)
