@@ -19,7 +19,7 @@ Groups:
   (with its :class:`FigureKind`: how it may be compared, and its :class:`ChartAxis`: a
   leaderboard chart plotted against it), :class:`ReportedFigure`; errors:
   :class:`UcdbenchError` (the user's to fix: exit 2), :class:`DivergedError`.
-- **Settings**: :class:`Setting`, :class:`PerPreset`, :data:`PRESETS`, :class:`RunReference` (a
+- **Settings**: :class:`Setting`, :class:`PerPreset`, :class:`PerTask`, :data:`PRESETS`, :class:`RunReference` (a
   setting naming runs whose artifacts this run consumes, resolved by the runner).
 - **Task capabilities** (a task subclasses those it offers; a method lists those it needs in
   ``requires``): :class:`ImageClassification`, :class:`LanguageModeling`,
@@ -60,7 +60,7 @@ from ucdbench.interfaces import (
     Artifact, ChartAxis, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
     MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
-from ucdbench.settings import PRESETS, PerPreset, RunReference, Setting
+from ucdbench.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
 
 _LAZY = {
     "train": "ucdbench.training",
@@ -102,7 +102,7 @@ __all__ = [
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
     "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
     "DivergedError", "ReferencedRun", "MemoryNeed",
-    "Setting", "PerPreset", "PRESETS", "RunReference",
+    "Setting", "PerPreset", "PerTask", "PRESETS", "RunReference",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",
     "LabelledBatch", "FewShotClassification",
     *_LAZY,

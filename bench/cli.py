@@ -367,6 +367,15 @@ def cmd_check_plugin(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _default_cell(row: dict[str, Any], preset: str) -> str:
+    text = json.dumps(row["defaults"][preset])
+    follows = row["per_task"].get(preset)
+    if follows:
+        text += " (" + ", ".join(f"task.{follows['task_setting']}={key}: {json.dumps(value)}"
+                                 for key, value in follows["values"].items()) + ")"
+    return text
+
+
 def cmd_show_settings(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -385,6 +394,8 @@ def cmd_show_settings(args: argparse.Namespace) -> int:
         configurable = registry.load(kind, args.name)
         by_preset = {preset: configurable.declared_settings(preset) for preset in PRESETS}
         described[kind] = [{"name": name, "defaults": {p: by_preset[p][name].default_at(p) for p in PRESETS},
+                            "per_task": {p: {"task_setting": follows.setting, "values": dict(follows.values)}
+                                         for p in PRESETS if (follows := by_preset[p][name].per_task(p))},
                             "allowed": setting.allowed(), "help": setting.help}
                            for name, setting in by_preset[PRESETS[0]].items()]
     if args.json:
@@ -393,7 +404,7 @@ def cmd_show_settings(args: argparse.Namespace) -> int:
     for kind, rows in described.items():
         prefix = {"method": "", "task": "task.", "evaluation": f"eval.{args.name}."}[kind]
         print(f"{kind} {args.name!r}: --set {prefix}KEY=VALUE")
-        table = [(r["name"], *(json.dumps(r["defaults"][p]) for p in PRESETS), r["allowed"], r["help"]) for r in rows]
+        table = [(r["name"], *(_default_cell(r, p) for p in PRESETS), r["allowed"], r["help"]) for r in rows]
         print(tabulate(table, headers=("setting", *PRESETS, "allowed", "help"), disable_numparse=True)
               if table else "  (no settings)")
         print()

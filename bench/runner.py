@@ -35,7 +35,7 @@ from ucdbench.measuring import (
 )
 from ucdbench.plugins import Entry, Registry
 from ucdbench.progress import progress_bar
-from ucdbench.settings import ParsedReference, RunReference, check_settings
+from ucdbench.settings import ParsedReference, RunReference, check_settings, task_defaults
 from ucdbench.store import SCHEMA_VERSION, RunStore
 from ucdbench.suggestions import did_you_mean
 
@@ -70,10 +70,11 @@ def parse_assignments(assignments: Sequence[str]) -> list[dict[str, Any]]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
 
 
-def merge_config(configurable: type[Configurable], preset: str, overrides: dict[str, Any], owner: str) -> dict[str, Any]:
+def merge_config(configurable: type[Configurable], preset: str, overrides: dict[str, Any], owner: str,
+                 task_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The defaults at ``preset`` updated by ``overrides``: an unknown key is an error naming
     the valid ones (with close matches), a value its setting does not allow one naming the
-    allowed values."""
+    allowed values. Defaults that follow the task (``PerTask``) are resolved for ``task_config``."""
     settings = configurable.declared_settings(preset)
     unknown = sorted(set(overrides) - set(settings))
     if unknown:
@@ -82,7 +83,8 @@ def merge_config(configurable: type[Configurable], preset: str, overrides: dict[
         raise UcdbenchError(f"{owner} has no setting {', '.join(repr(k) for k in unknown)}; its settings: {valid}."
                             f"{hints} (`ucdbench show-settings NAME` lists them)")
     check_settings(settings, overrides, owner)
-    return {**configurable.defaults(preset), **overrides}
+    per_task = task_defaults(settings, preset, task_config) if task_config is not None else {}
+    return {**configurable.defaults(preset), **per_task, **overrides}
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,8 +182,8 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
         else:
             method_over[key] = value
     eval_over = split_evaluation_overrides(spec.overrides)
-    method_config = merge_config(method_cls, spec.preset, method_over, f"method {spec.method!r}")
     task_config = merge_config(task_cls, spec.preset, task_over, f"task {spec.task!r}")
+    method_config = merge_config(method_cls, spec.preset, method_over, f"method {spec.method!r}", task_config)
     eval_configs = evaluation_configs(evaluations, spec.preset, eval_over)
 
     task = task_cls(spec.preset, spec.seed, task_config)

@@ -20,6 +20,13 @@ as they are; with a ``type`` as well, a value is accepted if it is one of the ch
 that type within the range. ``check`` adds a rule the others cannot say (it returns the problem,
 or None).
 
+A default may also follow the run's task where a paper's official recipe differs per base
+model (A-ViT's halting gate: β = 30 for DeiT-Tiny, 75 for DeiT-Small): ``PerTask("model",
+{"deit_small_patch16_224": 75.0}, otherwise=30.0)``, alone or as one preset's value of a
+``PerPreset``. The runner resolves it against the run's task configuration before the run's key
+is computed, so records and keys hold the value used; without a task (``show-settings``,
+``defaults(preset)``) it is ``otherwise``.
+
 A plugin that overrides ``defaults(preset)`` instead of declaring ``settings`` (the 0.x style)
 still works: its values are checked against the type of their default only.
 """
@@ -48,6 +55,26 @@ class PerPreset:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         return getattr(self, preset)
+
+
+@dataclass(frozen=True)
+class PerTask:
+    """A default that follows one of the run's task settings: ``values[task.SETTING]`` where
+    the task's value is listed, else ``otherwise``."""
+
+    setting: str
+    values: Mapping[Any, Any]
+    otherwise: Any
+
+    def at(self, task_config: Mapping[str, Any] | None) -> Any:
+        """The default for a task with ``task_config`` (``otherwise`` without one)."""
+        if task_config is None or self.setting not in task_config:
+            return self.otherwise
+        return self.values.get(task_config[self.setting], self.otherwise)
+
+    def candidates(self) -> list[Any]:
+        """Every value this default can take."""
+        return [self.otherwise, *self.values.values()]
 
 
 def _type_of(value: Any) -> tuple[type, ...]:
@@ -82,15 +109,31 @@ class Setting:
     exclusive_minimum: bool = False
     check: Callable[[Any], str | None] | None = None
 
-    def default_at(self, preset: str) -> Any:
+    def default_at(self, preset: str, task_config: Mapping[str, Any] | None = None) -> Any:
+        """The default at ``preset`` for a task with ``task_config`` (a :class:`PerTask`
+        default resolved against it; its ``otherwise`` when no task is given)."""
+        value = self._at_preset(preset)
+        return value.at(task_config) if isinstance(value, PerTask) else value
+
+    def per_task(self, preset: str) -> PerTask | None:
+        """The default at ``preset`` where it follows the task (resolved per run), else None."""
+        value = self._at_preset(preset)
+        return value if isinstance(value, PerTask) else None
+
+    def _at_preset(self, preset: str) -> Any:
         return self.default.at(preset) if isinstance(self.default, PerPreset) else self.default
+
+    def _candidates(self, preset: str) -> list[Any]:
+        """Every value the default at ``preset`` can take, whatever the task."""
+        value = self._at_preset(preset)
+        return value.candidates() if isinstance(value, PerTask) else [value]
 
     @property
     def types(self) -> tuple[type, ...]:
         """The accepted types: declared, or inferred from the default(s) outside ``choices``."""
         if self.type is not None:
             return self.type if isinstance(self.type, tuple) else (self.type,)
-        values = [self.default.at(p) for p in PRESETS] if isinstance(self.default, PerPreset) else [self.default]
+        values = [value for p in PRESETS for value in self._candidates(p)]
         found: tuple[type, ...] = ()
         for value in values:
             if self.choices is not None and value in self.choices:
@@ -165,19 +208,26 @@ class Setting:
         if self.exclusive_minimum and self.minimum is None:
             return "exclusive_minimum=True without a minimum: give the minimum it excludes"
         for preset in PRESETS:
-            default = self.default_at(preset)
-            try:
-                problem = self.problem(default)
-            except Exception as exc:  # a plugin's check that raises is the declaration's problem too
-                problem = f"its check raised {type(exc).__name__}: {exc}"
-            if problem:
-                return f"the default at preset {preset!r}, {default!r}, breaks the setting's own rules: {problem}"
+            for default in self._candidates(preset):
+                try:
+                    problem = self.problem(default)
+                except Exception as exc:  # a plugin's check that raises is the declaration's problem too
+                    problem = f"its check raised {type(exc).__name__}: {exc}"
+                if problem:
+                    return f"the default at preset {preset!r}, {default!r}, breaks the setting's own rules: {problem}"
         return None
 
     def _default_text(self) -> str:
         if isinstance(self.default, PerPreset):
             return ", ".join(f"{p}={self.default.at(p)!r}" for p in PRESETS)
         return repr(self.default)
+
+
+def task_defaults(settings: Mapping[str, Setting], preset: str, task_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults at ``preset`` that follow the task (:class:`PerTask`), resolved for a task
+    with ``task_config``; the other settings' defaults do not depend on it and are left out."""
+    return {name: setting.default_at(preset, task_config) for name, setting in settings.items()
+            if setting.per_task(preset) is not None}
 
 
 def check_settings(settings: Mapping[str, Setting], values: Mapping[str, Any], owner: str) -> None:

@@ -12,6 +12,7 @@ from timm.models.vision_transformer import VisionTransformer
 from ucdbench.artifacts import dense_model_outcome, read_artifact, write_artifact
 from ucdbench.flops import count_flops
 from ucdbench.interfaces import UcdbenchError
+from ucdbench.runner import merge_config
 from ucdbench_plugins.shared.adaptive_vit.method import CONSTANTS, ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,
@@ -256,3 +257,25 @@ def test_constants_a_model_refuses_are_the_users_to_fix():
         ATSMethod().around(BARE_VIT_TASK, tiny_vit(), {"stages": [1, 7], "budget": 1.0})
     with pytest.raises(UcdbenchError, match="avit: .*target depth"):
         AViTMethod().around(BARE_VIT_TASK, tiny_vit(), {"gate_scale": 1.0, "gate_center": 0.0, "eps": 0.01, "target_depth": 4})
+
+
+@pytest.mark.parametrize(("model", "official"), [
+    # NVlabs/A-ViT README's commands (β = --gate_center, lr, 4 GPUs × --batch-size) and
+    # main_act.py's default --weight-decay 0.05
+    ("deit_tiny_patch16_224", {"gate_center": 30.0, "lr": 5e-4, "batch_size": 512, "weight_decay": 0.05}),
+    ("deit_small_patch16_224", {"gate_center": 75.0, "lr": 3e-4, "batch_size": 384, "weight_decay": 0.05}),
+])
+def test_the_paper_preset_is_the_official_recipe_of_the_tasks_model(model, official):
+    config = merge_config(AViTMethod, "paper", {}, "method 'avit'", {"model": model})
+    assert {key: config[key] for key in official} == official
+    assert {key: config[key] for key in ("gate_scale", "ponder_weight", "prior_weight")} == {
+        "gate_scale": 10.0, "ponder_weight": 5e-4, "prior_weight": 1e-3}
+
+
+def test_each_papers_figure_stands_beside_its_own_models_recipe_only():
+    tiny, small = (merge_config(AViTMethod, "paper", {}, "avit", {"model": m})
+                   for m in ("deit_tiny_patch16_224", "deit_small_patch16_224"))
+    figures = {f.value: f for f in AViTMethod.reported}
+    assert figures[71.4].applies_to("imagenet", tiny, {"model": "deit_tiny_patch16_224"})
+    assert figures[78.8].applies_to("imagenet", small, {"model": "deit_small_patch16_224"})
+    assert not figures[78.8].applies_to("imagenet", tiny, {"model": "deit_small_patch16_224"})  # β = 30 on Small

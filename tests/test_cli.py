@@ -284,3 +284,10 @@ def test_show_settings_prints_defaults_per_preset_allowed_values_and_help():
     assert line.split()[1:4] == ["7", "4", "4"] and "an integer ≥ 1" in line and "ViT patch side" in line
     missing = run_cli("show-settings", "mnsit")
     assert missing.returncode == 2 and "Did you mean 'mnist'" in missing.stderr
+
+
+def test_show_settings_says_which_defaults_follow_the_tasks_model():
+    result = run_cli("show-settings", "avit")
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("gate_center"))
+    assert "30.0 (task.model=deit_small_patch16_224: 75.0)" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ucdbench.interfaces import Configurable, PerPreset, Setting, UcdbenchError
+from ucdbench.settings import PerTask
 from ucdbench.plugins import load_registry
 from ucdbench.runner import RunSpec, expand_specs, merge_config, parse_assignments, resolve
 
@@ -95,3 +96,13 @@ def test_eval_settings_are_checked():
 def test_unknown_preset():
     with pytest.raises(UcdbenchError, match="unknown preset 'tiny'"):
         resolve(load_registry(), RunSpec("lora", "digits", "tiny", 0, "cpu"))
+
+
+def test_a_default_that_follows_the_task_is_resolved_for_the_runs_task_and_a_given_value_wins():
+    class PerModel(Configurable):
+        settings = {"gate": Setting(PerPreset(1.0, 1.0, PerTask("model", {"big": 75.0}, otherwise=30.0)), "")}
+
+    assert merge_config(PerModel, "paper", {}, "m", {"model": "big"}) == {"gate": 75.0}
+    assert merge_config(PerModel, "paper", {}, "m", {"model": "tiny"}) == {"gate": 30.0}
+    assert merge_config(PerModel, "paper", {"gate": 5.0}, "m", {"model": "big"}) == {"gate": 5.0}
+    assert merge_config(PerModel, "small", {}, "m", {"model": "big"}) == {"gate": 1.0}

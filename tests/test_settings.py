@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ucdbench.settings import PerPreset, Setting
+from ucdbench.settings import PerPreset, PerTask, Setting, task_defaults
 
 
 def test_types_are_inferred_from_the_defaults():
@@ -49,6 +49,26 @@ def test_per_preset_defaults():
     assert [epochs.default_at(p) for p in ("smoke", "small", "paper")] == [1, 10, 100]
     with pytest.raises(ValueError, match="unknown preset"):
         epochs.default_at("large")
+
+
+def test_per_task_defaults_follow_the_tasks_setting_and_fall_back_without_one():
+    gate = Setting(PerPreset(10.0, 10.0, PerTask("model", {"deit_small_patch16_224": 75.0}, otherwise=30.0)), "")
+    assert gate.default_at("paper", {"model": "deit_small_patch16_224"}) == 75.0
+    assert gate.default_at("paper", {"model": "deit_tiny_patch16_224"}) == 30.0
+    assert gate.default_at("paper", {"width": 64}) == 30.0  # a task without the setting
+    assert gate.default_at("paper") == 30.0  # no task: show-settings, defaults(preset)
+    assert gate.default_at("small", {"model": "deit_small_patch16_224"}) == 10.0
+    assert gate.per_task("paper") is not None and gate.per_task("small") is None
+    settings = {"gate": gate, "eps": Setting(0.01, "")}
+    assert task_defaults(settings, "paper", {"model": "deit_small_patch16_224"}) == {"gate": 75.0}
+    assert task_defaults(settings, "small", {"model": "deit_small_patch16_224"}) == {}
+
+
+def test_every_value_a_per_task_default_can_take_keeps_the_settings_rules():
+    """A per-model value its own setting refuses is a broken declaration, like any default."""
+    broken = Setting(PerTask("model", {"deit_small_patch16_224": -1}, otherwise=4), "", minimum=1)
+    assert "-1" in broken.declaration_problem()
+    assert Setting(PerTask("model", {"a": 2.5}, otherwise=1), "").types == (int, float)
 
 
 @pytest.mark.parametrize(("setting", "expected"), [

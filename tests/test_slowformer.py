@@ -112,12 +112,21 @@ def test_target_settings_are_the_target_methods_own_checked_by_its_settings():
     settings decide in fit (ats has stages, avit has not)."""
     given = {"stages": [1, 2], "budget": 0.5}
     assert merge_config(SlowFormer, "paper", {"target_settings": given}, "slowformer")["target_settings"] == given
-    assert target_config("ats", given, "paper") == {**ATSMethod.defaults("paper"), **given}
-    assert target_config("avit", {}, "small") == AViTMethod.defaults("small")
+    assert target_config("ats", given, "paper", {}) == {**ATSMethod.defaults("paper"), **given}
+    assert target_config("avit", {}, "small", {}) == AViTMethod.defaults("small")
     with pytest.raises(UcdbenchError, match="target_settings.*avit has no setting 'budget', 'stages'"):
-        target_config("avit", given, "paper")
+        target_config("avit", given, "paper", {})
     with pytest.raises(UcdbenchError, match="budget=2"):
-        target_config("ats", {"budget": 2}, "paper")
+        target_config("ats", {"budget": 2}, "paper", {})
+
+
+def test_the_target_follows_the_official_recipe_of_the_tasks_model():
+    """The attacked A-ViT is the one a run of avit on the same task fits: on DeiT-Small the
+    official Small recipe (β = 75), on DeiT-Tiny the Tiny one (β = 30); a given value wins."""
+    small, tiny = {"model": "deit_small_patch16_224"}, {"model": "deit_tiny_patch16_224"}
+    assert target_config("avit", {}, "paper", small)["gate_center"] == 75.0
+    assert target_config("avit", {}, "paper", tiny)["gate_center"] == 30.0
+    assert target_config("avit", {"gate_center": 40.0}, "paper", small)["gate_center"] == 40.0
 
 
 def test_a_target_the_ats_objective_cannot_weigh_is_refused_before_anything_trains():
@@ -135,7 +144,7 @@ def test_a_target_the_ats_objective_cannot_weigh_is_refused_before_anything_trai
 
     ctx = FitContext(torch.device("cpu"), 0, "paper", lambda items, **_: items)
     with pytest.raises(UcdbenchError, match="9 ATS stages.*target_settings"):
-        load_target(DeepViTTask(), "ats", target_config("ats", {}, "paper"), ctx)
+        load_target(DeepViTTask(), "ats", target_config("ats", {}, "paper", {}), ctx)
 
 
 def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_path):

@@ -84,12 +84,15 @@ def _below_one(area: float) -> str | None:
     return None if area < 1 else f"{area!r} covers the whole image: give a fraction below 1"
 
 
-def target_config(target: str, values: dict[str, Any], preset: str) -> Config:
-    """The target's configuration: its method's defaults at ``preset`` updated by ``values``."""
+def target_config(target: str, values: dict[str, Any], preset: str, task_config: Config) -> Config:
+    """The target's configuration: its method's defaults at ``preset`` for the task (those
+    that follow the task's model resolved, as a run of the target on it resolves them)
+    updated by ``values``."""
     problem = target_settings_problem(target, values)
     if problem:
         raise UcdbenchError(f"slowformer: target_settings={values!r} for target={target}: {problem}")
-    return {**TARGETS[target].defaults(preset), **values}
+    defaults = {name: setting.default_at(preset, task_config) for name, setting in TARGETS[target].settings.items()}
+    return {**defaults, **values}
 
 
 def load_target(task: Task, target: str, config: Config, ctx: FitContext) -> AdaptiveViT:
@@ -218,7 +221,7 @@ class SlowFormer(Method):
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         torch.manual_seed(ctx.seed)
         target = config["target"]
-        target_cfg = target_config(target, config["target_settings"], ctx.preset)
+        target_cfg = target_config(target, config["target_settings"], ctx.preset, task.config)
         model = load_target(task, target, target_cfg, ctx)
         transform, attack_loss = attack(model, task, config, ctx, desc="slowformer")
         metrics = {"attack_loss": attack_loss, "patch_side": float(transform.side),

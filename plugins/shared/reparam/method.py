@@ -175,15 +175,7 @@ class RandomBasisMethod(ModelOutcome, ABC):
         network = task.base_model(pretrained=adapter)
         config = self.configure(network, config, ctx.preset)
         layout = self.layout(network, config)
-        # trained and stored dense: an adapter's new-class head; from scratch, whatever the layout
-        # does not generate (PRANC's BatchNorm affine), as there is no base that holds it
-        task_head = set(task.head_parameters(network)) if isinstance(task, ImageClassification) else set()
-        head = [n for n, _ in network.named_parameters()
-                if (adapter and isinstance(task, ImageClassification) and n in task_head)
-                or (not adapter and n not in set(layout.params))]
-        if set(head) & set(layout.params):
-            raise UcdbenchError(f"{self.name}: the adapter targets include the task head, which is trained dense; "
-                                "name other targets")
+        head = self.dense_parameters(task, network, layout, config)
         for name, param in network.named_parameters():
             param.requires_grad_(name in head)
         network.to(ctx.device)
@@ -200,17 +192,37 @@ class RandomBasisMethod(ModelOutcome, ABC):
                 params_now[name].copy_(value)
         network.requires_grad_(False).eval()
 
-        # BatchNorm statistics: updated by training, stored as they are
-        buffers = {name: t.clone() for name, t in persistent_buffers(network).items()}
-        artifact = Artifact({**{k: v.detach() for k, v in code.stored().items()},
-                             **{n: params_now[n].detach().clone() for n in head}, **buffers},
-                            {"method": self.name, "mode": config["mode"], "code": code.spec(),
-                             "layout": layout.spec(), "head": head, "init_seed": task.seed},
-                            dense=(*head, *buffers))
+        tensors = self.stored_tensors(code, network, head)
+        artifact = Artifact(tensors, {"method": self.name, "mode": config["mode"], "code": code.spec(),
+                                      "layout": layout.spec(), "head": head, "init_seed": task.seed},
+                            dense=tuple(name for name in tensors if name not in code.stored()))
         stored = sum(t.numel() for t in code.stored().values())
         return self.outcome(task, network, artifact,
                             {**metrics, "coefficients": float(stored),
                              "generated_values": float(sum(math.prod(s) for s in layout.wanted().values()))})
+
+    def dense_parameters(self, task: Task, network: nn.Module, layout: Layout, config: Config) -> list[str]:
+        """The parameters trained and stored dense beside the code: an adapter's new-class
+        head; from scratch, whatever the layout does not generate (PRANC's BatchNorm affine),
+        as there is no base that holds it."""
+        if config["mode"] == "scratch":
+            return [n for n, _ in network.named_parameters() if n not in set(layout.params)]
+        task_head = set(task.head_parameters(network)) if isinstance(task, ImageClassification) else set()
+        head = [n for n, _ in network.named_parameters() if n in task_head]
+        if set(head) & set(layout.params):
+            raise UcdbenchError(f"{self.name}: the adapter targets include the task head, which is trained dense; "
+                                "name other targets")
+        return head
+
+    @staticmethod
+    def stored_tensors(code: Code, network: nn.Module, dense: list[str]) -> dict[str, torch.Tensor]:
+        """What the artifact stores: the code's coefficients, the ``dense`` parameters and every
+        persistent buffer of the network (BatchNorm's statistics and counters, as training left
+        them) — everything a paper's count of stored numbers can include."""
+        params = dict(network.named_parameters())
+        return {**{name: t.detach() for name, t in code.stored().items()},
+                **{name: params[name].detach().clone() for name in dense},
+                **{name: t.clone() for name, t in persistent_buffers(network).items()}}
 
     def outcome(self, task: Task, model: nn.Module, artifact: Artifact,
                 metrics: dict[str, float] | None = None) -> Outcome:
