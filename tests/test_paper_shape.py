@@ -51,7 +51,7 @@ WORKERS = 0 if HARDWARE == "cpu" else 2
 EVALUATIONS = {
     "eval.latency.batch_size": 2, "eval.latency.warmup": 0, "eval.latency.min_iters": 1,
     "eval.latency.min_seconds": 0, "eval.latency.max_iters": 2, "eval.flops.batch_size": 2,
-    "eval.linear-probe.steps": 5, "eval.flops-under-attack.samples": 2,
+    "eval.linear-probe.epochs": 1, "eval.flops-under-attack.samples": 2,
     "eval.flops-under-attack.energy_repeats": 1,
 }
 """The evaluations' paper sizes (timed seconds, passes, samples), shrunk."""
