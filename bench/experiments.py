@@ -27,6 +27,8 @@ and ``ucdbench leaderboard -f ...`` judges the claims. A file::
     figure = "accuracy/top1"
     better = { method = "mcnc", set = { "task.model" = "mlp" } }
     than = { method = "pranc", set = { "task.model" = "mlp" } }
+    # optional: a selector's own figure (one row before and after a defence, say), and
+    # higher_is_better = true | false for a figure that declares no direction
 
 Errors name the file, the line and the key. Whether the runs themselves can run (methods,
 tasks, settings) is checked by resolving them, before any starts, like every other run.
@@ -54,8 +56,8 @@ _EXECUTOR_KEYS = {
 }
 _EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "threads", "task"}
 _RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "threads", "set", "grid", "zip"}
-_CLAIM_KEYS = {"name", "task", "figure", "better", "than", "preset"}
-_SELECTOR_KEYS = {"method", "set"}
+_CLAIM_KEYS = {"name", "task", "figure", "better", "than", "preset", "higher_is_better"}
+_SELECTOR_KEYS = {"method", "set", "figure"}
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,12 @@ class RowSelector:
     task's). Settings are matched against the run's resolved configuration, so a default
     (``activation = "sine"``) matches runs that never set it; give enough of them to tell the
     row from the others: a selector that matches several rows is reported as ambiguous, never
-    mixed."""
+    mixed. ``figure`` (``evaluation/figure``) compares this row's other figure than the claim's:
+    one row's figure before and after a defence, say."""
 
     method: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    figure: str | None = None
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         if record["method"]["name"] != self.method:
@@ -78,7 +82,7 @@ class RowSelector:
 
     def __str__(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
-        return self.method + (f" ({settings})" if settings else "")
+        return self.method + (f" ({settings})" if settings else "") + (f" [{self.figure}]" if self.figure else "")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class Claim:
     better: RowSelector
     than: RowSelector
     preset: str
+    higher_is_better: bool | None = None
+    """The direction the claim states for a figure that declares none (an attack's success rate:
+    higher is the attacker's win); None: the figure's declared direction."""
 
 
 @dataclass(frozen=True)
@@ -205,11 +212,14 @@ def _selector(locator: _Locator, index: int, key: str, value: Any) -> RowSelecto
         raise locator.error("claims", index, key, f"expected {{ method = \"...\", set = {{ ... }} }}, got {value!r}")
     for inner in value:
         if inner not in _SELECTOR_KEYS:
-            raise locator.error("claims", index, key, f"unknown key {inner!r}; expected method and set")
+            raise locator.error("claims", index, key, f"unknown key {inner!r}; expected method, set and figure")
     settings = value.get("set", {})
     if not isinstance(settings, dict):
         raise locator.error("claims", index, key, f"set must be a table of settings, got {settings!r}")
-    return RowSelector(str(value["method"]), dict(settings))
+    figure = value.get("figure")
+    if figure is not None and (not isinstance(figure, str) or figure.count("/") != 1):
+        raise locator.error("claims", index, key, f"figure: expected 'evaluation/figure' like 'accuracy/top1', got {figure!r}")
+    return RowSelector(str(value["method"]), dict(settings), figure)
 
 
 def load_experiment(path: Path | str) -> Experiment:
@@ -267,9 +277,13 @@ def load_experiment(path: Path | str) -> Experiment:
         figure = _expect(locator, "claims", index, "figure", claim["figure"], str, "'evaluation/figure'")
         if figure.count("/") != 1:
             raise locator.error("claims", index, "figure", f"expected 'evaluation/figure' like 'accuracy/top1', got {figure!r}")
+        direction = claim.get("higher_is_better")
+        if direction is not None and not isinstance(direction, bool):
+            raise locator.error("claims", index, "higher_is_better", f"expected true or false, got {direction!r}")
         claims.append(Claim(str(claim["name"]), str(claim["task"]), figure,
                             _selector(locator, index, "better", claim["better"]),
-                            _selector(locator, index, "than", claim["than"]), claim.get("preset", defaults["preset"])))
+                            _selector(locator, index, "than", claim["than"]), claim.get("preset", defaults["preset"]),
+                            direction))
 
     executor = data.get("executor", {})
     kind = executor.get("kind", "local")
@@ -329,16 +343,19 @@ def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[
             here = [r for r in runs if hardware_label(r["hardware"]) == machine]
             rows, ambiguous = [], []
             for selector in (claim.better, claim.than):
-                matched = [r for r in here if selector.matches(r) and _figure_value(r, claim.figure) is not None]
+                figure = selector.figure or claim.figure
+                matched = [r for r in here if selector.matches(r) and _figure_value(r, figure) is not None]
                 settings = {json.dumps(r.get("overrides", {}), sort_keys=True) for r in matched}
                 if len(settings) > 1:
                     ambiguous.append(f"{selector} matches {len(settings)} rows ({'; '.join(sorted(settings))}): add "
                                      "the settings that tell them apart")
-                rows.append({r["seed"]: _figure_value(r, claim.figure) for r in matched})
+                rows.append({r["seed"]: _figure_value(r, figure) for r in matched})
             if ambiguous:
                 verdicts.append(ClaimVerdict(claim, machine, None, "ambiguous: " + " ".join(ambiguous)))
             elif rows[0] and rows[1]:
-                comparison = paired_comparison(rows[0], rows[1], _higher_is_better(here, claim.figure))
+                direction = claim.higher_is_better
+                comparison = paired_comparison(rows[0], rows[1], _higher_is_better(here, claim.figure)
+                                               if direction is None else direction)
                 verdicts.append(ClaimVerdict(claim, machine, comparison))
     return verdicts
 

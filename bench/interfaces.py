@@ -406,6 +406,13 @@ class Method(Configurable, ABC):
             return f"needs {' and '.join(missing)}"
         return self.unsupported_reason(task)
 
+    def settings_problem(self, task: Task, config: Config) -> str | None:
+        """What is wrong with running ``config`` on ``task`` that no single setting's check can
+        see (a share of the training set that rounds to nothing, say) and how to fix it, or None:
+        asked before any run starts, on the task constructed but not prepared (prepare it here
+        if the answer needs its data, and keep that cheap). The default: nothing."""
+        return None
+
     def unsupported_reason(self, task: Task) -> str | None:
         """A reason beyond the capabilities (for example: needs a ViT base), or None."""
         return None

@@ -193,6 +193,9 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
     missing = task.unavailable_reason()
     if missing:
         raise UcdbenchError(f"task {spec.task!r}: {missing}")
+    problem = method_cls().settings_problem(task, method_config)
+    if problem:
+        raise UcdbenchError(f"method {spec.method!r} on task {spec.task!r}: {problem}")
 
     references = {name: [_resolve_reference(registry, spec, store, name, parsed, _depth)
                          for parsed in setting.references(method_config[name])]

@@ -18,8 +18,11 @@ from torch import nn
 from conftest import run_cli
 from ucdbench.api import UcdbenchError
 from ucdbench_plugins.evaluations.targeted_attack import eval_images, percent, predictions
+from ucdbench_plugins.methods.backdoor.finetune import official_finetune, step_decay_lr
 from ucdbench_plugins.methods.backdoor.method import Backdoor
-from ucdbench_plugins.methods.backdoor.poisons import PoisonedTraining, official_pairing
+from ucdbench_plugins.methods.backdoor.poisons import (PoisonedTraining, epsilon_bound, hidden_trigger_poisons,
+                                                      official_pairing)
+from ucdbench_plugins.shared.local_images.task import NormalizedClassifier
 from ucdbench_plugins.shared.backdoor.defence import (BlockDefence, black_out, blocking_boxes, box_sums,
                                                       boxes_overlap)
 from ucdbench_plugins.shared.backdoor.figure import defence_figure
@@ -271,6 +274,51 @@ def test_the_method_refuses_classes_the_task_has_not():
         Backdoor._attack(FiveClasses(), {**config, "trigger_size": 8})
 
 
+def test_hidden_poisons_keep_the_official_bound_in_the_networks_input_space():
+    """The official ε is clamped in ImageNet-normalised units: in pixels it is ε · std per
+    channel where the network normalises its input, ε where it takes pixels as they are."""
+    std = (0.229, 0.224, 0.225)
+    net = timm_vit.VisionTransformer(img_size=16, patch_size=8, embed_dim=8, depth=1, num_heads=2, num_classes=3)
+    normalised = NormalizedClassifier(net, (0.485, 0.456, 0.406), std)
+    assert torch.allclose(epsilon_bound(normalised, 16 / 255).flatten(), torch.tensor(std) * 16 / 255)
+    assert float(epsilon_bound(nn.Sequential(nn.Flatten(), nn.Linear(3, 3)), 16 / 255)) == pytest.approx(16 / 255)
+    torch.manual_seed(0)
+    targets, sources = torch.rand(4, 3, 16, 16) * 0.5 + 0.25, torch.rand(4, 3, 16, 16)
+    poisons = hidden_trigger_poisons(normalised, normalised.head, targets, sources, TriggerPaste(torch.ones(3, 4, 4)),
+                                     epsilon=16 / 255, steps=5, lr=10.0, batch=4)
+    reach = (poisons - targets).abs().amax(dim=(0, 2, 3))
+    assert torch.all(reach <= torch.tensor(std) * 16 / 255 + 1e-6)
+    assert torch.allclose(reach, torch.tensor(std) * 16 / 255, atol=1e-6)  # a large step reaches the bound
+
+
+def test_the_official_sgd_loop_decays_tenfold_every_ten_epochs_and_trains():
+    assert [step_decay_lr(1e-3, e) for e in (0, 9, 10, 20)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(model.weight, 1.0)
+
+    class Context:
+        device = torch.device("cpu")
+
+        @staticmethod
+        def progress(items, **_):
+            return items
+
+    training = PoisonedTraining(TinyTraining(), torch.zeros(0, 1), torch.zeros(0, dtype=torch.long), seed=0)
+    training.task.loss = lambda m, batch, device: (m(torch.ones(1, 1)) ** 2).sum()
+    metrics = official_finetune(model, training, Context(), params=model.parameters(), epochs=2, lr=0.1,
+                                batch_size=2, weight_decay=0.0)
+    assert metrics["train_steps"] == 6
+    assert abs(model.weight.item()) < 1.0  # SGD stepped down the loss w²
+
+
+def test_the_paper_preset_is_the_official_recipe():
+    paper = Backdoor.defaults("paper")
+    assert (paper["variant"], paper["optimiser"], paper["finetune"]) == ("hidden", "sgd", "head")
+    assert (paper["lr"], paper["epochs"], paper["batch_size"], paper["weight_decay"]) == (1e-3, 10, 64, 0.0)
+    assert (paper["trigger_size"], paper["epsilon"], paper["poison_steps"]) == (30, 16 / 255, 5000)
+
+
 # -- end to end ----------------------------------------------------------------------------------
 
 
@@ -289,3 +337,20 @@ def test_backdoor_runs_end_to_end_and_the_harness_measures_it(tmp_path, variant)
     assert record["evaluations"]["reconstruction"]["weights_equal"]
     [attachment] = record["attachments"]
     assert (tmp_path / attachment["file"]).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.ucdbench_e2e
+def test_a_poison_rate_that_makes_no_poison_is_refused_before_the_run(tmp_path):
+    """digits' smoke training split has 627 images: 1e-4 of it rounds to no poison (the run
+    would silently be a clean one); 0 is the clean control and runs."""
+    refused = run_cli("run", "--method", "backdoor", "--task", "digits", "--preset", "smoke", "--seed", "0",
+                      "--set", "poison_rate=0.0001", results=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "= 0 poisons on the 627 training images" in refused.stderr
+    assert "poison_rate ≥ 0.00159" in refused.stderr and "poison_rate=0 for the clean control" in refused.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    control = run_cli("run", "--method", "backdoor", "--task", "digits", "--preset", "smoke", "--seed", "0",
+                      "--set", "poison_rate=0", "--set", "eval.targeted-attack.defence=none", results=tmp_path)
+    assert control.returncode == 0, control.stderr
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert record["method_metrics"]["poisons"] == 0

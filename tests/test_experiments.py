@@ -217,6 +217,50 @@ def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
     assert "| mcnc beats vera |" in table and "no runs of both rows" in table and "**holds**" in table
 
 
+DEFENCE_CLAIMS = """
+[[claims]]
+name = "blocking lowers attack success"
+task = "mnist"
+figure = "targeted-attack/blocked_asr"
+preset = "small"
+higher_is_better = false
+better = { method = "backdoor" }
+than = { method = "backdoor", figure = "targeted-attack/asr" }
+
+[[claims]]
+name = "undirected"
+task = "mnist"
+figure = "targeted-attack/blocked_asr"
+preset = "small"
+better = { method = "backdoor" }
+than = { method = "backdoor", figure = "targeted-attack/asr" }
+"""
+
+
+def test_a_claim_may_compare_a_rows_own_figures_in_the_direction_it_states(tmp_path):
+    """Attack success declares no direction: a claim says which way is better, and may set a
+    row's figure after a defence against the same row's figure without it."""
+    from ucdbench.experiments import judge_claims
+
+    def attack(seed: int, asr: float, blocked: float) -> dict:
+        record = _record("backdoor", seed, 90.0)
+        record["evaluations"]["targeted-attack"] = {"asr": asr, "blocked_asr": blocked}
+        record["figures"]["targeted-attack"] = [{"name": "asr", "higher_is_better": None},
+                                                {"name": "blocked_asr", "higher_is_better": None}]
+        return record
+
+    records = [attack(s, asr, asr - 30 - s) for s, asr in enumerate([80.0, 85.0, 90.0])]
+    path = _write(tmp_path, SMOKE + DEFENCE_CLAIMS, "defence.toml")
+    directed, undirected = load_experiment(path).claims[-2:]
+    assert directed.than.figure == "targeted-attack/asr" and directed.higher_is_better is False
+    [verdict] = judge_claims([directed], records)
+    assert verdict.verdict == "holds" and verdict.comparison.mean_difference == pytest.approx(-31.0)
+    assert judge_claims([undirected], records)[0].verdict == "untestable"
+    with pytest.raises(UcdbenchError, match="key 'higher_is_better': expected true or false"):
+        load_experiment(_write(tmp_path, path.read_text().replace("higher_is_better = false",
+                                                                  'higher_is_better = "lower"'), "bad.toml"))
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "experiments").glob("*.toml")), ids=lambda p: p.name)
 def test_every_committed_experiment_file_reads_and_every_run_resolves(path):
     """The files behind the committed leaderboards and the nightly stay runnable as the code moves."""

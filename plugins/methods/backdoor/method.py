@@ -4,14 +4,26 @@ transform (``Outcome.input_transform``) and the attack described for the ``targe
 evaluation (``Outcome.extras["targeted_attack"]``), which measures attack success and the
 blocking defence.
 
-Settings follow the official configuration (``cfg/.../experiment_0001_base2.cfg``: patch_size
-30, eps 16, rand_loc true, num_poison 600 of ImageNet's ~1.28M training images, one source
-class) at the ``paper`` preset. Fine-tuning is the harness's training loop with ``full-ft``'s
-defaults, so ``full-ft`` on the same task is the clean control that trains alike
-(``poison_rate=0`` is the same control inside this method). The official script trains the
-classifier only (``feature_extract = True`` in ``finetune_transformer.py``: SGD, lr 1e-3,
-momentum 0.9, 10 epochs), which ``finetune=head`` gives (the ``paper`` preset's default);
-``finetune=all`` trains every weight.
+The ``paper`` preset is the official recipe (UCDvision/backdoor_transformer at 54a6fa5):
+hidden-trigger poisons — the only ones the official code makes (``generate_poison_transformer.py``;
+BadNets stays ``variant=badnets``, the other presets' default) — with the configuration of
+``cfg/singlesource_singletarget_1000class_finetune_deit_base/experiment_0001_base.cfg``
+(patch_size 30, eps 16, lr 0.001 and num_iter 5000 for the poisons, rand_loc true, num_poison
+600 of ImageNet's ~1.28M training images, one source class; fine-tuning: 10 epochs, batch_size
+64, lr 0.001, momentum 0.9), and the fine-tuning of ``finetune_transformer.py``: the classifier
+only (``feature_extract = True``, line 73; ``finetune=head``) on a freshly initialised head
+(``model_ft.head = nn.Linear(num_ftrs, num_classes)``, line 366 for the configured DeiT-B; the
+task's pretrained base always comes with a fresh head), by SGD without weight decay and the
+step-decay schedule (``optimiser=sgd``, :mod:`.finetune`). ε is the official bound in the
+network's input space (:func:`.poisons.epsilon_bound`): normalised units where the network
+normalises its input (``imagenet``), pixel units on ``digits`` and ``mnist``, whose networks
+take pixels as they are.
+
+At the other presets fine-tuning is the harness's loop with ``full-ft``'s defaults
+(``optimiser=adamw``), so ``full-ft`` on the same task is a clean control that trains alike;
+``poison_rate=0`` is the clean control inside this method, with the same settings and the same
+evaluation (its attack success rate is how often the trigger alone sends source images to the
+target). ``finetune=all`` trains every weight.
 
 Classes are the task's own label ids (on ``digits`` and ``mnist``, 0 is the first of
 ``task.classes``: the digit 5 by default).
@@ -19,15 +31,18 @@ Classes are the task's own label ids (on ``digits`` and ``mnist``, 0 is the firs
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 import torch
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, Outcome, PerPreset, Setting, Task, UcdbenchError, expand_dense,
+    Artifact, AugmentedViews, Config, FitContext, ImageClassification, Outcome, PerPreset, Setting, Task, UcdbenchError, expand_dense,
     train,
 )
+from ucdbench_plugins.methods.backdoor.finetune import official_finetune
 from ucdbench_plugins.methods.backdoor.poisons import PoisonedTraining, hidden_trigger_poisons
 from ucdbench_plugins.shared.backdoor.trigger import TargetedAttack, TriggerPaste, trigger_pattern
 from ucdbench_plugins.shared.method_settings import training_settings
@@ -44,13 +59,42 @@ def _class_ids(value: Any) -> str | None:
     return f"{value!r} is not allowed: expected 'all' or a non-empty JSON list of class ids, e.g. [1] or [1, 2]"
 
 
+def poison_count(rate: float, training_images: int) -> int:
+    """The poisons ``poison_rate`` asks for: that share of the training set, rounded."""
+    return round(rate * training_images)
+
+
+def training_images(task: Task) -> int:
+    """The training set ``poison_rate`` is a share of, on a prepared ``task``: ``num_train``
+    where the task declares it (no image read), else the images of one pass of its stream."""
+    if isinstance(task, AugmentedViews):
+        return task.num_train
+    return sum(len(y) for _, y in task.train_batches(256, 1))
+
+
+@functools.cache
+def _prepared_training_images(task_type: type[Task], preset: str, seed: int, config: str) -> int:
+    task = task_type(preset, seed, json.loads(config))
+    task.prepare()
+    return training_images(task)
+
+
+def training_size(task: Task) -> int:
+    """:func:`training_images` of a prepared copy of ``task`` (``task`` itself is not yet
+    prepared before a run), prepared once per configuration in a process: a sweep checks many
+    runs of one task."""
+    return _prepared_training_images(type(task), task.preset, task.seed,
+                                     json.dumps(task.config, sort_keys=True, default=str))
+
+
 class Backdoor(DenseModel):
     name = "backdoor"
     requires = (ImageClassification,)
     settings = {
-        "variant": Setting("badnets", "badnets: triggered source images relabelled as the target; hidden: target "
-                                      "images perturbed within epsilon toward triggered sources' features, correctly "
-                                      "labelled", choices=("badnets", "hidden")),
+        "variant": Setting(PerPreset("badnets", "badnets", "hidden"),
+                           "badnets: triggered source images relabelled as the target; hidden: target images "
+                           "perturbed within epsilon toward triggered sources' features, correctly labelled (the "
+                           "official code's only poisons)", choices=("badnets", "hidden")),
         "trigger_size": Setting(PerPreset(2, 4, 30), "side of the square trigger in pixels (official: 30 on 224)",
                                 minimum=1),
         "trigger_seed": Setting(10, "seed of the trigger's random binary pattern (the official trigger_id is 10)",
@@ -65,7 +109,10 @@ class Backdoor(DenseModel):
         "finetune": Setting(PerPreset("all", "all", "head"), "the weights fine-tuning trains: every one, or the "
                                                               "classifier only (the official feature_extract)",
                             choices=("all", "head")),
-        "epsilon": Setting(16 / 255, "hidden: L-infinity bound of the perturbation, in [0, 1] pixel units",
+        "epsilon": Setting(16 / 255, "hidden: L-infinity bound of the perturbation in the network's input space, "
+                                     "as the official clamp: normalised units where the network normalises its "
+                                     "input (imagenet: ε · std in pixels), pixel units in [0, 1] where it does not "
+                                     "(digits, mnist)",
                            minimum=0, exclusive_minimum=True, maximum=1),
         "poison_steps": Setting(PerPreset(10, 200, 5000), "hidden: gradient steps per batch of poisons (official "
                                                           "num_iter 5000)", minimum=1),
@@ -74,9 +121,30 @@ class Backdoor(DenseModel):
                              minimum=0, exclusive_minimum=True),
         "poison_batch": Setting(32, "hidden: poisons optimised together, paired with as many triggered sources "
                                     "(official 32)", minimum=1),
-        **training_settings(lr=PerPreset(1e-3, 5e-4, 1e-4), epochs=PerPreset(3, 20, 30),
-                            batch_size=PerPreset(64, 64, 128), weight_decay=0.05),
+        "optimiser": Setting(PerPreset("adamw", "adamw", "sgd"), "adamw: the harness's loop (AdamW, cosine decay; "
+                                                                 "full-ft's); sgd: the official one (SGD, momentum "
+                                                                 "0.9, lr × 0.1 every 10 epochs)",
+                             choices=("adamw", "sgd")),
+        **training_settings(epochs=PerPreset(3, 20, 10), batch_size=PerPreset(64, 64, 64)),
+        "lr": Setting(PerPreset(1e-3, 5e-4, 1e-3), "learning rate: AdamW's peak (cosine decay to 0), or SGD's "
+                                                   "before its step decay", minimum=0, exclusive_minimum=True),
+        "weight_decay": Setting(PerPreset(0.05, 0.05, 0.0), "AdamW's decoupled weight decay, or SGD's L2 (the "
+                                                            "official: none)", minimum=0),
     }
+
+    def settings_problem(self, task: Task, config: Config) -> str | None:
+        """A ``poison_rate`` above 0 that rounds to no poison on the task's training set (0
+        itself is the clean control), refused before any run with the count and the smallest
+        rate that makes one poison."""
+        rate = config["poison_rate"]
+        if rate == 0:
+            return None
+        size = training_size(task)
+        if poison_count(rate, size) > 0:
+            return None
+        return (f"poison_rate={rate} makes round({rate} × {size}) = 0 poisons on the {size} training images of "
+                f"{task.name}: set poison_rate ≥ {1 / size:.3g} (one poison), or poison_rate=0 for "
+                "the clean control")
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         attack = self._attack(task, config)
@@ -87,9 +155,10 @@ class Backdoor(DenseModel):
             params = [p for name, p in model.named_parameters() if name in head]
         else:
             params = list(model.parameters())
-        metrics = train(model, PoisonedTraining(task, poisons, labels, ctx.seed), ctx, params=params,
-                        epochs=config["epochs"], lr=config["lr"], batch_size=config["batch_size"],
-                        weight_decay=config["weight_decay"], desc="poisoned fine-tune")
+        loop = official_finetune if config["optimiser"] == "sgd" else train
+        metrics = loop(model, PoisonedTraining(task, poisons, labels, ctx.seed), ctx, params=params,
+                       epochs=config["epochs"], lr=config["lr"], batch_size=config["batch_size"],
+                       weight_decay=config["weight_decay"])
         metrics["poisons"] = float(len(labels))
         return self.stored_outcome(task, model, metrics, {key: config[key] for key in ATTACK})
 
@@ -124,13 +193,11 @@ class Backdoor(DenseModel):
     def _poisons(task: Task, config: Config, attack: TargetedAttack, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The poisons and their labels: ``poison_rate`` × the training set, drawn with ``seed``."""
         images = {"source": [], "target": []}
-        size = 0
         for x, y in task.train_batches(1, 1):  # one pass, every image once
-            size += len(y)
             images["source"].append(x[attack.counts(y)])
             images["target"].append(x[y == attack.target_class])
         sources, targets = torch.cat(images["source"]), torch.cat(images["target"])
-        count = round(config["poison_rate"] * size)
+        count = poison_count(config["poison_rate"], training_images(task))
         generator = torch.Generator().manual_seed(seed)
         label = torch.full((count,), attack.target_class, dtype=torch.long)
         pool = sources if config["variant"] == "badnets" else targets

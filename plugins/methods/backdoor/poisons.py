@@ -10,11 +10,18 @@
   correctly labelled as the target. Per batch: δ = 0; each step, the source features are
   re-paired with the poisons' by :func:`official_pairing`, the loss is the sum of squared
   feature distances, δ ← clamp(δ − lr·∇δ, −ε, ε) with lr halved every 1000 steps, then the
-  image is clamped to [0, 1]. Two departures, both because the harness's images are in
-  [0, 1] with normalisation inside the model: ε is in pixel units (the official clamp is in
-  ImageNet-normalised units, 16/255 × std ≈ 3.6/255 in pixels); and the official early stop
-  (every pair's squared distance < 15, a DeiT-B feature scale) is left out: ``poison_steps``
-  steps run.
+  image is clamped to [0, 1].
+
+The ε bound is the official one, in the space the network receives its input in
+(``generate_poison_transformer.py``: ``eps1 = eps/255`` at line 188 is applied at line 297 to
+the perturbation of ImageNet-normalised images, lines 248-249; the image is taken back to
+pixels and clamped to [0, 1] at lines 299-301). The harness's images are in [0, 1] with any
+normalisation inside the model, so :func:`epsilon_bound` turns ε into pixel units per channel:
+ε · std where the network normalises its input itself (the local-dataset tasks' ``Normalise``,
+ImageNet's std: 16/255 · 0.224 ≈ 3.6/255 in pixels, as the official code), ε itself where it
+takes pixels as they are (``digits``, ``mnist``: no normalisation, so both spaces are one).
+One departure: the official early stop (every pair's squared distance < 15, line 307, a DeiT-B
+feature scale) is left out: ``poison_steps`` steps run.
 
 The poisons are added to the clean training set (the official ``ConcatDataset`` of clean and
 poison images): :class:`PoisonedTraining` is the task's own training stream with each batch
@@ -31,6 +38,7 @@ from torch import nn
 
 from ucdbench.api import Task
 from ucdbench_plugins.shared.backdoor.trigger import TriggerPaste
+from ucdbench_plugins.shared.local_images.task import Normalise
 
 
 def official_pairing(source: torch.Tensor, poison: torch.Tensor) -> torch.Tensor:
@@ -59,10 +67,19 @@ def classifier_input(model: nn.Module, head: nn.Module, images: torch.Tensor) ->
     return seen[-1].flatten(1)
 
 
+def epsilon_bound(model: nn.Module, epsilon: float) -> torch.Tensor:
+    """The official ε, given in the network's input space, as a bound on pixels: (1, C, 1, 1)
+    ε · std where ``model`` normalises its input (a :class:`Normalise` inside), else ε."""
+    normalise = next((m for m in model.modules() if isinstance(m, Normalise)), None)
+    return torch.tensor(epsilon) if normalise is None else epsilon * normalise.std.detach().cpu()
+
+
 def hidden_trigger_poisons(model: nn.Module, head: nn.Module, targets: torch.Tensor, sources: torch.Tensor,
                            trigger: TriggerPaste, *, epsilon: float, steps: int, lr: float, batch: int) -> torch.Tensor:
-    """Target-class images perturbed within ``epsilon`` toward the features of ``sources`` with
-    the trigger pasted, ``batch`` pairs at a time (the official loaders' 32)."""
+    """Target-class images perturbed within the official ``epsilon`` (:func:`epsilon_bound`)
+    toward the features of ``sources`` with the trigger pasted, ``batch`` pairs at a time (the
+    official loaders' 32)."""
+    bound = epsilon_bound(model, epsilon).to(targets.dtype)
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -79,7 +96,7 @@ def hidden_trigger_poisons(model: nn.Module, head: nn.Module, targets: torch.Ten
             loss = ((source_features - features) ** 2).sum()
             (gradient,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
-                delta = (delta - lr * 0.5 ** (step // 1000) * gradient).clamp(-epsilon, epsilon)
+                delta = torch.maximum(torch.minimum(delta - lr * 0.5 ** (step // 1000) * gradient, bound), -bound)
                 delta = (clean + delta).clamp(0, 1) - clean
         poisons.append((clean + delta).detach())
     return torch.cat(poisons)
