@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ucdbench.state import HeadInput, encoder_of
 from ucdbench_plugins.shared import representation
 from ucdbench_plugins.shared.representation import (
-    VOTES, ProbeRecipe, fit_linear_classifier, fit_linear_probe, knn_predict, knn_top1, nearest_neighbours, probe_top1,
+    VOTES, ProbeRecipe, fit_linear_probe, knn_predict, knn_top1, nearest_neighbours, probe_top1,
 )
 
 
@@ -55,14 +55,20 @@ def test_a_tie_goes_to_the_label_ranked_first():
     assert knn_predict(bank, torch.tensor([3, 1]), torch.tensor([[0.4, 0.6]]), 2).tolist() == [1]
 
 
-def test_the_linear_probe_separates_separable_classes_and_takes_raw_features():
+def test_the_head_probe_folds_into_one_linear_layer_on_raw_features():
+    """with_linear_probe's probe (no L2-normalisation): the folded layer is the same map on raw
+    features, at any scale and offset, and separates separable classes."""
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(60, 3, generator=generator) * 0.1
     y = torch.arange(60) % 3
     x[torch.arange(60), y] += 5.0
-    x = x * 100 + 7  # raw scale and offset: the layer folds the standardisation in
-    classifier = fit_linear_classifier(x, y, 3)
-    assert torch.equal(classifier(x).argmax(dim=1), y)
+    x = x * 100 + 7
+    probe = fit_linear_probe(x, y, 3, torch.device("cpu"), seed=0, unit=False)
+    folded = probe.folded()
+    assert torch.allclose(folded(x), probe(x), atol=1e-4)
+    assert torch.equal(folded(x).argmax(dim=1), y)
+    with pytest.raises(ValueError, match="not affine"):
+        fit_linear_probe(x, y, 3, torch.device("cpu"), seed=0, recipe=ProbeRecipe(epochs=1)).folded()
 
 
 def test_the_head_input_is_what_the_classifier_receives():
@@ -162,11 +168,33 @@ def test_the_sgd_probe_separates_separable_features():
     assert probe_top1(probe, *_clusters(1, 500, spread=0.1), torch.device("cpu")) > 99.0
 
 
+def _lbfgs_optimum(x: torch.Tensor, y: torch.Tensor, classes: int):
+    """The reference: the same probe (L2-normalised, standardised, weight decay 1e-4) minimised
+    full-batch by L-BFGS from zero, the convex problem's optimum on a small case."""
+    unit = x / x.norm(dim=1, keepdim=True)
+    z = (unit - unit.mean(dim=0)) / unit.std(dim=0)
+    layer = nn.Linear(x.shape[1], classes)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    optimizer = torch.optim.LBFGS(layer.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(layer(z), y) + 1e-4 / 2 * layer.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return lambda q: layer(((q / q.norm(dim=1, keepdim=True)) - unit.mean(dim=0)) / unit.std(dim=0))
+
+
 def test_the_sgd_probe_agrees_with_the_lbfgs_optimum_on_a_small_case():
     x, y = _clusters(0, 1500)
     queries, labels = _clusters(1, 1000)
     sgd = probe_top1(fit_linear_probe(x, y, 10, torch.device("cpu"), seed=0), queries, labels, torch.device("cpu"))
-    lbfgs = 100.0 * float((fit_linear_classifier(x, y, 10)(queries).argmax(dim=1) == labels).float().mean())
+    with torch.enable_grad():
+        reference = _lbfgs_optimum(x, y, 10)
+    lbfgs = 100.0 * float((reference(queries).argmax(dim=1) == labels).float().mean())
     assert 60.0 < lbfgs < 99.0  # neither trivial nor saturated: the comparison says something
     assert abs(sgd - lbfgs) < 3.0
 

@@ -25,8 +25,6 @@ from ucdbench.api import (
 )
 
 VOTES = ("majority", "weighted")
-PROBE_STEPS = 100
-PROBE_WEIGHT_DECAY = 1e-4
 
 
 FEATURE_BATCH = 256
@@ -141,37 +139,6 @@ def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tenso
     return 100.0 * float((predicted == labels).float().mean())
 
 
-def fit_linear_classifier(train_features: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
-                          steps: int = 100, weight_decay: float = 1e-4) -> nn.Linear:
-    """A linear classifier on frozen features: standardised by the training mean and spread,
-    cross-entropy plus ``weight_decay`` · ‖W‖², minimised full-batch by L-BFGS (deterministic:
-    zero start, no sampling). The standardisation is folded into the returned layer, so it
-    takes raw features. The papers train theirs by SGD for tens of epochs over ImageNet;
-    full-batch L-BFGS reaches the same convex optimum on CPU-sized splits in a second."""
-    mean = train_features.mean(dim=0)
-    spread = train_features.std(dim=0).clamp(min=1e-6)
-    x = (train_features - mean) / spread
-    layer = nn.Linear(x.shape[1], num_classes)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    optimizer = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=steps, history_size=20,
-                                  line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(layer(x), labels) + weight_decay * layer.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    folded = nn.Linear(x.shape[1], num_classes)
-    with torch.no_grad():
-        folded.weight.copy_(layer.weight / spread)
-        folded.bias.copy_(layer.bias - (layer.weight * (mean / spread)).sum(dim=1))
-    return folded.requires_grad_(False)
-
-
 @dataclass(frozen=True)
 class ProbeRecipe:
     """The official linear evaluation's optimisation (``self_supervised/eval_linear.py`` of
@@ -199,16 +166,17 @@ STATISTICS_ROWS = 65536
 """Rows of features normalised at once for the probe's statistics."""
 
 
-def normalised_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, 1/√(var + 1e-5)) over the rows of the L2-normalised ``features`` (the unbiased
-    variance, as ``torch.var_mean``), accumulated in float64 a block of rows at a time, so no
-    normalised copy of all features is made."""
+def normalised_statistics(features: torch.Tensor, unit: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, 1/√(var + 1e-5)) over the rows of ``features``, L2-normalised first with ``unit``
+    (the unbiased variance, as ``torch.var_mean``), accumulated in float64 a block of rows at a
+    time, so no normalised copy of all features is made."""
     total = torch.zeros(features.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
     for start in range(0, len(features), STATISTICS_ROWS):
-        unit = _unit(features[start:start + STATISTICS_ROWS].float()).double()
-        total += unit.sum(dim=0)
-        squares += unit.pow(2).sum(dim=0)
+        block = features[start:start + STATISTICS_ROWS].float()
+        block = (_unit(block) if unit else block).double()
+        total += block.sum(dim=0)
+        squares += block.pow(2).sum(dim=0)
     n = len(features)
     mean = total / n
     var = (squares - n * mean.pow(2)).clamp(min=0) / max(n - 1, 1)
@@ -216,11 +184,13 @@ def normalised_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 class LinearProbe(nn.Module):
-    """The official probe: L2-normalise, standardise by the training features' statistics
-    (``Normalize``, ``FullBatchNorm``), then a linear layer."""
+    """The official probe: L2-normalise (with ``unit``), standardise by the training features'
+    statistics (``Normalize``, ``FullBatchNorm``), then a linear layer."""
 
-    def __init__(self, mean: torch.Tensor, inv_std: torch.Tensor, num_classes: int, generator: torch.Generator) -> None:
+    def __init__(self, mean: torch.Tensor, inv_std: torch.Tensor, num_classes: int, generator: torch.Generator,
+                 unit: bool = True) -> None:
         super().__init__()
+        self.unit = unit
         self.register_buffer("mean", mean)
         self.register_buffer("inv_std", inv_std)
         self.linear = nn.Linear(len(mean), num_classes)
@@ -230,19 +200,30 @@ class LinearProbe(nn.Module):
             self.linear.bias.copy_(torch.rand(self.linear.bias.shape, generator=generator) * 2 * bound - bound)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((_unit(features) - self.mean) * self.inv_std)
+        return self.linear(((_unit(features) if self.unit else features) - self.mean) * self.inv_std)
+
+    def folded(self) -> nn.Linear:
+        """The same map as one linear layer on raw features (the standardisation folded into the
+        weights): only a probe without ``unit``, whose map is affine."""
+        if self.unit:
+            raise ValueError("an L2-normalising probe is not affine: it has no folded linear layer")
+        layer = nn.Linear(self.linear.in_features, self.linear.out_features).to(self.mean.device)
+        with torch.no_grad():
+            layer.weight.copy_(self.linear.weight * self.inv_std)
+            layer.bias.copy_(self.linear.bias - layer.weight @ self.mean)
+        return layer.requires_grad_(False)
 
 
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, device: torch.device,
-                     seed: int, recipe: ProbeRecipe = ProbeRecipe()) -> LinearProbe:
+                     seed: int, recipe: ProbeRecipe = ProbeRecipe(), unit: bool = True) -> LinearProbe:
     """:class:`LinearProbe` trained by mini-batch SGD (:class:`ProbeRecipe`) on frozen ``features``
     (N, D, on the host): each step moves one batch to ``device``, so memory there is a batch and
     the layer, whatever N (ImageNet's 1.28M × 2048 never is one tensor on the device, nor one
     matmul). The init and every epoch's order come from ``seed``. Unlike the official script,
     the features are computed once, without its training augmentation (RandomResizedCrop, flip)."""
     generator = torch.Generator().manual_seed(seed)
-    mean, inv_std = normalised_statistics(features)
-    probe = LinearProbe(mean, inv_std, num_classes, generator).to(device)
+    mean, inv_std = normalised_statistics(features, unit)
+    probe = LinearProbe(mean, inv_std, num_classes, generator, unit).to(device)
     optimizer = torch.optim.SGD(probe.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(recipe.milestones))
@@ -272,11 +253,14 @@ def probe_top1(probe: nn.Module, features: torch.Tensor, labels: torch.Tensor, d
 
 def with_linear_probe(task: Task, model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` (in place, frozen, in eval mode) with its ``head`` a linear probe on its frozen
-    features of the labelled training images: how a representation method's model is scored."""
+    features of the labelled training images: how a representation method's model is scored.
+    The probe is the official recipe's (:func:`fit_linear_probe`, streamed, on ``device``) but
+    without its L2-normalisation, which no linear head can hold: standardised features, the
+    standardisation folded into the head, so the model stays the task's network."""
     model.eval()
     train_features, labels, _ = labelled_features(task.encoder(model), task, "train", device)
-    head = fit_linear_classifier(train_features, labels, task.num_classes, steps=PROBE_STEPS,
-                                 weight_decay=PROBE_WEIGHT_DECAY)
+    probe = fit_linear_probe(train_features, labels, task.num_classes, device, task.seed, unit=False)
+    head = probe.folded()
     with torch.no_grad():
         model.head.weight.copy_(head.weight)
         model.head.bias.copy_(head.bias)
