@@ -12,7 +12,7 @@ from ucdbench.interfaces import UcdbenchError
 from ucdbench.runner import merge_config
 from ucdbench.store import RunStore
 from ucdbench_plugins.methods.nola.method import NOLA, NOLACode
-from ucdbench_plugins.shared.reparam.layouts import LowRankLayout, adapter_slots
+from ucdbench_plugins.shared.reparam.layouts import LayerLowRankLayout, LowRankLayout, adapter_slots, layout_from_spec
 from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
 
 
@@ -88,7 +88,11 @@ def test_form_and_auto_settings_follow_the_official_scripts():
     on_gpt2 = nola.configure(gpt2(), paper, "paper")
     assert {k: on_gpt2[k] for k in ("form", "rank", "alpha", "k", "l", "lr")} == {
         "form": "gpt2", "rank": 8, "alpha": 2.0, "k": 256, "l": 256, "lr": 1e-2}
-    assert nola.configure(vit(), {**paper, "mode": "scratch"}, "paper")["form"] == "gpt2"
+    scratch = nola.configure(vit(), {**paper, "mode": "scratch"}, "paper")
+    assert {k: scratch[k] for k in ("form", "rank", "alpha", "k", "l", "lr", "head_bases")} == {
+        "form": "gpt2", "rank": 64, "alpha": 2.0, "k": 2_000, "l": 2_000, "lr": 1e-3, "head_bases": 10_000}
+    small = nola.configure(vit(), {**NOLA.defaults("small"), "mode": "scratch"}, "small")
+    assert {k: small[k] for k in ("rank", "k", "l", "head_bases")} == {"rank": 4, "k": 64, "l": 64, "head_bases": "auto"}
     assert nola.configure(vit(), {**paper, "targets": ["q", "v"]}, "paper")["form"] == "gpt2"
     assert nola.configure(vit(), {**paper, "k": 7, "form": "gpt2"}, "paper")["k"] == 7  # a number overrides auto
     with pytest.raises(UcdbenchError, match="form='lora'.*expected one of 'auto', 'gpt2', 'vit-mlp'"):
@@ -120,3 +124,66 @@ def test_gpt2_adapters_on_q_and_v_store_k_plus_l_per_matrix():
     code = NOLACode(layout.wanted(), k=16, l=12, keep_bases=False, seed=0, rng="cpu", device="cpu")
     assert code.form == "gpt2" and len(layout.slots) == 4  # Q and V of 2 layers
     assert sum(t.numel() for t in code.stored().values()) == len(layout.slots) * (16 + 12)
+
+
+class TinyCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, bias=False)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.head = torch.nn.Linear(4, 3)
+
+
+def test_scratch_layout_is_one_near_square_matrix_per_layer_bias_included_batchnorm_left_dense():
+    """The paper's "all parameters of a layer" in one matrix "close to square shape": the
+    classifier's 12 weights and 3 biases are a 3 × 5 matrix, the 36 conv weights 6 × 6."""
+    network = TinyCNN()
+    layout = LayerLowRankLayout.of(network, rank=2, alpha=4.0)
+    assert [(s.name, s.out_features, s.in_features) for s in layout.slots] == [("conv", 6, 6), ("head", 3, 5)]
+    assert layout.params == ["conv.weight", "head.weight", "head.bias"]  # BatchNorm's affine is not generated
+    generated = {name: torch.randn(shape) for name, shape in layout.wanted().items()}
+    base = {name: p.detach() for name, p in network.named_parameters() if name in layout.params}
+    weights = layout.compose(generated, base)
+    head_delta = (2.0 * generated["head.B"] @ generated["head.A"]).reshape(-1)
+    assert torch.equal(weights["head.weight"], base["head.weight"] + head_delta[:12].view(3, 4))
+    assert torch.equal(weights["head.bias"], base["head.bias"] + head_delta[12:])
+    assert layout_from_spec(layout.spec(), TinyCNN()).spec() == layout.spec()
+    with pytest.raises(UcdbenchError, match="different architecture"):
+        layout_from_spec(layout.spec(), torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def test_the_classifier_has_its_own_bases_and_its_code_rebuilds_bitwise():
+    layout = LayerLowRankLayout.of(TinyCNN(), rank=2, alpha=4.0)
+    code = NOLACode(layout.wanted(), k=3, l=2, keep_bases=True, seed=4, rng="cpu", device="cpu", head=("head",),
+                    head_k=7, head_l=7)
+    assert {name: tuple(t.shape) for name, t in code.stored().items()} == {
+        "a": (1, 3), "b": (1, 2), "head_a": (1, 7), "head_b": (1, 7)}
+    with torch.no_grad():
+        for coefficients in code.stored().values():
+            coefficients.normal_()
+    tensors = {name: t.detach().clone() for name, t in code.stored().items()}
+    rebuilt = NOLACode.rebuild(code.spec(), tensors, layout.wanted(), None, torch.device("cpu"))
+    trained, again = code(), rebuilt()
+    assert all(torch.equal(trained[name], again[name]) for name in layout.wanted())
+    same_seed = NOLACode(layout.wanted(), k=3, l=2, keep_bases=True, seed=4, rng="cpu", device="cpu", head=("head",))
+    assert same_seed.head_a.shape == (1, 3)  # without its own count the classifier takes k and l
+
+
+def test_scratch_run_stores_coefficients_and_batchnorm_only_and_rebuilds_bitwise(tmp_path):
+    from ucdbench.artifacts import read_artifact
+    from ucdbench.plugins import load_registry
+    from ucdbench.runner import RunSpec, execute, resolve
+
+    overrides = {"mode": "scratch", "epochs": 1, "head_bases": 8, "task.model": "cnn", "task.classes": "0-9",
+                 "task.pretrain_classes": "none", "task.width": 8}
+    run = resolve(load_registry(), RunSpec("nola", "digits", "smoke", 0, "cpu", overrides))
+    record = execute(run, "cpu", RunStore(tmp_path))
+    assert record["status"] == "ok", record.get("traceback")
+    assert record["evaluations"]["reconstruction"]["weights_equal"] is True
+    artifact = read_artifact(record["artifact"])
+    spec, layers = artifact.metadata["code"], artifact.metadata["layout"]["layers"]
+    assert spec["head"] == ["head"] and artifact.tensors["head_a"].shape == artifact.tensors["head_b"].shape == (1, 8)
+    assert artifact.tensors["a"].shape == (spec["matrices"], 32) and spec["matrices"] == len(layers) - 1
+    generated = {name for tensors in layers.values() for name, _ in tensors}
+    assert {"head.weight", "head.bias"} <= generated and not generated & set(artifact.tensors)
+    assert artifact.metadata["head"] and all(name.rsplit(".", 1)[0] not in layers for name in artifact.metadata["head"])

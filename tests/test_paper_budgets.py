@@ -11,7 +11,10 @@ import torch
 
 from ucdbench.runner import merge_config
 from ucdbench_plugins.methods.mcnc.method import MCNC
+from ucdbench_plugins.methods.nola.method import NOLA
+from ucdbench_plugins.methods.nola.method import PAPER_STORED_NUMBERS as NOLA_PAPER_NUMBERS
 from ucdbench_plugins.methods.pranc.method import PAPER_STORED_NUMBERS, PRANC
+from ucdbench_plugins.shared.local_images.task import NormalizedClassifier
 from ucdbench_plugins.tasks.imagenet.task import ImageNet
 
 IMAGENET100_RESNET18 = 11_227_812
@@ -22,22 +25,30 @@ def imagenet_task(preset: str = "paper") -> ImageNet:
     return ImageNet(preset, 0, merge_config(ImageNet, preset, {}, "task 'imagenet'"))
 
 
-def stored_at(method_cls, preset: str = "paper", **overrides) -> tuple[dict[str, torch.Tensor], dict]:
-    """The tensors ``method_cls`` at ``preset`` stores for ResNet-18 on ImageNet-100, and its
-    configuration: what fit would write to the artifact, built on the meta device."""
+def resnet18(task: ImageNet) -> NormalizedClassifier:
+    """The network the task builds, on the meta device: timm's ResNet-18 with a 100-class
+    classifier as ``head`` (its input normalisation holds no parameters and stores nothing)."""
     import timm
 
-    task = imagenet_task(preset)
     with torch.device("meta"):
-        network = timm.create_model(task.config["model"], num_classes=100)
+        return NormalizedClassifier(timm.create_model(task.config["model"], num_classes=100), (0.5,) * 3, (0.5,) * 3)
+
+
+def stored_at(method_cls, preset: str = "paper", **overrides) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors ``method_cls`` at ``preset`` stores for ResNet-18 on ImageNet-100, and its
+    configuration as the runner records it (before the method's ``configure`` resolves its
+    ``auto`` settings: what a figure's ``where`` is matched with): what fit would write to the
+    artifact, built on the meta device."""
+    task = imagenet_task(preset)
+    network = resnet18(task)
     method = method_cls()
-    config = merge_config(method_cls, preset, overrides, f"method {method.name!r}", task.config)
-    config = method.configure(network, config, preset)
+    recorded = merge_config(method_cls, preset, overrides, f"method {method.name!r}", task.config)
+    config = method.configure(network, recorded, preset)
     layout = method.layout(network, config)
     dense = method.dense_parameters(task, network, layout, config)
     # from scratch: none of these layouts has starting values for the code to add to
     code = method.make_code(layout.wanted(), None, config, seed=0, rng="cpu", device=torch.device("meta"))
-    return method.stored_tensors(code, network, dense), config
+    return method.stored_tensors(code, network, dense), recorded
 
 
 def numbers(tensors: dict[str, torch.Tensor], floats_only: bool = False) -> int:
@@ -45,11 +56,7 @@ def numbers(tensors: dict[str, torch.Tensor], floats_only: bool = False) -> int:
 
 
 def test_the_network_is_the_papers_resnet18():
-    import timm
-
-    with torch.device("meta"):
-        network = timm.create_model(imagenet_task().config["model"], num_classes=100)
-    assert sum(p.numel() for p in network.parameters()) == IMAGENET100_RESNET18
+    assert sum(p.numel() for p in resnet18(imagenet_task()).parameters()) == IMAGENET100_RESNET18
 
 
 def test_pranc_paper_preset_stores_the_papers_119200_numbers():
@@ -79,6 +86,47 @@ def test_pranc_figure_stands_beside_its_budget_only():
         stored, config = stored_at(PRANC, **other)
         assert numbers(stored, floats_only=True) != PAPER_STORED_NUMBERS
         assert not figure.applies_to("imagenet", config, task_config)
+    assert not figure.applies_to("imagenet", paper, {**task_config, "model": "resnet50"})
+
+
+BATCHNORM_AFFINE = 9_600
+"""ResNet-18's BatchNorm weights and biases: 2 × 4,800 channels."""
+
+
+def trained(stored: dict[str, torch.Tensor]) -> int:
+    """The numbers a NOLA artifact holds that training set: coefficients and dense parameters
+    (the running statistics are BatchNorm's buffers, which the NOLA paper does not count)."""
+    params = set(dict(resnet18(imagenet_task()).named_parameters()))
+    return sum(t.numel() for name, t in stored.items() if name in params or name in ("a", "b", "head_a", "head_b"))
+
+
+def test_nola_paper_preset_from_scratch_trains_the_papers_109600_numbers():
+    """k = l = 2,000 on each of the 20 convolutions and 10,000 on the classifier (its bias inside
+    its matrix, so not stored), BatchNorm's affine dense: the NOLA paper's appendix setting,
+    Table 8's count. The artifact also stores BatchNorm's running statistics to rebuild from."""
+    stored, config = stored_at(NOLA, mode="scratch")
+    assert stored["a"].shape == stored["b"].shape == (20, 2_000)
+    assert stored["head_a"].shape == stored["head_b"].shape == (1, 10_000)
+    dense = [name for name in stored if name.endswith((".weight", ".bias"))]
+    assert "head.bias" not in stored and all(".bn" in name or ".downsample.1." in name for name in dense)
+    assert sum(stored[name].numel() for name in dense) == BATCHNORM_AFFINE
+    assert trained(stored) == NOLA_PAPER_NUMBERS == 109_600
+    assert numbers(stored, floats_only=True) == NOLA_PAPER_NUMBERS + BATCHNORM_AFFINE  # + running means, variances
+    assert NOLA().configure(resnet18(imagenet_task()), config, "paper")["rank"] == 64
+
+
+def test_nola_figure_stands_beside_its_budget_only():
+    (figure,) = NOLA.reported
+    task_config = imagenet_task().config
+    _, paper = stored_at(NOLA, mode="scratch")
+    assert figure.applies_to("imagenet", paper, task_config)
+    for preset, other in (("paper", {"k": 1_000}), ("paper", {"l": 500}), ("paper", {"head_bases": 5_000}),
+                          ("small", {})):
+        stored, config = stored_at(NOLA, preset, mode="scratch", **other)
+        assert trained(stored) != NOLA_PAPER_NUMBERS
+        assert not figure.applies_to("imagenet", config, task_config)
+    _, adapter = stored_at(NOLA)  # the paper preset's own mode: adapters, another experiment
+    assert not figure.applies_to("imagenet", adapter, task_config)
     assert not figure.applies_to("imagenet", paper, {**task_config, "model": "resnet50"})
 
 

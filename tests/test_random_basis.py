@@ -180,8 +180,11 @@ def test_artifact_holds_coefficients_head_and_buffers_and_rebuilds_the_complete_
     assert record["status"] == "ok", record.get("traceback")
     artifact = read_artifact(record["artifact"])
     spec, head = artifact.metadata["code"], artifact.metadata["head"]
-    matrices = len(artifact.metadata["layout"].get("slots", []))
+    layout = artifact.metadata["layout"]
+    matrices = len(layout.get("slots", layout.get("layers", [])))  # NOLA from scratch: one matrix per layer
     coefficient_names = {"mcnc": {"alpha", "beta"}, "pranc": {"coefficients"}, "nola": {"a", "b"}}[method]
+    if spec.get("head"):  # NOLA from scratch: the classifier's own coefficients (here k and l, the default)
+        coefficient_names |= {"head_a", "head_b"}
     task_obj = run.task.load()("smoke", 0, run.task_config)
     task_obj.prepare()
     architecture = task_obj.base_model(pretrained=False)
@@ -261,8 +264,10 @@ def test_stored_buffers_are_counted_as_dense_scalars(cnn_runs):
     buffers = persistent_buffers(network)  # smoke CNN: BN of 32 and 64 channels
     # running mean and variance per channel, one batch counter per BN layer
     assert sum(b.numel() for b in buffers.values()) == (32 + 32 + 1) + (64 + 64 + 1) == 194
-    tensors = len(list(network.parameters()))
-    # PRANC combines conv and linear layers only and stores BatchNorm's affine dense, as its code does
+    # PRANC combines conv and linear layers only and stores BatchNorm's affine dense, as its code does;
+    # NOLA generates one matrix per conv and linear layer (bias included) and stores the affine dense,
+    # as the NOLA paper trains its ImageNet-100 ResNet-18
+    layers = [m for m in network.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     affine = {"features.1.weight", "features.1.bias", "features.4.weight", "features.4.bias"}
     assert affine <= set(dict(network.named_parameters()))
     for method, record in records.items():
@@ -270,9 +275,9 @@ def test_stored_buffers_are_counted_as_dense_scalars(cnn_runs):
         spec = artifact.metadata["code"]
         coefficients = {"mcnc": lambda: spec["chunks"] * (spec["k"] + 1),
                         "pranc": lambda: spec["chunks"] * spec["bases"],
-                        "nola": lambda: tensors * (spec["k"] + spec["l"])}[method]()
-        dense = set(buffers) | (affine if method == "pranc" else set())
-        dense_scalars = 194 + (2 * (32 + 64) if method == "pranc" else 0)
+                        "nola": lambda: len(layers) * (spec["k"] + spec["l"])}[method]()
+        dense = set(buffers) | (affine if method in ("pranc", "nola") else set())
+        dense_scalars = 194 + (2 * (32 + 64) if method in ("pranc", "nola") else 0)
         compression = record["evaluations"]["compression"]
         assert set(artifact.dense) == dense, method
         assert compression["dense_scalars"] == dense_scalars, method

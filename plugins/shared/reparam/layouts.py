@@ -10,9 +10,12 @@ Three layouts cover the papers' modes:
   other parameters (BatchNorm's affine) are not generated, and the method trains them dense.
 - :class:`LowRankLayout` — low-rank factors on chosen matrices, W' = W + (alpha / rank) · B A:
   LoRA-style adapters of a pretrained base (NOLA, MCNC on adapters), or NOLA's from-scratch form
-  where every parameter tensor, seen as a matrix, is its seeded initialisation plus B A.
   A matrix may be a slice of a fused projection — the Q or V rows of GPT-2's ``c_attn`` or timm's
   ``qkv`` — as NOLA and LoRA adapt Q and V only.
+- :class:`LayerLowRankLayout` — NOLA from scratch: every layer but the normalisation layers has
+  all its parameters (weight and bias together) flattened into one close-to-square matrix, its
+  seeded initialisation plus B A; the normalisation layers (BatchNorm's affine) are not
+  generated, and the method trains them dense.
 
 A layout names the tensors it wants (``wanted``), their starting values (``initial``: LoRA's
 init for adapter factors, none for direct offsets) and turns generated tensors into dense
@@ -103,13 +106,17 @@ def adapter_slots(model: nn.Module, targets: str | list[str]) -> list[MatrixSlot
     return slots
 
 
-def parameter_slots(model: nn.Module) -> list[MatrixSlot]:
-    """Every parameter tensor as a matrix (first dimension × the rest; a vector is a column)."""
-    slots = []
-    for name, param in model.named_parameters():
-        rows = param.shape[0] if param.dim() else 1
-        slots.append(MatrixSlot(name, name, 0, rows, rows, param.numel() // max(1, rows), False))
-    return slots
+NORMALISATION = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+"""Layers NOLA from scratch leaves dense: BatchNorm (and InstanceNorm), LayerNorm, GroupNorm."""
+
+
+def near_square_rows(size: int) -> int:
+    """The rows of the matrix closest to square that holds ``size`` values: the largest divisor
+    of ``size`` not above its square root (so rows ≤ columns)."""
+    rows = math.isqrt(size)
+    while size % rows:
+        rows -= 1
+    return rows
 
 
 class DirectLayout:
@@ -206,6 +213,66 @@ class LowRankLayout:
         return {"kind": self.kind, "rank": self.rank, "alpha": self.alpha, "slots": [asdict(s) for s in self.slots]}
 
 
+class LayerLowRankLayout(LowRankLayout):
+    """NOLA from scratch (NOLA paper v1, appendix, "Implementation Details" of its CNN
+    experiments: "we reshape all parameters of a layer into a matrix (close to square shape) and
+    apply NOLA to the matrix"): each layer's own parameters — a classifier's weight and bias
+    together — flattened, concatenated and viewed as one rows × columns matrix, rows the
+    :func:`near_square_rows` of their count, W' = W + (alpha / rank) · B A, split back into the
+    layer's tensors. A slot here is a layer (its ``param`` is the layer's name); the layer's
+    tensors are ``members``. Normalisation layers (:data:`NORMALISATION`) are not generated:
+    the paper trains BatchNorm's 9,600 affine numbers directly on ResNet-18. A tensor shared
+    by two layers (GPT-2's tied embedding and output) belongs to the first."""
+
+    kind = "layer-low-rank"
+
+    def __init__(self, members: dict[str, list[tuple[str, tuple[int, ...]]]], rank: int, alpha: float) -> None:
+        self.members = members
+        slots = []
+        for layer, tensors in members.items():
+            size = sum(math.prod(shape) for _, shape in tensors)
+            rows = near_square_rows(size)
+            slots.append(MatrixSlot(layer, layer, 0, rows, rows, size // rows, False))
+        super().__init__(slots, rank, alpha)
+
+    @classmethod
+    def of(cls, model: nn.Module, rank: int, alpha: float) -> LayerLowRankLayout:
+        """Every layer of ``model`` with parameters of its own, normalisation layers left out,
+        named by its module name (``root`` for the model's own, a ViT's position embedding)."""
+        seen: set[int] = set()
+        members: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        for name, module in model.named_modules():
+            tensors = []
+            for leaf, param in module.named_parameters(recurse=False):
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    tensors.append((f"{name}.{leaf}" if name else leaf, tuple(param.shape)))
+            if tensors and not isinstance(module, NORMALISATION):
+                members[name or "root"] = tensors
+        if not members:
+            raise UcdbenchError("the model has no layer but normalisation layers to generate")
+        return cls(members, rank, alpha)
+
+    @property
+    def params(self) -> list[str]:
+        return [name for tensors in self.members.values() for name, _ in tensors]
+
+    def compose(self, generated: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        weights = {}
+        for slot in self.slots:
+            delta = (generated[f"{slot.name}.B"] @ generated[f"{slot.name}.A"]) * self.scale
+            tensors = self.members[slot.name]
+            pieces = delta.reshape(-1).split([math.prod(shape) for _, shape in tensors])
+            for (name, shape), piece in zip(tensors, pieces):
+                weights[name] = base[name] + piece.view(shape)
+        return weights
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rank": self.rank, "alpha": self.alpha,
+                "layers": {layer: [[name, list(shape)] for name, shape in tensors]
+                           for layer, tensors in self.members.items()}}
+
+
 def layout_from_spec(spec: dict[str, Any], network: nn.Module) -> DirectLayout | LowRankLayout:
     """The layout an artifact's ``layout`` metadata describes, over ``network`` (the task's
     architecture); a UcdbenchError when the artifact was made for another architecture."""
@@ -214,6 +281,10 @@ def layout_from_spec(spec: dict[str, Any], network: nn.Module) -> DirectLayout |
     if spec["kind"] in whole:
         layout: DirectLayout | LowRankLayout = whole[spec["kind"]](network)
         fits = layout.spec() == spec
+    elif spec["kind"] == LayerLowRankLayout.kind:
+        members = {layer: [(name, tuple(shape)) for name, shape in tensors] for layer, tensors in spec["layers"].items()}
+        layout = LayerLowRankLayout(members, spec["rank"], spec["alpha"])
+        fits = all(params.get(name) == shape for tensors in members.values() for name, shape in tensors)
     else:
         layout = LowRankLayout([MatrixSlot(**slot) for slot in spec["slots"]], spec["rank"], spec["alpha"])
         fits = all(slot.param in params and math.prod(params[slot.param]) == slot.total_rows * slot.in_features

@@ -11,8 +11,9 @@ generated):
   PRANC generate the same 1,474,560 LoRA factor values from the same budget; what is timed is
   artifact tensors + seed → the A and B factors of every layer (the adapter weights).
 - ``resnet18 from scratch``: every weight of timm's ResNet-18 (11.7M) at 1% stored scalars;
-  what is timed is artifact + seed → the dense weights (θ0 + offsets; NOLA's θ0 + B A per tensor;
-  PRANC's combination of random networks on the conv and linear layers, θ0 among them).
+  what is timed is artifact + seed → the dense weights (θ0 + offsets; NOLA's θ0 + B A per conv
+  and linear layer; PRANC's combination of random networks on the conv and linear layers, θ0
+  among them; NOLA and PRANC store BatchNorm dense).
 
 Each rebuild starts from the artifact's tensors (coefficients drawn at random: the values do
 not change the cost) and is timed by the hardware plugin's ``time_call`` (synchronised; CUDA
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 import torch
 
 from ucdbench.api import load_registry
-from ucdbench_plugins.shared.reparam.layouts import (CombinationLayout, DirectLayout, LowRankLayout, adapter_slots,
-                                              parameter_slots)
+from ucdbench_plugins.shared.reparam.layouts import (CombinationLayout, DirectLayout, LayerLowRankLayout, LowRankLayout,
+                                                     adapter_slots)
 from ucdbench_plugins.shared.reparam.method import Code
 
 
@@ -108,10 +109,10 @@ def cases(budget_percent: float) -> list[Case]:
     out.append(Case("pranc", full_target, combination, lambda d: PRANCCode(
         combination.wanted(), None, bases=100, chunk_size=pranc_chunk_full, keep_bases=False, seed=0, rng=_rng(d),
         device=d), shapes))
-    per_tensor = full_budget // len(list(network.parameters()))
-    lowrank = LowRankLayout(parameter_slots(network), rank=4, alpha=4.0)
+    lowrank = LayerLowRankLayout.of(network, rank=4, alpha=4.0)  # NOLA from scratch: BatchNorm is stored dense
+    per_layer = full_budget // len(lowrank.slots)
     out.append(Case("nola", full_target, lowrank, lambda d: NOLACode(
-        lowrank.wanted(), k=per_tensor // 2, l=per_tensor - per_tensor // 2, keep_bases=False, seed=0, rng=_rng(d),
+        lowrank.wanted(), k=per_layer // 2, l=per_layer - per_layer // 2, keep_bases=False, seed=0, rng=_rng(d),
         device=d), shapes))
     return out
 
