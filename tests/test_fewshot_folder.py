@@ -113,3 +113,35 @@ def test_a_folder_that_cannot_serve_the_episodes_is_a_usage_error(tmp_path):
     missing = tmp_path / "no-novel"
     (missing / "base").mkdir(parents=True)
     assert "has no novel/" in _task(missing).unavailable_reason()
+
+
+# -- class names -----------------------------------------------------------------------------------
+
+
+def test_wordnet_id_folders_are_named_by_their_imagenet_label_or_the_users_file(tmp_path):
+    from ucdbench_plugins.tasks.fewshot.names import class_name, read_names_file
+
+    assert class_name("n01532829", {}) == "house finch, linnet, Carpodacus mexicanus"
+    assert class_name("n01532829_house_finch", {}) == "house finch"  # the official layout: what follows the id
+    assert class_name("golden_retriever", {}) == "golden retriever"
+    assert class_name("n99999999", {}) is None
+    names_file = tmp_path / "names.tsv"
+    names_file.write_text("# mine\nn01532829\tfinch\n\nn99999999\tzebra mussel\n")
+    names = read_names_file(str(names_file))
+    assert class_name("n01532829", names) == "finch" and class_name("n99999999", names) == "zebra mussel"
+    names_file.write_text("n01532829 finch\n")
+    with pytest.raises(UcdbenchError, match="line 1"):
+        read_names_file(str(names_file))
+
+
+def test_every_mini_imagenet_class_has_an_imagenet_label():
+    from importlib import resources
+
+    from ucdbench_plugins.tasks.fewshot.names import imagenet_names
+
+    mini = resources.files("timm.data").joinpath("_info/mini_imagenet_synsets.txt")
+    if not mini.is_file():
+        pytest.skip("timm ships no mini-ImageNet list here")
+    ids = mini.read_text().split()
+    assert len(ids) == 100 and all(imagenet_names().get(wnid) for wnid in ids)
+    assert len(imagenet_names()) == 1000

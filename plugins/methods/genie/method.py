@@ -27,7 +27,7 @@ from ucdbench.api import Artifact, Config, FewShotClassification, FitContext, Ou
 from ucdbench_plugins.shared.fewshot.augmentation import Augmentation, FewShotLearner, NoAugmentation
 from ucdbench_plugins.shared.fewshot.generative import GENIE_ADA_RATIOS, GeNIe, GeNIeAda, Img2Img, Txt2Img
 from ucdbench_plugins.shared.fewshot.grid import sample_grid
-from ucdbench_plugins.shared.fewshot.mixing import CutMix, MixUp
+from ucdbench_plugins.shared.fewshot.mixing import MIXING_ALPHA, CutMix, MixUp
 from ucdbench_plugins.shared.outcome import ModelOutcome
 
 
@@ -146,10 +146,11 @@ class Txt2ImgMethod(FewShotAugmentationMethod):
 
 
 class MixUpMethod(FewShotAugmentationMethod):
-    """MixUp of a shot with another class's shot, labelled as the larger share's class."""
+    """MixUp of shuffled support images in batches, soft labels (``few_shot/evaluate_v3.py``)."""
 
     name = "mixup"
-    settings = {"alpha": Setting(1.0, "α of the Beta(α, α) mixing weight", minimum=0, exclusive_minimum=True)}
+    settings = {"alpha": Setting(MIXING_ALPHA, "α of the Beta(α, α) mixing weight (official 0.8)", minimum=0,
+                                 exclusive_minimum=True)}
 
     def recipe(self, config: Config) -> dict[str, Any]:
         return {"alpha": config["alpha"]}
@@ -159,7 +160,7 @@ class MixUpMethod(FewShotAugmentationMethod):
 
 
 class CutMixMethod(MixUpMethod):
-    """CutMix: a box of another class's shot pasted into a shot, labelled as the larger share's class."""
+    """CutMix: a box of another support image of the batch pasted into each, soft labels (``evaluate_v3.py``)."""
 
     name = "cutmix"
 

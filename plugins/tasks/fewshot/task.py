@@ -25,21 +25,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
     FewShotClassification, Metric, PerPreset, Setting, Task, UcdbenchError,
 )
+from ucdbench_plugins.shared.fewshot.augmentation import unchanged
 from ucdbench_plugins.shared.fewshot.diffusion import DiffusionEditor
 from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor
 from ucdbench_plugins.shared.fewshot.stable_diffusion import unavailable_reason as pipeline_unavailable_reason
+from ucdbench_plugins.shared.fewshot.views import weak_view
 from ucdbench_plugins.tasks.fewshot.backbone import BACKBONES, build_backbone, pretrained_state
 from ucdbench_plugins.tasks.fewshot.data import (
     EMBEDDED, FewShotData, chosen_folder, folder_problem, load_embedded, load_folder,
 )
 from ucdbench_plugins.tasks.fewshot.generator import in_suite_generator
+from ucdbench_plugins.tasks.fewshot.names import read_names_file
 from ucdbench_plugins.tasks.fewshot.episodes import (
-    Episode, episode_accuracy, mean_and_interval, normalised, sample_episode,
+    Episode, episode_accuracy, linear_episode_accuracy, mean_and_interval, normalised, sample_episode,
 )
 
 GENERATORS = ("in-suite", "stable-diffusion")
@@ -77,6 +81,9 @@ class FewShotTask(Task, FewShotClassification):
                            "mini-/tiered-ImageNet folder", choices=(*EMBEDDED, "folder")),
         "folder": Setting("", "the folder of dataset=folder: base/<class>/* and novel/<class>/*; empty: "
                               "$UCDBENCH_FEWSHOT_DATA", type=str),
+        "class_names": Setting("", "a file naming dataset=folder's class folders for prompts, one a line: the "
+                                   "folder, a tab, the name; empty: a WordNet id folder (n01532829) by its "
+                                   "ImageNet label, others by their folder name", type=str),
         "base_classes": Setting("0-4", "digits the backbone is pretrained on (embedded datasets)", type=str,
                                 check=_digits_check),
         "novel_classes": Setting("5-9", "digits episodes are drawn from (embedded datasets)", type=str,
@@ -86,6 +93,9 @@ class FewShotTask(Task, FewShotClassification):
         "k_shot": Setting(1, "support images per class", minimum=1),
         "queries": Setting(16, "query images per class", minimum=1),
         "episodes": Setting(PerPreset(4, 100, 600), "episodes scored", minimum=2),
+        "support_views": Setting(5, "weakly augmented views (random resized crop of 20-100%, flip) of each shot "
+                                    "embedded, and one of each added image (official: --transform weak "
+                                    "--caching_epochs 5); 0: each shot and added image once, as it is", minimum=0),
         "backbone": Setting(PerPreset("cnn", "cnn", "resnet18"), "the frozen feature extractor", choices=BACKBONES),
         "width": Setting(PerPreset(16, 32, 64), "channels of the CNN backbone's first stage", minimum=1),
         "depth": Setting(3, "stages of the CNN backbone", minimum=1),
@@ -204,28 +214,46 @@ class FewShotTask(Task, FewShotClassification):
         device: torch.device,
         input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> dict[str, float]:
-        """Mean accuracy over the episodes and its 95% interval, in percent. A model with an
-        ``augment`` method has each support set augmented (noise drawn from a generator seeded
-        by the run's seed and the episode); ``input_transform`` applies to the queries."""
+        """Mean accuracy over the episodes and its 95% interval, in percent.
+
+        Each shot is embedded as ``task.support_views`` weak views (:mod:`~ucdbench_plugins.
+        shared.fewshot.views`; 0: once, as it is), as the official command does (``--transform
+        weak --caching_epochs 5``). A model with an ``augment`` method has each support set
+        augmented, handed the same view and count; what it returns is embedded as it is. Every
+        draw comes from a generator seeded by the run's seed and the episode. Hard labels are
+        scored by the logistic regression, soft ones by the linear classifier of
+        :func:`.episodes.linear_episode_accuracy`. ``input_transform`` applies to the queries.
+        """
         model.eval()
         images = self.data.images
         augment = getattr(model, "augment", None)
+        views = max(self.config["support_views"], 1)
+        view = weak_view if self.config["support_views"] else unchanged
         accuracies = []
         for index, episode in enumerate(self.episodes()):
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
             support = images[torch.as_tensor(episode.support)].to(device)
             support_labels = torch.as_tensor(episode.support_labels)
             queries = images[torch.as_tensor(episode.query)].to(device)
             if input_transform is not None:
                 queries = input_transform(queries)
-            features, feature_labels = model(support), support_labels
+            shots = torch.cat([view(support, generator) for _ in range(views)])
+            features, labels = [model(shots)], [support_labels.repeat(views)]
             if augment is not None:
-                generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-                extra, extra_labels = augment(support, support_labels, torch.as_tensor(episode.classes), generator)
+                extra, extra_labels = augment(support, support_labels, torch.as_tensor(episode.classes), generator,
+                                              view=view, views=views)
                 if len(extra):
-                    features = torch.cat([features, model(extra.to(device))])
-                    feature_labels = torch.cat([support_labels, extra_labels.cpu()])
-            accuracies.append(episode_accuracy(normalised(features), feature_labels.numpy(),
-                                               normalised(model(queries)), episode.query_labels))
+                    features.append(model(extra.to(device)))
+                    labels.append(extra_labels.cpu())
+            support_features, query_features = normalised(torch.cat(features)), normalised(model(queries))
+            if any(label.dim() == 2 for label in labels):
+                targets = torch.cat([label if label.dim() == 2 else F.one_hot(label, self.n_way).double()
+                                     for label in labels])
+                accuracies.append(linear_episode_accuracy(support_features, targets.numpy(), query_features,
+                                                          episode.query_labels, generator))
+            else:
+                accuracies.append(episode_accuracy(support_features, torch.cat(labels).numpy(), query_features,
+                                                   episode.query_labels))
         mean, interval = mean_and_interval(accuracies)
         return {"top1": 100.0 * mean, "ci95": 100.0 * interval}
 
