@@ -188,6 +188,18 @@ class FewShotClassification(Capability):
         """The task's image generator, which knows every class (the stand-in for a general
         text-to-image model): a module with ``edit(images, classes, ratio, generator)``."""
 
+    def generator_unavailable_reason(self) -> str | None:
+        """None when :meth:`generator` can be built here; otherwise what is missing and how to
+        supply it. A method that uses the generator asks before the first run starts (in its
+        ``unsupported_reason``), so that weights not on this machine are a usage error before
+        any pretraining, and a method that uses none never asks. Be cheap: check files exist."""
+        return None
+
+    def backbone(self, device: torch.device) -> nn.Module:
+        """The frozen pretrained backbone on ``device``, the run's device, where a task
+        pretrains it when it is not cached. By default the base model, moved there."""
+        return self.base_model(pretrained=True).to(device)  # type: ignore[attr-defined]
+
 
 def missing_capabilities(requires: tuple[Any, ...], task: object) -> list[str]:
     """Descriptions of the requirements ``task`` does not meet (an entry that is a tuple is

