@@ -161,6 +161,8 @@ def test_a_wordnet_id_folder_no_list_names_is_a_usage_error_until_a_names_file_n
     task.prepare()
     assert task.class_names == ["tench, Tinca tinca", "house finch, linnet, Carpodacus mexicanus", "zebra mussel"]
     assert "is not a file" in _task(root, class_names=str(tmp_path / "missing.tsv")).unavailable_reason()
+    embedded = FewShotTask("smoke", 0, FewShotTask.defaults("smoke") | {"class_names": str(names_file)})
+    assert "leave task.class_names empty" in embedded.unavailable_reason()
 
 
 # -- the generator is checked before anything runs, and only by the methods that use it -----------

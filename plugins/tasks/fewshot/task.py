@@ -136,6 +136,9 @@ class FewShotTask(Task, FewShotClassification):
         ask (:meth:`generator_unavailable_reason`), so the others run without it."""
         if self.config["dataset"] == "folder":
             return folder_problem(self.config["folder"], self.config["class_names"])
+        if self.config["class_names"]:
+            return (f"task.class_names names the class folders of task.dataset=folder; the embedded "
+                    f"task.dataset={self.config['dataset']} names its digits itself: leave task.class_names empty")
         return None
 
     def generator_unavailable_reason(self) -> str | None:
