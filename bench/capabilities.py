@@ -159,9 +159,12 @@ class FewShotClassification(Capability):
     L2-normalised features of a frozen backbone (:meth:`Task.base_model`: images in [0, 1] of
     shape (B, in_chans, image_size, image_size) → features (B, D), pretrained on disjoint base
     classes). The scored model is that backbone; where it also has a method
-    ``augment(images, labels, classes, generator) -> (images, labels)``, the task calls it on
-    each episode's support set (labels 0..n_way-1, ``classes`` their ids in :attr:`class_names`)
-    and adds what it returns to the support set before fitting the classifier."""
+    ``augment(images, labels, classes, generator, view=..., views=...) -> (images, labels)``,
+    the task calls it on each episode's support set (labels 0..n_way-1, ``classes`` their ids
+    in :attr:`class_names`; ``view(images, generator)`` the transform the task applies to support
+    images before embedding them and ``views`` how many views of each shot it embeds) and adds
+    what it returns, embedded as it is, to the support set before fitting the classifier; labels
+    it returns as (M, n_way) class probabilities are soft labels."""
 
     description = "a few-shot classification task"
     image_size: int
@@ -184,6 +187,18 @@ class FewShotClassification(Capability):
     def generator(self) -> nn.Module:
         """The task's image generator, which knows every class (the stand-in for a general
         text-to-image model): a module with ``edit(images, classes, ratio, generator)``."""
+
+    def generator_unavailable_reason(self) -> str | None:
+        """None when :meth:`generator` can be built here; otherwise what is missing and how to
+        supply it. A method that uses the generator asks before the first run starts (in its
+        ``unsupported_reason``), so that weights not on this machine are a usage error before
+        any pretraining, and a method that uses none never asks. Be cheap: check files exist."""
+        return None
+
+    def backbone(self, device: torch.device) -> nn.Module:
+        """The frozen pretrained backbone on ``device``, the run's device, where a task
+        pretrains it when it is not cached. By default the base model, moved there."""
+        return self.base_model(pretrained=True).to(device)  # type: ignore[attr-defined]
 
 
 def missing_capabilities(requires: tuple[Any, ...], task: object) -> list[str]:

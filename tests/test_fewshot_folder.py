@@ -15,6 +15,7 @@ from torch import nn
 from ucdbench.api import UcdbenchError
 from ucdbench_plugins.tasks.fewshot.data import load_folder
 from ucdbench_plugins.tasks.fewshot.task import FewShotTask
+from conftest import run_cli
 
 SIDE = 8
 COLOURS = {  # (split, folder): (RGB colour, images)
@@ -113,3 +114,95 @@ def test_a_folder_that_cannot_serve_the_episodes_is_a_usage_error(tmp_path):
     missing = tmp_path / "no-novel"
     (missing / "base").mkdir(parents=True)
     assert "has no novel/" in _task(missing).unavailable_reason()
+
+
+# -- class names -----------------------------------------------------------------------------------
+
+
+def test_wordnet_id_folders_are_named_by_their_imagenet_label_or_the_users_file(tmp_path):
+    from ucdbench_plugins.tasks.fewshot.names import class_name, read_names_file
+
+    assert class_name("n01532829", {}) == "house finch, linnet, Carpodacus mexicanus"
+    assert class_name("n01532829_house_finch", {}) == "house finch"  # the official layout: what follows the id
+    assert class_name("golden_retriever", {}) == "golden retriever"
+    assert class_name("n99999999", {}) is None
+    names_file = tmp_path / "names.tsv"
+    names_file.write_text("# mine\nn01532829\tfinch\n\nn99999999\tzebra mussel\n")
+    names = read_names_file(str(names_file))
+    assert class_name("n01532829", names) == "finch" and class_name("n99999999", names) == "zebra mussel"
+    names_file.write_text("n01532829 finch\n")
+    with pytest.raises(UcdbenchError, match="line 1"):
+        read_names_file(str(names_file))
+
+
+def test_every_mini_imagenet_class_has_an_imagenet_label():
+    from importlib import resources
+
+    from ucdbench_plugins.tasks.fewshot.names import imagenet_names
+
+    mini = resources.files("timm.data").joinpath("_info/mini_imagenet_synsets.txt")
+    if not mini.is_file():
+        pytest.skip("timm ships no mini-ImageNet list here")
+    ids = mini.read_text().split()
+    assert len(ids) == 100 and all(imagenet_names().get(wnid) for wnid in ids)
+    assert len(imagenet_names()) == 1000
+
+
+def test_a_wordnet_id_folder_no_list_names_is_a_usage_error_until_a_names_file_names_it(tmp_path):
+    colours = {("base", "n01440764"): ((200, 30, 30), 3), ("novel", "n01532829"): ((30, 30, 200), 4),
+               ("novel", "n99999999"): ((30, 200, 30), 4)}
+    root = _folder(tmp_path / "data", colours)
+    problem = _task(root).unavailable_reason()
+    assert "n99999999" in problem and "task.class_names" in problem and "n01532829" not in problem
+    names_file = tmp_path / "names.tsv"
+    names_file.write_text("n99999999\tzebra mussel\n")
+    task = _task(root, class_names=str(names_file))
+    assert task.unavailable_reason() is None
+    task.prepare()
+    assert task.class_names == ["tench, Tinca tinca", "house finch, linnet, Carpodacus mexicanus", "zebra mussel"]
+    assert "is not a file" in _task(root, class_names=str(tmp_path / "missing.tsv")).unavailable_reason()
+    embedded = FewShotTask("smoke", 0, FewShotTask.defaults("smoke") | {"class_names": str(names_file)})
+    assert "leave task.class_names empty" in embedded.unavailable_reason()
+
+
+# -- the generator is checked before anything runs, and only by the methods that use it -----------
+
+
+def _runs(results: Path) -> list[Path]:
+    return list((results / "runs").glob("*.json")) if (results / "runs").is_dir() else []
+
+
+FOLDER_SMOKE = ("--preset", "smoke", "--set", "task.dataset=folder", "--set", f"task.image_size={SIDE}",
+                "--set", "task.n_way=2", "--set", "task.queries=2")
+
+
+@pytest.mark.ucdbench_e2e
+def test_cli_a_generator_that_cannot_load_on_a_folder_is_exit_2_before_pretraining(tmp_path):
+    root, cache = _folder(tmp_path / "data"), tmp_path / "cache"
+    common = ("run", "--method", "genie", "--task", "fewshot", *FOLDER_SMOKE, "--set", f"task.folder={root}")
+    offline = run_cli(*common, "--set", "task.generator=stable-diffusion", "--set",
+                      "task.generator_model=nobody/no-such-model", results=tmp_path / "r1",
+                      env={"HF_HUB_OFFLINE": "1", "UCDBENCH_CACHE": str(cache)})
+    assert offline.returncode == 2 and "not in the local Hugging Face cache" in offline.stderr
+    assert "in-suite" not in offline.stderr  # which a folder would refuse
+    in_suite = run_cli(*common, "--set", "task.generator=in-suite", results=tmp_path / "r2",
+                       env={"UCDBENCH_CACHE": str(cache)})
+    assert in_suite.returncode == 2 and "task.generator=stable-diffusion" in in_suite.stderr
+    (tmp_path / "models").mkdir()  # a mistyped relative folder is refused even with the hub online
+    typo = run_cli(*common, "--set", "task.generator=stable-diffusion", "--set", "task.generator_model=models/sd15",
+                   results=tmp_path / "r3", env={"HF_HUB_OFFLINE": "0", "UCDBENCH_CACHE": str(cache)}, cwd=tmp_path)
+    assert typo.returncode == 2 and "no folder models/sd15" in typo.stderr
+    assert not any(_runs(tmp_path / results) for results in ("r1", "r2", "r3"))  # no run started
+    assert not (cache / "pretrained" / "fewshot").exists()  # no backbone was pretrained
+
+
+@pytest.mark.ucdbench_e2e
+def test_cli_methods_without_a_generator_run_offline_without_stable_diffusion(tmp_path):
+    root = _folder(tmp_path / "data")
+    result = run_cli("run", "--method", "fewshot-none", "mixup", "--task", "fewshot", *FOLDER_SMOKE,
+                     "--set", f"task.folder={root}", "--set", "task.generator=stable-diffusion", "--set",
+                     "task.generator_model=nobody/no-such-model", results=tmp_path / "results",
+                     env={"HF_HUB_OFFLINE": "1", "UCDBENCH_CACHE": str(tmp_path / "cache")}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert len(_runs(tmp_path / "results")) == 2
+    assert any((tmp_path / "cache" / "pretrained" / "fewshot").iterdir())  # the backbone pretrained here, offline

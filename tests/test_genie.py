@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import run_cli
 from ucdbench_plugins.shared.fewshot.augmentation import Support
@@ -17,8 +19,9 @@ from ucdbench_plugins.shared.fewshot.diffusion import (
     ClassConditionalDiffusion, DiffusionEditor, denoising_timesteps, start_timestep,
 )
 from ucdbench_plugins.shared.fewshot.generative import GeNIe, GeNIeAda, Img2Img, Txt2Img, adaptive_ratio_index
-from ucdbench_plugins.shared.fewshot.mixing import CutMix, MixUp
-from ucdbench_plugins.tasks.fewshot.episodes import mean_and_interval, sample_episode
+from ucdbench_plugins.shared.fewshot.mixing import CutMix, MixUp, box
+from ucdbench_plugins.shared.fewshot.views import crop_box, weak_view
+from ucdbench_plugins.tasks.fewshot.episodes import linear_episode_accuracy, mean_and_interval, sample_episode
 
 
 def _support(n_way: int = 3, k_shot: int = 2, side: int = 8) -> Support:
@@ -146,20 +149,126 @@ def test_genie_edits_towards_the_task_class_ids_of_the_labels():
     assert seen[0] == [7] * 4 + [3] * 4 + [5] * 4
 
 
-def test_mixing_pairs_like_genie_keeps_the_target_majority_and_labels_the_target():
-    support = _support(k_shot=1)
-    for mixing in (MixUp(1.0), CutMix(1.0)):
-        made = mixing.augment(support, torch.Generator().manual_seed(0), _embed)
-        assert made.labels.tolist() == [0, 0, 1, 1, 2, 2]
-        for image, label, source in zip(made.images, made.labels, made.sources):
-            target = support.images[int(label)]
-            if isinstance(mixing, MixUp):  # share · target + (1 − share) · source, share ≥ 0.5
-                share = float((image[0, 0, 0] - source[0, 0, 0]) / (target[0, 0, 0] - source[0, 0, 0]))
-                assert 0.5 <= share <= 1.0
-            else:  # at least half the pixels are the target's, the rest the source's
-                from_target = torch.isclose(image, target).float().mean()
-                assert from_target >= 0.5 - 1 / 16
-                assert bool(torch.all(torch.isclose(image, target) | torch.isclose(image, source)))
+def _beta_draws(seed: int, count: int, box_side: int = 0) -> list[float]:
+    """The λ ~ Beta(0.8, 0.8) a mixing augmentation draws, one per batch, from the episode
+    generator seeded ``seed``, by hand (CutMix then draws its box centre, on a ``box_side``-pixel image)."""
+    rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=torch.Generator().manual_seed(seed))))
+    draws = []
+    for _ in range(count):
+        draws.append(float(rng.beta(0.8, 0.8)))
+        if box_side:
+            rng.integers(box_side), rng.integers(box_side)
+    return draws
+
+
+def test_mixup_mixes_two_shuffled_passes_per_view_with_one_beta_08_lambda_per_batch_and_soft_labels():
+    support = replace(_support(n_way=3, k_shot=1), views=4)  # 3 images: one batch of 16 per round
+    made = MixUp().augment(support, torch.Generator().manual_seed(0), _embed)
+    assert made.images.shape == (12, 1, 8, 8) and made.labels.shape == (12, 3)  # a mix per shot per view
+    assert torch.allclose(made.labels.sum(1), torch.ones(12, dtype=torch.float64))
+    values = support.images[:, 0, 0, 0].double()  # image i's every pixel: i / 3, its label i
+    # a mix of two shots is the same mix of their pixels as of their labels
+    assert torch.allclose(made.images[:, 0, 0, 0].double(), made.labels @ values, atol=1e-6)
+    for round_, lam in enumerate(_beta_draws(0, 4)):  # one λ per round here, α = 0.8 as evaluate_v3.py
+        for label in made.labels[3 * round_:3 * round_ + 3]:
+            shares = sorted(float(p) for p in label if p > 0)
+            assert shares in ([1.0], sorted([lam, 1 - lam])) or shares == pytest.approx(sorted([lam, 1 - lam]))
+
+
+def test_cutmix_pastes_a_partners_box_of_rand_bbox_size_and_mixes_the_labels_by_lambda():
+    support = replace(_support(n_way=3, k_shot=1, side=16), views=2)
+    made = CutMix().augment(support, torch.Generator().manual_seed(1), _embed)
+    assert made.images.shape == (6, 1, 16, 16) and made.labels.shape == (6, 3)
+    values, checked = support.images[:, 0, 0, 0], 0
+    for round_, lam in enumerate(_beta_draws(1, 2, box_side=16)):
+        cut = int(16 * math.sqrt(1 - lam))
+        for image, label, source in zip(made.images[3 * round_:3 * round_ + 3], made.labels[3 * round_:3 * round_ + 3],
+                                        made.sources[3 * round_:3 * round_ + 3]):
+            own = int(torch.argmin((values - source[0, 0, 0]).abs()))
+            pasted = ~torch.isclose(image, source)
+            assert int(pasted.sum()) <= cut * cut  # the box, clipped at the border
+            if pasted.any():  # the partner's pixels, and λ of the label stays with the image's own class
+                partner = int(torch.argmin((values - image[pasted][0]).abs()))
+                assert float(label[own]) == pytest.approx(lam) and float(label[partner]) == pytest.approx(1 - lam)
+                checked += 1
+    assert checked >= 3
+
+
+def test_rand_bbox_clips_a_box_of_int_side_times_root_one_minus_lambda_around_a_uniform_centre():
+    class Draws:
+        def __init__(self, *values):
+            self.values = list(values)
+
+        def integers(self, high):
+            return self.values.pop(0)
+
+    # λ = 0.75: sides int(16 · 0.5) = 8; centre (1, 14): rows 1-4 … 1+4 → 0 … 5, columns 10 … 18 → 10 … 16
+    assert box(16, 16, 0.75, Draws(1, 14)) == (0, 5, 10, 16)
+    # λ = 0.19: sides int(10 · 0.9) = 9, 9 // 2 = 4 each side: rows 5-4 … 5+4, columns 2-4 → 0 … 6
+    assert box(10, 10, 0.19, Draws(5, 2)) == (1, 9, 0, 6)
+
+
+def test_soft_labels_train_the_linear_classifier_which_separates_separable_features():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3)
+    support = np.concatenate([centres + 0.05 * rng.standard_normal((3, 3)) for _ in range(4)])
+    targets = np.tile(np.eye(3), (4, 1)) * 0.8 + 0.2 / 3  # soft, but each row's largest is its class
+    query = np.concatenate([centres + 0.05 * rng.standard_normal((3, 3)) for _ in range(5)])
+    query_labels = np.tile(np.arange(3), 5)
+    first = linear_episode_accuracy(support, targets, query, query_labels, torch.Generator().manual_seed(0))
+    assert first == 1.0
+    wrong = linear_episode_accuracy(support, targets[:, [1, 2, 0]], query, query_labels, torch.Generator().manual_seed(0))
+    assert wrong == 0.0
+
+
+def test_the_task_scores_soft_labelled_support_sets_with_the_linear_classifier(monkeypatch):
+    from ucdbench_plugins.tasks.fewshot import task as task_module
+
+    task = task_module.FewShotTask("smoke", 0, task_module.FewShotTask.defaults("smoke") | {"support_views": 2})
+    task.prepare()
+    calls = {"linear": 0, "logistic": 0}
+    monkeypatch.setattr(task_module, "linear_episode_accuracy", lambda *a: calls.__setitem__("linear", calls["linear"] + 1) or 1.0)
+    monkeypatch.setattr(task_module, "episode_accuracy", lambda *a: calls.__setitem__("logistic", calls["logistic"] + 1) or 0.0)
+
+    class Learner(torch.nn.Module):
+        def __init__(self, soft):
+            super().__init__()
+            self.soft, self.seen = soft, []
+
+        def forward(self, images):
+            self.seen.append(len(images))
+            return images.flatten(1)
+
+        def augment(self, images, labels, classes, generator, view, views):
+            assert view is weak_view and views == 2
+            extra = view(images, generator)
+            return extra, (F.one_hot(labels, 5).double() if self.soft else labels)
+
+    soft = Learner(True)
+    assert task.evaluate(soft, torch.device("cpu"))["top1"] == 100.0 and calls == {"linear": 4, "logistic": 0}
+    assert soft.seen[:3] == [5 * 2, 5, 5 * 16]  # two weak views of each shot, the added images, the queries
+    assert task.evaluate(Learner(False), torch.device("cpu"))["top1"] == 0.0 and calls["logistic"] == 4
+
+
+def test_generated_images_are_handed_over_through_one_view_of_the_task():
+    marked = replace(_support(), view=lambda images, generator: images + 10)
+    for augmentation in (GeNIe(_tiny_generator(), 0.8), GeNIeAda(_tiny_generator(), (0.5, 0.9))):
+        plain = augmentation.augment(_support(), torch.Generator().manual_seed(0), _embed)
+        viewed = augmentation.augment(marked, torch.Generator().manual_seed(0), _embed)
+        assert torch.allclose(viewed.images, plain.images + 10)
+
+
+def test_the_weak_view_is_torchvisions_random_resized_crop_of_20_to_100_percent_and_a_flip():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        top, left, h, w = crop_box(32, 32, generator)
+        assert 0 <= top and top + h <= 32 and 0 <= left and left + w <= 32
+        assert 0.2 * 1024 * 0.9 <= h * w <= 1024 and 3 / 4 * 0.9 <= w / h <= 4 / 3 * 1.1
+    ramp = torch.linspace(0, 1, 32).expand(1, 1, 32, 32).repeat(400, 1, 1, 1)  # brighter to the right
+    views = weak_view(ramp, torch.Generator().manual_seed(1))
+    assert views.shape == ramp.shape and views.min() >= 0 and views.max() <= 1
+    mirrored = (views[:, 0, 0, 0] > views[:, 0, 0, -1]).float().mean()
+    assert 0.4 < float(mirrored) < 0.6  # about half are flipped
 
 
 def test_genie_ada_keeps_the_edit_right_after_the_largest_projected_jump():
@@ -170,6 +279,34 @@ def test_genie_ada_keeps_the_edit_right_after_the_largest_projected_jump():
     # jumps are measured along the direction, in its units: |Δ coordinate| · ‖v‖
     shifted = torch.tensor([[1.0, 0.0], [1.1, 0.0], [1.2, 0.0], [1.3, 0.0], [2.5, 0.0]])
     assert adaptive_ratio_index(shifted, torch.tensor([1.0, 0.0]), torch.tensor([2.0, 0.0])) == 4
+
+
+class _ByRatio(torch.nn.Module):
+    """An editor whose edit at each ratio is a fixed image, whatever the source."""
+
+    def __init__(self, images: dict[float, torch.Tensor]) -> None:
+        super().__init__()
+        self.images = images
+
+    def edit(self, images, classes, ratio, generator):
+        return self.images[ratio].expand(len(images), -1, -1, -1)
+
+
+def test_genie_ada_chooses_on_l2_normalised_embeddings_as_the_official_notebook():
+    """2-way 1-shot: shot 0 embeds to (0, 1), shot 1 to (1, 0); the edits at 0.5, 0.7, 0.9 embed
+    to (1, 0), (0, 0.2), (-3, 3). Towards class 0 (source (1, 0), prototype (0, 1), v = (-1, 1)):
+    normalised, the edits are (1, 0), (0, 1), (-0.707, 0.707), on v at -0.5, 0.5, 0.707, jumps 1
+    and 0.207: r = 0.7. Unnormalised they would sit at -0.5, 0.1, 3, jumps 0.6 and 2.9: r = 0.9.
+    Towards class 1 (v = (1, -1)) the same by symmetry."""
+    def image(a, b):
+        return torch.tensor([a, b, 0.0, 0.0]).view(1, 1, 2, 2)
+
+    support = Support(torch.cat([image(0, 1), image(1, 0)]), torch.tensor([0, 1]), torch.tensor([4, 6]))
+    editor = _ByRatio({0.5: image(1, 0), 0.7: image(0, 0.2), 0.9: image(-3, 3)})
+    made = GeNIeAda(editor, (0.5, 0.7, 0.9)).augment(support, torch.Generator().manual_seed(0),
+                                                      lambda x: x.flatten(1)[:, :2])
+    assert made.labels.tolist() == [0, 1] and made.ratios.tolist() == [0.7, 0.7]
+    assert torch.equal(made.images, image(0, 0.2).expand(2, -1, -1, -1))
 
 
 def test_genie_ada_adds_one_edit_per_source_at_one_of_its_ratios():
@@ -241,3 +378,46 @@ def test_cli_missing_stable_diffusion_or_folder_is_a_usage_error(tmp_path: Path)
     folder = run_cli("run", "--method", "genie", "--task", "fewshot", "--preset", "smoke", "--set",
                      "task.dataset=folder", "--set", f"task.folder={tmp_path / 'missing'}", results=tmp_path)
     assert folder.returncode == 2 and "base/" in folder.stderr
+
+
+# -- the backbone pretrains on the run's device ----------------------------------------------------
+
+
+def _pretraining_spy(monkeypatch, device: torch.device) -> tuple[dict, list]:
+    """Pretrain the smoke task's backbone on ``device`` through spies: the cache key it is
+    stored under, and the device and size of every batch it trains on."""
+    from ucdbench_plugins.tasks.fewshot import backbone as backbone_module
+    from ucdbench_plugins.tasks.fewshot.task import FewShotTask
+
+    keys, batches = {}, []
+    real_build = backbone_module.build_backbone
+
+    def build(*args):
+        net = real_build(*args)
+        net.register_forward_pre_hook(lambda module, inputs: batches.append((inputs[0].device.type, len(inputs[0]))))
+        return net
+
+    def cached(kind, key, make):
+        keys.update(key)
+        return make()
+
+    monkeypatch.setattr(backbone_module, "build_backbone", build)
+    monkeypatch.setattr(backbone_module, "cached_tensors", cached)
+    task = FewShotTask("smoke", 0, FewShotTask.defaults("smoke") | {"pretrain_batch_size": 24})
+    task.prepare()
+    learned = task.backbone(device)
+    assert all(p.device.type == device.type for p in learned.parameters())
+    return keys, batches
+
+
+def test_the_backbone_pretrains_on_the_device_it_is_asked_for_with_the_tasks_batch_size(monkeypatch):
+    keys, batches = _pretraining_spy(monkeypatch, torch.device("cpu"))
+    assert keys["device"] == "cpu" and keys["pretrain_batch_size"] == 24
+    assert batches and all(batch == ("cpu", 24) for batch in batches)
+
+
+@pytest.mark.ucdbench_cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_backbone_pretrains_on_a_gpu_when_the_run_uses_one(monkeypatch):
+    keys, batches = _pretraining_spy(monkeypatch, torch.device("cuda"))
+    assert keys["device"] == "cuda" and batches and all(batch == ("cuda", 24) for batch in batches)

@@ -14,5 +14,5 @@ def ucdbench_register_methods(register):
     register("fewshot-none", f"{_MODULE}:FewShotNone", summary="few-shot baseline: the K shots, no augmentation")
     register("img2img", f"{_MODULE}:Img2ImgMethod", summary="few-shot baseline: each shot edited towards its own class")
     register("txt2img", f"{_MODULE}:Txt2ImgMethod", summary="few-shot baseline: images of each class from pure noise")
-    register("mixup", f"{_MODULE}:MixUpMethod", summary="few-shot baseline: MixUp with other classes' shots")
-    register("cutmix", f"{_MODULE}:CutMixMethod", summary="few-shot baseline: CutMix with other classes' shots")
+    register("mixup", f"{_MODULE}:MixUpMethod", summary="few-shot baseline: MixUp of shuffled shots, soft labels")
+    register("cutmix", f"{_MODULE}:CutMixMethod", summary="few-shot baseline: CutMix of shuffled shots, soft labels")

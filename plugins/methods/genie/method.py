@@ -27,7 +27,7 @@ from ucdbench.api import Artifact, Config, FewShotClassification, FitContext, Ou
 from ucdbench_plugins.shared.fewshot.augmentation import Augmentation, FewShotLearner, NoAugmentation
 from ucdbench_plugins.shared.fewshot.generative import GENIE_ADA_RATIOS, GeNIe, GeNIeAda, Img2Img, Txt2Img
 from ucdbench_plugins.shared.fewshot.grid import sample_grid
-from ucdbench_plugins.shared.fewshot.mixing import CutMix, MixUp
+from ucdbench_plugins.shared.fewshot.mixing import MIXING_ALPHA, CutMix, MixUp
 from ucdbench_plugins.shared.outcome import ModelOutcome
 
 
@@ -56,8 +56,11 @@ class FewShotAugmentationMethod(ModelOutcome):
         """The settings the artifact stores (JSON), from which :meth:`augmentation` rebuilds it."""
         return {}
 
-    def learner(self, task: Task, recipe: dict[str, Any]) -> FewShotLearner:
-        return FewShotLearner(task.base_model(pretrained=True), self.augmentation(task, recipe))
+    def learner(self, task: Task, recipe: dict[str, Any], device: torch.device) -> FewShotLearner:
+        """The augmentation (loading the generator, which can fail) before the backbone (which
+        may pretrain for long), on ``device``."""
+        augmentation = self.augmentation(task, recipe)
+        return FewShotLearner(task.backbone(device), augmentation)
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
         artifact = Artifact(tensors={}, metadata={"method": self.name, "recipe": self.recipe(config)})
@@ -83,7 +86,7 @@ class FewShotAugmentationMethod(ModelOutcome):
 
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> nn.Module:
         """The task's backbone and generator with the augmentation of the stored recipe."""
-        return self.learner(task, dict(artifact.metadata["recipe"])).to(device).eval()
+        return self.learner(task, dict(artifact.metadata["recipe"]), device).to(device).eval()
 
 
 class FewShotNone(FewShotAugmentationMethod):
@@ -95,7 +98,18 @@ class FewShotNone(FewShotAugmentationMethod):
         return NoAugmentation()
 
 
-class GeNIeMethod(FewShotAugmentationMethod):
+class GenerativeMethod(FewShotAugmentationMethod):
+    """An augmentation by the task's generator: refused before any run where it cannot be loaded."""
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        """Why the task's generator cannot be loaded here; asked once the task's own data is
+        there (what is missing of that is the task's to say, first)."""
+        if task.unavailable_reason():
+            return None
+        return task.generator_unavailable_reason()
+
+
+class GeNIeMethod(GenerativeMethod):
     """GeNIe: other classes' shots edited towards each class at noise ratio r, labelled as it."""
 
     name = "genie"
@@ -109,7 +123,7 @@ class GeNIeMethod(FewShotAugmentationMethod):
         return GeNIe(task.generator(), recipe["ratio"])
 
 
-class GeNIeAdaMethod(FewShotAugmentationMethod):
+class GeNIeAdaMethod(GenerativeMethod):
     """GeNIe-Ada: r chosen per source image, right after the largest semantic jump."""
 
     name = "genie-ada"
@@ -123,7 +137,7 @@ class GeNIeAdaMethod(FewShotAugmentationMethod):
         return GeNIeAda(task.generator(), tuple(recipe["ratios"]))
 
 
-class Img2ImgMethod(FewShotAugmentationMethod):
+class Img2ImgMethod(GenerativeMethod):
     """img2img: each shot edited towards its own class (same-class source and prompt)."""
 
     name = "img2img"
@@ -136,7 +150,7 @@ class Img2ImgMethod(FewShotAugmentationMethod):
         return Img2Img(task.generator(), recipe["ratio"])
 
 
-class Txt2ImgMethod(FewShotAugmentationMethod):
+class Txt2ImgMethod(GenerativeMethod):
     """txt2img: images of each class generated from pure noise (r = 1)."""
 
     name = "txt2img"
@@ -146,10 +160,11 @@ class Txt2ImgMethod(FewShotAugmentationMethod):
 
 
 class MixUpMethod(FewShotAugmentationMethod):
-    """MixUp of a shot with another class's shot, labelled as the larger share's class."""
+    """MixUp of shuffled support images in batches, soft labels (``few_shot/evaluate_v3.py``)."""
 
     name = "mixup"
-    settings = {"alpha": Setting(1.0, "α of the Beta(α, α) mixing weight", minimum=0, exclusive_minimum=True)}
+    settings = {"alpha": Setting(MIXING_ALPHA, "α of the Beta(α, α) mixing weight (official 0.8)", minimum=0,
+                                 exclusive_minimum=True)}
 
     def recipe(self, config: Config) -> dict[str, Any]:
         return {"alpha": config["alpha"]}
@@ -159,7 +174,7 @@ class MixUpMethod(FewShotAugmentationMethod):
 
 
 class CutMixMethod(MixUpMethod):
-    """CutMix: a box of another class's shot pasted into a shot, labelled as the larger share's class."""
+    """CutMix: a box of another support image of the batch pasted into each, soft labels (``evaluate_v3.py``)."""
 
     name = "cutmix"
 

@@ -22,15 +22,29 @@ from torch import nn
 Embed = Callable[[torch.Tensor], torch.Tensor]
 """Images (B, C, H, W) in [0, 1] → features (B, D)."""
 
+View = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+"""The task's transform of support images before they are embedded (images, generator) →
+images, drawing from the generator: a random weak view, or none."""
+
+
+def unchanged(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The :data:`View` of a task that embeds support images as they are."""
+    return images
+
 
 @dataclass(frozen=True)
 class Support:
     """An episode's support set: ``images`` (N, C, H, W) in [0, 1], ``labels`` (N,) in
-    0..n_way-1, and ``classes`` (n_way,): the task's class id of each label."""
+    0..n_way-1, and ``classes`` (n_way,): the task's class id of each label; ``view`` is how the
+    task transforms support images before embedding them and ``views`` how many views of each
+    shot it embeds (the official ``--transform weak --caching_epochs 5``), so that an
+    augmentation hands over images as the task would embed them."""
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: torch.Tensor
+    view: View = unchanged
+    views: int = 1
 
     @property
     def n_way(self) -> int:
@@ -43,9 +57,10 @@ class Support:
 
 @dataclass(frozen=True)
 class Augmented:
-    """Extra labelled images for an episode, and where each came from (for sample grids):
-    ``sources`` the image it was made from (zeros for none), ``ratios`` its noise ratio
-    (NaN where it has none)."""
+    """Extra labelled images for an episode, to be embedded as they are, and where each came
+    from (for sample grids): ``sources`` the image it was made from (zeros for none), ``ratios``
+    its noise ratio (NaN where it has none). ``labels`` are (M,) in 0..n_way-1, or (M, n_way)
+    class probabilities (soft labels, MixUp's and CutMix's)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -99,9 +114,11 @@ class FewShotLearner(nn.Module):
 
     @torch.no_grad()
     def augment(self, images: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Extra support images and their labels (0..n_way-1) for one episode."""
-        extra = self.augmentation.augment(Support(images, labels, classes), generator, self.backbone)
+                generator: torch.Generator, view: View = unchanged,
+                views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Extra support images for one episode, as the task embeds them (``view``, ``views``:
+        :class:`Support`), and their labels: (M,) in 0..n_way-1, or (M, n_way) probabilities."""
+        extra = self.augmentation.augment(Support(images, labels, classes, view, views), generator, self.backbone)
         return extra.images, extra.labels
 
     def train(self, mode: bool = True) -> FewShotLearner:

@@ -9,9 +9,15 @@ times, so all three add the same n_way · (n_way − 1) · K images. txt2img is 
 
 GeNIe-Ada follows ``few_shot/noise_adaptive.ipynb`` (cell "Noise Adaptive Selection"): each
 source is edited at every r of ``ratios`` (0.5 … 0.9); the edits are embedded with the
-backbone, projected on the direction from the source's embedding to the target class's
-prototype (the mean embedding of its support images), and the r right after the largest
-jump between consecutive projections is kept (:func:`adaptive_ratio_index`).
+backbone and L2-normalised, as the source images are (the cell "Making metadata file": ``f =
+f/f.norm(dim=-1, keepdim=True)`` for both), projected on the direction from the source's
+embedding to the target class's prototype (the mean of its support images' normalised
+embeddings), and the r right after the largest jump between consecutive projections is kept
+(:func:`adaptive_ratio_index`).
+
+What an edit adds is then seen as the task sees support images: one view of it
+(:attr:`Support.view`), as ``few_shot/evaluate_v4.py`` loads the generated images with the
+support transform (``ImageFolder(..., augs_name, transform=transform)``), once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from ucdbench_plugins.shared.fewshot.diffusion import DiffusionEditor
 
 GENIE_ADA_RATIOS = (0.5, 0.6, 0.7, 0.8, 0.9)
 """The noise ratios GeNIe-Ada chooses from (``noise_adaptive.ipynb``: ``n``)."""
+
+
+def unit(features: torch.Tensor) -> torch.Tensor:
+    """Each row divided by its L2 norm (``noise_adaptive.ipynb``'s ``f/f.norm(dim=-1, keepdim=True)``)."""
+    return features / features.norm(dim=-1, keepdim=True)
 
 
 def hard_negative_pairs(support: Support) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +91,7 @@ class Edit(Augmentation):
 
     def augment(self, support: Support, generator: torch.Generator, embed: Embed) -> Augmented:
         sources, labels = self.pairs(support)
-        images = self.edit(sources, labels, support, self.ratio, generator)
+        images = support.view(self.edit(sources, labels, support, self.ratio, generator), generator)
         return Augmented(images, labels, sources, torch.full((len(labels),), self.ratio, dtype=torch.float64))
 
     def recipe(self) -> dict[str, Any]:
@@ -115,12 +126,12 @@ class GeNIeAda(GeNIe):
     def augment(self, support: Support, generator: torch.Generator, embed: Embed) -> Augmented:
         sources, labels = self.pairs(support)
         edits = torch.stack([self.edit(sources, labels, support, r, generator) for r in self.ratios])  # (R, N, ...)
-        features = embed(edits.flatten(0, 1)).unflatten(0, edits.shape[:2])  # (R, N, D)
-        source_features = embed(sources)
-        prototypes = torch.stack([embed(support.of_label(label)).mean(0) for label in range(support.n_way)])
+        features = unit(embed(edits.flatten(0, 1))).unflatten(0, edits.shape[:2])  # (R, N, D)
+        source_features = unit(embed(sources))
+        prototypes = torch.stack([unit(embed(support.of_label(label))).mean(0) for label in range(support.n_way)])
         chosen = torch.tensor([adaptive_ratio_index(features[:, i], source_features[i], prototypes[labels[i]])
                                for i in range(len(labels))], dtype=torch.long)
-        images = edits[chosen, torch.arange(len(labels))]
+        images = support.view(edits[chosen, torch.arange(len(labels))], generator)
         return Augmented(images, labels, sources, torch.tensor(self.ratios, dtype=torch.float64)[chosen])
 
     def recipe(self) -> dict[str, Any]:

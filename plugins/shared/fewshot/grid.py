@@ -18,6 +18,14 @@ from ucdbench_plugins.shared.fewshot.generative import Edit
 GRID_RATIOS = (0.3, 0.5, 0.7, 0.8, 0.9, 1.0)
 
 
+def _target(label: torch.Tensor, classes: torch.Tensor, class_names: list[str], ratio: float) -> str:
+    """The title of an added image: its class and ratio, or the two largest shares of a soft label."""
+    if label.dim() == 0:
+        return f"→ {class_names[int(classes[label])]}" + ("" if math.isnan(ratio) else f" (r = {ratio:g})")
+    shares = sorted(((float(p), class_names[int(classes[i])]) for i, p in enumerate(label) if p > 0), reverse=True)
+    return "→ " + " + ".join(f"{p:.2f} {name}" for p, name in shares[:2])
+
+
 def sample_grid(learner: FewShotLearner, images: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor,
                 class_names: list[str], generator: torch.Generator, *, title: str, rows: int = 4) -> bytes:
     """A PNG of the first ``rows`` augmented images of the support set (images, labels, classes)."""
@@ -48,9 +56,7 @@ def sample_grid(learner: FewShotLearner, images: torch.Tensor, labels: torch.Ten
             axis.imshow(image.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
             name = heading
             if heading == "added":
-                ratio = float(added.ratios[row])
-                target = class_names[int(classes[added.labels[row]])]
-                name = f"→ {target}" + ("" if math.isnan(ratio) else f" (r = {ratio:g})")
+                name = _target(added.labels[row], classes, class_names, float(added.ratios[row]))
             axis.set_title(name, fontsize=7)
     figure.suptitle(f"{title}: source → generated", fontsize=8)
     figure.tight_layout()

@@ -1,11 +1,18 @@
-"""MixUp and CutMix baselines of the few-shot comparison, on GeNIe's own pairs.
+"""MixUp and CutMix baselines of the few-shot comparison, as the official evaluation makes them.
 
-The paper compares GeNIe with MixUp and CutMix but the official repository has no code that
-makes them for the few-shot episodes, so this is our reading, chosen so that only the way two
-images are combined differs from GeNIe: the same sources (every support image of the other
-classes, :func:`hard_negative_pairs`) are each combined with a random support image of the
-target class, and labelled as the target. The logistic regression takes hard labels, so the
-mixing weight λ ~ Beta(α, α) is folded to max(λ, 1 − λ): the target holds the larger share.
+``few_shot/evaluate_v3.py`` (UCDvision/GeNIe, ``evaluate_fewshot_v3``, run by ``train.py
+--mixup 1`` or ``--cutmix 1``): for each of the ``caching_epochs`` rounds (here the task's
+views, :attr:`Support.views`), the support set is passed in random order through the support
+transform (:attr:`Support.view`) in batches of 16, and each batch draws one λ ~ Beta(0.8, 0.8):
+
+- MixUp pairs two such passes batch by batch (``zip(support_dataloader, support_dataloader)``):
+  ``λ · x1 + (1 − λ) · x2``, labelled ``λ · y1 + (1 − λ) · y2``;
+- CutMix pastes into each image of the batch the box ``rand_bbox(size, λ)`` of the batch image a
+  random permutation puts beside it, labelled ``λ · y + (1 − λ) · y_perm`` (λ is not adjusted
+  to the clipped box: that line is commented out there).
+
+The labels are class probabilities (one-hot mixed), so the task scores the episode with the
+linear classifier those soft labels need, as ``evaluate_v3.py`` does.
 """
 
 from __future__ import annotations
@@ -15,60 +22,81 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ucdbench_plugins.shared.fewshot.augmentation import Augmentation, Augmented, Embed, Support
-from ucdbench_plugins.shared.fewshot.generative import hard_negative_pairs
+
+MIXING_ALPHA = 0.8
+"""α of the Beta(α, α) mixing weight (``evaluate_v3.py``: ``np.random.beta(0.8, 0.8)``)."""
+BATCH = 16
+"""Images per mixing batch, each with its own λ (the support loader's ``batch_size=16``)."""
+
+
+def box(height: int, width: int, share: float, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of ``rand_bbox``: sides ``int(side · √(1 − λ))`` around a
+    uniform centre, each end clipped to the image (so a box at the border is smaller)."""
+    cut = np.sqrt(1.0 - share)
+    cut_h, cut_w = int(height * cut), int(width * cut)
+    cy, cx = int(rng.integers(height)), int(rng.integers(width))
+    return (int(np.clip(cy - cut_h // 2, 0, height)), int(np.clip(cy + cut_h // 2, 0, height)),
+            int(np.clip(cx - cut_w // 2, 0, width)), int(np.clip(cx + cut_w // 2, 0, width)))
 
 
 class Mixing(Augmentation):
-    """A target-class image combined with a source of another class, labelled as the target."""
+    """Rounds of mixed support images, labelled with the mixed class probabilities."""
 
-    def __init__(self, alpha: float) -> None:
+    def __init__(self, alpha: float = MIXING_ALPHA) -> None:
         super().__init__()
         self.alpha = alpha
 
     @abstractmethod
-    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float,
-                rng: np.random.Generator) -> torch.Tensor:
-        """One image: ``target`` keeping ``share`` ≥ 0.5 of it, the rest from ``source``."""
+    def round(self, images: torch.Tensor, targets: torch.Tensor, support: Support, generator: torch.Generator,
+              rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One round over the support set: (mixed images, their probabilities, the image each started from)."""
 
     def augment(self, support: Support, generator: torch.Generator, embed: Embed) -> Augmented:
-        sources, labels = hard_negative_pairs(support)
         # torch's Beta sampler takes no generator: numpy's, seeded from the episode's generator
         rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-        images = []
-        for source, label in zip(sources, labels):
-            shots = support.of_label(int(label))
-            target = shots[int(rng.integers(len(shots)))]
-            share = float(rng.beta(self.alpha, self.alpha))
-            images.append(self.combine(target, source, max(share, 1.0 - share), rng))
-        return Augmented(torch.stack(images) if images else sources[:0], labels, sources,
-                         torch.full((len(labels),), float("nan")))
+        targets = F.one_hot(support.labels, support.n_way).double()
+        rounds = [self.round(support.images, targets, support, generator, rng) for _ in range(support.views)]
+        images, labels, sources = (torch.cat(parts) for parts in zip(*rounds))
+        return Augmented(images, labels, sources, torch.full((len(labels),), float("nan")))
 
     def recipe(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
 
 class MixUp(Mixing):
-    """share · target + (1 − share) · source, pixel by pixel."""
+    """λ · x1 + (1 − λ) · x2 over two shuffled passes of the support set."""
 
-    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float,
-                rng: np.random.Generator) -> torch.Tensor:
-        return share * target + (1.0 - share) * source
+    def round(self, images: torch.Tensor, targets: torch.Tensor, support: Support, generator: torch.Generator,
+              rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        first = torch.randperm(len(images), generator=generator)
+        second = torch.randperm(len(images), generator=generator)
+        x1, x2 = support.view(images[first], generator), support.view(images[second], generator)
+        mixed, labels = [], []
+        for start in range(0, len(images), BATCH):
+            part = slice(start, start + BATCH)
+            share = float(rng.beta(self.alpha, self.alpha))
+            mixed.append(share * x1[part] + (1.0 - share) * x2[part])
+            labels.append(share * targets[first[part]] + (1.0 - share) * targets[second[part]])
+        return torch.cat(mixed), torch.cat(labels), x1
 
 
 class CutMix(Mixing):
-    """The target with a box of about (1 − share) of its area pasted from the source, the box
-    centred uniformly and clipped at the border (CutMix's box sampling)."""
+    """A box of another image of the same batch pasted into each image of a shuffled pass."""
 
-    def combine(self, target: torch.Tensor, source: torch.Tensor, share: float,
-                rng: np.random.Generator) -> torch.Tensor:
-        height, width = target.shape[-2:]
-        side = np.sqrt(1.0 - share)
-        box_h, box_w = int(round(height * side)), int(round(width * side))
-        cy, cx = int(rng.integers(height)), int(rng.integers(width))
-        top, bottom = max(cy - box_h // 2, 0), min(cy + box_h - box_h // 2, height)
-        left, right = max(cx - box_w // 2, 0), min(cx + box_w - box_w // 2, width)
-        mixed = target.clone()
-        mixed[..., top:bottom, left:right] = source[..., top:bottom, left:right]
-        return mixed
+    def round(self, images: torch.Tensor, targets: torch.Tensor, support: Support, generator: torch.Generator,
+              rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        order = torch.randperm(len(images), generator=generator)
+        viewed = support.view(images[order], generator)
+        mixed, labels = [], []
+        for start in range(0, len(images), BATCH):
+            batch, batch_targets = viewed[start:start + BATCH].clone(), targets[order[start:start + BATCH]]
+            share = float(rng.beta(self.alpha, self.alpha))
+            partner = torch.randperm(len(batch), generator=generator)
+            top, bottom, left, right = box(batch.shape[-2], batch.shape[-1], share, rng)
+            batch[..., top:bottom, left:right] = batch[partner][..., top:bottom, left:right]
+            mixed.append(batch)
+            labels.append(share * batch_targets + (1.0 - share) * batch_targets[partner])
+        return torch.cat(mixed), torch.cat(labels), viewed

@@ -28,9 +28,12 @@ def _offline() -> list[str]:
 
 def unavailable_reason(source: str) -> str | None:
     """None when the pipeline ``source`` (a local folder or a hub id) can be loaded here, or
-    may be downloaded; otherwise what is missing and how to fix it. Imports no torch."""
-    if Path(source).expanduser().is_dir():
-        if (Path(source).expanduser() / "model_index.json").is_file():
+    may be downloaded; otherwise what is missing and how to fix it. A hub id that is not cached
+    is refused when the hub is offline, and when it reads as a mistyped folder (its parent is a
+    folder here). Imports no torch."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if (folder / "model_index.json").is_file():
             return None
         return (f"folder {source} has no model_index.json: give a folder written by a diffusers "
                 "pipeline's save_pretrained")
@@ -39,9 +42,13 @@ def unavailable_reason(source: str) -> str | None:
     try:
         cached = try_to_load_from_cache(source, "model_index.json")
     except ValueError:  # huggingface_hub's HFValidationError: not a hub id
-        return f"{source!r} is neither a folder nor a hub id: give a diffusers pipeline folder or a hub id"
+        return (f"{source!r} is no folder (relative to {Path.cwd()}) and not a hub id: give a diffusers pipeline "
+                "folder or a hub id")
     if isinstance(cached, str):
         return None
+    if folder.parent != Path(".") and folder.parent.is_dir():
+        return (f"no folder {source} (relative to {Path.cwd()}), though {folder.parent} is one, and no hub id "
+                f"{source!r} is cached: give the folder a diffusers pipeline was saved to")
     offline = _offline()
     if offline:
         return (f"Stable Diffusion {source!r} is not in the local Hugging Face cache and {' and '.join(offline)} "

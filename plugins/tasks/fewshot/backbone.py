@@ -57,34 +57,37 @@ def build_backbone(kind: str, in_chans: int, width: int, depth: int) -> nn.Modul
 
 
 PRETRAINING_KEYS = ("dataset", "folder", "base_classes", "image_size", "backbone", "width", "depth",
-                    "pretrain_epochs", "pretrain_lr")
-"""The task settings the pretrained backbone depends on (its cache key)."""
+                    "pretrain_epochs", "pretrain_lr", "pretrain_batch_size")
+"""The task settings the pretrained backbone depends on (its cache key, with the device type)."""
 
 
-def pretrained_state(config: dict[str, Any], data: FewShotData, in_chans: int) -> dict[str, torch.Tensor]:
-    """The backbone's state after supervised pretraining on the base classes only (a linear
-    head on them, dropped afterwards; AdamW, fixed seed), cached by configuration and code."""
+def pretrained_state(config: dict[str, Any], data: FewShotData, in_chans: int,
+                     device: torch.device) -> dict[str, torch.Tensor]:
+    """The backbone's state after supervised pretraining on ``device`` on the base classes only
+    (a linear head on them, dropped afterwards; AdamW, fixed seed), cached by configuration,
+    device type (a GPU's float reductions differ from a CPU's, so its weights do) and code."""
 
     def pretrain() -> dict[str, torch.Tensor]:
         torch.manual_seed(0)
-        backbone = build_backbone(config["backbone"], in_chans, config["width"], config["depth"])
+        backbone = build_backbone(config["backbone"], in_chans, config["width"], config["depth"]).to(device)
         base = torch.as_tensor(data.base_classes)
         members = torch.nonzero(torch.isin(data.labels, base)).flatten()
         labels = torch.searchsorted(base.sort().values, data.labels[members])
-        batch_size = 64 if config["backbone"] == "cnn" else 256
+        batch_size = config["pretrain_batch_size"]
         generator = torch.Generator().manual_seed(0)
-        head = nn.Linear(backbone.dim, len(base))
+        head = nn.Linear(backbone.dim, len(base)).to(device)
         optimizer = torch.optim.AdamW([*backbone.parameters(), *head.parameters()], lr=config["pretrain_lr"],
                                       weight_decay=0.05)
         steps = config["pretrain_epochs"] * max(1, len(labels) // batch_size)
         backbone.train()
         for _ in progress_bar(range(steps), desc="pretrain the few-shot backbone on the base classes", total=steps):
             idx = torch.randint(len(labels), (batch_size,), generator=generator)
-            loss = F.cross_entropy(head(backbone(data.images[members[idx]])), labels[idx])
+            images = data.images[members[idx]].to(device)
+            loss = F.cross_entropy(head(backbone(images)), labels[idx].to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         return backbone.state_dict()
 
-    key = {name: config[name] for name in PRETRAINING_KEYS} | {"in_chans": in_chans}
+    key = {name: config[name] for name in PRETRAINING_KEYS} | {"in_chans": in_chans, "device": device.type}
     return cached_tensors("pretrained/fewshot", key, pretrain)

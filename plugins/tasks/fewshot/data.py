@@ -11,6 +11,7 @@ mini-ImageNet never sits in memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ucdbench.api import UcdbenchError
+from ucdbench_plugins.tasks.fewshot.names import NAMES_FILE_FORMAT, class_name, read_names_file, unnamed_problem
 
 EMBEDDED = ("mnist", "digits")
 FOLDER_ENV = "UCDBENCH_FEWSHOT_DATA"
@@ -62,9 +64,17 @@ def chosen_folder(folder: str) -> str:
     return folder or os.environ.get(FOLDER_ENV, "")
 
 
-def folder_problem(folder: str) -> str | None:
-    """None when the chosen folder (:func:`chosen_folder`) holds base/ and novel/; otherwise
+def class_folders(root: Path) -> list[str]:
+    """The names of the class folders under ``root/base`` and ``root/novel``."""
+    return [p.name for split in ("base", "novel") for p in (root / split).iterdir() if p.is_dir()]
+
+
+def folder_problem(folder: str, names_file: str = "") -> str | None:
+    """None when the chosen folder (:func:`chosen_folder`) holds base/ and novel/ and every
+    class folder has a prompt name (:mod:`.names`, with the user's ``names_file``); otherwise
     what is missing and how to fix it."""
+    if names_file and not Path(names_file).expanduser().is_file():
+        return f"task.class_names={names_file} is not a file: give a file of {NAMES_FILE_FORMAT}, or leave it empty"
     chosen = chosen_folder(folder)
     how = (f"set task.folder (or ${FOLDER_ENV}) to a mini-ImageNet or tiered-ImageNet folder holding "
            "base/<class>/*.jpg (the backbone's pretraining classes) and novel/<class>/*.jpg (the episodes' "
@@ -75,7 +85,8 @@ def folder_problem(folder: str) -> str | None:
     missing = [name for name in ("base", "novel") if not (root / name).is_dir()]
     if missing:
         return f"few-shot folder {root} has no {' or '.join(f'{m}/' for m in missing)}: {how}"
-    return None
+    names = read_names_file(names_file) if names_file else {}
+    return unnamed_problem(class_folders(root), names, names_file)
 
 
 def load_embedded(name: str, side: int, base: list[int], novel: list[int]) -> FewShotData:
@@ -95,21 +106,24 @@ def load_embedded(name: str, side: int, base: list[int], novel: list[int]) -> Fe
     return FewShotData(images.clamp(0, 1).contiguous(), torch.as_tensor(labels, dtype=torch.long), names, base, novel)
 
 
-def load_folder(root: Path, side: int) -> FewShotData:
-    """Every image under ``root/base`` and ``root/novel``; classes named by their folders
-    (a WordNet id folder such as ``n01532829`` is named by it too)."""
-    paths, labels, names, groups = [], [], [], {}
+def load_folder(root: Path, side: int, names: Mapping[str, str] | None = None) -> FewShotData:
+    """Every image under ``root/base`` and ``root/novel``; classes named as :func:`.names.class_name`
+    says (``names``: the user's names of folders), a bare WordNet id by its ImageNet label."""
+    paths, labels, class_names, groups = [], [], [], {}
     for split in ("base", "novel"):
         groups[split] = []
         for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 continue
-            groups[split].append(len(names))
-            labels += [len(names)] * len(files)
-            names.append(folder.name.replace("_", " "))
+            groups[split].append(len(class_names))
+            labels += [len(class_names)] * len(files)
+            name = class_name(folder.name, names or {})
+            if name is None:
+                raise UcdbenchError(unnamed_problem([folder.name], names or {}, ""))
+            class_names.append(name)
             paths += files
     if not groups["novel"] or not groups["base"]:
         raise UcdbenchError(f"few-shot folder {root}: base/ and novel/ need class folders with images "
                             f"({', '.join(IMAGE_SUFFIXES)})")
-    return FewShotData(FolderImages(paths, side), torch.tensor(labels), names, groups["base"], groups["novel"])
+    return FewShotData(FolderImages(paths, side), torch.tensor(labels), class_names, groups["base"], groups["novel"])

@@ -4,8 +4,11 @@ An episode draws ``n_way`` novel classes and, from each, ``k_shot`` support and 
 query images, all distinct. It is scored by a logistic regression fitted on the L2-normalised
 features of the support images (plus any augmented ones) and applied to those of the queries
 (``few_shot/evaluate_v4.py``, ``evaluate_fewshot_v4``: features ``f / ||f||``, scikit-learn
-``LogisticRegression(C=1.0, solver="lbfgs", max_iter=1000)``, multinomial). Accuracy over
-episodes is reported as mean ± 1.96 · std / √episodes with numpy's population std (ddof = 0).
+``LogisticRegression(C=1.0, solver="lbfgs", max_iter=1000)``, multinomial). A support set with
+soft labels (MixUp's and CutMix's class probabilities) is scored, as ``few_shot/evaluate_v3.py``
+scores those, by a linear classifier trained on them (:func:`linear_episode_accuracy`).
+Accuracy over episodes is reported as mean ± 1.96 · std / √episodes with numpy's population std
+(ddof = 0).
 """
 
 from __future__ import annotations
@@ -59,6 +62,41 @@ def episode_accuracy(support: np.ndarray, support_labels: np.ndarray, query: np.
     classifier = LogisticRegression(C=1.0, solver="lbfgs", max_iter=1000, random_state=0)
     classifier.fit(support, support_labels)
     return float((classifier.predict(query) == query_labels).mean())
+
+
+LINEAR_EPOCHS = 100
+"""Epochs of the soft-label linear classifier (``train.py`` passes ``fine_tuning_epochs=100``)."""
+LINEAR_BATCH = 16
+"""Its batch size (``evaluate_v3.py``: ``batch_size = 16``)."""
+
+
+def linear_episode_accuracy(support: np.ndarray, targets: np.ndarray, query: np.ndarray, query_labels: np.ndarray,
+                            generator: torch.Generator) -> float:
+    """Share of queries right by the official soft-label classifier (``evaluate_v3.py``, branch
+    ``classifier == 'Linear'``): ``nn.Linear(D, n_way)`` at its default initialisation, SGD (lr
+    0.1, momentum 0.9, dampening 0.9, weight decay 0.001) on cross-entropy with the (N, n_way)
+    class probabilities ``targets``, batches of 16 in a fresh random order each epoch, 100
+    epochs; every draw from ``generator``."""
+    features = torch.from_numpy(support).float()
+    probabilities = torch.from_numpy(targets).float()
+    classifier = torch.nn.Linear(features.shape[1], probabilities.shape[1])
+    bound = 1.0 / math.sqrt(features.shape[1])  # nn.Linear's own init: U(-1/√D, 1/√D) for weight and bias
+    with torch.no_grad():
+        classifier.weight.uniform_(-bound, bound, generator=generator)
+        classifier.bias.uniform_(-bound, bound, generator=generator)
+    optimizer = torch.optim.SGD(classifier.parameters(), lr=0.1, momentum=0.9, dampening=0.9, weight_decay=0.001)
+    with torch.enable_grad():
+        for _ in range(LINEAR_EPOCHS):
+            order = torch.randperm(len(features), generator=generator)
+            for start in range(0, len(order), LINEAR_BATCH):
+                batch = order[start:start + LINEAR_BATCH]
+                loss = torch.nn.functional.cross_entropy(classifier(features[batch]), probabilities[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    with torch.no_grad():
+        predicted = classifier(torch.from_numpy(query).float()).argmax(dim=1).numpy()
+    return float((predicted == query_labels).mean())
 
 
 def mean_and_interval(accuracies: Sequence[float]) -> tuple[float, float]:
