@@ -12,7 +12,7 @@ These are plain classes with annotations (no torch), so registration and listing
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
@@ -194,6 +194,13 @@ class FewShotClassification(Capability):
         ``unsupported_reason``), so that weights not on this machine are a usage error before
         any pretraining, and a method that uses none never asks. Be cheap: check files exist."""
         return None
+
+    def support_views(self) -> tuple[Callable[[torch.Tensor, torch.Generator], torch.Tensor], int]:
+        """(``view``, ``views``): the transform the task applies to support images before
+        embedding them and how many views of each shot it embeds, as it hands them to
+        ``augment`` (an evaluation measuring an augmentation passes the same). By default each
+        image once, as it is."""
+        return (lambda images, generator: images), 1
 
     def backbone(self, device: torch.device) -> nn.Module:
         """The frozen pretrained backbone on ``device``, the run's device, where a task

@@ -370,6 +370,17 @@ def test_cli_runs_genie_on_the_fewshot_task_and_measures_its_generation(tmp_path
 
 
 @pytest.mark.ucdbench_e2e
+def test_generation_cost_counts_the_images_scoring_adds_per_support_view(tmp_path: Path):
+    """MixUp mixes a round of shots per support view: with 3 views it adds 3 × n_way × k_shot
+    images to the episode when scored, and the generation cost counts as many."""
+    result = run_cli("run", "--method", "mixup", "--task", "fewshot", "--preset", "smoke", "--set",
+                     "task.support_views=3", results=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    (record,) = map(json.loads, map(Path.read_text, (tmp_path / "runs").glob("*.json")))
+    assert record["evaluations"]["generation-cost"]["images_per_episode"] == 3 * 5 * 1
+
+
+@pytest.mark.ucdbench_e2e
 def test_cli_missing_stable_diffusion_or_folder_is_a_usage_error(tmp_path: Path):
     offline = run_cli("run", "--method", "genie", "--task", "fewshot", "--preset", "smoke", "--set",
                       "task.generator=stable-diffusion", "--set", "task.generator_model=nobody/no-such-model",

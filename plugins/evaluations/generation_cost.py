@@ -3,7 +3,8 @@
 For a few-shot task (:class:`ucdbench.api.FewShotClassification`) and a scored model that
 augments support sets (an ``augment`` method) and generates images (the outcome's
 ``extras["generates_images"]`` is true): the support set of the task's first episode is
-augmented on the run's device, a warm-up call first, then ``repeats`` calls, each synchronised
+augmented on the run's device as the task augments it when scoring (its support views), a
+warm-up call first, then ``repeats`` calls, each synchronised
 and timed by the hardware. Reported: images per episode, seconds per episode (median) and
 images per second — on whatever device the run uses, so a CPU run and a CUDA run give the CPU
 and the GPU figure. The two rates are timings (every timed call is kept, ``samples_ms``, for
@@ -47,9 +48,10 @@ class GenerationCost(Evaluation):
         model = ctx.outcome.model.to(ctx.device).eval()
         images, labels, classes = ctx.task.support_set(0)
         images = images.to(ctx.device)
+        view, views = ctx.task.support_views()
 
-        def augment() -> torch.Tensor:
-            return model.augment(images, labels, classes, torch.Generator().manual_seed(0))[0]
+        def augment() -> torch.Tensor:  # as the task augments it when scoring: its views, its count
+            return model.augment(images, labels, classes, torch.Generator().manual_seed(0), view=view, views=views)[0]
 
         count = len(augment())
         timed = time_calls(augment, ctx.hardware, ctx.device, ctx.config["repeats"], warmup=0)

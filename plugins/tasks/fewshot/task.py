@@ -32,7 +32,7 @@ from torch import nn
 from ucdbench.api import (
     FewShotClassification, Metric, PerPreset, Setting, Task, UcdbenchError,
 )
-from ucdbench_plugins.shared.fewshot.augmentation import unchanged
+from ucdbench_plugins.shared.fewshot.augmentation import View, unchanged
 from ucdbench_plugins.shared.fewshot.diffusion import DiffusionEditor
 from ucdbench_plugins.shared.fewshot.stable_diffusion import StableDiffusionEditor
 from ucdbench_plugins.shared.fewshot.stable_diffusion import unavailable_reason as pipeline_unavailable_reason
@@ -241,6 +241,12 @@ class FewShotTask(Task, FewShotClassification):
                 torch.as_tensor(chosen.classes))
 
     @torch.no_grad()
+    def support_views(self) -> tuple[View, int]:
+        """``task.support_views`` weak views of each shot, or each once as it is (0)."""
+        if self.config["support_views"]:
+            return weak_view, self.config["support_views"]
+        return unchanged, 1
+
     def evaluate(
         self,
         model: nn.Module,
@@ -262,8 +268,7 @@ class FewShotTask(Task, FewShotClassification):
         model.eval()
         images = self.data.images
         augment = getattr(model, "augment", None)
-        views = max(self.config["support_views"], 1)
-        view = weak_view if self.config["support_views"] else unchanged
+        view, views = self.support_views()
         accuracies = []
         for index, episode in enumerate(self.episodes()):
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
