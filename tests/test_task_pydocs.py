@@ -174,7 +174,7 @@ def test_hub_base_encodes_with_its_own_tokenizer_and_loads_its_own_weights(hub_f
     tokenizer = hub_task.tokenizer
     assert hub_task.eval_blocks.max() < len(tokenizer) and hub_task.eval_blocks.shape[1] == 64
     assert (hub_task.eval_blocks == tokenizer.eos_token_id).any()  # documents separated by EOS
-    eval_text = "".join(pydoc_topics()[t] for t in hub_task.topic_split["eval"]).encode()
+    eval_text = "".join(hub_task.documents["eval"]).encode()
     assert eval_text.startswith(token_bytes(tokenizer, hub_task.eval_blocks.flatten().tolist()))
 
     def no_pretraining():
