@@ -77,7 +77,8 @@ def hold_out(documents: list[str], fraction: float) -> tuple[list[str], list[str
     if not chosen:
         raise UcdbenchError(f"no training document fits in task.validation_fraction={fraction} of the training text "
                             f"({len(documents)} documents); raise it, or give the task more training text")
-    return ([d for i, d in enumerate(documents) if i not in chosen], [d for i, d in enumerate(documents) if i in chosen])
+    kept = [d for i, d in enumerate(documents) if i not in chosen]
+    return kept, [d for i, d in enumerate(documents) if i in chosen]
 
 
 def split_topics(topics: Mapping[str, str], pretrain_fraction: float, eval_fraction: float) -> dict[str, list[str]]:

@@ -94,8 +94,9 @@ from ucdbench_plugins.tasks.pydocs.sources import SourceCorpus, read_sources
 
 IN_SUITE = "in-suite"
 PYDOCS, PYSOURCE = "pydocs", "pysource"
-SCORED_SPLITS = ("eval", "validation")
 """The built-in adaptation texts: the held-out pydoc topics (prose), standard-library source (code)."""
+SCORED_SPLITS = ("eval", "validation")
+"""What ``task.score_on`` may score: the eval text, or the validation text held out of the training text."""
 _PYSOURCE_ONLY = ("source_train_bytes", "source_eval_bytes")
 """Settings of ``task.dataset=pysource``: any other dataset leaves them at their preset values."""
 _MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
@@ -142,7 +143,8 @@ class PyDocs(Task, LanguageModeling):
         "pretrain_batch_size": Setting(PerPreset(16, 16, 8), "blocks per pretraining step", minimum=1),
         "pretrain_lr": Setting(PerPreset(3e-3, 2e-3, 3e-4), "learning rate of in-suite pretraining", minimum=0,
                                exclusive_minimum=True),
-        "eval_tokens": Setting(PerPreset(16384, 0, 0), "tokens of the scored split scored (0: all of it)", minimum=0),
+        "eval_tokens": Setting(PerPreset(16384, 0, 0), "tokens scored of the split task.score_on names (0: all of it)",
+                               minimum=0),
         "train_fraction": Setting(PerPreset(0.25, 0.5, 1.0), "share of the train split's text used", **_FRACTION),
         "source_train_bytes": Setting(PerPreset(32_000, 128_000, 4_000_000), "bytes of standard-library source files "
                                       "in the train split (task.dataset=pysource; before train_fraction)", minimum=1),
