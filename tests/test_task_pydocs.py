@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from ucdbench.interfaces import UcdbenchError
-from ucdbench_plugins.tasks.pydocs.data import END_OF_TEXT, VOCAB_SIZE, hub_documents, pydoc_topics, split_topics
+from ucdbench_plugins.tasks.pydocs.data import (
+    END_OF_TEXT, VOCAB_SIZE, blocks, encode, hold_out, hub_documents, pydoc_topics, split_topics,
+)
+from ucdbench_plugins.tasks.pydocs.passages import PASSAGE, deduplicate, verbatim_overlap, windows
 from ucdbench_plugins.tasks.pydocs.task import PyDocs
 
 CPU = torch.device("cpu")
@@ -38,6 +41,74 @@ def test_topic_split_is_disjoint_complete_and_deterministic():
 def test_bad_split_fractions_are_rejected():
     with pytest.raises(UcdbenchError, match="sum to less than 1"):
         split_topics(pydoc_topics(), 0.7, 0.4)
+
+
+def test_no_eval_or_validation_passage_of_200_bytes_is_in_the_text_trained_on(task):
+    """The issue this pins: split by topic alone, 46% of the eval bytes lay in passages the
+    base was pretrained on (``compound`` repeats ``if``, ``for``, ``try``, ``with``, ...)."""
+    docs = task.documents
+    assert all(docs[split] for split in ("pretrain", "train", "validation", "eval"))
+    assert verbatim_overlap(docs["eval"], docs["pretrain"] + docs["train"] + docs["validation"]) == 0.0
+    assert verbatim_overlap(docs["validation"], docs["pretrain"] + docs["train"]) == 0.0
+    assert verbatim_overlap(docs["train"], docs["pretrain"]) == 0.0
+
+
+def test_the_overlap_measure_counts_exactly_the_bytes_of_planted_passages(task):
+    docs = task.documents
+    source = max(docs["pretrain"], key=len).encode()
+    planted = source[1000:1000 + 3 * PASSAGE].decode("utf-8", "ignore")
+    short = source[5000:5000 + PASSAGE - 1].decode("utf-8", "ignore")  # one byte short of a passage
+    leaky = [*docs["eval"][:-1], docs["eval"][-1] + "\0" + planted + "\0" + short]  # no topic has a NUL
+    total = sum(len(text.encode()) for text in leaky)
+    assert verbatim_overlap(leaky, docs["pretrain"]) == pytest.approx(len(planted.encode()) / total)
+    assert verbatim_overlap([planted], docs["pretrain"]) == 1.0
+    assert verbatim_overlap([short], docs["pretrain"]) == 0.0
+    assert verbatim_overlap([planted + planted], [planted]) == 1.0  # bytes covered twice count once
+
+
+def test_the_topics_as_shipped_repeat_passages_that_deduplication_removes():
+    topics = pydoc_topics()
+    compound, parts = topics["compound"], [topics[name] for name in ("if", "while", "for", "try", "with")]
+    assert verbatim_overlap([compound], parts) > 0.1  # what leaked into the eval split
+    unique = deduplicate(topics)
+    seen: set[bytes] = set()
+    for name, text in unique.items():
+        own = set(windows(text.encode()))
+        assert not own & seen, name
+        seen |= own
+        paragraphs = iter(topics[name].split("\n\n"))
+        assert all(p in paragraphs for p in text.split("\n\n")), name  # in order, each whole
+    assert sum(map(len, unique.values())) < sum(map(len, topics.values()))
+
+
+def test_deduplication_keeps_the_short_topic_whole_and_cuts_the_copy_out_of_the_long_one():
+    own, shared, other = ("word " * 60).strip(), ("shared " * 50).strip(), ("else " * 70).strip()
+    topics = {"long": f"{own}\n\n{shared}\n\nend", "short": shared, "apart": other}
+    assert deduplicate(topics) == {"long": f"{own}\n\nend", "short": shared, "apart": other}
+    # a passage across a paragraph break is found too
+    first, second = "a" * 150 + "b", "c" * 150 + "d"
+    assert deduplicate({"x": f"{first}\n\n{second}", "y": f"zz\n\n{first}\n\n{second}\n\nzz"}) == {
+        "x": f"{first}\n\n{second}", "y": f"zz\n\n{first}\n\nzz"}
+
+
+def test_hold_out_keeps_whole_documents_within_its_share_of_the_bytes():
+    documents = [f"document {i} " * (i + 1) for i in range(20)]
+    kept, held = hold_out(documents, 0.2)
+    assert kept and held and sorted(kept + held) == sorted(documents)
+    assert sum(len(d) for d in held) <= 0.2 * sum(len(d) for d in documents)
+    assert hold_out(documents[::-1], 0.2) == (kept[::-1], held[::-1])  # by content, not position
+    with pytest.raises(UcdbenchError, match="validation_fraction"):
+        hold_out(["a" * 100, "b" * 100], 0.1)
+
+
+def test_score_on_validation_scores_the_held_out_text_and_trains_on_the_same_blocks(task):
+    config = {**PyDocs.defaults("smoke"), "score_on": "validation"}
+    validation = PyDocs("smoke", 0, config)
+    validation.prepare()
+    assert torch.equal(validation.train_blocks, task.train_blocks)
+    expected = blocks(encode(task.documents["validation"]), config["block_size"])
+    assert torch.equal(validation.eval_blocks, expected[: config["eval_tokens"] // config["block_size"]])
+    assert not torch.equal(validation.eval_blocks[:4], task.eval_blocks[:4])
 
 
 def test_one_epoch_of_train_batches_visits_every_block_once(task):
@@ -174,7 +245,7 @@ def test_hub_base_encodes_with_its_own_tokenizer_and_loads_its_own_weights(hub_f
     tokenizer = hub_task.tokenizer
     assert hub_task.eval_blocks.max() < len(tokenizer) and hub_task.eval_blocks.shape[1] == 64
     assert (hub_task.eval_blocks == tokenizer.eos_token_id).any()  # documents separated by EOS
-    eval_text = "".join(pydoc_topics()[t] for t in hub_task.topic_split["eval"]).encode()
+    eval_text = "".join(hub_task.documents["eval"]).encode()
     assert eval_text.startswith(token_bytes(tokenizer, hub_task.eval_blocks.flatten().tolist()))
 
     def no_pretraining():
@@ -388,7 +459,8 @@ def test_bits_per_byte_of_source_counts_its_utf8_bytes_not_its_characters(tmp_pa
     for i in range(4):
         (tmp_path / f"mod{i}.py").write_text(line * (30 + i))
     monkeypatch.setattr(sources, "stdlib_folder", lambda: tmp_path)
-    config = {**PyDocs.defaults("smoke"), "dataset": "pysource", "source_eval_bytes": 2_500, "source_train_bytes": 10_000}
+    config = {**PyDocs.defaults("smoke"), "dataset": "pysource", "source_eval_bytes": 2_500, "source_train_bytes": 10_000,
+              "validation_fraction": 0.4}  # one of the three training files
     task = PyDocs("smoke", 0, config)
     task.prepare()
     ids = [b for doc in task.source_corpus.documents["eval"] for b in [*doc.encode(), None]]  # None: end of text

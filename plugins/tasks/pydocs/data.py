@@ -2,8 +2,20 @@
 
 ``pydoc_data.topics.topics`` ships with every CPython (about 80 topics, ~465 KB of English
 prose on the language), so the task needs no download. Splitting by *topic* rather than by
-position keeps the pretraining, training and eval text about different subjects, so a
-pretrained base does not simply remember the eval text.
+position keeps the pretraining, training and eval text about different subjects; but the topics
+repeat one another (``compound`` holds ``if``, ``for``, ``try``, ``with``, ``function``,
+``class`` and ``async`` whole), so a split by topic alone left 46% of the eval bytes in
+passages of 200 bytes or more that the base was pretrained on. The topics are therefore
+deduplicated first (:func:`unique_topics`, :func:`~ucdbench_plugins.tasks.pydocs.passages.deduplicate`:
+a paragraph that would repeat a 200-byte passage of another topic is dropped, ~27% of the bytes),
+and what holds is: **no two topics, so no two splits — pretraining, training, validation, eval —
+share a verbatim passage of 200 bytes or more.** ``tests/test_task_pydocs.py`` measures it
+(:func:`~ucdbench_plugins.tasks.pydocs.passages.verbatim_overlap`: the share of the eval bytes
+inside such a passage of the other splits, 0.0 now, 0.46 before) and checks that the measure
+finds a planted leak.
+
+The validation split (:func:`hold_out`) is a share of the training documents, for choosing a
+method's settings (``task.score_on=validation``) without looking at the eval text.
 
 Tokens are UTF-8 bytes (ids 0–255) plus one end-of-text id (256) after each document. A
 byte vocabulary needs no training, no cache and no hub, cannot be fitted to (and so leak) the
@@ -17,6 +29,7 @@ the number of UTF-8 bytes it stands for, so bits per byte stays a figure of the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +39,7 @@ from typing import Any
 import torch
 
 from ucdbench.api import UcdbenchError
+from ucdbench_plugins.tasks.pydocs.passages import deduplicate
 
 END_OF_TEXT = 256
 VOCAB_SIZE = 257
@@ -37,6 +51,34 @@ def pydoc_topics() -> dict[str, str]:
     from pydoc_data.topics import topics
 
     return dict(topics)
+
+
+@functools.cache
+def _unique_topics() -> dict[str, str]:
+    return deduplicate(pydoc_topics())
+
+
+def unique_topics() -> dict[str, str]:
+    """:func:`pydoc_topics` with no passage of 200 bytes in two topics (deduplicated once per process)."""
+    return dict(_unique_topics())
+
+
+def hold_out(documents: list[str], fraction: float) -> tuple[list[str], list[str]]:
+    """``(kept, held_out)``: whole documents, walked in the order of the SHA-256 of their text
+    (stable, unrelated to subject), go to ``held_out`` while they fit in ``fraction`` of the
+    bytes (a document too large for the room left is skipped); both keep the documents' order."""
+    room = fraction * sum(len(d.encode()) for d in documents)
+    chosen = set()
+    for i in sorted(range(len(documents)), key=lambda i: hashlib.sha256(documents[i].encode()).hexdigest()):
+        size = len(documents[i].encode())
+        if size <= room and len(chosen) < len(documents) - 1:
+            chosen.add(i)
+            room -= size
+    if not chosen:
+        raise UcdbenchError(f"no training document fits in task.validation_fraction={fraction} of the training text "
+                            f"({len(documents)} documents); raise it, or give the task more training text")
+    kept = [d for i, d in enumerate(documents) if i not in chosen]
+    return kept, [d for i, d in enumerate(documents) if i in chosen]
 
 
 def split_topics(topics: Mapping[str, str], pretrain_fraction: float, eval_fraction: float) -> dict[str, list[str]]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ucdbench.api import UcdbenchError
+from ucdbench_plugins.tasks.pydocs.passages import PASSAGE
 
 SOURCE_SPLITS = ("eval", "train")
 """The order in which a file is offered to the splits."""
@@ -44,8 +45,6 @@ LEFT_OUT_PARTS = frozenset({
 })
 """Folders (or top-level modules) of the standard library whose files are never chosen."""
 LEFT_OUT_NAMES = frozenset({"turtle.py"})
-PASSAGE = 200
-"""No passage of this many bytes of the pydoc topics may appear in the adaptation text."""
 
 
 def stdlib_folder() -> Path:

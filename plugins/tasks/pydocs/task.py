@@ -32,6 +32,13 @@ width 128 (~0.8M parameters, CPU minutes); ``paper`` GPT-2 medium's sizes (24 la
 training blocks (a quarter at smoke, half at small) so that fine-tuning fits the preset's
 time; fine-tuning cost grows with it and the eval split is never cut by it.
 
+The topics are deduplicated before they are split, so no split shares a verbatim passage of
+200 bytes or more with another (:mod:`~ucdbench_plugins.tasks.pydocs.data`). Whatever
+``task.dataset``, ``task.validation_fraction`` of the training text's bytes (whole documents)
+is held out as a validation split that nothing trains on; ``task.score_on=validation`` scores it
+instead of the eval split, so that a method's settings (a learning rate) are chosen without
+looking at the eval text. Runs that score the eval split train on exactly the same text.
+
 ``task.base`` picks the base model. ``in-suite`` (the default) is the byte-level GPT-2 above.
 Anything else is a Hugging Face hub id (``gpt2-medium``, ``gpt2-large``, ...) or a local folder
 written by ``save_pretrained``, holding a causal LM and its tokenizer, loaded with
@@ -80,13 +87,16 @@ from ucdbench.api import (
     progress_bar, shuffled_batches,
 )
 from ucdbench_plugins.tasks.pydocs.data import (
-    END_OF_TEXT, VOCAB_SIZE, blocks, encode, encode_with, hub_documents, offline_variables, pydoc_topics, split_topics,
+    END_OF_TEXT, VOCAB_SIZE, blocks, encode, encode_with, hold_out, hub_documents, offline_variables, pydoc_topics,
+    split_topics, unique_topics,
 )
 from ucdbench_plugins.tasks.pydocs.sources import SourceCorpus, read_sources
 
 IN_SUITE = "in-suite"
 PYDOCS, PYSOURCE = "pydocs", "pysource"
 """The built-in adaptation texts: the held-out pydoc topics (prose), standard-library source (code)."""
+SCORED_SPLITS = ("eval", "validation")
+"""What ``task.score_on`` may score: the eval text, or the validation text held out of the training text."""
 _PYSOURCE_ONLY = ("source_train_bytes", "source_eval_bytes")
 """Settings of ``task.dataset=pysource``: any other dataset leaves them at their preset values."""
 _MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
@@ -117,6 +127,12 @@ class PyDocs(Task, LanguageModeling):
                                    "(e2e_nlg)"),
         "pretrain_fraction": Setting(0.6, "share of the pydoc topics the in-suite base is pretrained on", **_FRACTION),
         "eval_fraction": Setting(0.15, "share of the pydoc topics in the eval split", **_FRACTION),
+        "validation_fraction": Setting(0.15, "share of the training text's bytes held out (whole documents) as the "
+                                             "validation split, never trained on", minimum=0, exclusive_minimum=True,
+                                       maximum=0.5),
+        "score_on": Setting("eval", "the split scored: 'eval', or 'validation' (held out of the training text) to "
+                                    "choose a method's settings without looking at the eval text",
+                            choices=SCORED_SPLITS),
         "pretrain_seed": Setting(0, "seed of the in-suite pretraining (not the run's seed)", minimum=0),
         "n_layer": Setting(PerPreset(1, 4, 24), "transformer blocks of the in-suite base", minimum=1),
         "n_head": Setting(PerPreset(2, 4, 16), "attention heads of the in-suite base (must divide n_embd)", minimum=1),
@@ -127,7 +143,8 @@ class PyDocs(Task, LanguageModeling):
         "pretrain_batch_size": Setting(PerPreset(16, 16, 8), "blocks per pretraining step", minimum=1),
         "pretrain_lr": Setting(PerPreset(3e-3, 2e-3, 3e-4), "learning rate of in-suite pretraining", minimum=0,
                                exclusive_minimum=True),
-        "eval_tokens": Setting(PerPreset(16384, 0, 0), "tokens of the eval split scored (0: all of it)", minimum=0),
+        "eval_tokens": Setting(PerPreset(16384, 0, 0), "tokens scored of the split task.score_on names (0: all of it)",
+                               minimum=0),
         "train_fraction": Setting(PerPreset(0.25, 0.5, 1.0), "share of the train split's text used", **_FRACTION),
         "source_train_bytes": Setting(PerPreset(32_000, 128_000, 4_000_000), "bytes of standard-library source files "
                                       "in the train split (task.dataset=pysource; before train_fraction)", minimum=1),
@@ -152,7 +169,7 @@ class PyDocs(Task, LanguageModeling):
         if hub is not None:
             self._load_hub()  # fails fast on a missing model, before any text is read
             self._check_hub_settings()
-        topics = pydoc_topics()
+        topics = unique_topics()
         self.topic_split = split_topics(topics, cfg["pretrain_fraction"], cfg["eval_fraction"])
         if hub is None:
             self.pretrain_stream = encode(topics[t] for t in self.topic_split["pretrain"])
@@ -162,16 +179,20 @@ class PyDocs(Task, LanguageModeling):
             documents = {split: [topics[t] for t in self.topic_split[split]] for split in ("train", "eval")}
         elif cfg["dataset"] == PYSOURCE:
             budgets = {"train": cfg["source_train_bytes"], "eval": cfg["source_eval_bytes"]}
-            self.source_corpus = read_sources(budgets, topics.values())
-            documents = self.source_corpus.documents
+            self.source_corpus = read_sources(budgets, pydoc_topics().values())
+            documents = dict(self.source_corpus.documents)
         else:
             documents = hub_documents(cfg["dataset"])
+        documents["train"], documents["validation"] = hold_out(documents["train"], cfg["validation_fraction"])
+        self.documents = {"pretrain": [topics[t] for t in self.topic_split["pretrain"]], **documents}
+        """Split → its documents: ``pretrain`` (the in-suite base's), ``train``, ``validation``, ``eval``."""
+        scored = documents[cfg["score_on"]]
         if hub is None:
-            train_stream, eval_stream = encode(documents["train"]), encode(documents["eval"])
+            train_stream, eval_stream = encode(documents["train"]), encode(scored)
             eval_bytes = (eval_stream != END_OF_TEXT).long()  # one byte per id but end-of-text
         else:
             train_stream, _ = encode_with(self.tokenizer, documents["train"])
-            eval_stream, eval_bytes = encode_with(self.tokenizer, documents["eval"])
+            eval_stream, eval_bytes = encode_with(self.tokenizer, scored)
             vocab = self.hub_config.vocab_size
             if max(int(train_stream.max()), int(eval_stream.max())) >= vocab:
                 raise UcdbenchError(f"task.base={hub!r}: its tokenizer gives ids beyond the model's vocab_size={vocab}")
@@ -185,6 +206,7 @@ class PyDocs(Task, LanguageModeling):
             eval_blocks = eval_blocks[: max(1, cfg["eval_tokens"] // cfg["block_size"])]
             eval_bytes = eval_bytes[: len(eval_blocks)]
         self.eval_blocks = eval_blocks
+        """The blocks scored: of the eval split, or of the validation split with ``task.score_on=validation``."""
         self.eval_bytes = eval_bytes
         """UTF-8 bytes of text each eval token stands for (0 for end of text), beside ``eval_blocks``."""
 
