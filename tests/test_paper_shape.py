@@ -1,16 +1,14 @@
 """The paper-shape tier: every family's ``--preset paper`` run as a user runs it at real scale —
 through the CLI, on local data of the real layouts (an ImageFolder, extracted video frames and
-flow, a mini-ImageNet-style few-shot folder) and random timm checkpoints, all made here —
-shrunk by settings only (epochs, batches, steps, image size, bank and cluster counts), each
-reaching status ok and the leaderboard.
+flow, a mini-ImageNet-style few-shot folder), random timm checkpoints and a tiny random
+Stable Diffusion pipeline folder, all made here — shrunk by settings only (epochs, batches,
+steps, image size, bank and cluster counts), each reaching status ok and the leaderboard.
 
 Select it with ``-m ucdbench_paper_shape``. ``UCDBENCH_TEST_HARDWARE=cuda`` runs it on the
 GPU (``--hardware cuda`` in every run); without a visible GPU it is then skipped.
 
 The families run in groups, one ``ucdbench run -f`` per group (one process, so the tier pays
 for torch's and timm's import once a group), sharing the session's data and checkpoints.
-Not here: GeNIe and img2img on a folder, which need Stable Diffusion weights (no tiny
-pipeline can be made offline without a CLIP tokenizer's files).
 """
 
 from __future__ import annotations
@@ -52,7 +50,7 @@ EVALUATIONS = {
     "eval.latency.batch_size": 2, "eval.latency.warmup": 0, "eval.latency.min_iters": 1,
     "eval.latency.min_seconds": 0, "eval.latency.max_iters": 2, "eval.flops.batch_size": 2,
     "eval.linear-probe.epochs": 1, "eval.flops-under-attack.samples": 2,
-    "eval.flops-under-attack.energy_repeats": 1,
+    "eval.flops-under-attack.energy_repeats": 1, "eval.generation-cost.repeats": 1,
 }
 """The evaluations' paper sizes (timed seconds, passes, samples), shrunk."""
 
@@ -61,6 +59,10 @@ BACKDOOR = {"trigger_size": 4, "poison_rate": 0.2, "poison_steps": 2, "poison_ba
 training set would be none of 12 images)."""
 
 MEAN_SHIFT = {"bank_size": 12}
+
+GENERATOR = {"task.inference_steps": 4}
+"""Stable Diffusion's sampler steps (the paper's 50), shrunk; GeNIe-Ada also chooses among
+two ratios, not five (each ratio is one more edit of every source)."""
 
 
 def _family(name: str, method: str, **settings: Any) -> tuple[str, str, dict[str, Any]]:
@@ -108,18 +110,21 @@ GROUPS: dict[str, tuple[str, dict[str, Any], list[tuple[str, str, dict[str, Any]
                             "task.pretrain_epochs": 1}, [
         _family("GeNIe fewshot-none", "fewshot-none"),
         _family("GeNIe MixUp", "mixup"),
+        _family("GeNIe", "genie", **GENERATOR),
+        _family("GeNIe-Ada", "genie-ada", ratios=[0.5, 0.9], **GENERATOR),
+        _family("GeNIe img2img", "img2img", **GENERATOR),
     ]),
 }
-"""Every family of issue 28, grouped by what they share. The few-shot group keeps the paper
-preset's Stable Diffusion, which is not here: the methods that use no generator never ask for
-it. (GeNIe, GeNIe-Ada and img2img need one: no tiny Stable Diffusion can be built offline.)"""
+"""Every family of issue 28, grouped by what they share. The few-shot group's generator is the
+paper preset's Stable Diffusion, given as the session's tiny random pipeline folder."""
 
 
 @pytest.fixture(scope="session")
 def paper_data(tmp_path_factory) -> dict[str, Path]:
     """The datasets and checkpoints every group reads, made once a session: 3 classes of 4
     training and 2 eval images (or videos), a few-shot folder of 2 base and 3 novel classes,
-    and random weights of both networks at 1,000 classes, as published checkpoints are."""
+    random weights of both networks at 1,000 classes, as published checkpoints are, and a tiny
+    random Stable Diffusion pipeline."""
     import timm
 
     root = tmp_path_factory.mktemp("paper-shape")
@@ -131,12 +136,57 @@ def paper_data(tmp_path_factory) -> dict[str, Path]:
         torch.manual_seed(0)
         data[name] = root / f"{name}.pth"
         torch.save(timm.create_model(name, num_classes=1000).state_dict(), data[name])
+    data["stable-diffusion"] = write_tiny_stable_diffusion(root / "stable-diffusion")
     return data
+
+
+def byte_characters() -> list[str]:
+    """The 256 characters a byte-level BPE (GPT-2's, CLIP's) spells the bytes 0 … 255 with:
+    the printable ones as themselves, the others shifted past 255."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    shifted = iter(range(256, 512))
+    return [chr(b if b in printable else next(shifted)) for b in range(256)]
+
+
+def write_tiny_stable_diffusion(folder: Path) -> Path:
+    """A Stable Diffusion pipeline folder of random weights, as ``save_pretrained`` writes one,
+    that ``StableDiffusionPipeline.from_pretrained`` loads offline: SD 1.5's parts (a CLIP
+    tokenizer and text encoder, a VAE of 4 latent channels, a cross-attention UNet, a PNDM
+    scheduler of SD's betas), each tiny. The tokenizer's vocabulary is bytes alone (no merges),
+    so it tokenises any prompt; the VAE halves 5 times, so the editor's 512-pixel images are
+    16-latent-pixel samples."""
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    spelling = folder.parent / f"{folder.name}-tokenizer"
+    spelling.mkdir(parents=True)
+    words = [*byte_characters(), *(c + "</w>" for c in byte_characters()), "<|startoftext|>", "<|endoftext|>"]
+    (spelling / "vocab.json").write_text(json.dumps({word: i for i, word in enumerate(words)}))
+    (spelling / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(spelling / "vocab.json"), str(spelling / "merges.txt"),
+                              pad_token="<|endoftext|>", model_max_length=77)
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    vae = AutoencoderKL(latent_channels=4, block_out_channels=(4, 8, 8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+                        down_block_types=("DownEncoderBlock2D",) * 6, up_block_types=("UpDecoderBlock2D",) * 6)
+    unet = UNet2DConditionModel(sample_size=16, block_out_channels=(32, 64), layers_per_block=1,
+                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+                                cross_attention_dim=text_encoder.config.hidden_size, attention_head_dim=8)
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              skip_prk_steps=True, steps_offset=1)
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder)
+    return folder
 
 
 def _task_settings(task: str, shared: dict[str, Any], data: dict[str, Path]) -> dict[str, Any]:
     if task == "fewshot":
-        return {"task.folder": str(data["fewshot"]), **shared}
+        return {"task.folder": str(data["fewshot"]), "task.generator_model": str(data["stable-diffusion"]), **shared}
     settings = {"task.root": str(data[task]), "task.workers": WORKERS, **shared}
     if task == "imagenet":  # the pretrained base's weights (video's flow networks train from scratch)
         settings["task.checkpoint"] = str(data[shared["task.model"]])
