@@ -196,7 +196,7 @@ class PRANC(RandomBasisMethod):
         bases = config["bases"]
         if config["keep_bases"]:
             chunks = 1 if values is None else -(-values // chunk)
-            return [MemoryNeed(4 * chunks * bases * chunk, f"the kept bases of {chunks} chunks × {bases} bases × "
+            return [MemoryNeed(4 * chunks * bases * chunk, f"the kept bases of {chunks} chunk{'s' * (chunks != 1)} × {bases} bases × "
                                f"{chunk} values", "keep_bases")]
         draw = config["bases_per_draw"] if 0 < config["bases_per_draw"] < bases else bases
         # a draw and the one before it, still referenced while the next is drawn (measured: 1.87 GiB
