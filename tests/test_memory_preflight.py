@@ -10,8 +10,8 @@ import types
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from tensor_probe import LargestOutput
 from ucdbench.api import MemoryNeed
 from ucdbench.memory import memory_refusal
 from ucdbench.plugins import load_registry
@@ -19,21 +19,6 @@ from ucdbench.runner import RunSpec, resolve
 from ucdbench_plugins.hardware.cpu import CPU
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis
 from ucdbench_plugins.shared.representation import knn_predict, search_block_bytes
-
-
-class _LargestOutput(TorchDispatchMode):
-    """The most bytes any single torch operation produced while active."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in (out if isinstance(out, (tuple, list)) else (out,)):
-            if isinstance(tensor, torch.Tensor):
-                self.largest = max(self.largest, tensor.numel() * tensor.element_size())
-        return out
 
 
 def test_a_pranc_run_that_cannot_fit_exits_2_before_it_starts_naming_the_estimate_and_the_setting(tmp_path):
@@ -84,10 +69,10 @@ def test_bases_drawn_in_blocks_are_the_whole_draw_and_a_draw_holds_no_more_than_
     for draw, keep in ((0, True), (0, False), (7, False), (7, True)):
         basis = SeededBasis(seed=4, rows=3, count=40, size=501, scale=0.3, keep=keep, draw=draw)
         c = coefficients.clone().requires_grad_(True)
-        with _LargestOutput() as probe:
+        with LargestOutput() as probe:
             out = basis.combine(c)
             (out * torch.linspace(-1, 1, 501)).sum().backward()
-        results[draw, keep] = out.detach(), c.grad, probe.largest, basis.draw_bytes
+        results[draw, keep] = out.detach(), c.grad, probe.largest_bytes, basis.draw_bytes
     whole, blocked = results[0, True], results[7, False]
     assert torch.equal(results[0, False][0], whole[0]) and torch.equal(results[7, True][0], blocked[0])
     torch.testing.assert_close(blocked[0], whole[0], rtol=1e-5, atol=1e-6)  # the same numbers, summed by block
@@ -100,11 +85,11 @@ def test_the_declared_knn_need_bounds_what_its_blocked_search_holds():
     bank, queries = torch.randn(3000, 8, generator=generator), torch.randn(200, 8, generator=generator)
     labels = torch.randint(0, 10, (3000,), generator=generator)
     query_block, bank_block = 32, 256
-    with _LargestOutput() as probe:
+    with LargestOutput() as probe:
         # the normalised inputs are the data's, not the search's: normalise them before probing
         knn_predict(torch.nn.functional.normalize(bank, dim=1), labels, queries, 20, query_block=query_block,
                     bank_block=bank_block)
-    assert probe.largest <= max(bank.nbytes, search_block_bytes(query_block, bank_block, 20))
+    assert probe.largest_bytes <= max(bank.nbytes, search_block_bytes(query_block, bank_block, 20))
     assert search_block_bytes(query_block, bank_block, 20) < 4 * len(queries) * len(bank)
 
 

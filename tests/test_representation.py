@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from tensor_probe import LargestOutput
 from ucdbench.state import HeadInput, encoder_of
 from ucdbench_plugins.shared import representation
 from ucdbench_plugins.shared.representation import (
@@ -93,21 +93,6 @@ def test_an_outcome_encoder_comes_before_the_tasks_view():
     assert encoder_of(object(), nn.Linear(2, 2)) is None  # not an image task: no view of its own
 
 
-class _LargestOutput(TorchDispatchMode):
-    """Records the most elements any single torch operation produced while active."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in (out if isinstance(out, (tuple, list)) else (out,)):
-            if isinstance(tensor, torch.Tensor):
-                self.largest = max(self.largest, tensor.numel())
-        return out
-
-
 def _tied_data(seed):
     """Unit vectors whose dot products are exact (signed one-hots and (±½, ±½, ±½, ±½)), every
     bank row duplicated: many ties, and no rounding for any kernel or block shape to differ in."""
@@ -145,13 +130,13 @@ def test_the_blocked_search_never_holds_more_than_a_block():
     bank, queries = torch.randn(4000, 4, generator=generator), torch.randn(300, 4, generator=generator)
     labels = torch.randint(0, 10, (4000,), generator=generator)
     k, query_block, bank_block = 20, 16, 100
-    with _LargestOutput() as blocked:
+    with LargestOutput() as blocked:
         knn_predict(bank, labels, queries, k, query_block=query_block, bank_block=bank_block)
-    with _LargestOutput() as whole:
+    with LargestOutput() as whole:
         knn_predict(bank, labels, queries, k, query_block=len(queries), bank_block=len(bank))
     # the largest intermediate: the normalised bank itself, or one block with the running k best
-    assert blocked.largest <= max(bank.numel(), query_block * (bank_block + k))
-    assert whole.largest >= len(queries) * len(bank)  # the unblocked path does hold the full matrix
+    assert blocked.largest_elements <= max(bank.numel(), query_block * (bank_block + k))
+    assert whole.largest_elements >= len(queries) * len(bank)  # the unblocked path does hold the full matrix
 
 
 def _clusters(seed: int, n: int, classes: int = 10, dim: int = 32, spread: float = 1.5):
@@ -202,11 +187,11 @@ def test_the_sgd_probe_agrees_with_the_lbfgs_optimum_on_a_small_case():
 def test_the_sgd_probe_streams_its_features_in_batches(monkeypatch):
     monkeypatch.setattr(representation, "STATISTICS_ROWS", 256)
     x, y = _clusters(0, 3000, dim=16)
-    with _LargestOutput() as probe:
+    with LargestOutput() as probe:
         fitted = fit_linear_probe(x, y, 10, torch.device("cpu"), seed=0, recipe=ProbeRecipe(epochs=2, batch_size=64))
         probe_top1(fitted, x, y, torch.device("cpu"), batch_size=128)
     # a batch, a block of the statistics or the epoch's order: never all 3000 × 16 features in one operation
-    assert probe.largest <= max(256 * 16, 128 * 16, len(x)) < x.numel()
+    assert probe.largest_elements <= max(256 * 16, 128 * 16, len(x)) < x.numel()
 
 
 def test_the_sgd_probe_is_deterministic_under_its_seed():
