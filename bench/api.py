@@ -57,7 +57,7 @@ from ucdbench.capabilities import (
 )
 from ucdbench.hookspecs import Register, hookimpl
 from ucdbench.interfaces import (
-    Artifact, ChartAxis, Config, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
+    Artifact, ArtifactKind, ChartAxis, Config, ControlRow, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
     MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
@@ -99,7 +99,7 @@ _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 
 __all__ = [
     "hookimpl", "Register",
-    "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "FitContext",
+    "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "ArtifactKind", "ControlRow", "FitContext",
     "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
     "DivergedError", "ReferencedRun", "MemoryNeed",
     "Setting", "PerPreset", "PerTask", "PRESETS", "RunReference",

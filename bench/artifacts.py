@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from ucdbench.cache import atomic_write_bytes
-from ucdbench.interfaces import Artifact, Outcome
+from ucdbench.interfaces import Artifact, ArtifactKind, Outcome
 
 _HEADER_KEY = "ucdbench"
 
@@ -23,7 +23,8 @@ _HEADER_KEY = "ucdbench"
 def write_artifact(path: Path, artifact: Artifact) -> int:
     """Write ``artifact`` atomically to ``path``; returns the file's size in bytes."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in artifact.tensors.items()}
-    header = json.dumps({"metadata": artifact.metadata, "dense": list(artifact.dense)}, sort_keys=True)
+    header = json.dumps({"metadata": artifact.metadata, "dense": list(artifact.dense), "kind": artifact.kind.value},
+                        sort_keys=True)
     atomic_write_bytes(path, save(tensors, metadata={_HEADER_KEY: header}))
     return path.stat().st_size
 
@@ -35,7 +36,8 @@ def read_artifact(path: Path, device: torch.device | str = "cpu") -> Artifact:
         header = json.loads((handle.metadata() or {}).get(_HEADER_KEY, "{}"))
         for name in handle.keys():
             tensors[name] = handle.get_tensor(name)
-    return Artifact(tensors, header.get("metadata", {}), tuple(header.get("dense", ())))
+    return Artifact(tensors, header.get("metadata", {}), tuple(header.get("dense", ())),
+                    ArtifactKind(header.get("kind", ArtifactKind.MODEL.value)))
 
 
 def dense_artifact(state: dict[str, torch.Tensor], metadata: dict | None = None) -> Artifact:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ucdbench.defaults import declared_default
-from ucdbench.interfaces import PRESETS, UcdbenchError
+from ucdbench.interfaces import PRESETS, ArtifactKind, UcdbenchError
 from ucdbench.plugins import KINDS, Registry, load_registry
 
 SMOKE_TRIES = 4
@@ -152,9 +152,16 @@ def _run(registry: Registry, method: str, task: str, results: Path, seed: int) -
     return records[0]
 
 
+def primary_figure(record: dict[str, Any]) -> str:
+    """The figure a run is scored by: the task's primary metric, on transformed inputs where the
+    run's artifact is an input transform (an attack scores its target's model under the patch)."""
+    transformed = record.get("artifact_kind") == ArtifactKind.INPUT_TRANSFORM.value
+    return record["task"]["primary_metric"] + ("_transformed" if transformed else "")
+
+
 def primary_score(record: dict[str, Any]) -> Any:
-    """The run's primary metric, from whichever evaluation reports it (None where none does)."""
-    primary = record["task"]["primary_metric"]
+    """The run's :func:`primary_figure`, from whichever evaluation reports it (None where none does)."""
+    primary = primary_figure(record)
     return next((results[primary] for results in record["evaluations"].values() if primary in results), None)
 
 
@@ -177,7 +184,7 @@ def check_method_runs(registry: Registry, name: str, task: str | None, workdir: 
     if first["status"] != "ok":
         yield Check("smoke fit", False, f"on {task}: {first.get('error')}")
         return
-    primary, score = first["task"]["primary_metric"], primary_score(first)
+    primary, score = primary_figure(first), primary_score(first)
     yield Check("smoke fit", True, f"on {task}: {primary} {score}")
     yield evaluation_checks(registry, first)
     yield from _check_rebuild(first, primary, score)
@@ -214,9 +221,8 @@ def _check_rebuild(record: dict[str, Any], primary: str, score: Any) -> Iterator
         yield Check("rebuilds", False, f"no evaluation reported the task's primary metric {primary!r} to compare the "
                                        "rebuilt model's score with")
         return
-    code = ("import json, sys, torch; from ucdbench.api import rebuild_run; "
-            "record = json.load(open(sys.argv[1])); task, model = rebuild_run(record); "
-            f"print(json.dumps(task.evaluate(model, torch.device('cpu'))[{primary!r}]))")
+    code = ("import json, sys; from ucdbench.rebuild import rebuilt_scores; "
+            f"print(json.dumps(rebuilt_scores(json.load(open(sys.argv[1])))[{primary!r}]))")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(record, handle)
     result = subprocess.run([sys.executable, "-c", code, handle.name], capture_output=True, text=True, timeout=600)

@@ -288,19 +288,39 @@ class Task(Configurable, ABC):
 # --------------------------------------------------------------------------------------------
 
 
+class ArtifactKind(str, Enum):
+    """What a run's artifact is, so that reports compare like with like: storage is ranked only
+    among artifacts that store a model (or a scene), and an attack's row shows the attack, not
+    its target's model again. The harness applies an evaluation only to the kinds it declares it
+    measures (:attr:`Evaluation.measures`). A ``str`` enum: records store the plain value."""
+
+    MODEL = "model"
+    """A model's complete weights, compressed (MCNC, PRANC) or as they are (a full fine-tune)."""
+    ADAPTER = "adapter"
+    """A change to a base model the user already holds (LoRA, NOLA, VeRA)."""
+    SCENE = "scene"
+    """A 3D scene (Gaussians), compressed or not."""
+    INPUT_TRANSFORM = "input-transform"
+    """What is applied to another run's model's inputs (an adversarial patch): the model it
+    attacks is its clean control's (:attr:`Outcome.clean_control`), not this run's product."""
+    AUGMENTATION = "augmentation"
+    """A recipe that makes training data (a few-shot augmentation): no weights are stored."""
+
+
 @dataclass
 class Artifact:
     """What a method must store for its result to be rebuilt, and nothing else.
 
     ``tensors`` are written with safetensors; ``metadata`` (JSON-serialisable: seeds, shapes,
-    names) travels in the same file's header. ``dense`` names the tensors that are plain
-    state stored as it is (a classifier head, norms, BatchNorm's running statistics and
+    names) travels in the same file's header, as does ``kind``. ``dense`` names the tensors that
+    are plain state stored as it is (a classifier head, norms, BatchNorm's running statistics and
     counters), as opposed to compressed codes.
     """
 
     tensors: dict[str, torch.Tensor]
     metadata: dict[str, Any] = field(default_factory=dict)
     dense: tuple[str, ...] = ()
+    kind: ArtifactKind = ArtifactKind.MODEL
 
     def stored_scalars(self) -> int:
         return sum(int(t.numel()) for t in self.tensors.values())
@@ -310,6 +330,15 @@ class Artifact:
 
 
 Reconstruct = Callable[[Artifact, "torch.device"], "dict[str, torch.Tensor]"]
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    """A leaderboard row named by its method and the method settings it ran with (matched
+    against each run's resolved settings, on the same task settings, preset and hardware)."""
+
+    method: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -337,6 +366,9 @@ class Outcome:
       (:meth:`ImageClassification.encoder`: what the classifier head receives). The
       representation evaluations (``knn``, ``linear-probe``) read it; so does a run that
       consumes this one as a teacher.
+    - ``clean_control``: for an :attr:`ArtifactKind.INPUT_TRANSFORM` artifact, the leaderboard
+      row of the model it attacks, whose clean figures are the attack's control: pages link the
+      attack's row to it instead of measuring the same model again.
     """
 
     model: nn.Module
@@ -347,6 +379,12 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     encoder: nn.Module | None = None
+    clean_control: ControlRow | None = None
+
+    @property
+    def kind(self) -> ArtifactKind:
+        """What this outcome's artifact is; a method that stores nothing new scores a model as it is."""
+        return self.artifact.kind if self.artifact is not None else ArtifactKind.MODEL
 
     def scored_state(self) -> dict[str, torch.Tensor]:
         """The complete state of what was scored, which reconstruction must rebuild."""
@@ -601,6 +639,10 @@ class Evaluation(Configurable, ABC):
     the first one that has a direction. A figure declared with ``chart=ChartAxis(...)`` is an x
     axis leaderboards chart the task's primary metric against (:class:`ChartAxis`).
     :meth:`measure` may return more (raw counts, per-op breakdowns) for the record."""
+    measures: ClassVar[frozenset[ArtifactKind]] = frozenset(ArtifactKind)
+    """The kinds of artifact whose runs this evaluation measures (:class:`ArtifactKind`); on a
+    run of another kind the harness skips it and says why (storage is not measured on an
+    adversarial patch, nor the representation of a model an attack leaves unchanged)."""
 
     def declared_figures(self, ctx: EvaluationContext) -> tuple[Metric, ...]:
         """The figures of this run (``figures``; override where they depend on the task)."""

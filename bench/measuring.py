@@ -115,7 +115,7 @@ def measure(planned: Sequence[PlannedMeasurement], record: dict[str, Any], *, ta
             evaluation = plan.entry.load()()
             ctx = EvaluationContext(task=task, outcome=outcome, hardware=hardware, device=device, preset=preset,
                                     config=plan.config, artifact_path=artifact_path, results=record["evaluations"])
-            reason = evaluation.skip_reason(ctx)
+            reason = kind_reason(evaluation, outcome) or evaluation.skip_reason(ctx)
             if reason:
                 record["skipped"][name] = reason
                 entry["status"] = "skipped"
@@ -138,6 +138,14 @@ def measure(planned: Sequence[PlannedMeasurement], record: dict[str, Any], *, ta
             record["durations"].pop(f"{name}_s", None)
         record["measurements"][name] = entry
         record["evaluation_configs"][name] = plan.config
+
+
+def kind_reason(evaluation: Evaluation, outcome: Outcome) -> str | None:
+    """Why ``evaluation`` does not apply to a run whose artifact is of ``outcome``'s kind, or None."""
+    if outcome.kind in evaluation.measures:
+        return None
+    return (f"the run's artifact is {outcome.kind.value}: {evaluation.name} measures "
+            + ", ".join(sorted(kind.value for kind in evaluation.measures)))
 
 
 def phase_of(evaluation: Evaluation) -> AbstractContextManager[None]:

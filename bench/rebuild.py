@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ucdbench.artifacts import read_artifact
-from ucdbench.interfaces import Method, Task, UcdbenchError
+from ucdbench.interfaces import ArtifactKind, Method, Task, UcdbenchError
 from ucdbench.plugins import load_registry
 
 
@@ -31,11 +31,31 @@ def rebuild_run(record: dict[str, Any], device: torch.device | str = "cpu") -> t
     """A run's task (prepared, from the record's task configuration) and its scored model,
     rebuilt from the run's artifact file. The method's configuration is not used: whatever
     the model needs must be in the artifact."""
+    task, method = _prepared(record)
+    return task, rebuild_model(task, method, record["artifact"], device)
+
+
+def _prepared(record: dict[str, Any]) -> tuple[Task, Method]:
+    """A run's task, prepared from the record's task configuration, and its method."""
     if not record.get("artifact"):
         raise UcdbenchError(f"run {record.get('key', '?')} stored no artifact, so there is nothing to rebuild")
     registry = load_registry()
-    task_cls = registry.get("task", record["task"]["name"]).load()
-    method = registry.get("method", record["method"]["name"]).load()()
-    task = task_cls(record["preset"], record["seed"], record["task"]["config"])
+    task = registry.get("task", record["task"]["name"]).load()(record["preset"], record["seed"], record["task"]["config"])
     task.prepare()
-    return task, rebuild_model(task, method, record["artifact"], device)
+    return task, registry.get("method", record["method"]["name"]).load()()
+
+
+def rebuilt_scores(record: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The task's metrics of a run's outcome rebuilt from its artifact file (:meth:`Method.rebuild_outcome`),
+    as the accuracy evaluation names them: on transformed inputs (``NAME_transformed``) where the
+    outcome has an input transform, and on clean ones unless the artifact is that transform alone."""
+    task, method = _prepared(record)
+    device = torch.device(device)
+    outcome = method.rebuild_outcome(task, read_artifact(Path(record["artifact"]), device), device)
+    scores: dict[str, Any] = {}
+    if outcome.kind is not ArtifactKind.INPUT_TRANSFORM:
+        scores.update(task.evaluate(outcome.model, device))
+    if outcome.input_transform is not None:
+        transformed = task.evaluate(outcome.model, device, outcome.input_transform)
+        scores.update({f"{name}_transformed": value for name, value in transformed.items()})
+    return scores

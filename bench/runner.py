@@ -394,6 +394,10 @@ def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, 
             outcome = fit(method_cls(), task, run.method_config, ctx)
             record["durations"]["fit_s"] = time.perf_counter() - tick
         record["method_metrics"] = dict(outcome.metrics)
+        record["artifact_kind"] = outcome.kind.value
+        if outcome.clean_control is not None:
+            record["clean_control"] = {"method": outcome.clean_control.method,
+                                       "settings": dict(outcome.clean_control.settings)}
         artifact_path = None
         if outcome.artifact is not None:
             artifact_path = store.artifact_path(run.key)

@@ -12,7 +12,7 @@ from ucdbench.interfaces import FitContext, UcdbenchError
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, distribution_prior, halting_distribution, prior_kl
 from ucdbench_plugins.methods.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, compute_loss
 from ucdbench.artifacts import read_artifact, write_artifact
-from ucdbench.interfaces import Artifact
+from ucdbench.interfaces import Artifact, ArtifactKind
 from ucdbench.runner import merge_config
 from ucdbench_plugins.methods.slowformer.method import (SlowFormer, attack, attacked_model, load_target, new_patch,
                                                         target_config)
@@ -178,6 +178,7 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_pa
     artifact = read_artifact(tmp_path / "attack.safetensors")
     defended = SlowFormer().rebuild_model(task, artifact, torch.device("cpu"))
     assert compare_states(outcome.model.state_dict(), defended.state_dict(), torch.device("cpu"))["weights_equal"]
+    assert outcome.kind is artifact.kind is ArtifactKind.MODEL  # the defended model is this run's product
     images = task.eval_x[:4]
     torch.testing.assert_close(defended(images), outcome.model(images), rtol=0, atol=0)
     undefended_attack = Artifact({"patch": artifact.tensors["patch"]}, {**artifact.metadata, "defense": "none"})
@@ -188,6 +189,41 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_pa
                                                    device=torch.device("cpu"), preset="smoke",
                                                    config={**evaluation.defaults("smoke"), "samples": 2}))
     assert {"attack_success", "undefended_attack_success", "undefended_control_attack_success"} <= set(figures)
+
+
+def test_an_attack_without_a_defence_is_an_input_transform_whose_clean_control_is_its_target(tmp_path):
+    """The patch alone is the artifact (kept through its file): compression and the model's own
+    figures are not measured on it, accuracy reports only the attacked figures, and the clean
+    control names the target's row by its method and settings."""
+    from ucdbench.measuring import kind_reason
+    from ucdbench.interfaces import EvaluationContext
+    from ucdbench_plugins.evaluations.accuracy import Accuracy
+    from ucdbench_plugins.evaluations.compression import Compression
+    from ucdbench_plugins.evaluations.knn import KNN
+    from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack
+    from ucdbench_plugins.hardware.cpu import CPU
+    from ucdbench_plugins.tasks.images.datasets import Digits
+
+    task = Digits("smoke", 0, Digits.defaults("smoke"))
+    task.prepare()
+    task.eval_x, task.eval_y = task.eval_x[:16], task.eval_y[:16]
+    ctx = FitContext(torch.device("cpu"), 0, "smoke", lambda items, **_: items)
+    config = {**SlowFormer.defaults("smoke"), "target": "ats"}
+    outcome = SlowFormer().fit(task, config, ctx)
+    assert outcome.kind is ArtifactKind.INPUT_TRANSFORM
+    write_artifact(tmp_path / "patch.safetensors", outcome.artifact)
+    assert read_artifact(tmp_path / "patch.safetensors").kind is ArtifactKind.INPUT_TRANSFORM
+    assert outcome.clean_control.method == "ats"
+    assert dict(outcome.clean_control.settings) == target_config("ats", {}, "smoke", task.config)
+    for skipped in (Compression(), KNN()):
+        assert "input-transform" in kind_reason(skipped, outcome)
+    assert kind_reason(FlopsUnderAttack(), outcome) is None
+    evaluation = Accuracy()
+    measured = EvaluationContext(task=task, outcome=outcome, hardware=CPU(), device=torch.device("cpu"),
+                                 preset="smoke", config=evaluation.defaults("smoke"))
+    names = [figure.name for figure in evaluation.declared_figures(measured)]
+    assert names and all(name.endswith("_transformed") for name in names)
+    assert set(evaluation.measure(measured)) == set(names)
 
 
 @pytest.mark.ucdbench_e2e

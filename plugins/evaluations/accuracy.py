@@ -1,7 +1,9 @@
 """Accuracy: the task's own metrics of the scored model on the task's eval split.
 
 Where the outcome carries an input transform (an attack or a backdoor trigger), the same
-metrics are also reported on transformed inputs, suffixed ``_transformed``.
+metrics are also reported on transformed inputs, suffixed ``_transformed``. Where the artifact is
+the input transform alone (an adversarial patch on another run's model), only those are: the
+clean figures are the attacked model's own, on its row (the run's clean control).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ucdbench.api import Evaluation, EvaluationContext, Metric
+from ucdbench.api import ArtifactKind, Evaluation, EvaluationContext, Metric
 
 
 class Accuracy(Evaluation):
@@ -21,15 +23,18 @@ class Accuracy(Evaluation):
         transformed inputs where the outcome has an input transform."""
         task = ctx.task
         metrics = sorted(task.metrics, key=lambda m: m.name != task.primary_metric)
-        figures = [replace(m, headline=m.name == task.primary_metric) for m in metrics]
+        clean = ctx.outcome.kind is not ArtifactKind.INPUT_TRANSFORM
+        figures = [replace(m, headline=m.name == task.primary_metric) for m in metrics] if clean else []
         if ctx.outcome.input_transform is not None:
-            figures += [replace(m, name=f"{m.name}_transformed", headline=False,
+            figures += [replace(m, name=f"{m.name}_transformed", headline=not clean and m.name == task.primary_metric,
                                 description=f"{m.description} (on transformed inputs)") for m in metrics]
         return tuple(figures)
 
     def measure(self, ctx: EvaluationContext) -> dict[str, Any]:
         model = ctx.outcome.model.to(ctx.device)
-        results: dict[str, Any] = dict(ctx.task.evaluate(model, ctx.device))
+        results: dict[str, Any] = {}
+        if ctx.outcome.kind is not ArtifactKind.INPUT_TRANSFORM:
+            results.update(ctx.task.evaluate(model, ctx.device))
         if ctx.outcome.input_transform is not None:
             transformed = ctx.task.evaluate(model, ctx.device, ctx.outcome.input_transform)
             results.update({f"{name}_transformed": value for name, value in transformed.items()})
@@ -39,10 +44,11 @@ class Accuracy(Evaluation):
         """The task's ``evaluate`` must give every metric the task declares, as a number
         (leaderboards rank by them and the conformance kit compares the primary one), or say why
         it cannot here, as ``<metric>_omitted`` (a metric whose package or weights this machine
-        lacks, such as the scene task's LPIPS)."""
+        lacks, such as the scene task's LPIPS); on an input transform's run, each ``_transformed``."""
         if results is None:  # nothing measured, nothing to judge
             return None
-        declared = [m["name"] for m in run["task"].get("metrics", [])]
+        suffix = "_transformed" if run.get("artifact_kind") == ArtifactKind.INPUT_TRANSFORM.value else ""
+        declared = [m["name"] + suffix for m in run["task"].get("metrics", [])]
         missing = [name for name in declared if (not isinstance(results.get(name), (int, float))
                                                  or isinstance(results.get(name), bool))
                    and not (isinstance(results.get(f"{name}_omitted"), str) and results[f"{name}_omitted"])]

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ucdbench.api import ChartAxis, Evaluation, EvaluationContext, FigureKind, Metric
+from ucdbench.api import ArtifactKind, ChartAxis, Evaluation, EvaluationContext, FigureKind, Metric
 
 
 class Compression(Evaluation):
     name = "compression"
-    figures = (
-        Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True,
-               kind=FigureKind.EXACT),
+    measures = frozenset({ArtifactKind.MODEL, ArtifactKind.ADAPTER, ArtifactKind.SCENE})
+    """What stores a model or a scene: an attack's patch or an augmentation recipe compresses nothing."""
+    figures = (  # tables rank by the first: bytes on disk, what storage costs whatever a number's width
         Metric("artifact_bytes", False, "B", "size of the artifact file on disk", headline=True, kind=FigureKind.EXACT,
                chart=ChartAxis("storage", "stored bytes (artifact file, log scale)", "{y} against stored bytes",
                                log_scale=True, saving="size_percent", saves_below=100.0)),
+        Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True,
+               kind=FigureKind.EXACT),
         Metric("size_percent", False, "%", "artifact bytes / fp32 bytes of the task's base model",
                kind=FigureKind.EXACT),
         Metric("compression_ratio", True, "×", "fp32 bytes of the task's base model / artifact bytes",

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    ChartAxis, Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting, count_flops,
+    ArtifactKind, ChartAxis, Evaluation, EvaluationContext, FLOPS_CONVENTION, FigureKind, Metric, PerPreset, Setting,
+    count_flops,
 )
 
 
@@ -34,6 +35,8 @@ def forward_flops_per_sample(task, model: torch.nn.Module, inputs: Any, batch_si
 
 class Flops(Evaluation):
     name = "flops"
+    measures = frozenset(ArtifactKind) - {ArtifactKind.INPUT_TRANSFORM}
+    """Not an attack's patch: the model it scores is its target's, measured on the target's row."""
     figures = (
         Metric("gflops", False, "GFLOPs", "forward FLOPs per sample / 1e9 (FLOPs = 2 × multiply-adds)", headline=True,
                kind=FigureKind.EXACT,

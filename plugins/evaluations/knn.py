@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ucdbench.api import Config, Evaluation, EvaluationContext, MemoryNeed, Metric, Setting, Task
+from ucdbench.api import ArtifactKind, Config, Evaluation, EvaluationContext, MemoryNeed, Metric, Setting, Task
 from ucdbench_plugins.shared.representation import (
     BANK_BLOCK, QUERY_BLOCK, VOTES, knn_top1, representation_skip_reason, search_block_bytes, split_features,
 )
@@ -26,6 +26,8 @@ NEIGHBOURS = (1, 20)
 
 class KNN(Evaluation):
     name = "knn"
+    measures = frozenset(ArtifactKind) - {ArtifactKind.INPUT_TRANSFORM}
+    """Not an attack's patch: the model it scores is its target's, measured on the target's row."""
     figures = (
         Metric("nn1_top1", True, "%", "1-NN top-1 on the eval split, the training split as the bank", headline=True),
         Metric("nn20_top1", True, "%", "20-NN top-1 (majority of the 20 nearest; weighted with vote=weighted)"),

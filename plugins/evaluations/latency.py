@@ -19,12 +19,14 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, TimedCalls, percentile,
+    ArtifactKind, Evaluation, EvaluationContext, FigureKind, Metric, PerPreset, Setting, TimedCalls, percentile,
 )
 
 
 class Latency(Evaluation):
     name = "latency"
+    measures = frozenset(ArtifactKind) - {ArtifactKind.INPUT_TRANSFORM}
+    """Not an attack's patch: the model it scores is its target's, measured on the target's row."""
     figures = (
         Metric("p50_ms", False, "ms", "median time of one batch", headline=True, kind=FigureKind.TIMING),
         Metric("p90_ms", False, "ms", "90th percentile time of one batch", kind=FigureKind.TIMING),

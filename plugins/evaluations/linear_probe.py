@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ucdbench.api import Config, Evaluation, EvaluationContext, MemoryNeed, Metric, Setting, Task
+from ucdbench.api import ArtifactKind, Config, Evaluation, EvaluationContext, MemoryNeed, Metric, Setting, Task
 from ucdbench_plugins.shared.representation import (
     ProbeRecipe, fit_linear_probe, probe_top1, representation_skip_reason, split_features,
 )
@@ -30,6 +30,8 @@ def _milestones(value: list[Any]) -> str | None:
 
 class LinearProbe(Evaluation):
     name = "linear-probe"
+    measures = frozenset(ArtifactKind) - {ArtifactKind.INPUT_TRANSFORM}
+    """Not an attack's patch: the model it scores is its target's, measured on the target's row."""
     figures = (Metric("probe_top1", True, "%", "top-1 on the eval split of a linear classifier on frozen features",
                       headline=True),)
     settings = {

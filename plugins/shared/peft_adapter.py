@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, Outcome, Task, UcdbenchError, held_base, model_with_state,
+    Artifact, ArtifactKind, Config, FitContext, ImageClassification, Outcome, Task, UcdbenchError, held_base, model_with_state,
     persistent_buffers, pretrained_base, state_with, stored_dense, train,
 )
 from ucdbench_plugins.shared.method_settings import targets_setting
@@ -100,7 +100,7 @@ class PeftMethod(ModelOutcome, ABC):
         """``fit``'s Outcome: its artifact holds ``adapters`` with ``layout`` as metadata, the head
         and the buffers dense."""
         tensors, dense = fit.stored(adapters)
-        return self.outcome(task, fit.model, Artifact(tensors, layout, dense=dense), fit.metrics)
+        return self.outcome(task, fit.model, Artifact(tensors, layout, dense=dense, kind=ArtifactKind.ADAPTER), fit.metrics)
 
     def outcome(self, task: Task, model: nn.Module, artifact: Artifact,
                 metrics: dict[str, float] | None = None) -> Outcome:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ucdbench.api import Artifact
+from ucdbench.api import Artifact, ArtifactKind
 from ucdbench_plugins.shared.gaussians.model import PARAMETER_NAMES
 
 FORMATS = ("plain", "half", "int8")
@@ -21,9 +21,9 @@ INT8_LEVELS = 255
 def encode_plain(state: dict[str, torch.Tensor], fmt: str) -> Artifact:
     state = {name: state[name].detach().cpu().contiguous() for name in PARAMETER_NAMES}
     if fmt == "plain":
-        return Artifact({n: t.float() for n, t in state.items()}, {"format": fmt}, dense=PARAMETER_NAMES)
+        return Artifact({n: t.float() for n, t in state.items()}, {"format": fmt}, dense=PARAMETER_NAMES, kind=ArtifactKind.SCENE)
     if fmt == "half":
-        return Artifact({n: t.half() for n, t in state.items()}, {"format": fmt})
+        return Artifact({n: t.half() for n, t in state.items()}, {"format": fmt}, kind=ArtifactKind.SCENE)
     if fmt != "int8":
         raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
     tensors = {"means": state["means"].half()}
@@ -34,7 +34,7 @@ def encode_plain(state: dict[str, torch.Tensor], fmt: str) -> Artifact:
         tensors[f"{name}.q"] = torch.round((flat - low) / step).to(torch.uint8)
         tensors[f"{name}.min"] = low
         tensors[f"{name}.step"] = step
-    return Artifact(tensors, {"format": fmt})
+    return Artifact(tensors, {"format": fmt}, kind=ArtifactKind.SCENE)
 
 
 def decode_plain(artifact: Artifact, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

@@ -27,7 +27,7 @@ from typing import ClassVar
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, Outcome, PerPreset, ReportedFigure, SceneReconstruction, Setting, Task,
+    Artifact, ArtifactKind, Config, FitContext, Outcome, PerPreset, ReportedFigure, SceneReconstruction, Setting, Task,
     UcdbenchError,
 )
 from ucdbench_plugins.methods.compgs.codec import QUANTISED, QuantisedScene, decode, encode
@@ -241,4 +241,4 @@ def cluster_scene_of(base: GaussianModel, config: Config, generator: torch.Gener
 
 def _encode_artifact(scene: QuantisedScene, config: Config) -> Artifact:
     tensors, metadata, _ = encode(scene, config["position_bits"], config["opacity_bits"])
-    return Artifact(tensors, metadata)
+    return Artifact(tensors, metadata, kind=ArtifactKind.SCENE)

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ucdbench.api import Artifact, Config, FewShotClassification, FitContext, Outcome, Setting, Task
+from ucdbench.api import Artifact, ArtifactKind, Config, FewShotClassification, FitContext, Outcome, Setting, Task
 from ucdbench_plugins.shared.fewshot.augmentation import Augmentation, FewShotLearner, NoAugmentation
 from ucdbench_plugins.shared.fewshot.generative import GENIE_ADA_RATIOS, GeNIe, GeNIeAda, Img2Img, Txt2Img
 from ucdbench_plugins.shared.fewshot.grid import sample_grid
@@ -63,7 +63,8 @@ class FewShotAugmentationMethod(ModelOutcome):
         return FewShotLearner(task.backbone(device), augmentation)
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:
-        artifact = Artifact(tensors={}, metadata={"method": self.name, "recipe": self.recipe(config)})
+        artifact = Artifact(tensors={}, metadata={"method": self.name, "recipe": self.recipe(config)},
+                            kind=ArtifactKind.AUGMENTATION)
         return self.outcome(task, self.rebuild_model(task, artifact, ctx.device), artifact)
 
     def outcome(self, task: Task, learner: FewShotLearner, artifact: Artifact,

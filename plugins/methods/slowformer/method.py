@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Artifact, Config, DivergedError, FitContext, ImageClassification, Method, Outcome, PerPreset, Reconstruct,
+    Artifact, ArtifactKind, Config, ControlRow, DivergedError, FitContext, ImageClassification, Method, Outcome, PerPreset, Reconstruct,
     ReportedFigure, Setting, Task, UcdbenchError, cached_tensors, initial_model, model_with_state, progress_bar,
     stored_dense,
 )
@@ -240,7 +240,8 @@ class SlowFormer(Method):
         tensors[PATCH] = transform.patch.detach().clone()
         metadata = {"target": target, "target_config": target_cfg, "target_constants": model.constants(),
                     "position": config["position"], "image_size": task.image_size, "defense": config["defense"]}
-        artifact = Artifact(tensors, metadata=metadata, dense=tuple(name for name in tensors if name.startswith(TARGET)))
+        artifact = Artifact(tensors, metadata=metadata, dense=tuple(name for name in tensors if name.startswith(TARGET)),
+                            kind=ArtifactKind.INPUT_TRANSFORM if undefended is None else ArtifactKind.MODEL)
         return self.outcome(task, artifact, model, transform, undefended, metrics)
 
     def rebuild_outcome(self, task: Task, artifact: Artifact | None, device: torch.device) -> Outcome:
@@ -260,7 +261,9 @@ class SlowFormer(Method):
                 metrics: dict[str, float] | None = None) -> Outcome:
         """The Outcome of an attack: ``model`` scored under ``transform``, the random control patch
         of the same size drawn again from the task's seed, and with a defence, ``undefended`` (the
-        target and its patch) for the figures before it."""
+        target and its patch) for the figures before it. Without a defence the artifact is the
+        patch alone (an input transform of the target's model, whose row is the clean control);
+        with one, the defended model is this run's product."""
         control = PatchTransform(random_patch(task.in_chans, transform.side, torch.Generator().manual_seed(task.seed + 2)),
                                  task.image_size, artifact.metadata["position"]).to(transform.patch.device)
         extras: dict[str, Any] = {"control_transform": control, "force_compute": model.forced_compute}
@@ -278,6 +281,7 @@ class SlowFormer(Method):
             input_transform=transform,
             metrics=dict(metrics or {}),
             extras=extras,
+            clean_control=ControlRow(artifact.metadata["target"], artifact.metadata["target_config"]),
         )
 
     def rebuild_model(self, task: Task, artifact: Artifact, device: torch.device) -> AdaptiveViT:

@@ -36,7 +36,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ucdbench.api import (
-    Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Reconstruct,
+    Artifact, ArtifactKind, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Reconstruct,
     Setting, Task, UcdbenchError, held_base, initial_model, model_with_state, persistent_buffers, pretrained_base,
     state_with, stored_dense, train,
 )
@@ -195,7 +195,8 @@ class RandomBasisMethod(ModelOutcome, ABC):
         tensors = self.stored_tensors(code, network, head)
         artifact = Artifact(tensors, {"method": self.name, "mode": config["mode"], "code": code.spec(),
                                       "layout": layout.spec(), "head": head, "init_seed": task.seed},
-                            dense=tuple(name for name in tensors if name not in code.stored()))
+                            dense=tuple(name for name in tensors if name not in code.stored()),
+                            kind=ArtifactKind.ADAPTER if config["mode"] == "adapter" else ArtifactKind.MODEL)
         stored = sum(t.numel() for t in code.stored().values())
         return self.outcome(task, network, artifact,
                             {**metrics, "coefficients": float(stored),
