@@ -573,7 +573,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from ucdbench.executors import RunState, run_state
-    from ucdbench.leaderboard import format_number
+    from ucdbench.formatting import format_number
     from ucdbench.measuring import stale
     from ucdbench.plugins import load_registry
     from ucdbench.runner import resolve
@@ -638,7 +638,7 @@ def summary_table(records: list[dict[str, Any]]) -> str:
     """One line per run: what ran and the headline figures its evaluations declared."""
     from tabulate import tabulate
 
-    from ucdbench.leaderboard import format_number
+    from ucdbench.formatting import format_number
 
     headline: dict[tuple[str, str], str] = {}  # (evaluation, figure) → column header, in order
     for r in records:

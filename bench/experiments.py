@@ -362,7 +362,7 @@ def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[
 
 def claims_markdown(claims: list[Claim], verdicts: list[ClaimVerdict]) -> str:
     """A table of the claims: each verdict, or that no runs of both rows were found."""
-    from ucdbench.leaderboard import format_number
+    from ucdbench.formatting import format_number
 
     lines = ["| claim | task | figure | better | than | hardware | difference (n) | p | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -118,6 +118,10 @@ class Metric:
     headline: bool = False
     kind: FigureKind = FigureKind.QUALITY
     chart: ChartAxis | None = None
+    interval_of: str | None = None
+    """For a figure that is itself the half-width of another figure's interval within one run
+    (a few-shot task's 95% interval over episodes): that figure's name. Pages show its mean over
+    seeds beside it, with no interval of an interval."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ failed ones are listed as failed.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -34,14 +35,45 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ucdbench.formatting import format_number, format_p, signed_difference
 from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
 
-def _settings(overrides: dict[str, Any], task: bool) -> str:
-    items = {k: v for k, v in overrides.items() if k.startswith("task.") == task}
-    return ", ".join(f"{k.removeprefix('task.')}={v}" for k, v in sorted(items.items())) or ("default" if task else "")
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list, tuple)) else str(value)
+
+
+def _identity(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def resolved_method_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """What a run ran with, defaults filled in: its method's resolved settings and each
+    evaluation's (``eval.NAME.KEY``). Two runs are one row when these agree, however they were typed."""
+    overrides = record.get("overrides", {})
+    settings = {**record["method"].get("config", {}), **{k: v for k, v in overrides.items() if "." not in k}}
+    for evaluation, config in record.get("evaluation_configs", {}).items():
+        settings.update({f"eval.{evaluation}.{key}": value for key, value in config.items()})
+    return settings
+
+
+def resolved_task_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """The task settings a run ran with, defaults filled in."""
+    overrides = record.get("overrides", {})
+    return {**record["task"].get("config", {}),
+            **{k.removeprefix("task."): v for k, v in overrides.items() if k.startswith("task.")}}
+
+
+def _differing(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """The keys whose values are not the same in every one of ``configs`` (a key some lack included)."""
+    keys = sorted(set().union(*configs)) if configs else []
+    return [k for k in keys if len({_identity(c.get(k)) for c in configs}) > 1]
+
+
+def _label(config: dict[str, Any], keys: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{k}={_text(config[k])}" for k in keys if k in config)
 
 
 def hardware_label(hardware: dict[str, Any]) -> str:
@@ -53,17 +85,24 @@ def hardware_label(hardware: dict[str, Any]) -> str:
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run; figures as ``evaluation/figure`` columns."""
+    """One row per run; figures as ``evaluation/figure`` columns.
+
+    Runs are grouped by what they ran with, defaults filled in, never by what was typed
+    (``label_noise=0.0`` and no ``label_noise`` are one setting): ``task_settings`` names a
+    section by the resolved task settings that differ between the task's sections (its preset
+    apart), ``settings`` a row by the resolved settings that differ between its method's rows in
+    that section; ``task_config`` spells out the section's every task setting."""
     rows = []
     for r in records:
         hardware = r.get("hardware", {})
         row = {
             "key": r["key"], "status": r["status"], "error": r.get("error"),
             "task": r["task"]["name"], "preset": r.get("preset"), "seed": r.get("seed"),
-            "method": r["method"]["name"], "settings": _settings(r.get("overrides", {}), task=False),
-            "task_settings": _settings(r.get("overrides", {}), task=True),
-            "hardware": hardware_label(hardware),
+            "method": r["method"]["name"], "hardware": hardware_label(hardware),
             "primary": r["task"].get("primary_metric"),
+            "commit": ((r.get("environment") or {}).get("git_commit") or "unknown")[:10], "code": r.get("code", "?"),
+            "_task_identity": _identity(resolved_task_settings(r)),
+            "_identity": _identity(resolved_method_settings(r)),
         }
         for evaluation, figures in r.get("evaluations", {}).items():
             for name, value in figures.items():
@@ -76,21 +115,26 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             if isinstance(value, (int, float)):
                 row[f"method/{name}"] = float(value)
         rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def format_number(value: float, digits: int = 4) -> str:
-    """``value`` for a reader: ``digits`` significant digits, never exponent notation for
-    large numbers (189,234 samples/s, not 1.892e+05); integers exactly, with thousands
-    separators (549,572 bytes must not read as 549,600). NaN and infinities as themselves:
-    an undefined figure (an attack's success where clean and dense compute are equal) is one."""
-    if not math.isfinite(value):
-        return str(value)
-    if value == round(value) and abs(value) < 1e15:
-        return f"{round(value):,}"
-    if abs(value) >= 10 ** (digits - 1):
-        return f"{round(value):,}"
-    return f"{value:.{digits}g}"
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame.assign(settings=[], task_settings=[], task_config=[])
+    by_key = {r["key"]: r for r in records}
+    frame["task_settings"], frame["task_config"], frame["settings"] = "", "", ""
+    for _, task_runs in frame.groupby("task", sort=False):
+        sections = {identity: resolved_task_settings(by_key[runs.key.iloc[0]])
+                    for identity, runs in task_runs.groupby("_task_identity", sort=False)}
+        differing = _differing(list(sections.values()))
+        for identity, config in sections.items():
+            here = task_runs.index[task_runs._task_identity == identity]
+            frame.loc[here, "task_settings"] = _label(config, differing)
+            frame.loc[here, "task_config"] = _label(config, sorted(config)) or "default"
+    for _, method_runs in frame.groupby(["task", "preset", "_task_identity", "method"], sort=False, dropna=False):
+        configs = {identity: resolved_method_settings(by_key[runs.key.iloc[0]])
+                   for identity, runs in method_runs.groupby("_identity", sort=False)}
+        differing = _differing(list(configs.values()))
+        for identity, config in configs.items():
+            frame.loc[method_runs.index[method_runs._identity == identity], "settings"] = _label(config, differing)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -122,9 +166,10 @@ class Table:
         return pd.DataFrame(texts, columns=[c.header for c in self.columns]).to_markdown(index=False)
 
 
-def _cell(values: pd.Series, seeds: int) -> tuple[str, float | None]:
+def _cell(values: pd.Series, seeds: int, interval: bool = True) -> tuple[str, float | None]:
     """Mean ± CI half-width of one figure over a row's runs (its own n where fewer than the
-    row's ``seeds`` runs report it), and the mean to sort by."""
+    row's ``seeds`` runs report it), and the mean to sort by; the mean alone for a figure that
+    is itself an interval (``interval`` False)."""
     values = values.dropna()
     if values.empty:
         return "–", None
@@ -132,6 +177,8 @@ def _cell(values: pd.Series, seeds: int) -> tuple[str, float | None]:
         return (values.iloc[0] if values.nunique() == 1 else f"{(values == 'yes').sum()}/{len(values)} yes"), None
     ci = mean_ci(values.tolist())
     text = format_number(ci.mean)
+    if not interval:
+        return f"± {text} (mean of runs)", ci.mean
     if ci.half_width is not None:
         text += f" ± {format_number(ci.half_width, 2)}"
     return text + (f" (n = {ci.n})" if ci.n < seeds else ""), ci.mean
@@ -147,8 +194,13 @@ def _figures_of(records: list[dict[str, Any]], evaluation: str) -> list[dict[str
 
 
 def _header(figure: dict[str, Any]) -> str:
+    """The figure's name, its unit and which way is better: ``top1 (%) ↑``; a figure that is
+    another's interval says so (``ci95 (% of top1's 95% interval)``)."""
     arrow = {True: " ↑", False: " ↓"}.get(figure.get("higher_is_better"), "")
-    return figure["name"] + arrow
+    unit = figure.get("unit") or ""
+    if figure.get("interval_of"):
+        unit = f"{unit} half-width of {figure['interval_of']}'s interval in a run".strip()
+    return figure["name"] + (f" ({unit})" if unit else "") + arrow
 
 
 def reported_figures(runs: Sequence[dict[str, Any]], evaluation: str, figure: str) -> list[dict[str, Any]]:
@@ -183,11 +235,34 @@ def _best_first(value: float | None, higher_is_better: bool | None) -> tuple[boo
     return False, -value if higher_is_better else value
 
 
+def code_cell(runs: Sequence[dict[str, Any]]) -> tuple[str, None]:
+    """Which project commit and which code fingerprint (the run key's ``code``) a row's runs come from."""
+    pairs = dict.fromkeys(f"{((r.get('environment') or {}).get('git_commit') or 'unknown')[:10]} · {r.get('code', '?')}"
+                          for r in runs)
+    return "; ".join(pairs), None
+
+
+def clean_control_cell(runs: Sequence[dict[str, Any]], group: pd.DataFrame,
+                       records: dict[str, dict[str, Any]]) -> tuple[str, None] | None:
+    """For an attack's row (:class:`ucdbench.api.ControlRow` in its records): the section's row
+    of the model it attacks, whose figures are its clean control; None for other rows."""
+    control = runs[0].get("clean_control")
+    if not control:
+        return None
+    for (method, settings, _), candidates in group.groupby(["method", "settings", "hardware"], sort=True):
+        resolved = resolved_method_settings(records[candidates.key.iloc[0]])
+        if method == control["method"] and all(_identity(resolved.get(k)) == _identity(v)
+                                               for k, v in control["settings"].items()):
+            return f"→ {_row_label(method, settings)}", None
+    return f"{control['method']} (not run in this section)", None
+
+
 def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: str,
            figures: list[dict[str, Any]]) -> Table:
     """One row per method + settings + hardware, sorted best first by the first figure that
-    has a direction; headers carry ↑ (higher is better) or ↓; each paper figure stands right
-    beside the reproduced one."""
+    has a direction; headers carry the unit and ↑ (higher is better) or ↓; each paper figure
+    stands right beside the reproduced one; an attack's row names its clean control's; each
+    row names the commit and code fingerprint of its runs."""
     columns = [f"{evaluation}/{f['name']}" for f in figures]
     ranked = next((f for f in figures if f.get("higher_is_better") is not None), None)
     sort_by = f"{evaluation}/{ranked['name']}" if ranked else None
@@ -198,11 +273,16 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         run_records = _runs_of(runs, records)
         cells = {"method": (_row_label(method, settings), None), "seeds": (str(len(runs)), float(len(runs)))}
         for column, figure in zip(columns, figures):
-            cells[figure["name"]] = _cell(runs[column], len(runs)) if column in runs else ("–", None)
+            cells[figure["name"]] = (_cell(runs[column], len(runs), not figure.get("interval_of"))
+                                     if column in runs else ("–", None))
             paper = reported_figures(run_records, evaluation, figure["name"])
             if paper:
                 cells[f"{figure['name']} (paper)"] = _paper_cell(paper)
+        control = clean_control_cell(run_records, group, records)
+        if control:
+            cells["clean control"] = control
         cells["hardware"] = (hardware, None)
+        cells["code"] = code_cell(run_records)
         sort_value = float(runs[sort_by].mean()) if sort_by in runs else None
         rows.append((_best_first(sort_value, ranked["higher_is_better"] if ranked else None), cells, run_records))
     rows.sort(key=lambda row: row[0])
@@ -212,9 +292,10 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         paper = f"{figure['name']} (paper)"
         if any(paper in cells for _, cells, _ in rows):
             header.append(Column(paper, figure.get("higher_is_better")))
-    header.append(Column("hardware"))
+    controls = ["clean control"] if any("clean control" in cells for _, cells, _ in rows) else []
+    header += [*map(Column, controls), Column("hardware"), Column("code (commit · fingerprint)")]
     keys = ["method", "seeds"] + [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
-                                  if k == f["name"] or any(k in cells for _, cells, _ in rows)] + ["hardware"]
+                                  if k == f["name"] or any(k in cells for _, cells, _ in rows)] + [*controls, "hardware", "code"]
     return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
                                       for _, cells, run_records in rows))
 
@@ -226,12 +307,10 @@ def _difference_cell(values: dict[int, float], reference: dict[int, float],
     comparison = paired_comparison(values, reference, higher_is_better)
     if comparison.mean_difference is None:
         return "– (no shared seed)", None
-    sign = "+" if comparison.mean_difference > 0 else "−" if comparison.mean_difference < 0 else "±"
-    text = sign + format_number(abs(comparison.mean_difference), 3)
+    text = signed_difference(comparison.mean_difference, higher_is_better)
     if comparison.p_value is None:
         return f"{text} (n = 1)", comparison.mean_difference
-    p = "p < 0.001" if comparison.p_value < 0.001 else f"p = {comparison.p_value:.2g}"
-    return f"{text} ({p}, n = {comparison.n})", comparison.mean_difference
+    return f"{text} ({format_p(comparison.p_value)}, n = {comparison.n})", comparison.mean_difference
 
 
 def is_reference(record: dict[str, Any]) -> bool:
@@ -518,7 +597,7 @@ def draw_chart(chart: Chart, heading: str, path: Path) -> None:
 
 def chart_file(preset: str, task_settings: str, chart: Chart) -> str:
     """A file name for a section's chart that stays the same from build to build."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{preset}-{task_settings}-{chart.kind.name}").strip("-") + ".png"
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{preset}-{task_settings or 'default'}-{chart.kind.name}").strip("-") + ".png"
 
 
 @dataclass(frozen=True)
@@ -575,7 +654,13 @@ class Section:
 
     @property
     def heading(self) -> str:
-        return f"preset `{self.preset}`, task settings: {self.task_settings}"
+        """The preset and the task settings that tell this section from the task's others."""
+        return f"preset `{self.preset}`" + (f", {self.task_settings}" if self.task_settings else "")
+
+    @property
+    def settings_line(self) -> str:
+        """Every task setting of the section, defaults filled in."""
+        return f"Task settings (resolved): {self.group.task_config.iloc[0]}."
 
 
 @dataclass
@@ -589,6 +674,13 @@ class TaskBoard:
     higher_is_better: dict[str, bool | None]
     sections: list[Section]
     elsewhere: Table | None
+    units: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary_header(self) -> str:
+        """The primary metric as table headers name figures: ``top1 (%) ↑``."""
+        return _header({"name": self.primary, "unit": self.units.get(self.primary or ""),
+                        "higher_is_better": self.higher_is_better.get(self.primary or "")})
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -610,7 +702,9 @@ class TaskBoard:
                 f"{_commits(ok_records)}. Cells are the mean over seeds ± the half-width of its {CONFIDENCE:.0%} "
                 "confidence interval (t distribution, n − 1 degrees of freedom; equal runs give ± 0, one run no "
                 "interval); `seeds` counts the runs, n (a cell that fewer runs report gives its own n); ↑ higher is "
-                "better, ↓ lower is better, and each table lists the best first by its first such figure. "
+                "better, ↓ lower is better, and each table lists the best first by its first such figure. Sections "
+                "and rows are told apart by the settings they ran with, defaults filled in, naming only those that "
+                "differ; each row names the commit and code fingerprint of its runs. "
                 f"Primary metric: **{self.primary}**"
                 + (" (higher is better)." if self.higher_is_better.get(self.primary, True) else " (lower is better).")
                 + " FLOPs = 2 × multiply-adds; `macs` is what most papers call FLOPs.")
@@ -636,12 +730,14 @@ def task_board(task: str, records: list[dict[str, Any]], frame: pd.DataFrame) ->
         section.references = _reference_table(group, by_key, primary, higher.get(primary)) if primary else None
         section.charts = section_charts(group, by_key, primary)
         sections.append(section)
-    return TaskBoard(task, frame, by_key, primary, higher, sections, _figures_elsewhere(ok_records))
+    return TaskBoard(task, frame, by_key, primary, higher, sections, _figures_elsewhere(ok_records),
+                     {m["name"]: m.get("unit", "") for m in metric_info})
 
 
 REFERENCES_NOTE = ("Each row's mean difference in {primary} from the reference rows ({references}: methods that declare "
-                   "themselves references; row − reference) over the seeds both have, paired seed by seed, with the "
-                   "two-sided paired t-test's p-value and the number of pairs; references are taken on the same hardware.")
+                   "themselves references; row − reference, and whether that is better or worse) over the seeds both "
+                   "have, paired seed by seed, with the two-sided paired t-test's p-value and the number of pairs; "
+                   "references are taken on the same hardware.")
 ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no row here is in (another dataset, "
                   "model or scale): for orientation, not to compare cell by cell.")
 
@@ -652,7 +748,7 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
     task = board.task
     lines = [f"# {task}", "", board.summary("leaderboard"), ""]
     for section in board.sections:
-        lines += [f"## {section.heading}", ""]
+        lines += [f"## {section.heading}", "", section.settings_line, ""]
         if out is not None:
             for chart in section.charts:
                 name = f"{task}-plots/{chart_file(section.preset, section.task_settings, chart)}"
@@ -662,8 +758,7 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
         for evaluation, table in section.tables:
             lines += [f"### {evaluation}", "", table.markdown(), ""]
         if section.references:
-            arrow = {True: " ↑", False: " ↓"}.get(board.higher_is_better.get(board.primary), "")
-            lines += [f"### {board.primary}{arrow} against the references", "",
+            lines += [f"### {board.primary_header} against the references", "",
                       board.references_note(), "", section.references.markdown(), ""]
         images = _images(attachments(section.group, board.records, results), out, f"{task}-images") if results and out else []
         if images:

@@ -119,7 +119,7 @@ class HistoryTable:
 def _history_tables(board: TaskBoard, history: Sequence[dict[str, Any]], out: Path) -> dict[tuple[str, str], HistoryTable]:
     """Per section of the task (preset, task settings) that the history has: its rows' primary
     metric over the entries, and a chart of it when there are two entries or more."""
-    from ucdbench.leaderboard import format_number
+    from ucdbench.formatting import format_number
 
     shown = list(history)[-HISTORY_SHOWN:]
     sections: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = {}
@@ -135,7 +135,7 @@ def _history_tables(board: TaskBoard, history: Sequence[dict[str, Any]], out: Pa
                  for label, values in sorted(rows.items())}
         chart = None
         if sum(any(i in values for values in rows.values()) for i in range(len(shown))) > 1:
-            chart = f"plots/{board.task}/history-{_slug(preset + '-' + task_settings)}.png"
+            chart = f"plots/{board.task}/history-{_slug(preset + '-' + (task_settings or 'default'))}.png"
             _draw_history(rows, dates, f"{board.task} · {preset} · {task_settings}", board.primary or "", out / chart)
         figure = next(row["figure"] for values in rows.values() for row in values.values())
         tables[preset, task_settings] = HistoryTable(figure, dates, cells, chart)

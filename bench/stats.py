@@ -20,9 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from ucdbench import formatting
+
 CONFIDENCE = 0.95
 """Of every interval in leaderboards."""
-SIGNIFICANCE = 0.05
+SIGNIFICANCE = formatting.SIGNIFICANCE
 """The p-value below which a paired difference is beyond noise, unless told otherwise."""
 MIN_EFFECT = 0.01
 """The smallest relative change of a mean that ``ucdbench compare`` counts (1%)."""

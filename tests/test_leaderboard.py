@@ -125,7 +125,7 @@ def test_tables_sort_best_first_by_direction_and_mark_it():
     accuracy, latency = board.split("### accuracy")[1].split("### latency")
     assert accuracy.index("| slow") < accuracy.index("| fast")  # top1 ↑: the more accurate first
     assert latency.index("| fast") < latency.index("| slow")  # p50_ms ↓: the faster first
-    assert "p50_ms ↓" in latency and "samples_per_s ↑" in latency and "top1 ↑" in accuracy
+    assert "p50_ms (ms) ↓" in latency and "samples_per_s (samples/s) ↑" in latency and "top1 (%) ↑" in accuracy
     assert "189,234" in latency and "e+05" not in board  # readable, not exponent notation
 
 
@@ -169,15 +169,15 @@ def test_rows_are_compared_with_base_and_full_ft_seed_by_seed(tmp_path):
     other["hardware"] = {"kind": "cuda", "name": "Test GPU"}  # no reference on its hardware
     write_leaderboards([*records, other], tmp_path)
     board = (tmp_path / "digits.md").read_text()
-    section = board.split("### top1 ↑ against the references")[1]
+    section = board.split("### top1 (%) ↑ against the references")[1]
     rows = {line.split("|")[1].strip() + line.split("|")[-2].strip(): line for line in section.splitlines()
             if line.startswith("| ") and "method" not in line}
     # lora − base over seeds 0-2: differences 2, 3, 4 (mean 3, s 1, t = 3√3, df 2): p = 1 − √(27/29) = 0.035
     # lora − full-ft: 12, 13, 14, t = 13√3: p = 1 − √(507/509) = 0.002
     lora_row = [cell.strip() for cell in rows["loracpu: Test CPU"].split("|")]
-    assert lora_row[2:4] == ["+3 (p = 0.035, n = 3)", "+13 (p = 0.002, n = 3)"]
+    assert lora_row[2:4] == ["+3 better (p = 0.035, n = 3)", "+13 better (p = 0.002, n = 3)"]
     base_row = [cell.strip() for cell in rows["basecpu: Test CPU"].split("|")]
-    assert base_row[2:4] == ["(reference)", "+10 (p < 0.001, n = 3)"]  # the same 10 on every seed: p = 0
+    assert base_row[2:4] == ["(reference)", "+10 better (p < 0.001, n = 3)"]  # the same 10 on every seed: p = 0
     assert "not on this hardware" in rows["loracuda: Test GPU"]
     assert section.index("| lora") < section.index("| base") < section.index("| full-ft")  # best first
 
@@ -206,7 +206,7 @@ def test_the_reference_table_of_a_lower_is_better_figure_lists_the_lowest_first(
     order = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "method" not in line]
     assert order == ["full-ft", "lora", "base", "nola"]  # means 20.5, 25.5, 31, 40.5: the lowest first
     lora = next(line for line in section.splitlines() if line.startswith("| lora"))
-    assert "−5.5 (p = 0.058, n = 2)" in lora  # lora − base: −6, −5 (t = −11, df 1: p = 1 − 2·atan(11)/π)
+    assert "−5.5 better (p = 0.058, n = 2)" in lora  # lora − base: −6, −5 (t = −11, df 1: p = 1 − 2·atan(11)/π)
     (board,) = task_boards(records)
     (section_table,) = [s.references for s in board.sections]
     assert [column.higher_is_better for column in section_table.columns] == [None, False, False, None]
@@ -261,18 +261,18 @@ def test_a_chart_holds_only_the_rows_of_its_section_and_kind():
     (board,) = task_boards(records)
     charts = {(s.task_settings, c.kind.name): c for s in board.sections for c in s.charts}
     rows = {key: sorted(p.label for p in chart.points) for key, chart in charts.items()}
-    assert rows == {("default", "storage"): ["full-ft", "lora"],
-                    ("default", "compute"): ["avit", "base", "full-ft"],
-                    ("default", "attack"): ["slowformer"],
+    assert rows == {("", "storage"): ["full-ft", "lora"],  # the section with the default model: no setting to name
+                    ("", "compute"): ["avit", "base", "full-ft"],
+                    ("", "attack"): ["slowformer"],
                     ("model=mlp", "storage"): ["lora"]}
-    storage = charts["default", "storage"]
+    storage = charts["", "storage"]
     lora = next(p for p in storage.points if p.label == "lora")
     assert lora.paper == ((2000.0, 88.0, "the paper's"),)  # the paper's accuracy at the row's own bytes
     # top1 80 and 82 over two seeds: 81 ± t_{0.975,1} · 1.414 / √2 = 12.706
     assert lora.y.mean == 81.0 and abs(lora.y.half_width - 12.706) < 1e-3 and lora.x.half_width == 0.0
     assert (storage.x_higher_is_better, storage.y_higher_is_better) == (False, True)
     assert [storage.points[i].label for i in storage.frontier] == ["lora", "full-ft"]  # fewer bytes; more accurate
-    attack = charts["default", "attack"]
+    attack = charts["", "attack"]
     assert attack.frontier == [] and attack.points[0].y.mean == pytest.approx(0.95)  # GMACs declare no better direction
 
 
@@ -299,7 +299,7 @@ def test_each_section_embeds_its_own_charts(tmp_path):
               [_section_record(f"m{s}", "lora", s, 70.0, size_percent=3.0, model="mlp") for s in (0, 1)]
     write_leaderboards(records, tmp_path)
     board = (tmp_path / "digits.md").read_text()
-    default, mlp = board.split("## preset `smoke`, task settings: default")[1].split("## preset `smoke`, task settings: model=mlp")
+    default, mlp = board.split("## preset `smoke`\n")[1].split("## preset `smoke`, model=mlp\n")
     assert "](digits-plots/smoke-default-storage.png)" in default and "model=mlp" not in default
     assert "](digits-plots/smoke-model=mlp-storage.png)" in mlp
     for name in ("smoke-default-storage.png", "smoke-model=mlp-storage.png"):
@@ -314,7 +314,7 @@ def test_reference_rows_are_the_methods_that_declare_themselves_references_whate
         records += [mine_run, base_run]
     write_leaderboards(records, tmp_path)
     board = (tmp_path / "digits.md").read_text()
-    section = board.split("### top1 ↑ against the references")[1]
+    section = board.split("### top1 (%) ↑ against the references")[1]
     assert "| vs my-reference" in section and "vs base" not in section
     assert "(`my-reference`: methods that declare themselves references" in section
     for record in records:  # a record that declares nothing (written before the declaration) is no reference
@@ -345,3 +345,78 @@ def test_charts_are_the_axes_the_records_declare_not_figures_the_harness_knows()
         record["figures"]["power"] = [asdict(Metric("joules", False, "J")), asdict(Metric("watts", False))]
     (board,) = task_boards(records)
     assert not [c for s in board.sections for c in s.charts]
+
+
+def test_sections_and_rows_are_the_settings_that_ran_not_those_typed(tmp_path):
+    """``label_noise=0.0`` typed and left at its default are one section; a method setting typed
+    at its default is one row with the run that left it; headings and labels name only what
+    differs, and the page spells out every resolved task setting once per section."""
+    from ucdbench.leaderboard import task_boards
+
+    def run(key, seed, task_overrides, method_overrides, noise, lr, top1):
+        record = _record(key, "cmsf-sup", seed, top1, 10)
+        record["overrides"] = {**{f"task.{k}": v for k, v in task_overrides.items()}, **method_overrides}
+        record["task"]["config"] = {"label_noise": noise, "model": "cnn"}
+        record["method"]["config"] = {"lr": lr, "topk": 10}
+        return record
+
+    records = [run("a", 0, {"label_noise": 0.0}, {}, 0.0, 0.05, 90.0), run("b", 1, {}, {"lr": 0.05}, 0.0, 0.05, 91.0),
+               run("c", 0, {"label_noise": 0.5}, {}, 0.5, 0.05, 70.0), run("d", 0, {"label_noise": 0.5}, {"lr": 0.1},
+                                                                            0.5, 0.1, 60.0)]
+    (board,) = task_boards(records)
+    assert [s.heading for s in board.sections] == ["preset `smoke`, label_noise=0.0", "preset `smoke`, label_noise=0.5"]
+    clean, noisy = board.sections
+    assert len(clean.group) == 2 and set(clean.group.settings) == {""}  # one row of two seeds
+    assert sorted(noisy.group.settings) == ["lr=0.05", "lr=0.1"]
+    assert clean.settings_line == "Task settings (resolved): label_noise=0.0, model=cnn."
+
+
+def test_headers_carry_units_and_rows_their_code_and_an_interval_figure_gets_no_interval(tmp_path):
+    records = []
+    for seed, (top1, ci) in enumerate(((57.0, 1.0), (58.0, 1.2))):
+        record = _record(f"g{seed}", "genie", seed, top1, 10)
+        record["evaluations"]["accuracy"]["ci95"] = ci
+        record["figures"]["accuracy"].append({"name": "ci95", "higher_is_better": None, "unit": "%",
+                                              "interval_of": "top1"})
+        record["environment"], record["code"] = {"git_commit": "0123456789abcdef"}, "fingerprint16hex"
+        records.append(record)
+    write_leaderboards(records, tmp_path)
+    accuracy = (tmp_path / "digits.md").read_text().split("### accuracy")[1].split("###")[0]
+    assert "top1 (%) ↑" in accuracy and "ci95 (% half-width of top1's interval in a run)" in accuracy
+    assert "± 1.1 (mean of runs)" in accuracy and "1.1 ±" not in accuracy
+    assert "0123456789 · fingerprint16hex" in accuracy
+
+
+def test_an_attack_row_names_its_clean_control_instead_of_repeating_it(tmp_path):
+    from ucdbench.leaderboard import task_boards
+
+    target = _record("t", "ats", 0, 90.0, 10)
+    target["method"]["config"] = {"stages": [3, 4, 5], "epochs": 5}
+    attack = _record("s", "slowformer", 0, 90.0, 10)
+    attack["evaluations"] = {"accuracy": {"top1_transformed": 80.0}}
+    attack["figures"] = {"accuracy": [{"name": "top1_transformed", "higher_is_better": True, "unit": "%"}]}
+    attack["clean_control"] = {"method": "ats", "settings": {"stages": [3, 4, 5]}}
+    orphan = _record("o", "slowformer", 0, 90.0, 10)
+    orphan["evaluations"], orphan["figures"] = attack["evaluations"], attack["figures"]
+    orphan["method"]["config"], orphan["clean_control"] = {"target": "avit"}, {"method": "avit", "settings": {}}
+    (board,) = task_boards([target, attack, orphan])
+    (section,) = board.sections
+    accuracy = dict(section.tables)["accuracy"].markdown()
+    assert "→ ats" in accuracy and "avit (not run in this section)" in accuracy
+    attack_line = next(line for line in accuracy.splitlines() if "→ ats" in line)
+    assert "90" not in attack_line.split("|")[3]  # the attacked figure, not the target's clean one
+
+
+@pytest.mark.parametrize(("p", "text"), [(0.0497, "p = 0.0497"), (0.0503, "p = 0.0503"), (0.012, "p = 0.012"),
+                                          (0.0004, "p < 0.001"), (0.04999, "p = 0.04999")])
+def test_p_values_print_on_the_side_of_the_threshold_they_fall(p, text):
+    from ucdbench.formatting import format_p
+
+    assert format_p(p) == text
+
+
+def test_a_difference_says_which_way_is_better():
+    from ucdbench.formatting import signed_difference
+
+    assert signed_difference(2.5, True) == "+2.5 better" and signed_difference(2.5, False) == "+2.5 worse"
+    assert signed_difference(-1.0, True) == "−1 worse" and signed_difference(-1.0, None) == "−1"

@@ -92,7 +92,7 @@ def test_history_appends_once_per_results_folder_and_shows_night_by_night(tmp_pa
     entries = read_history(history)
     assert len(entries) == 2
     lora = [row for row in entries[1]["rows"] if row["method"] == "lora"]
-    assert lora == [{"task": "digits", "preset": "smoke", "task_settings": "default", "method": "lora", "settings": "",
+    assert lora == [{"task": "digits", "preset": "smoke", "task_settings": "", "method": "lora", "settings": "",
                      "hardware": "cpu: Test CPU", "figure": "top1", "mean": 70.0, "half_width": 0.0, "n": 2}]
     assert entries[0]["ok"] == 8 and entries[0]["failed"] == 1
     build_site(later, tmp_path / "site", results, history=entries)
@@ -155,9 +155,9 @@ def test_the_site_works_in_a_real_browser(tmp_path):
         assert column(1) == ["full-ft", "avit", "slowformer", "lora"]  # top1 ↑: best first, as in the markdown
         table.locator("th:text-is('method')").click()
         assert column(1) == ["avit", "full-ft", "lora", "slowformer"]
-        table.locator("th:text-is('top1 ↑')").click()  # ↑: the first click puts the highest first
+        table.locator("th:text-is('top1 (%) ↑')").click()  # ↑: the first click puts the highest first
         assert [float(v.split()[0]) for v in column(3)] == [90.5, 84.5, 84.0, 81.0]
-        table.locator("th:text-is('top1 ↑')").click()
+        table.locator("th:text-is('top1 (%) ↑')").click()
         assert [float(v.split()[0]) for v in column(3)] == [81.0, 84.0, 84.5, 90.5]
 
         table.locator("a", has_text="seed 0").first.click()

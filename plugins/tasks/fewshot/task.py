@@ -73,7 +73,8 @@ class FewShotTask(Task, FewShotClassification):
     name = "fewshot"
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("top1", True, "%", "mean accuracy over episodes (logistic regression on normalised features)"),
-        Metric("ci95", None, "%", "95% confidence half-interval of the mean: 1.96 · std / √episodes"),
+        Metric("ci95", None, "%", "95% confidence half-interval of the mean: 1.96 · std / √episodes",
+               interval_of="top1"),
     )
     primary_metric: ClassVar[str] = "top1"
 
