@@ -119,6 +119,13 @@ class AugmentedViews(Capability):
         :class:`ViewBatch` (on CPU)."""
 
     @abstractmethod
+    def training_labels(self) -> Any:
+        """(num_train,) the labels methods may train with, by position in the training split
+        (``index``): :attr:`ViewBatch.label`'s, noisy under label noise, -1 where unlabelled.
+        What a method fits a classifier head on; :meth:`labelled_batches`' clean labels are for
+        scoring only (a head fitted on them would see labels no method is given)."""
+
+    @abstractmethod
     def labelled_batches(self, split: str, batch_size: int) -> Iterable[LabelledBatch]:
         """One pass, in a fixed order, over ``"train"`` (the labelled training images: every
         one unless a labelled fraction is set) or ``"eval"``, unaugmented (the task's eval

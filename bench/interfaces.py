@@ -432,6 +432,10 @@ class Method(Configurable, ABC):
 
     name: ClassVar[str]
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
+    reported_unavailable: ClassVar[str] = ""
+    """Where the paper's own figures could not be reached, why (what was searched), so the
+    leaderboard says so instead of showing nothing; "" where they were (or none are expected).
+    Records carry it (``record["reported_unavailable"]``)."""
     requires: ClassVar[tuple[type | tuple[type, ...], ...]] = ()
     """The task capabilities (:class:`ucdbench.api.Capability`) this method needs; an entry that is
     a tuple is met by any one of them."""

@@ -362,17 +362,35 @@ def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pr
     return Table(columns, tuple(table))
 
 
+def _figure_setting(figure: dict[str, Any]) -> str:
+    """A reported figure's setting in full: its words and every setting it is pinned to."""
+    pinned = ", ".join(f"{name}={value}" for name, value in (figure.get("where") or {}).items())
+    return f"{figure['setting']} (where {pinned})" if pinned else figure["setting"]
+
+
+def _figure_key(method: str, figure: dict[str, Any]) -> tuple:
+    return (method, figure["task"], figure["metric"], figure["value"], _figure_setting(figure), figure["source"])
+
+
 def _figures_elsewhere(records: list[dict[str, Any]]) -> Table | None:
-    """A table of the figures the methods' papers report for settings none of ``records`` is in."""
-    shown = {(r["method"]["name"], f["metric"], f["value"]) for r in records for f in r.get("reported", [])}
+    """A table of the figures the methods' papers report for settings none of ``records`` is in,
+    each once with its setting spelled out, and once per method whose paper's figures could not
+    be reached, the reason (``reported_unavailable``)."""
+    shown = {_figure_key(r["method"]["name"], f) for r in records for f in r.get("reported", [])}
     rows: dict[tuple, Row] = {}
     for r in records:
+        method = r["method"]["name"]
         for f in r.get("reported_elsewhere", []):
-            key = (r["method"]["name"], f["metric"], f["value"])
+            key = _figure_key(method, f)
             if key not in shown and key not in rows:
                 value = float(f["value"]) if isinstance(f["value"], (int, float)) else None
-                rows[key] = Row(((key[0], None), (f["task"], None), (f["metric"], None), (str(f["value"]), value),
-                                 (f["setting"], None), (f["source"], None)))
+                rows[key] = Row(((method, None), (f["task"], None), (f["metric"], None), (str(f["value"]), value),
+                                 (key[4], None), (f["source"], None)))
+        unavailable = r.get("reported_unavailable")
+        if unavailable and (method, "unavailable") not in rows:
+            rows[method, "unavailable"] = Row(((method, None), ("–", None), ("–", None),
+                                               ("no published figure reachable", None), (unavailable, None),
+                                               ("–", None)))
     columns = tuple(Column(name) for name in ("method", "task", "figure", "value", "setting", "source"))
     return Table(columns, tuple(rows.values())) if rows else None
 
@@ -739,7 +757,8 @@ REFERENCES_NOTE = ("Each row's mean difference in {primary} from the reference r
                    "have, paired seed by seed, with the two-sided paired t-test's p-value and the number of pairs; "
                    "references are taken on the same hardware.")
 ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no row here is in (another dataset, "
-                  "model or scale): for orientation, not to compare cell by cell.")
+                  "model or scale): for orientation, not to compare cell by cell. Each figure appears once, with "
+                  "the settings it is pinned to; a method whose paper's tables could not be reached says so.")
 
 
 def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None) -> str:

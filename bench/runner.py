@@ -316,6 +316,7 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
                      if f.applies_to(spec.task, run.method_config, run.task_config)],
         "reported_elsewhere": [_figure_json(f) for f in method_cls.reported
                                if not f.applies_to(spec.task, run.method_config, run.task_config)],
+        "reported_unavailable": method_cls.reported_unavailable,
         "environment": environment(),
         "started_at": now(), "pid": os.getpid(), "host": socket.gethostname(),
         "evaluations": {}, "skipped": {}, "method_metrics": {}, "durations": {}, "figures": {},

@@ -41,6 +41,9 @@ class KnownFeatures(AugmentedViews):
     def view_batches(self, batch_size: int, epochs: float) -> Iterator:
         raise NotImplementedError("the representation evaluations read only the labelled splits")
 
+    def training_labels(self) -> torch.Tensor:
+        return self.splits["train"][1]
+
     def labelled_batches(self, split: str, batch_size: int) -> Iterator[LabelledBatch]:
         images, labels = self.splits[split]
         for start in range(0, len(labels), batch_size):

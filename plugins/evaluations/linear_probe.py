@@ -1,7 +1,11 @@
 """Linear probe: top-1 of a linear classifier trained on a run's frozen features.
 
 Features of the (labelled) training split through the run's encoder (as the ``knn``
-evaluation reads it), clean labels, and the official linear evaluation of MSF/CMSF
+evaluation reads it), fitted on their clean labels for every row alike — the like-for-like
+protocol: under ``task.label_noise`` a row's own head (full-ft's, trained on noisy labels; a
+representation method's, fitted on the same noisy labels) is scored by ``accuracy``, and every
+row's representation by this same probe fitted the same way on the same clean labels — and the
+official linear evaluation of MSF/CMSF
 (:func:`ucdbench_plugins.shared.representation.fit_linear_probe`): features L2-normalised and
 standardised by the training split's statistics, a linear layer trained by mini-batch SGD on the
 run's device, scored on the eval split. The features stay on the host and go to the device a

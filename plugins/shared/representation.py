@@ -251,15 +251,21 @@ def probe_top1(probe: nn.Module, features: torch.Tensor, labels: torch.Tensor, d
     return 100.0 * correct / len(features)
 
 
-def with_linear_probe(task: Task, model: nn.Module, device: torch.device) -> nn.Module:
+def with_linear_probe(task: AugmentedViews, model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` (in place, frozen, in eval mode) with its ``head`` a linear probe on its frozen
     features of the labelled training images: how a representation method's model is scored.
-    The probe is the official recipe's (:func:`fit_linear_probe`, streamed, on ``device``) but
-    without its L2-normalisation, which no linear head can hold: standardised features, the
+    The head is part of the method's outcome, so it is fitted on the labels the task gives
+    methods (:meth:`~ucdbench.api.AugmentedViews.training_labels`: noisy under label noise, the
+    labelled images only), never on the clean ones scoring uses — a head fitted on clean labels
+    under label noise would be scored as if the method had been given them. The probe is the
+    official recipe's (:func:`fit_linear_probe`, streamed, on ``device``) but without its
+    L2-normalisation, which no linear head can hold: standardised features, the
     standardisation folded into the head, so the model stays the task's network."""
     model.eval()
-    train_features, labels, _ = labelled_features(task.encoder(model), task, "train", device)
-    probe = fit_linear_probe(train_features, labels, task.num_classes, device, task.seed, unit=False)
+    train_features, _, index = labelled_features(task.encoder(model), task, "train", device)
+    labels = torch.as_tensor(task.training_labels())[index]
+    given = labels >= 0
+    probe = fit_linear_probe(train_features[given], labels[given], task.num_classes, device, task.seed, unit=False)
     head = probe.folded()
     with torch.no_grad():
         model.head.weight.copy_(head.weight)
@@ -277,7 +283,8 @@ def representation_skip_reason(ctx: EvaluationContext) -> str | None:
 
 
 def split_features(ctx: EvaluationContext, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and clean labels of one labelled split through the run's encoder."""
+    """Features and clean labels of one labelled split through the run's encoder: what the
+    harness's evaluations score every row by, whatever labels its method trained with."""
     encoder = encoder_of(ctx.task, ctx.outcome.model.to(ctx.device), ctx.outcome.encoder)
     features, labels, _ = labelled_features(encoder.to(ctx.device), ctx.task, split, ctx.device)
     return features, labels

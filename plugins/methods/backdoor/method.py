@@ -89,6 +89,10 @@ def training_size(task: Task) -> int:
 
 class Backdoor(DenseModel):
     name = "backdoor"
+    reported_unavailable = ("Backdoor Attacks on Vision Transformers (arXiv 2206.08477): no clean accuracy, ASR or "
+                            "ASR-after-blocking figure reachable: UCDvision/backdoor_transformer @54a6fa5 (README "
+                            "on main and master, full history, cfg files, teaser image) has none; stored pages hold "
+                            "the abstract only")
     requires = (ImageClassification,)
     settings = {
         "variant": Setting(PerPreset("badnets", "badnets", "hidden"),

@@ -110,10 +110,17 @@ class GenerativeMethod(FewShotAugmentationMethod):
         return task.generator_unavailable_reason()
 
 
+GENIE_UNAVAILABLE = ("GeNIe (arXiv 2312.02548): no few-shot table reachable: UCDvision/GeNIe @ee34b11 (README in "
+                     "every version, notebooks, assets) has none; the paper PDF (klnavaneet/klnavaneet.github.io "
+                     "@1787743, files/12-genie.pdf) could not be read; stored copies of the paper hold only "
+                     "its opening")
+
+
 class GeNIeMethod(GenerativeMethod):
     """GeNIe: other classes' shots edited towards each class at noise ratio r, labelled as it."""
 
     name = "genie"
+    reported_unavailable = GENIE_UNAVAILABLE
     settings = {"ratio": _ratio(0.8, "noise ratio r: the share of the diffusion schedule the source is noised "
                                      "to and denoised from (official default 0.8)")}
 
@@ -128,6 +135,7 @@ class GeNIeAdaMethod(GenerativeMethod):
     """GeNIe-Ada: r chosen per source image, right after the largest semantic jump."""
 
     name = "genie-ada"
+    reported_unavailable = GENIE_UNAVAILABLE
     settings = {"ratios": Setting(list(GENIE_ADA_RATIOS), "the noise ratios chosen from (a JSON list)", type=list,
                                   check=_ratios_check)}
 

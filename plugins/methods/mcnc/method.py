@@ -106,6 +106,9 @@ class MCNCCode(FlatCode):
 
 class MCNC(RandomBasisMethod):
     name = "mcnc"
+    reported_unavailable = ("MCNC (ICLR 2025): no table reachable: UCDvision/MCNC is not reachable here, no other "
+                            "official repository was found, and the stored full text could be read only at its "
+                            "opening")
     code_class = MCNCCode
     settings = {
         **random_basis_settings(mode="scratch"),

@@ -27,6 +27,10 @@ from ucdbench_plugins.shared.mean_shift.training import NeighbourRule, fit_mean_
 from ucdbench_plugins.shared.nearest_centroid import CHUNK_BYTES
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.outcome import DenseModel
+from ucdbench_plugins.shared.reported import (
+    ALL_LABELS, CMSF_KM_TABLE_1, CMSF_TABLE_1, CMSF_TABLE_2, CMSF_TABLE_4, CMSF_TABLE_6, FULL_IMAGENET, MSF_TABLE_1,
+    MSF_TABLE_2,
+)
 from ucdbench_plugins.shared.representation import labelled_features
 from ucdbench_plugins.shared.vision import network_sketch
 
@@ -37,15 +41,31 @@ COMMON = {
     "bank_size": Setting(PerPreset(256, 1024, 128_000), "entries of the memory bank of target embeddings",
                          minimum=1),
 }
-SOURCE = "CMSF (Koohpayegani, Navaneet et al., ECCV 2022) Table 1"
-R50 = "ImageNet, ResNet-50, 200 epochs"
+BUDGET = {"task.model": "resnet50", "epochs": 200, "batch_size": 256, "bank_size": 128_000, **FULL_IMAGENET}
+"""The papers' Table 1 setting: ResNet-50 from scratch on all of ImageNet, 200 epochs of batches
+of 256, a 128K-entry bank."""
+R50 = "ImageNet (all 1.28M images, 224 px), ResNet-50, 200 epochs, batch 256, 128K-entry bank"
 
 
-def _paper(linear: float, nn1: float, nn20: float, where: dict | None = None) -> tuple[ReportedFigure, ...]:
-    where = where or {}
-    return (ReportedFigure("imagenet", "linear-probe/probe_top1", linear, f"{R50}, linear evaluation", SOURCE, where),
-            ReportedFigure("imagenet", "knn/nn1_top1", nn1, f"{R50}, 1-NN", SOURCE, where),
-            ReportedFigure("imagenet", "knn/nn20_top1", nn20, f"{R50}, 20-NN", SOURCE, where))
+def _paper(source: str, variant: str, linear: float, nn1: float, nn20: float,
+           where: dict | None = None) -> tuple[ReportedFigure, ...]:
+    """A Table 1 row: linear evaluation, 1-NN and 20-NN top-1 of ``variant`` (the method
+    settings that tell it apart in ``where``), every image labelled."""
+    where = {**BUDGET, **ALL_LABELS, **(where or {})}
+    setting = f"{variant}; {R50}"
+    return (ReportedFigure("imagenet", "linear-probe/probe_top1", linear,
+                           f"{setting}; linear evaluation on every training label", source, where),
+            ReportedFigure("imagenet", "knn/nn1_top1", nn1, f"{setting}; 1-NN (nearest neighbour)", source, where),
+            ReportedFigure("imagenet", "knn/nn20_top1", nn20, f"{setting}; 20-NN", source, where))
+
+
+def _few_labels(source: str, variant: str, fraction: float, top1: float,
+                where: dict | None = None) -> ReportedFigure:
+    """A linear evaluation on the labelled ``fraction`` of ImageNet after self-supervised training
+    on every image (the papers' 1% / 10% rows)."""
+    return ReportedFigure("imagenet", "linear-probe/probe_top1", top1,
+                          f"{variant}; {R50}; linear evaluation on {fraction:.0%} of the training labels", source,
+                          {**BUDGET, "task.labelled_fraction": fraction, **(where or {})})
 
 
 def _topk(default) -> dict[str, Setting]:
@@ -64,7 +84,9 @@ class MeanShift(DenseModel):
     name = "msf"
     requires = (ImageClassification, AugmentedViews)
     settings = {**COMMON, **_topk(5)}
-    reported = _paper(72.4, 62.0, 64.9)
+    reported = (*_paper(MSF_TABLE_1, "MSF w/s (weak target, strong query; k = 5)", 72.4, 62.0, 64.9, {"topk": 5}),
+                _few_labels(MSF_TABLE_2, "MSF w/s (k = 5)", 0.01, 55.5, {"topk": 5}),
+                _few_labels(MSF_TABLE_2, "MSF w/s (k = 5)", 0.1, 66.5, {"topk": 5}))
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         return NeighbourRule()
@@ -77,7 +99,7 @@ class MeanShift(DenseModel):
 class Byol(MeanShift):
     name = "byol"
     settings = dict(COMMON)
-    reported = _paper(69.3, 55.0, 59.2)
+    reported = _paper(MSF_TABLE_1, "BYOL-asym", 69.3, 55.0, 59.2)
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         return OwnTarget()
@@ -95,7 +117,16 @@ class ConstrainedMeanShift(MeanShift):
                                     "(2q) or the same k-means cluster (km)", choices=("2q", "km")),
         "clusters": Setting(PerPreset(8, 50, 50_000), "k-means clusters (constraint=km)", minimum=1),
     }
-    reported = (_paper(73.0, 63.2, 66.4, {"constraint": "2q"}) + _paper(72.9, 63.2, 66.2, {"constraint": "km"}))
+    reported = (
+        *_paper(CMSF_TABLE_1, "CMSF-2Q (CMSF_self): neighbours among the k′ = 5 nearest by the previous "
+                "embeddings, k = 5", 73.0, 63.2, 66.4, {"constraint": "2q", "topk": 5, "topk_prime": 5}),
+        *_paper(CMSF_KM_TABLE_1, "CMSF-KM: neighbours within the same of 50,000 k-means clusters, k = 5",
+                72.9, 63.2, 66.2, {"constraint": "km", "clusters": 50_000, "topk": 5}),
+        _few_labels(CMSF_TABLE_4, "CMSF-2Q (CMSF_self, k = 5, k′ = 5)", 0.01, 56.4,
+                    {"constraint": "2q", "topk": 5, "topk_prime": 5}),
+        _few_labels(CMSF_TABLE_4, "CMSF-2Q (CMSF_self, k = 5, k′ = 5)", 0.1, 67.5,
+                    {"constraint": "2q", "topk": 5, "topk_prime": 5}),
+    )
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         return TwoQueues(config["topk_prime"]) if config["constraint"] == "2q" else SameCluster(config["clusters"])
@@ -119,7 +150,10 @@ class ConstrainedMeanShift(MeanShift):
 class SupervisedCMSF(MeanShift):
     name = "cmsf-sup"
     settings = {**COMMON, **_topk(10)}
-    reported = ()
+    reported = (ReportedFigure("imagenet", "linear-probe/probe_top1", 76.4,
+                               f"CMSF_sup top-10 (neighbours share the query's label, k = 10); {R50}; every "
+                               "training label clean; linear evaluation on ImageNet-1k", CMSF_TABLE_2,
+                               {**BUDGET, **ALL_LABELS, "topk": 10}),)
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         return SameLabel()
@@ -133,8 +167,9 @@ class SemiSupervisedCMSF(MeanShift):
         "pseudo_epochs": Setting(10, "epochs of each training round of the pseudo-labelling MLP", minimum=1),
     }
     reported = (ReportedFigure("imagenet", "linear-probe/probe_top1", 69.9,
-                               "ImageNet 10% labels, ResNet-50, 200 epochs (MSF: 67.4)", SOURCE,
-                               {"task.labelled_fraction": 0.1}),)
+                               f"CMSF_semi (k = 10, pseudo-labels at confidence 0.85); {R50}; 10% of the "
+                               "training labels", CMSF_TABLE_6,
+                               {**BUDGET, "task.labelled_fraction": 0.1, "topk": 10, "confidence": 0.85}),)
 
     def rule(self, task: Task, config: Config, ctx: FitContext) -> NeighbourRule:
         return ConfidentPseudoLabel(task.num_classes, config["confidence"], config["pseudo_epochs"])

@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 from ucdbench.api import Config, PerPreset, ReportedFigure, Setting
+from ucdbench_plugins.shared.reported import ALL_LABELS, FULL_IMAGENET, NOLA_TABLE_8
 from ucdbench_plugins.shared.reparam.layouts import LayerLowRankLayout, auto_targets
 from ucdbench_plugins.shared.reparam.method import Code, RandomBasisMethod, random_basis_settings
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis, derive_seed, normal
@@ -207,13 +208,13 @@ class NOLA(RandomBasisMethod):
         # The budget's settings are matched as a run resolves them: k and l "auto" (2,000 from scratch at paper)
         # and head_bases 10,000, which only the paper preset sets.
         ReportedFigure("imagenet", "top1", 64.66,
-                       f"ImageNet-100, ResNet-18 from scratch, {PAPER_STORED_NUMBERS:,} trained numbers (k = l = "
+                       "ImageNet-100 (task.root an ImageNet-100 folder, all its images, 224 px), ResNet-18 from scratch, "
+                       f"{PAPER_STORED_NUMBERS:,} trained numbers (k = l = "
                        "2,000 on each of the 20 convolutions, 10,000 on the classifier, rank 64; BatchNorm's 9,600 "
                        "affine numbers dense); 200 epochs, batch 256, Adam lr 0.001",
-                       "NOLA paper, arXiv v1 (klnavaneet.github.io files/11-nola.pdf @1787743), Table 8; setting "
-                       "from its appendix, Implementation Details",
+                       f"{NOLA_TABLE_8}; setting from its appendix, Implementation Details",
                        where={"mode": "scratch", "k": "auto", "l": "auto", "head_bases": PAPER_HEAD_BASES,
-                              "task.model": "resnet18"}),
+                              "task.model": "resnet18", **FULL_IMAGENET, **ALL_LABELS}),
     )
 
     settings = {

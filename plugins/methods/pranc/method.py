@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import Config, MemoryNeed, PerPreset, ReportedFigure, Setting, Task, UcdbenchError
+from ucdbench_plugins.shared.reported import ALL_LABELS, FULL_IMAGENET, NOLA_TABLE_8
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.reparam.layouts import CombinationLayout
 from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod, random_basis_settings
@@ -144,16 +145,20 @@ class PRANCCode(FlatCode):
 
 class PRANC(RandomBasisMethod):
     name = "pranc"
+    reported_unavailable = ("PRANC (ICCV 2023): its own tables are not reachable (UCDvision/PRANC @272dc4d: no "
+                            "results in the README of any commit nor in configs/); the figure declared is the NOLA "
+                            "paper's re-report (Table 8), and PRANC's MNIST and ImageNet-1k figures were not found")
     code_class = PRANCCode
     reported = (
         # 119,200 = the config's 100,000 coefficients + what save_signature stores beside them:
         # BatchNorm's weights, biases, running means and variances (4 × 4,800 on ResNet-18).
         ReportedFigure("imagenet", "top1", 61.08,
-                       f"ImageNet-100, ResNet-18 from scratch, {PAPER_STORED_NUMBERS:,} stored numbers (100,000 "
+                       "ImageNet-100 (task.root an ImageNet-100 folder, all its images, 224 px), ResNet-18 from scratch, "
+                       f"{PAPER_STORED_NUMBERS:,} stored numbers (100,000 "
                        "coefficients + BatchNorm's affine and running statistics)",
-                       "NOLA paper, arXiv v1 (klnavaneet.github.io files/11-nola.pdf @1787743), Table 8, "
-                       "re-reporting PRANC",
-                       where={"mode": "scratch", "bases": 100_000, "chunk_size": 0, "task.model": "resnet18"}),
+                       f"{NOLA_TABLE_8}, re-reporting PRANC (PRANC's own tables: not reachable)",
+                       where={"mode": "scratch", "bases": 100_000, "chunk_size": 0, "task.model": "resnet18",
+                              **FULL_IMAGENET, **ALL_LABELS}),
     )
 
     settings = {

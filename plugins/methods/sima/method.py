@@ -35,6 +35,9 @@ class SimA(DenseModel):
     as in the paper; ``pretrained=true`` fine-tunes the task's softmax-pretrained body)."""
 
     name = "sima"
+    reported_unavailable = ("SimA (WACV 2024): no table reachable: UCDvision/sima @3ec3b8e has no results in its "
+                            "README or code, and stored copies of the paper hold only its opening; a third party's "
+                            "paraphrase in the issue tracker (UCDvision/sima issue #4) is not a paper table")
     attention: ClassVar[str] = "sima"
     # PAPERS.md §3 gives no figure for a task of this suite ("on-par accuracy" with softmax).
     reported = ()

@@ -32,10 +32,24 @@ from ucdbench_plugins.shared.mean_shift.networks import feature_dim
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.outcome import DenseModel
+from ucdbench_plugins.shared.reported import ALL_LABELS, FULL_IMAGENET, SIMREG_TABLE_3, SIMREG_TABLE_4
 from ucdbench_plugins.shared.representation import sample_images, with_linear_probe
 
 HEADS = ("mlp", "linear")
-SOURCE = "SimReg (Navaneet, Koohpayegani et al., BMVC 2021) Table 1"
+STUDENT = {"task.model": "resnet18", "head": "mlp", "epochs": 130, **FULL_IMAGENET, **ALL_LABELS}
+"""The papers' distillation: a ResNet-18 student with the 4-layer MLP head, 130 epochs, all of ImageNet."""
+METRICS = {"knn/nn1_top1": "1-NN (nearest neighbour)", "knn/nn20_top1": "20-NN",
+           "linear-probe/probe_top1": "linear evaluation"}
+
+
+def _paper(source: str, teacher: str, teacher_setting: str, figures: dict[str, float]) -> tuple[ReportedFigure, ...]:
+    """One teacher's row: ``figures`` by metric, beside runs whose ``teacher`` setting is
+    ``teacher_setting`` (a run reference to that teacher) only."""
+    setting = (f"ImageNet (all 1.28M images, 224 px), {teacher} teacher → ResNet-18 student, SimReg-4L-MLP head, "
+               "130 epochs")
+    return tuple(ReportedFigure("imagenet", metric, value, f"{setting}; {METRICS[metric]}", source,
+                                {**STUDENT, "teacher": teacher_setting}) for metric, value in figures.items())
+
 
 
 def prediction_head(kind: str, dim: int, out_dim: int) -> nn.Sequential:
@@ -67,14 +81,10 @@ class SimReg(DenseModel):
                         choices=HEADS),
     }
     reported = (
-        ReportedFigure("imagenet", "knn/nn1_top1", 54.8, "ImageNet, MoCo-v2 ResNet-50 → ResNet-18, 1-NN", SOURCE,
-                       {"head": "mlp"}),
-        ReportedFigure("imagenet", "linear-probe/probe_top1", 65.1, "ImageNet, MoCo-v2 ResNet-50 → ResNet-18, linear",
-                       SOURCE, {"head": "mlp"}),
-        ReportedFigure("imagenet", "knn/nn1_top1", 56.7, "ImageNet, BYOL ResNet-50 → ResNet-18, 1-NN", SOURCE,
-                       {"head": "mlp"}),
-        ReportedFigure("imagenet", "linear-probe/probe_top1", 66.8, "ImageNet, BYOL ResNet-50 → ResNet-18, linear",
-                       SOURCE, {"head": "mlp"}),
+        *_paper(SIMREG_TABLE_3, "MoCo-v2 ResNet-50", "mocov2-resnet50 (no method here trains MoCo-v2)",
+                {"knn/nn1_top1": 54.8, "linear-probe/probe_top1": 65.1}),
+        *_paper(SIMREG_TABLE_4, "BYOL ResNet-50", "byol:task.model=resnet50",
+                {"knn/nn1_top1": 56.7, "knn/nn20_top1": 61.6, "linear-probe/probe_top1": 66.8}),
     )
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:

@@ -44,6 +44,7 @@ from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.methods.slowformer.losses import check_target, compute_loss
 from ucdbench_plugins.methods.slowformer.patch import POSITIONS, PatchTransform, patch_side, random_patch
+from ucdbench_plugins.shared.reported import FULL_IMAGENET, SLOWFORMER_TABLE_1, SLOWFORMER_TABLE_4
 from ucdbench_plugins.shared.vision import require_vit
 
 TARGETS = {"avit": AViTMethod, "ats": ATSMethod}
@@ -54,9 +55,33 @@ PATCH = "patch"
 """The artifact's tensor of the patch the scored model is attacked with."""
 UNDEFENDED_PATCH = "undefended_patch"
 """With a defence, the artifact's tensor of the patch that attacked the target before it."""
-_SOURCE = "SlowFormer, CVPR 2024: official avit/engine_act.py (evaluate), ImageNet val, fvcore GMACs"
-_TINY = {"target": "avit", "task.model": "deit_tiny_patch16_224"}
-_SMALL = {"target": "avit", "task.model": "deit_small_patch16_224"}
+def _table_1(target: str, backbone: str, model: str, clean: float, attacked: float, most: float, clean_top1: float,
+             attacked_top1: float, success: float) -> tuple[ReportedFigure, ...]:
+    """One row of SlowFormer's Table 1 (ImageNet-1K val, a 64×64 patch: 8% of the 224-pixel image,
+    no defence): compute (fvcore's count, which the paper calls GFLOPs and this suite GMACs) and
+    top-1 without and with the patch, the compute with nothing halted, and attack success."""
+    setting = (f"{target} on {backbone}, ImageNet-1K (all images, 224 px), 64×64 patch (area 0.08), "
+               "no defence")
+    where = {"target": target, "task.model": model, "area": 0.08, "defense": "none", **FULL_IMAGENET}
+    return tuple(ReportedFigure("imagenet", f"flops-under-attack/{figure}", value, f"{setting}; {what}",
+                                SLOWFORMER_TABLE_1, where)
+                 for figure, value, what in (
+                     ("clean_gmacs_mean", clean, "clean images (F_min)"),
+                     ("attacked_gmacs_mean", attacked, "patched images"),
+                     ("gmacs_max", most, "nothing halted (F_max)"),
+                     ("clean_top1", clean_top1, "top-1 of clean images"),
+                     ("attacked_top1", attacked_top1, "top-1 of patched images"),
+                     ("attack_success", success, "attack success")))
+
+
+def _table_4(backbone: str, model: str, side: int, success: float) -> ReportedFigure:
+    """SlowFormer's Table 4: attack success on A-ViT by patch side (area = (side / 224)², which the
+    suite's ``area`` rounds back to that side)."""
+    return ReportedFigure("imagenet", "flops-under-attack/attack_success", success,
+                          f"avit on {backbone}, ImageNet-1K (all images, 224 px), {side}×{side} patch "
+                          f"(area {(side / 224) ** 2:.3g}), no defence; attack success", SLOWFORMER_TABLE_4,
+                          {"target": "avit", "task.model": model, "area": round((side / 224) ** 2, 2),
+                           "defense": "none", **FULL_IMAGENET})
 
 
 def target_settings_problem(target: str, values: dict[str, Any]) -> str | None:
@@ -180,19 +205,13 @@ def adversarial_training(model: AdaptiveViT, method: Any, target_config: Config,
 class SlowFormer(Method):
     name = "slowformer"
     reported = (
-        # F_min and F_max of the official attack success: A-ViT's own clean compute, and its
-        # compute with nothing halted (the DeiT it was fine-tuned from)
-        ReportedFigure("imagenet", "flops-under-attack/clean_gmacs_mean", 0.873, "A-ViT-Tiny, clean images (F_min)",
-                       _SOURCE, where=_TINY),
-        ReportedFigure("imagenet", "flops-under-attack/gmacs_max", 1.258, "A-ViT-Tiny with nothing halted = DeiT-Tiny "
-                       "(F_max)", _SOURCE, where=_TINY),
-        ReportedFigure("imagenet", "flops-under-attack/clean_gmacs_mean", 3.676, "A-ViT-Small, clean images (F_min)",
-                       _SOURCE, where=_SMALL),
-        ReportedFigure("imagenet", "flops-under-attack/gmacs_max", 4.608, "A-ViT-Small with nothing halted = "
-                       "DeiT-Small (F_max)", _SOURCE, where=_SMALL),
-        ReportedFigure("imagenet", "flops-under-attack/attack_success", 80.0, "A-ViT, 2% patch: 'nearly 80% of "
-                       "maximum possible increase in compute'", "SlowFormer, official README (UCDvision/SlowFormer)",
-                       where={"target": "avit", "area": 0.02}),
+        *_table_1("avit", "ViT-Tiny (DeiT-Tiny)", "deit_tiny_patch16_224", 0.87, 1.3, 1.3, 71.4, 4.7, 100),
+        *_table_1("avit", "ViT-Small (DeiT-Small)", "deit_small_patch16_224", 3.7, 4.6, 4.6, 78.8, 2.3, 99),
+        *_table_1("ats", "ViT-Tiny (DeiT-Tiny)", "deit_tiny_patch16_224", 0.84, 1.0, 1.3, 70.3, 1.2, 35),
+        *_table_1("ats", "ViT-Small (DeiT-Small)", "deit_small_patch16_224", 3.1, 4.0, 4.6, 79.2, 1.0, 60),
+        *_table_1("ats", "ViT-Base (DeiT-Base)", "deit_base_patch16_224", 12.6, 15.4, 17.6, 81.3, 0.2, 52),
+        _table_4("ViT-Tiny (DeiT-Tiny)", "deit_tiny_patch16_224", 32, 90),
+        _table_4("ViT-Small (DeiT-Small)", "deit_small_patch16_224", 32, 78),
     )
 
     requires = (ImageClassification,)

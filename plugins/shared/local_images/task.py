@@ -283,9 +283,11 @@ class LocalImageClassification(Task, ImageClassification, AugmentedViews):
     def num_train(self) -> int:
         return len(self.train_images)
 
+    def training_labels(self) -> torch.Tensor:
+        return torch.where(self.labelled, self.train_labels, torch.full_like(self.train_labels, -1))
+
     def view_batches(self, batch_size: int, epochs: float) -> Iterator[ViewBatch]:
-        labels = torch.where(self.labelled, self.train_labels, torch.full_like(self.train_labels, -1))
-        views = TwoViews(self.train_images, *self.view_transforms(), labels, self.true_labels)
+        views = TwoViews(self.train_images, *self.view_transforms(), self.training_labels(), self.true_labels)
         for batch in self._passes(views, batch_size, epochs):
             yield ViewBatch(*batch)
 

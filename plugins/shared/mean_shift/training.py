@@ -11,8 +11,9 @@ with momentum 0.9, the learning rate on a cosine over epochs (:mod:`ucdbench_plu
 over GPUs; on one device a batch's statistics do not depend on its order, so it is left out.
 
 What is scored: the task's architecture whose backbone was trained here, its classifier
-``head`` a linear probe on the frozen features of the labelled training images (clean labels)
-— so ``accuracy`` is a linear evaluation; the ``knn`` and ``linear-probe`` evaluations read the
+``head`` a linear probe on the frozen features of the labelled training images, fitted on the
+labels the task gives methods (noisy under label noise; never the clean ones scoring uses) —
+so ``accuracy`` is a linear evaluation; the ``knn`` and ``linear-probe`` evaluations read the
 backbone's features (what the head receives). The projection and prediction heads are dropped.
 """
 

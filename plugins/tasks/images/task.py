@@ -171,9 +171,12 @@ class ImageClassificationTask(Task, ImageClassification, AugmentedViews):
     def num_train(self) -> int:
         return len(self.train_y)
 
+    def training_labels(self) -> torch.Tensor:
+        return torch.where(self.labelled, self.train_labels, torch.full_like(self.train_labels, -1))
+
     def view_batches(self, batch_size: int, epochs: float) -> Iterator[ViewBatch]:
         generator = torch.Generator().manual_seed(7_919 * self.seed + 3)
-        labels = torch.where(self.labelled, self.train_labels, torch.full_like(self.train_labels, -1))
+        labels = self.training_labels()
         for idx in shuffled_batches(len(self.train_y), batch_size, epochs, self.seed):
             x = self.train_x[idx]
             yield ViewBatch(idx, strong_view(x, generator), weak_view(x, generator), labels[idx], self.train_y[idx])
