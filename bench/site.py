@@ -219,7 +219,8 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
     """Write the site into ``out`` (replacing an earlier one) and return its HTML pages, index
     first. ``results`` is the folder the records came from: their JSON files and attached images
     are copied from it (None: records are written from memory, no images)."""
-    from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, chart_file, draw_chart, task_boards
+    from ucdbench.charts import chart_file, draw_chart
+    from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, task_boards
 
     _prepare_out(out)
     for record in records:

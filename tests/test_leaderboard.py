@@ -213,7 +213,7 @@ def test_the_reference_table_of_a_lower_is_better_figure_lists_the_lowest_first(
 
 
 def test_pareto_front_is_direction_aware_by_hand():
-    from ucdbench.leaderboard import pareto_front
+    from ucdbench.charts import pareto_front
 
     # (stored bytes, accuracy): C is beaten by B (fewer bytes, more accurate), F by A
     points = [(100, 80), (200, 85), (300, 84), (50, 70), (150, 79)]
