@@ -13,8 +13,10 @@ The row helpers charts share with tables (labels, a row's records, the paper's f
 
 from __future__ import annotations
 
+import colorsys
 import re
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +68,11 @@ def chart_kinds(records: Sequence[dict[str, Any]]) -> list[ChartKind]:
 
 @dataclass(frozen=True)
 class Point:
-    """One row of a chart: the means over its seeds with their confidence intervals, and the
-    paper's figures that apply to its runs as ``(x, y, setting)`` (x: the paper's, else the row's)."""
+    """One row of a chart: its method (which sets its colour), the means over its seeds with their
+    confidence intervals, and the paper's figures that apply to its runs as ``(x, y, setting)``
+    (x: the paper's, else the row's)."""
 
+    method: str
     label: str
     x: Any
     y: Any
@@ -86,6 +90,12 @@ class Chart:
     y_higher_is_better: bool | None
     points: tuple[Point, ...]
     title: str = ""
+
+    @property
+    def log_x(self) -> bool:
+        """Whether the x axis is drawn on a log scale: where the chart declares one and its rows
+        span a decade or more (:func:`log_scale_fits`)."""
+        return self.kind.log_x and log_scale_fits([p.x.mean for p in self.points])
 
     @property
     def frontier(self) -> list[int]:
@@ -121,7 +131,9 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
     """The charts of one section (a preset and task settings): one per chart its records'
     figures declare (:func:`chart_kinds`), each with only the rows it compares. A row's kind
     comes from what its records report — attacked compute, stored bytes below the dense
-    model's, FLOPs below the base model's — never from its method's name."""
+    model's, FLOPs below the base model's — never from its method's name. A chart of several
+    rows that all have the same x (or the same y) is left out: that axis means nothing for them
+    (one row is drawn: against the paper's figure or a chart's diagonal it still says something)."""
     from ucdbench.leaderboard import _column, _figures_of, _row_label, _runs_of, reported_figures
 
     def declared(some: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
@@ -175,9 +187,10 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
             paper = tuple((float(x_paper[0]["value"]) if x_paper else x.mean, float(f["value"]), f["setting"])
                           for f in reported_figures(run_records, *columns[1].split("/", 1))
                           if isinstance(f["value"], (int, float)))
-            points.append(Point(label(*keys), x, y, paper))
-        if not points:
-            continue
+            points.append(Point(keys[0], label(*keys), x, y, paper))
+        if not points or (len(points) > 1 and any(len({getattr(p, axis).mean for p in points}) == 1
+                                                  for axis in ("x", "y"))):
+            continue  # rows all at one x (or one y): that axis tells them nothing apart
         some = [records[key] for key in group.key]
         x_figure, y_declared = declared(some, columns[0]), declared(some, columns[1])
         charts.append(Chart(kind, _axis_label(x_figure, kind.x_label), _axis_label(y_declared),
@@ -186,14 +199,87 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
     return charts
 
 
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
-            "#bcbd22")
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+           "#bcbd22")
+"""The colours methods take in name order (matplotlib's tab10, red second)."""
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+"""The markers a method's rows take in turn on a chart (its settings variants, its machines)."""
+_GOLDEN = 0.618033988749895
 
 
-def draw_chart(chart: Chart, heading: str, path: Path) -> None:
-    """``chart`` as a PNG: each row's mean ± its 95% CI over seeds on both axes, the paper's
-    figures as stars in the row's colour, the Pareto frontier as a dashed line, a legend below."""
+@dataclass(frozen=True)
+class MethodColours:
+    """One colour per method on every chart and page of one build, whatever rows a chart has.
+
+    The methods of all the build's records (:meth:`of_records`), in name order, take the
+    :data:`PALETTE` in turn; those beyond it take hues spaced by the golden ratio, and a method
+    the build did not list a hue from its name's CRC-32: deterministic, never a point's index.
+    """
+
+    methods: tuple[str, ...]
+
+    @classmethod
+    def of_records(cls, records: Iterable[dict[str, Any]]) -> MethodColours:
+        """The colours of the methods of ``records`` (successful or not: a failed run does not
+        shift the others' colours)."""
+        return cls(tuple(sorted({r["method"]["name"] for r in records})))
+
+    def colour(self, method: str) -> str:
+        """``#rrggbb`` of ``method``."""
+        i = self.methods.index(method) if method in self.methods else None
+        if i is not None and i < len(PALETTE):
+            return PALETTE[i]
+        hue = ((i - len(PALETTE)) * _GOLDEN if i is not None else zlib.crc32(method.encode()) / 2 ** 32) % 1.0
+        return "#" + "".join(f"{round(255 * c):02x}" for c in colorsys.hsv_to_rgb(hue, 0.7, 0.8))
+
+
+def tick_label(value: float, _position: object = None) -> str:
+    """A short tick label: plain digits (no offset, no exponent) below 10⁴, then k and M."""
+    for scale, divisor, suffix in ((1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / divisor:g}{suffix}"
+    return f"{value:g}"
+
+
+def log_scale_fits(values: Sequence[float]) -> bool:
+    """Whether a log axis shows ``values`` better than a linear one: all positive and spanning a
+    decade or more (under a decade a log axis has no labelled decade and crowds its minor ticks)."""
+    return bool(values) and min(values) > 0 and max(values) / min(values) >= 10
+
+
+def _overlapping(labels: Sequence[Any], renderer: Any) -> bool:
+    boxes = sorted((label.get_window_extent(renderer) for label in labels if label.get_text()), key=lambda b: b.x0)
+    return any(left.x1 > right.x0 for left, right in zip(boxes, boxes[1:]))
+
+
+def _format_axes(ax: Any, log_x: bool) -> None:
+    """Readable ticks: at most 6 per axis, plain labels (:func:`tick_label`), the x labels
+    rotated where they would still overlap."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    if log_x:
+        ax.set_xscale("log")
+        low, high = ax.get_xlim()
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if high / low < 1e3 else (1.0,)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(tick_label))
+    renderer = ax.figure.canvas.get_renderer()
+    ax.figure.canvas.draw()
+    if _overlapping(ax.get_xticklabels(), renderer):
+        for label in ax.get_xticklabels():
+            label.set(rotation=35, horizontalalignment="right")
+
+
+def chart_figure(chart: Chart, heading: str, colours: MethodColours) -> Any:
+    """``chart`` as a matplotlib figure: each row's mean ± its 95% CI over seeds on both axes in
+    its method's colour (a method's rows differ by marker), the paper's figures as stars in the
+    row's colour, the Pareto frontier as a dashed line, a legend below. The x axis is logarithmic
+    only where the chart asks for it and the rows span a decade (:attr:`Chart.log_x`; the axis
+    label says so where it is not)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -201,8 +287,11 @@ def draw_chart(chart: Chart, heading: str, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     frontier = chart.frontier
+    seen: dict[str, int] = {}
     for i, point in enumerate(chart.points):
-        colour, marker = _COLOURS[i % len(_COLOURS)], _MARKERS[(i // len(_COLOURS)) % len(_MARKERS)]
+        colour = colours.colour(point.method)
+        marker = MARKERS[seen.get(point.method, 0) % len(MARKERS)]
+        seen[point.method] = seen.get(point.method, 0) + 1
         ax.errorbar(point.x.mean, point.y.mean, xerr=point.x.half_width or 0, yerr=point.y.half_width or 0,
                     fmt=marker, color=colour, capsize=3, markersize=7, label=point.label,
                     markeredgecolor="black" if i in frontier else colour)
@@ -217,13 +306,21 @@ def draw_chart(chart: Chart, heading: str, path: Path) -> None:
     if chart.kind.diagonal:
         low, high = ax.get_xlim()
         ax.plot([low, high], [low, high], linestyle=":", color="grey", zorder=0, label=chart.kind.diagonal)
-    if chart.kind.log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(chart.x_label)
+    declined = "; drawn linear: the rows span less than a decade" if chart.kind.log_x and not chart.log_x else ""
+    ax.set_xlabel(chart.x_label + declined)
     ax.set_ylabel(chart.y_label)
     ax.set_title(f"{chart.title}\n{heading} (mean ± {CONFIDENCE:.0%} CI over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=2, frameon=False)  # below: never over a point
+    _format_axes(ax, chart.log_x)
+    return fig
+
+
+def draw_chart(chart: Chart, heading: str, path: Path, colours: MethodColours) -> None:
+    """``chart`` (:func:`chart_figure`) as a PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = chart_figure(chart, heading, colours)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

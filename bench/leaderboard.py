@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ucdbench.charts import Chart, chart_file, draw_chart, section_charts
+from ucdbench.charts import Chart, MethodColours, chart_file, draw_chart, section_charts
 from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
 
 if TYPE_CHECKING:
@@ -439,10 +439,13 @@ ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no r
                   "model or scale): for orientation, not to compare cell by cell.")
 
 
-def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None) -> str:
+def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None,
+                  colours: MethodColours | None = None) -> str:
     """The markdown page of ``board``; with ``out``, its charts are drawn into ``out/<task>-plots/``
-    and (with ``results``) attached images copied into ``out/<task>-images/``."""
+    (each method in its ``colours``, default those of the board's own methods) and (with ``results``)
+    attached images copied into ``out/<task>-images/``."""
     task = board.task
+    colours = colours or MethodColours.of_records(board.records.values())
     lines = [f"# {task}", "", board.summary("leaderboard"), ""]
     for section in board.sections:
         lines += [f"## {section.heading}", ""]
@@ -450,7 +453,7 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
             for chart in section.charts:
                 name = f"{task}-plots/{chart_file(section.preset, section.task_settings, chart)}"
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
-                draw_chart(chart, f"{task} · {section.preset} · {section.task_settings}", out / name)
+                draw_chart(chart, f"{task} · {section.preset} · {section.task_settings}", out / name, colours)
                 lines += [f"![{chart.title}]({name})", ""]
         for evaluation, table in section.tables:
             lines += [f"### {evaluation}", "", table.markdown(), ""]
@@ -488,13 +491,14 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
     index = ["# ucdbench leaderboards", "",
              f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `ucdbench leaderboard` "
              f"from {len(records)} run records.", "", "| task | successful runs | methods | presets |", "|---|---|---|---|"]
+    colours = MethodColours.of_records(records)  # one colour per method on every page
     for board in task_boards(records):
         task, ok = board.task, board.ok
         for folder in (f"{task}-plots", f"{task}-images"):  # what an earlier build drew or copied
             shutil.rmtree(out / folder, ignore_errors=True)
         (out / f"{task}.png").unlink(missing_ok=True)  # the one chart per task of earlier versions
         path = out / f"{task}.md"
-        path.write_text(task_markdown(board, results, out) + "\n")
+        path.write_text(task_markdown(board, results, out, colours) + "\n")
         written += [path, *sorted((out / f"{task}-plots").glob("*.png"))]
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
