@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ucdbench.charts import Chart, MethodColours, chart_file, draw_chart, section_charts
-from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
+from ucdbench.interfaces import FigureKind
+from ucdbench.stats import CONFIDENCE, SIGNIFICANCE, mean_ci, paired_comparison, tied_ranks
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
@@ -116,6 +117,8 @@ class Table:
 
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
+    note: str = ""
+    """What a reader must know to read the table (how its ranks were given), shown below it."""
 
     def markdown(self) -> str:
         texts = [[text for text, _ in row.cells] for row in self.rows]
@@ -206,17 +209,42 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         sort_value = float(runs[sort_by].mean()) if sort_by in runs else None
         rows.append((_best_first(sort_value, ranked["higher_is_better"] if ranked else None), cells, run_records))
     rows.sort(key=lambda row: row[0])
-    header = [Column("method"), Column("seeds")]
+    note = _rank_by_timing(rows, group, sort_by, ranked) if ranked else ""
+    header = [Column("rank")] if note else []
+    header += [Column("method"), Column("seeds")]
     for figure in figures:
         header.append(Column(_header(figure), figure.get("higher_is_better")))
         paper = f"{figure['name']} (paper)"
         if any(paper in cells for _, cells, _ in rows):
             header.append(Column(paper, figure.get("higher_is_better")))
     header.append(Column("hardware"))
-    keys = ["method", "seeds"] + [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
+    keys = ["rank"] * bool(note) + ["method", "seeds"] + [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
                                   if k == f["name"] or any(k in cells for _, cells, _ in rows)] + ["hardware"]
     return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
-                                      for _, cells, run_records in rows))
+                                      for _, cells, run_records in rows), note)
+
+
+TIMING_NOTE = ("Ranked by {figure}, a timing: `rank` gives rows whose timings do not differ significantly the same rank "
+               "(two-sided Welch's t-test on the rows' per-seed values, p < {alpha}; a row of one run is told apart "
+               "from none). Timings were measured holding the machine lock (`ucdbench.machine_lock`) exclusively: no "
+               "other ucdbench fit or measurement on that machine that shares its lock folder (`$UCDBENCH_LOCK_DIR`, "
+               "default the system's temporary folder), under any executor, ran meanwhile; processes other than "
+               "ucdbench were not held off. The `hardware` column gives the machine and its thread count.")
+
+
+def _rank_by_timing(rows: list[tuple[Any, dict[str, tuple[str, float | None]], tuple[dict[str, Any], ...]]],
+                    group: pd.DataFrame, column: str | None, figure: dict[str, Any]) -> str:
+    """Where ``rows`` (best first) are ranked by a timing figure, put each row's rank in its
+    cells (:func:`ucdbench.stats.tied_ranks`, ties where timings do not differ significantly) and
+    return the note that says so; otherwise leave them and return ""."""
+    if FigureKind.of(figure) is not FigureKind.TIMING or column not in group:
+        return ""
+    values = [group.loc[group.key.isin([r["key"] for r in runs]), column].dropna().tolist() for _, _, runs in rows]
+    measured = [i for i, v in enumerate(values) if v]
+    ranks = tied_ranks([values[i] for i in measured], bool(figure["higher_is_better"]))
+    for i, rank in zip(measured, ranks):
+        rows[i][1]["rank"] = (str(rank), float(rank))
+    return TIMING_NOTE.format(figure=f"`{figure['name']}`", alpha=SIGNIFICANCE)
 
 
 def _difference_cell(values: dict[int, float], reference: dict[int, float],
@@ -456,7 +484,7 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
                 draw_chart(chart, f"{task} · {section.preset} · {section.task_settings}", out / name, colours)
                 lines += [f"![{chart.title}]({name})", ""]
         for evaluation, table in section.tables:
-            lines += [f"### {evaluation}", "", table.markdown(), ""]
+            lines += [f"### {evaluation}", "", table.markdown(), "", *([table.note, ""] if table.note else [])]
         if section.references:
             arrow = {True: " ↑", False: " ↓"}.get(board.higher_is_better.get(board.primary), "")
             lines += [f"### {board.primary}{arrow} against the references", "",
