@@ -227,9 +227,10 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
 TIMING_NOTE = ("Ranked by {figure}, a timing: `rank` gives rows whose timings do not differ significantly the same rank "
                "(two-sided Welch's t-test on the rows' per-seed values, p < {alpha}; a row of one run is told apart "
                "from none). Timings were measured holding the machine lock (`ucdbench.machine_lock`) exclusively: no "
-               "other ucdbench fit or measurement on that machine that shares its lock folder (`$UCDBENCH_LOCK_DIR`, "
-               "default the system's temporary folder), under any executor, ran meanwhile; processes other than "
-               "ucdbench were not held off. The `hardware` column gives the machine and its thread count.")
+               "other ucdbench work (preparing a task, fitting, measuring) on that machine that shares its lock folder "
+               "(`$UCDBENCH_LOCK_DIR`, default the system's temporary folder), under any executor, ran meanwhile; "
+               "processes other than ucdbench were not held off. The `hardware` column gives the machine and its "
+               "thread count.")
 
 
 def _rank_by_timing(rows: list[tuple[Any, dict[str, tuple[str, float | None]], tuple[dict[str, Any], ...]]],
