@@ -531,6 +531,7 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
         written += [path, *sorted((out / f"{task}-plots").glob("*.png"))]
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
+    index += _other_pages(out, written)
     if claims:
         from ucdbench.experiments import claims_markdown, judge_claims
 
@@ -538,6 +539,22 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
     readme = out / "README.md"
     readme.write_text("\n".join(index) + "\n")
     return [readme, *written]
+
+
+def _other_pages(out: Path, written: Sequence[Path]) -> list[str]:
+    """Index lines linking the markdown pages beside the index that this build did not write
+    (a benchmark script's page, a task page of an earlier build), each by its first heading."""
+    others = sorted(p for p in out.glob("*.md") if p.name != "README.md" and p not in written)
+    if not others:
+        return []
+
+    def title(page: Path) -> str:
+        heading = next((line for line in page.read_text().splitlines() if line.startswith("# ")), "")
+        return heading.removeprefix("# ").strip() or page.stem
+
+    return ["", "## Other pages", "", "Pages in this folder that were not built from these run records (a benchmark "
+            "script's page, or a task page of an earlier build); each says what produced it.", "",
+            *(f"- [{title(page)}]({page.name})" for page in others)]
 
 
 CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05): **holds** when the first is "
