@@ -18,6 +18,7 @@ leaderboard index links every such page beside it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -76,7 +77,12 @@ def sweep(hardware: Hardware, device: torch.device, lengths=LENGTHS, width: int 
 
 
 def _interval(mean: float, half_width: float | None) -> str:
-    return f"{mean:.3f}" + (f" ± {half_width:.2g}" if half_width is not None else "")
+    """``mean ± half-width``: the mean to the microsecond, the half-width to two significant digits
+    (170, not 1.7e+02)."""
+    if half_width is None:
+        return f"{mean:.3f}"
+    digits = 2 - math.floor(math.log10(half_width)) - 1 if half_width > 0 else 0
+    return f"{mean:.3f} ± {round(half_width, digits):,.{max(digits, 0)}f}"
 
 
 def markdown(rows: list[dict[str, Any]], description: dict[str, Any], threads: int, commit: str | None,
