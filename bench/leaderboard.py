@@ -6,7 +6,8 @@ half-width of its 95% confidence interval (t distribution: :func:`ucdbench.stats
 the seed count. Where a section has reference rows (runs of methods that declare
 ``reference_row``, carried in their records), a table gives every row's paired difference from
 them on the task's primary metric, seed by seed, with the paired t-test's p-value
-(:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
+(:func:`ucdbench.stats.paired_comparison`). A table ranked by a timing figure ranks rows whose timings
+do not differ significantly alike (:func:`ucdbench.stats.tied_ranks`: 1, 1, 3). A paper's figure stands beside the
 reproduced one, in whichever evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
 records were produced with. Each section opens with its charts (:func:`ucdbench.charts.section_charts`,
@@ -218,8 +219,9 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         if any(paper in cells for _, cells, _ in rows):
             header.append(Column(paper, figure.get("higher_is_better")))
     header.append(Column("hardware"))
-    keys = ["rank"] * bool(note) + ["method", "seeds"] + [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
-                                  if k == f["name"] or any(k in cells for _, cells, _ in rows)] + ["hardware"]
+    keys = ["rank"] * bool(note) + ["method", "seeds"]
+    keys += [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
+             if k == f["name"] or any(k in cells for _, cells, _ in rows)] + ["hardware"]
     return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
                                       for _, cells, run_records in rows), note)
 
