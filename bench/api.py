@@ -43,7 +43,8 @@ Groups:
   over seeds with its t interval), :func:`paired_comparison` (two rows, seed by seed),
   :func:`slowdown_test` (raw timing samples, asv's rule).
 - **Registry** (for scripts and benchmarks that run outside ``ucdbench run``):
-  :func:`load_registry`.
+  :func:`load_registry`; :func:`git_commit` (the project commit a page names) and
+  :func:`timed_phase` (the machine lock a timing holds, as ``ucdbench run``'s timed measurements do).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ _LAZY = {
     "cached_tensors": "ucdbench.cache",
     "config_key": "ucdbench.cache",
     "load_registry": "ucdbench.plugins",
+    "git_commit": "ucdbench.environment",
+    "timed_phase": "ucdbench.machine_lock",
     "rebuild_run": "ucdbench.rebuild",
     "rebuild_model": "ucdbench.rebuild",
     "mean_ci": "ucdbench.stats",

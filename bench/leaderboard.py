@@ -6,11 +6,12 @@ half-width of its 95% confidence interval (t distribution: :func:`ucdbench.stats
 the seed count. Where a section has reference rows (runs of methods that declare
 ``reference_row``, carried in their records), a table gives every row's paired difference from
 them on the task's primary metric, seed by seed, with the paired t-test's p-value
-(:func:`ucdbench.stats.paired_comparison`). A paper's figure stands beside the
+(:func:`ucdbench.stats.paired_comparison`). A table ranked by a timing figure ranks rows whose timings
+do not differ significantly alike (:func:`ucdbench.stats.tied_ranks`: 1, 1, 3). A paper's figure stands beside the
 reproduced one, in whichever evaluation's table reports it, for the runs in the setting the paper quotes (each record
 carries only the figures whose setting it matches). The header names the project commit the
-records were produced with. Each section opens with its charts (:func:`section_charts`, drawn
-under ``<task>-plots/``): one per chart axis the records' figures declare
+records were produced with. Each section opens with its charts (:func:`ucdbench.charts.section_charts`,
+drawn under ``<task>-plots/``): one per chart axis the records' figures declare
 (``ucdbench.api.ChartAxis``), of that section's rows alone, with their Pareto frontier. Nothing
 here names a method, an evaluation or a figure: what a leaderboard shows comes from what the
 records declare. Images evaluations attached to runs (``EvaluationContext.attach``) follow the tables,
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import statistics
 from collections.abc import Sequence
@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ucdbench.charts import Chart, MethodColours, chart_file, draw_chart, section_charts
 from ucdbench.formatting import format_number, format_p, signed_difference
-from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
+from ucdbench.interfaces import FigureKind
+from ucdbench.stats import CONFIDENCE, SIGNIFICANCE, mean_ci, paired_comparison, tied_ranks
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
@@ -160,6 +162,8 @@ class Table:
 
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
+    note: str = ""
+    """What a reader must know to read the table (how its ranks were given), shown below it."""
 
     def markdown(self) -> str:
         texts = [[text for text, _ in row.cells] for row in self.rows]
@@ -286,7 +290,9 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         sort_value = float(runs[sort_by].mean()) if sort_by in runs else None
         rows.append((_best_first(sort_value, ranked["higher_is_better"] if ranked else None), cells, run_records))
     rows.sort(key=lambda row: row[0])
-    header = [Column("method"), Column("seeds")]
+    note = _rank_by_timing(rows, group, sort_by, ranked) if ranked else ""
+    header = [Column("rank")] if note else []
+    header += [Column("method"), Column("seeds")]
     for figure in figures:
         header.append(Column(_header(figure), figure.get("higher_is_better")))
         paper = f"{figure['name']} (paper)"
@@ -294,10 +300,35 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
             header.append(Column(paper, figure.get("higher_is_better")))
     controls = ["clean control"] if any("clean control" in cells for _, cells, _ in rows) else []
     header += [*map(Column, controls), Column("hardware"), Column("code (commit · fingerprint)")]
-    keys = ["method", "seeds"] + [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
-                                  if k == f["name"] or any(k in cells for _, cells, _ in rows)] + [*controls, "hardware", "code"]
+    keys = ["rank"] * bool(note) + ["method", "seeds"]
+    keys += [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
+             if k == f["name"] or any(k in cells for _, cells, _ in rows)] + [*controls, "hardware", "code"]
     return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
-                                      for _, cells, run_records in rows))
+                                      for _, cells, run_records in rows), note)
+
+
+TIMING_NOTE = ("Ranked by {figure}, a timing: `rank` gives rows whose timings do not differ significantly the same rank "
+               "(two-sided Welch's t-test on the rows' per-seed values, p < {alpha}; a row of one run is told apart "
+               "from none). Timings were measured holding the machine lock (`ucdbench.machine_lock`) exclusively: no "
+               "other ucdbench work (preparing a task, fitting, measuring) on that machine that shares its lock folder "
+               "(`$UCDBENCH_LOCK_DIR`, default the system's temporary folder), under any executor, ran meanwhile; "
+               "processes other than ucdbench were not held off. The `hardware` column gives the machine and its "
+               "thread count.")
+
+
+def _rank_by_timing(rows: list[tuple[Any, dict[str, tuple[str, float | None]], tuple[dict[str, Any], ...]]],
+                    group: pd.DataFrame, column: str | None, figure: dict[str, Any]) -> str:
+    """Where ``rows`` (best first) are ranked by a timing figure, put each row's rank in its
+    cells (:func:`ucdbench.stats.tied_ranks`, ties where timings do not differ significantly) and
+    return the note that says so; otherwise leave them and return ""."""
+    if FigureKind.of(figure) is not FigureKind.TIMING or column not in group:
+        return ""
+    values = [group.loc[group.key.isin([r["key"] for r in runs]), column].dropna().tolist() for _, _, runs in rows]
+    measured = [i for i, v in enumerate(values) if v]
+    ranks = tied_ranks([values[i] for i in measured], bool(figure["higher_is_better"]))
+    for i, rank in zip(measured, ranks):
+        rows[i][1]["rank"] = (str(rank), float(rank))
+    return TIMING_NOTE.format(figure=f"`{figure['name']}`", alpha=SIGNIFICANCE)
 
 
 def _difference_cell(values: dict[int, float], reference: dict[int, float],
@@ -409,213 +440,6 @@ def _commits(records: list[dict[str, Any]]) -> str:
 def _column(frame: pd.DataFrame, figure: str) -> str | None:
     """The first ``evaluation/figure`` column of that figure, whichever evaluation reports it."""
     return next((c for c in frame.columns if c.partition("/")[2] == figure and not c.startswith("method/")), None)
-
-
-@dataclass(frozen=True)
-class ChartKind:
-    """A chart one evaluation's figure declares (its ``ucdbench.api.ChartAxis``, as its records
-    carry it), with the axes as ``evaluation/figure`` columns: ``y`` None plots the task's
-    primary metric. See :class:`ucdbench.api.ChartAxis` for which rows each chart shows."""
-
-    name: str
-    title: str
-    x: str
-    x_label: str
-    y: str | None = None
-    saving: str | None = None
-    below: float = 0.0
-    log_x: bool = False
-    exclusive: bool = False
-    diagonal: str | None = None
-
-    @classmethod
-    def declared(cls, evaluation: str, figure: str, axis: dict[str, Any]) -> ChartKind:
-        """The chart that ``evaluation``'s ``figure`` declares by its record's ``axis``."""
-        column = f"{evaluation}/{{}}".format
-        return cls(axis["name"], axis.get("title", "{y} against {x}"), column(figure),
-                   axis["label"], column(axis["y"]) if axis.get("y") else None,
-                   column(axis["saving"]) if axis.get("saving") else None, axis.get("saves_below", 0.0),
-                   bool(axis.get("log_scale")), bool(axis.get("exclusive")), axis.get("diagonal"))
-
-
-def chart_kinds(records: Sequence[dict[str, Any]]) -> list[ChartKind]:
-    """The charts the figures of ``records`` declare, in the order the records declare them;
-    a chart name declared twice is the first declaration's."""
-    kinds: dict[str, ChartKind] = {}
-    for r in records:
-        for evaluation, figures in r.get("figures", {}).items():
-            for figure in figures:
-                if figure.get("chart"):
-                    kinds.setdefault(figure["chart"]["name"], ChartKind.declared(evaluation, figure["name"],
-                                                                                 figure["chart"]))
-    return list(kinds.values())
-
-
-@dataclass(frozen=True)
-class Point:
-    """One row of a chart: the means over its seeds with their confidence intervals, and the
-    paper's figures that apply to its runs as ``(x, y, setting)`` (x: the paper's, else the row's)."""
-
-    label: str
-    x: Any
-    y: Any
-    paper: tuple[tuple[float, float, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Chart:
-    """The comparable rows of one section, for one kind of result."""
-
-    kind: ChartKind
-    x_label: str
-    y_label: str
-    x_higher_is_better: bool | None
-    y_higher_is_better: bool | None
-    points: tuple[Point, ...]
-    title: str = ""
-
-    @property
-    def frontier(self) -> list[int]:
-        return pareto_front([(p.x.mean, p.y.mean) for p in self.points], self.x_higher_is_better,
-                            self.y_higher_is_better)
-
-
-def pareto_front(points: Sequence[tuple[float, float]], x_higher_is_better: bool | None,
-                 y_higher_is_better: bool | None) -> list[int]:
-    """Indices of the points no other point dominates — at least as good on both axes and
-    better on one, each axis in its own direction — ordered by x; none when an axis has no
-    better direction (then there is no frontier to speak of)."""
-    if x_higher_is_better is None or y_higher_is_better is None:
-        return []
-    sign_x, sign_y = (1 if x_higher_is_better else -1), (1 if y_higher_is_better else -1)
-    oriented = [(sign_x * x, sign_y * y) for x, y in points]  # larger is better on both
-
-    def dominated(i: int) -> bool:
-        xi, yi = oriented[i]
-        return any(xj >= xi and yj >= yi and (xj > xi or yj > yi) for xj, yj in oriented)
-
-    return sorted((i for i in range(len(points)) if not dominated(i)), key=lambda i: points[i][0])
-
-
-def _declared(records: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
-    evaluation, _, name = column.partition("/")
-    return next((f for f in _figures_of(list(records), evaluation) if f["name"] == name), {"name": name})
-
-
-def _axis_label(figure: dict[str, Any], name: str | None = None) -> str:
-    """``name`` (default: the figure's name and unit) and which way is better."""
-    text = name or figure["name"] + (f" ({figure['unit']})" if figure.get("unit") else "")
-    return text + {True: ", higher is better", False: ", lower is better"}.get(
-        figure.get("higher_is_better"), "")
-
-
-def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], primary: str | None) -> list[Chart]:
-    """The charts of one section (a preset and task settings): one per chart its records'
-    figures declare (:func:`chart_kinds`), each with only the rows it compares. A row's kind
-    comes from what its records report — attacked compute, stored bytes below the dense
-    model's, FLOPs below the base model's — never from its method's name."""
-    rows = list(group.groupby(["method", "settings", "hardware"], sort=True))
-    kinds = chart_kinds([records[key] for key in group.key])
-    several_machines = group.hardware.nunique() > 1
-
-    def label(method: str, settings: str, hardware: str) -> str:
-        return _row_label(method, settings) + (f" [{hardware}]" if several_machines else "")
-
-    def reports(runs: pd.DataFrame, columns: tuple[str, ...] | None) -> bool:
-        return columns is not None and runs[list(columns)].notna().all(axis=1).any()
-
-    def axes(kind: ChartKind) -> tuple[str, str] | None:
-        """The chart's x and y columns, where the section has them."""
-        y = kind.y or (_column(group, primary) if primary else None)
-        return (kind.x, y) if kind.x in group and y in group else None
-
-    reporters = {kind.name: {keys for keys, runs in rows if reports(runs, axes(kind))}
-                 for kind in kinds if not kind.saving}
-    exclusive = set().union(*(reporters[kind.name] for kind in kinds if kind.exclusive and not kind.saving))
-    saves: dict[str, set[tuple[str, str, str]]] = {}
-    for kind in kinds:
-        if kind.saving and kind.x in group and kind.saving in group:
-            saves[kind.name] = {keys for keys, runs in rows if keys not in exclusive
-                                and runs[kind.saving].notna().any() and runs[kind.saving].mean() < kind.below}
-    saving_any = set().union(*saves.values())
-    charts = []
-    for kind in kinds:
-        columns = axes(kind)
-        if kind.saving:
-            if not saves.get(kind.name):
-                continue
-            members = {keys for keys, _ in rows if keys in saves[kind.name] or (keys not in exclusive and keys not in saving_any)}
-        else:
-            members = reporters[kind.name]
-        if columns is None or not members:
-            continue
-        points = []
-        for keys, runs in rows:
-            if keys not in members or not reports(runs, columns):
-                continue
-            runs = runs.dropna(subset=list(columns))
-            x, y = mean_ci(runs[columns[0]].tolist()), mean_ci(runs[columns[1]].tolist())
-            run_records = _runs_of(runs, records)
-            x_paper = reported_figures(run_records, *columns[0].split("/", 1))
-            paper = tuple((float(x_paper[0]["value"]) if x_paper else x.mean, float(f["value"]), f["setting"])
-                          for f in reported_figures(run_records, *columns[1].split("/", 1))
-                          if isinstance(f["value"], (int, float)))
-            points.append(Point(label(*keys), x, y, paper))
-        if not points:
-            continue
-        some = [records[key] for key in group.key]
-        x_figure, y_declared = _declared(some, columns[0]), _declared(some, columns[1])
-        charts.append(Chart(kind, _axis_label(x_figure, kind.x_label), _axis_label(y_declared),
-                            x_figure.get("higher_is_better"), y_declared.get("higher_is_better"), tuple(points),
-                            kind.title.replace("{y}", y_declared["name"]).replace("{x}", kind.x_label)))
-    return charts
-
-
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
-            "#bcbd22")
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
-
-
-def draw_chart(chart: Chart, heading: str, path: Path) -> None:
-    """``chart`` as a PNG: each row's mean ± its 95% CI over seeds on both axes, the paper's
-    figures as stars in the row's colour, the Pareto frontier as a dashed line, a legend below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    frontier = chart.frontier
-    for i, point in enumerate(chart.points):
-        colour, marker = _COLOURS[i % len(_COLOURS)], _MARKERS[(i // len(_COLOURS)) % len(_MARKERS)]
-        ax.errorbar(point.x.mean, point.y.mean, xerr=point.x.half_width or 0, yerr=point.y.half_width or 0,
-                    fmt=marker, color=colour, capsize=3, markersize=7, label=point.label,
-                    markeredgecolor="black" if i in frontier else colour)
-        for x, y, _ in point.paper:
-            ax.plot(x, y, marker="*", markersize=14, markerfacecolor="none", markeredgecolor=colour, linestyle="none")
-    if any(p.paper for p in chart.points):
-        ax.plot([], [], marker="*", markersize=12, markerfacecolor="none", markeredgecolor="black", linestyle="none",
-                label="the paper's figure (row's colour)")
-    if len(frontier) > 1:
-        ax.plot([chart.points[i].x.mean for i in frontier], [chart.points[i].y.mean for i in frontier],
-                linestyle="--", color="grey", linewidth=1, zorder=0, label="Pareto frontier (outlined points)")
-    if chart.kind.diagonal:
-        low, high = ax.get_xlim()
-        ax.plot([low, high], [low, high], linestyle=":", color="grey", zorder=0, label=chart.kind.diagonal)
-    if chart.kind.log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(chart.x_label)
-    ax.set_ylabel(chart.y_label)
-    ax.set_title(f"{chart.title}\n{heading} (mean ± {CONFIDENCE:.0%} CI over seeds)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=2, frameon=False)  # below: never over a point
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def chart_file(preset: str, task_settings: str, chart: Chart) -> str:
-    """A file name for a section's chart that stays the same from build to build."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{preset}-{task_settings or 'default'}-{chart.kind.name}").strip("-") + ".png"
 
 
 @dataclass(frozen=True)
@@ -761,10 +585,13 @@ ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no r
                   "the settings it is pinned to; a method whose paper's tables could not be reached says so.")
 
 
-def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None) -> str:
+def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None,
+                  colours: MethodColours | None = None) -> str:
     """The markdown page of ``board``; with ``out``, its charts are drawn into ``out/<task>-plots/``
-    and (with ``results``) attached images copied into ``out/<task>-images/``."""
+    (each method in its ``colours``, default those of the board's own methods) and (with ``results``)
+    attached images copied into ``out/<task>-images/``."""
     task = board.task
+    colours = colours or MethodColours.of_records(board.records.values())
     lines = [f"# {task}", "", board.summary("leaderboard"), ""]
     for section in board.sections:
         lines += [f"## {section.heading}", "", section.settings_line, ""]
@@ -772,10 +599,10 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
             for chart in section.charts:
                 name = f"{task}-plots/{chart_file(section.preset, section.task_settings, chart)}"
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
-                draw_chart(chart, f"{task} · {section.preset} · {section.task_settings}", out / name)
+                draw_chart(chart, f"{task} · {section.preset} · {section.task_settings}", out / name, colours)
                 lines += [f"![{chart.title}]({name})", ""]
         for evaluation, table in section.tables:
-            lines += [f"### {evaluation}", "", table.markdown(), ""]
+            lines += [f"### {evaluation}", "", table.markdown(), "", *([table.note, ""] if table.note else [])]
         if section.references:
             lines += [f"### {board.primary_header} against the references", "",
                       board.references_note(), "", section.references.markdown(), ""]
@@ -809,16 +636,18 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
     index = ["# ucdbench leaderboards", "",
              f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `ucdbench leaderboard` "
              f"from {len(records)} run records.", "", "| task | successful runs | methods | presets |", "|---|---|---|---|"]
+    colours = MethodColours.of_records(records)  # one colour per method on every page
     for board in task_boards(records):
         task, ok = board.task, board.ok
         for folder in (f"{task}-plots", f"{task}-images"):  # what an earlier build drew or copied
             shutil.rmtree(out / folder, ignore_errors=True)
         (out / f"{task}.png").unlink(missing_ok=True)  # the one chart per task of earlier versions
         path = out / f"{task}.md"
-        path.write_text(task_markdown(board, results, out) + "\n")
+        path.write_text(task_markdown(board, results, out, colours) + "\n")
         written += [path, *sorted((out / f"{task}-plots").glob("*.png"))]
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
+    index += _other_pages(out, written)
     if claims:
         from ucdbench.experiments import claims_markdown, judge_claims
 
@@ -826,6 +655,22 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
     readme = out / "README.md"
     readme.write_text("\n".join(index) + "\n")
     return [readme, *written]
+
+
+def _other_pages(out: Path, written: Sequence[Path]) -> list[str]:
+    """Index lines linking the markdown pages beside the index that this build did not write
+    (a benchmark script's page, a task page of an earlier build), each by its first heading."""
+    others = sorted(p for p in out.glob("*.md") if p.name != "README.md" and p not in written)
+    if not others:
+        return []
+
+    def title(page: Path) -> str:
+        heading = next((line for line in page.read_text().splitlines() if line.startswith("# ")), "")
+        return heading.removeprefix("# ").strip() or page.stem
+
+    return ["", "## Other pages", "", "Pages in this folder that were not built from these run records (a benchmark "
+            "script's page, or a task page of an earlier build); each says what produced it.", "",
+            *(f"- [{title(page)}]({page.name})" for page in others)]
 
 
 CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05): **holds** when the first is "

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ucdbench.interfaces import UcdbenchError
 
 if TYPE_CHECKING:
+    from ucdbench.charts import MethodColours
     from ucdbench.experiments import Claim
     from ucdbench.leaderboard import TaskBoard
 
@@ -116,9 +117,11 @@ class HistoryTable:
     chart: str | None
 
 
-def _history_tables(board: TaskBoard, history: Sequence[dict[str, Any]], out: Path) -> dict[tuple[str, str], HistoryTable]:
+def _history_tables(board: TaskBoard, history: Sequence[dict[str, Any]], out: Path,
+                    colours: MethodColours) -> dict[tuple[str, str], HistoryTable]:
     """Per section of the task (preset, task settings) that the history has: its rows' primary
-    metric over the entries, and a chart of it when there are two entries or more."""
+    metric over the entries, and a chart of it (each method in its colour) when there are two
+    entries or more."""
     from ucdbench.formatting import format_number
 
     shown = list(history)[-HISTORY_SHOWN:]
@@ -136,7 +139,8 @@ def _history_tables(board: TaskBoard, history: Sequence[dict[str, Any]], out: Pa
         chart = None
         if sum(any(i in values for values in rows.values()) for i in range(len(shown))) > 1:
             chart = f"plots/{board.task}/history-{_slug(preset + '-' + (task_settings or 'default'))}.png"
-            _draw_history(rows, dates, f"{board.task} · {preset} · {task_settings}", board.primary or "", out / chart)
+            _draw_history(rows, dates, f"{board.task} · {preset} · {task_settings}", board.primary or "", out / chart,
+                          colours)
         figure = next(row["figure"] for values in rows.values() for row in values.values())
         tables[preset, task_settings] = HistoryTable(figure, dates, cells, chart)
     return tables
@@ -150,18 +154,23 @@ def _history_cell(row: dict[str, Any] | None, format_number: Any) -> str:
 
 
 def _draw_history(rows: dict[str, dict[int, dict[str, Any]]], dates: list[str], heading: str, figure: str,
-                  path: Path) -> None:
+                  path: Path, colours: MethodColours) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ucdbench.charts import MARKERS
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7.5, 4))
+    seen: dict[str, int] = {}
     for label, values in sorted(rows.items()):
         xs = sorted(values)
+        method = values[xs[0]]["method"]
+        seen[method] = seen.get(method, -1) + 1
         ax.errorbar(xs, [values[i]["mean"] for i in xs], yerr=[values[i]["half_width"] or 0 for i in xs],
-                    marker="o", capsize=3, label=label)
+                    marker=MARKERS[seen[method] % len(MARKERS)], color=colours.colour(method), capsize=3, label=label)
     ax.set_xticks(range(len(dates)), dates, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel(figure)
     ax.set_title(f"{heading}: {figure} night by night (mean ± 95% CI over seeds)", fontsize=10)
@@ -219,7 +228,8 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
     """Write the site into ``out`` (replacing an earlier one) and return its HTML pages, index
     first. ``results`` is the folder the records came from: their JSON files and attached images
     are copied from it (None: records are written from memory, no images)."""
-    from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, chart_file, draw_chart, task_boards
+    from ucdbench.charts import MethodColours, chart_file, draw_chart
+    from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, task_boards
 
     _prepare_out(out)
     for record in records:
@@ -228,19 +238,21 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
             shutil.copyfile(source, out / "records" / f"{record['key']}.json")
         else:
             (out / "records" / f"{record['key']}.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    colours = MethodColours.of_records(records)  # the markdown leaderboards' colours, on charts and tables
     environment = _environment()
+    environment.globals["method_colour"] = colours.colour
     generated = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     boards = task_boards(records)
     pages = []
     for board in boards:
         sections = []
-        history_tables = _history_tables(board, history, out)
+        history_tables = _history_tables(board, history, out, colours)
         for section in board.sections:
             charts = []
             for chart in section.charts:
                 name = f"plots/{board.task}/{chart_file(section.preset, section.task_settings, chart)}"
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
-                draw_chart(chart, f"{board.task} · {section.preset} · {section.task_settings}", out / name)
+                draw_chart(chart, f"{board.task} · {section.preset} · {section.task_settings}", out / name, colours)
                 charts.append({"file": name, "title": chart.title})
             images = []
             for image in attachments(section.group, board.records, results) if results else []:

@@ -3,6 +3,9 @@
 - :func:`mean_ci`: a mean over seeds with its 95% confidence interval from the t distribution.
 - :func:`paired_comparison`: two rows of runs compared seed by seed (a paired t-test), the
   difference oriented by the figure's direction.
+- :func:`welch_p_value` and :func:`tied_ranks`: rows of independent runs (timings taken on
+  separate runs: nothing pairs them seed by seed) ranked so that rows whose means do not differ
+  significantly (Welch's t-test) share a rank.
 - :func:`slowdown_test`: whether timed calls got slower, on raw samples: the ratio of medians
   beyond a factor *and* a two-sided Mann–Whitney U test (or, with few samples, the 99%
   intervals of the medians apart; with fewer still, untestable), the rule airspeed velocity
@@ -132,6 +135,34 @@ def _paired_p_value(candidate: list[float], reference: list[float], differences:
     with warnings.catch_warnings():  # nearly equal differences: scipy warns of precision loss, p is still ~0
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.ttest_rel(candidate, reference).pvalue)
+
+
+def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided Welch's t-test (unequal variances, ``scipy.stats.ttest_ind(equal_var=False)``)
+    that two sets of independent values have equal means; None with fewer than 2 values on a
+    side. With no spread on either side: 1.0 for equal means, 0.0 otherwise (the test's limit)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if len(set(a)) == 1 and len(set(b)) == 1:
+        return 1.0 if a[0] == b[0] else 0.0
+    from scipy import stats
+
+    return float(stats.ttest_ind(list(a), list(b), equal_var=False).pvalue)
+
+
+def tied_ranks(rows: Sequence[Sequence[float]], higher_is_better: bool, alpha: float = SIGNIFICANCE) -> list[int]:
+    """Each row's rank (``rows``: each row's values over its runs): 1 + the number of rows whose
+    mean is better *and* differs significantly from it (:func:`welch_p_value` < ``alpha``). Rows
+    that do not differ share a rank, the next distinct rank counting the rows above
+    (1, 1, 3); a row with one value is tested against none and ranks with the best."""
+    means = [statistics.fmean(values) for values in rows]
+    sign = 1 if higher_is_better else -1
+
+    def beats(j: int, i: int) -> bool:
+        p = welch_p_value(rows[j], rows[i])
+        return sign * (means[j] - means[i]) > 0 and p is not None and p < alpha
+
+    return [1 + sum(beats(j, i) for j in range(len(rows)) if j != i) for i in range(len(rows))]
 
 
 TIMING_CONFIDENCE = 0.99

@@ -1,6 +1,8 @@
 """SimA's invariants: both multiplication orders agree, normalised columns have L1 norm 1,
 the output is linear in v; the module swap keeps a timm ViT working and trainable."""
 
+import re
+
 import pytest
 import torch
 
@@ -62,9 +64,13 @@ def test_swap_into_timm_vit(heads):
     assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
 
 
-def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path):
+def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path, monkeypatch):
     """The sweep's rows: SimA's FLOPs grow linearly in N past d_h, softmax's quadratically; the
-    table and plot are written (times are printed by the benchmark command, not asserted)."""
+    table and plot are written, naming the commit and giving each time as mean ± CI over the
+    repeats (times are printed by the benchmark command, not asserted)."""
+    from ucdbench.environment import git_commit
+
+    monkeypatch.setenv("UCDBENCH_LOCK_DIR", str(tmp_path / "locks"))  # this test's own machine lock
     from ucdbench_plugins.methods.sima.latency_sweep import main, sweep
     from ucdbench_plugins.hardware.cpu import CPU
 
@@ -73,9 +79,14 @@ def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path):
     assert large["sima_gflops"] / small["sima_gflops"] == pytest.approx(4.0, rel=0.01)
     assert large["sdpa_gflops"] / small["sdpa_gflops"] == pytest.approx(16.0, rel=0.01)
     assert small["sima_ms"] > 0 and small["sdpa_ms"] > 0
-    main(["--lengths", "16", "64", "--width", "16", "--repeats", "1", "--out", str(tmp_path)])
+    main(["--lengths", "16", "64", "--width", "16", "--repeats", "3", "--out", str(tmp_path)])
     table = (tmp_path / "sima_latency_cpu.md").read_text()
     assert "| 16 | (qkᵀ)v |" in table and "| 64 | q(kᵀv) |" in table
+    assert f"project commit `{git_commit()}`" in table and "--repeats 3" in table
+    assert "n = 3 timed repeats" in table and "95% confidence interval" in table
+    cells = [line.split("|")[3:5] for line in table.splitlines() if line.startswith("| 16 ")][0]
+    assert all(re.fullmatch(r" \d+\.\d{3}( ± \S+)? ", cell) for cell in cells), cells
+    assert (tmp_path / "locks" / "ucdbench-machine.lock").exists()  # it timed holding the machine lock
     assert (tmp_path / "sima_latency_cpu.png").stat().st_size > 0
 
 
@@ -146,4 +157,6 @@ def test_latency_sweep_reports_energy_where_the_hardware_meters_it():
     rows = sweep(MeteredCPU(), torch.device("cpu"), lengths=(32,), width=16, repeats=4, warmup=0)
     # one read before and one after 4 calls: 2 mJ over 4 calls
     assert rows[0]["sima_mj"] == pytest.approx(0.5) and rows[0]["sdpa_mj"] == pytest.approx(0.5)
-    assert "SimA mJ" in markdown(rows, {"name": "test", "kind": "cpu"}, 1)
+    assert rows[0]["repeats"] == 4 and rows[0]["sima_ms_ci"] is not None
+    page = markdown(rows, {"name": "test", "kind": "cpu"}, 1, "abc123", "the command", "the conditions")
+    assert "SimA mJ" in page and "project commit `abc123`" in page
