@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ucdbench.stats import CONFIDENCE, mean_ci, paired_comparison
+from ucdbench.stats import CONFIDENCE, format_p, mean_ci, paired_comparison
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
@@ -91,6 +91,16 @@ def format_number(value: float, digits: int = 4) -> str:
     if abs(value) >= 10 ** (digits - 1):
         return f"{round(value):,}"
     return f"{value:.{digits}g}"
+
+
+def format_difference(difference: float, improvement: float | None, details: str = "") -> str:
+    """A difference for a reader, signed, and saying which way is better where the figure has a
+    direction (``improvement``: the same difference, > 0 when better): ``+2.9 (better)``,
+    ``−2.1 (worse)``; ``details`` join the words in brackets (``+2.9 (better, n = 3)``)."""
+    sign = "+" if difference > 0 else "−" if difference < 0 else "±"
+    words = [] if not improvement else ["better" if improvement > 0 else "worse"]
+    words += [details] if details else []
+    return sign + format_number(abs(difference), 3) + (f" ({', '.join(words)})" if words else "")
 
 
 @dataclass(frozen=True)
@@ -226,12 +236,12 @@ def _difference_cell(values: dict[int, float], reference: dict[int, float],
     comparison = paired_comparison(values, reference, higher_is_better)
     if comparison.mean_difference is None:
         return "– (no shared seed)", None
-    sign = "+" if comparison.mean_difference > 0 else "−" if comparison.mean_difference < 0 else "±"
-    text = sign + format_number(abs(comparison.mean_difference), 3)
     if comparison.p_value is None:
-        return f"{text} (n = 1)", comparison.mean_difference
-    p = "p < 0.001" if comparison.p_value < 0.001 else f"p = {comparison.p_value:.2g}"
-    return f"{text} ({p}, n = {comparison.n})", comparison.mean_difference
+        details = "n = 1"
+    else:
+        p = "p < 0.001" if comparison.p_value < 0.001 else f"p = {format_p(comparison.p_value)}"
+        details = f"{p}, n = {comparison.n}"
+    return format_difference(comparison.mean_difference, comparison.improvement, details), comparison.mean_difference
 
 
 def is_reference(record: dict[str, Any]) -> bool:

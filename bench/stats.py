@@ -3,6 +3,7 @@
 - :func:`mean_ci`: a mean over seeds with its 95% confidence interval from the t distribution.
 - :func:`paired_comparison`: two rows of runs compared seed by seed (a paired t-test), the
   difference oriented by the figure's direction.
+- :func:`format_p`: a p-value printed with the digits that show which side of the threshold it is on.
 - :func:`slowdown_test`: whether timed calls got slower, on raw samples: the ratio of medians
   beyond a factor *and* a two-sided Mann–Whitney U test (or, with few samples, the 99%
   intervals of the medians apart; with fewer still, untestable), the rule airspeed velocity
@@ -118,6 +119,22 @@ def paired_comparison(candidate: Mapping[int, float], reference: Mapping[int, fl
     improvement = None if higher_is_better is None else (mean_difference if higher_is_better else -mean_difference)
     p_value = _paired_p_value([candidate[s] for s in seeds], [reference[s] for s in seeds], differences)
     return PairedComparison(mean_difference, improvement, relative, p_value, seeds)
+
+
+def format_p(p_value: float, alpha: float = SIGNIFICANCE) -> str:
+    """``p_value`` to two significant digits, or as many more as it takes to show which side of
+    ``alpha`` it falls on: 0.0497 and 0.0503, never "0.05" for either (a reader must not see
+    "p = 0.05" beside a verdict that says p < 0.05, or that says it is not). Only a p-value
+    exactly at ``alpha`` prints as ``alpha``."""
+    def side(value: float) -> bool:
+        return value < alpha
+
+    for digits in range(2, 17):
+        text = f"{p_value:.{digits}g}"
+        shown = float(text)
+        if side(shown) == side(p_value) and (shown != alpha or p_value == alpha):
+            return text
+    return repr(p_value)
 
 
 def _paired_p_value(candidate: list[float], reference: list[float], differences: list[float]) -> float | None:
