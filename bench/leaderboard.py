@@ -724,5 +724,7 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
     return [readme, *written]
 
 
-CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05): **holds** when the first is "
-               "significantly better on the figure, **does not hold** when it is significantly worse.")
+CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05) on every figure it names, one line "
+               "per figure: **holds** when the first is significantly better on the figure, **does not hold** when "
+               "it is significantly worse. A difference is the first row's mean minus the second's, with which way "
+               "is better by the figure's direction.")

@@ -262,7 +262,8 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
         from ucdbench.experiments import judge_claims
 
         judged = judge_claims(list(claims), records)
-        verdicts = [(claim, [v for v in judged if v.claim is claim]) for claim in claims]
+        verdicts = [(claim, figure, [v for v in judged if v.claim is claim and v.figure == figure])
+                    for claim in claims for figure in claim.figures]
     if compare_report is not None:
         (out / "compare.html").write_text(environment.get_template("compare.html").render(
             report=compare_report.read_text(), source=compare_report.name, generated=generated))
