@@ -30,6 +30,14 @@ and ``ucdbench leaderboard -f ...`` judges the claims. A file::
     # optional: a selector's own figure (one row before and after a defence, say; a claim of one
     # figure), and higher_is_better = true | false for figures that declare no direction
 
+    [[views]]                         # a table a task's page leads with (:mod:`ucdbench.views`)
+    question = "At equal stored numbers, which compression keeps the most accuracy?"
+    task = "mnist"
+    rows = [{ method = "mcnc" }, { method = "pranc" }]     # optional: every row of the task
+    where = { "task.model" = "mlp" }                        # optional: settings every row has
+    columns = ["accuracy/top1", "compression/artifact_bytes", "reconstruction/median_ms"]
+    rank_by = "accuracy/top1"         # one of columns, with a direction (or higher_is_better = ...)
+
 Errors name the file, the line and the key. Whether the runs themselves can run (methods,
 tasks, settings) is checked by resolving them, before any starts, like every other run.
 """
@@ -50,6 +58,7 @@ from ucdbench.runner import RunSpec
 
 if TYPE_CHECKING:
     from ucdbench.stats import PairedComparison
+    from ucdbench.views import View
 
 EXECUTORS = ("local", "ray", "slurm")
 _EXECUTOR_KEYS = {
@@ -61,6 +70,7 @@ _EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "threads", "ta
 _RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "threads", "set", "grid", "zip"}
 _CLAIM_KEYS = {"name", "task", "figure", "figures", "better", "than", "preset", "higher_is_better"}
 _SELECTOR_KEYS = {"method", "set", "figure"}
+_VIEW_KEYS = {"question", "task", "rows", "where", "columns", "rank_by", "higher_is_better", "preset"}
 
 
 def resolved_settings(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,6 +143,7 @@ class Experiment:
     runs: list[RunSpec]
     claims: list[Claim]
     executor: ExecutorSpec
+    views: list[View] = field(default_factory=list)
 
 
 class _Locator:
@@ -278,6 +289,42 @@ def _claim(locator: _Locator, index: int, claim: Mapping[str, Any], preset: str)
                  _direction(locator, "claims", index, claim.get("higher_is_better")))
 
 
+def _view(locator: _Locator, index: int, view: Mapping[str, Any], preset: str) -> View:
+    """A ``[[views]]`` block, checked: its columns, its rows, and a ranked column with a direction."""
+    from ucdbench.views import View, declared_direction
+
+    _check_keys(locator, "views", index, view, _VIEW_KEYS)
+    for key in ("question", "task", "columns", "rank_by"):
+        if key not in view:
+            raise locator.error("views", index, None, f"missing key {key!r}")
+    question = _expect(locator, "views", index, "question", view["question"], str, "the question the table answers")
+    task = _expect(locator, "views", index, "task", view["task"], str, "a task name")
+    columns = _figures(locator, "views", index, "columns", view["columns"])
+    rank_by = view["rank_by"]
+    if rank_by not in columns:
+        raise locator.error("views", index, "rank_by", f"{rank_by!r} is not one of columns ({', '.join(columns)}); "
+                            "rank by one of the figures the table shows")
+    rows = view.get("rows", [])
+    if not isinstance(rows, list):
+        raise locator.error("views", index, "rows", f"expected a list of {{ method = \"...\", set = {{ ... }} }}, got {rows!r}")
+    selectors = tuple(_selector(locator, "views", index, "rows", row, {"method", "set"}) for row in rows)
+    where = _expect(locator, "views", index, "where", view.get("where", {}), dict, "a table of settings")
+    direction = _direction(locator, "views", index, view.get("higher_is_better"))
+    if direction is None:
+        try:
+            declared = declared_direction(task, rank_by)
+        except UcdbenchError as exc:
+            raise locator.error("views", index, "rank_by", str(exc)) from None
+        if declared is None:
+            raise locator.error("views", index, "rank_by",
+                                f"{rank_by!r} declares no direction, so no order of the rows means 'best first': "
+                                "state it in the view (higher_is_better = true | false) or rank by a figure that has one")
+    view_preset = view.get("preset", preset)
+    if view_preset not in PRESETS:
+        raise locator.error("views", index, "preset", f"unknown preset {view_preset!r}; choose one of {', '.join(PRESETS)}")
+    return View(question, task, columns, rank_by, selectors, dict(where), view_preset, direction)
+
+
 def load_experiment(path: Path | str) -> Experiment:
     """Read and check an experiment file; :class:`UcdbenchError` naming the line and key if it is wrong."""
     path = Path(path)
@@ -290,9 +337,9 @@ def load_experiment(path: Path | str) -> Experiment:
         raise UcdbenchError(f"{path}: not valid TOML: {exc}") from exc
     locator = _Locator(path, text)
     for key in data:
-        if key not in ("experiment", "executor", "runs", "claims"):
+        if key not in ("experiment", "executor", "runs", "claims", "views"):
             raise UcdbenchError(f"{path}: unknown key {key!r}; an experiment has the tables [experiment], [executor], "
-                                "[[runs]] and [[claims]]")
+                                "[[runs]], [[claims]] and [[views]]")
     head = data.get("experiment", {})
     _check_keys(locator, "experiment", None, head, _EXPERIMENT_KEYS)
     defaults = {"preset": head.get("preset", "small"), "seeds": _seeds(locator, "experiment", None, head.get("seeds", [0])),
@@ -325,6 +372,7 @@ def load_experiment(path: Path | str) -> Experiment:
                      for method in methods for seed in seeds]
 
     claims = [_claim(locator, index, claim, defaults["preset"]) for index, claim in enumerate(data.get("claims", []))]
+    views = [_view(locator, index, view, defaults["preset"]) for index, view in enumerate(data.get("views", []))]
 
     executor = data.get("executor", {})
     kind = executor.get("kind", "local")
@@ -336,7 +384,7 @@ def load_experiment(path: Path | str) -> Experiment:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise locator.error("executor", None, "heartbeat_timeout_s", f"expected seconds > 0, got {timeout!r}")
     return Experiment(path, str(head.get("description", "")), runs, claims,
-                      ExecutorSpec(kind, options, None if timeout is None else float(timeout)))
+                      ExecutorSpec(kind, options, None if timeout is None else float(timeout)), views)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from ucdbench.stats import CONFIDENCE, format_p, mean_ci, paired_comparison
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
+    from ucdbench.views import View
 
 def _settings(overrides: dict[str, Any], task: bool) -> str:
     items = {k: v for k, v in overrides.items() if k.startswith("task.") == task}
@@ -652,15 +653,24 @@ def task_board(task: str, records: list[dict[str, Any]], frame: pd.DataFrame) ->
 REFERENCES_NOTE = ("Each row's mean difference in {primary} from the reference rows ({references}: methods that declare "
                    "themselves references; row − reference) over the seeds both have, paired seed by seed, with the "
                    "two-sided paired t-test's p-value and the number of pairs; references are taken on the same hardware.")
+ALL_FIGURES = "<details><summary>All figures: every evaluation's table, section by section</summary>"
+"""Opens the collapsed block the sections go into behind a page's views (GitHub renders the
+markdown inside, blank lines around it)."""
 ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no row here is in (another dataset, "
                   "model or scale): for orientation, not to compare cell by cell.")
 
 
-def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None) -> str:
+def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None,
+                  views: Sequence[View] = ()) -> str:
     """The markdown page of ``board``; with ``out``, its charts are drawn into ``out/<task>-plots/``
-    and (with ``results``) attached images copied into ``out/<task>-images/``."""
+    and (with ``results``) attached images copied into ``out/<task>-images/``. With ``views``
+    (:mod:`ucdbench.views`), the page leads with them and every section follows, collapsed."""
     task = board.task
     lines = [f"# {task}", "", board.summary("leaderboard"), ""]
+    if views:
+        from ucdbench.views import views_markdown
+
+        lines += [*views_markdown(views, [board.records[key] for key in board.ok.key]), ALL_FIGURES, ""]
     for section in board.sections:
         lines += [f"## {section.heading}", ""]
         if out is not None:
@@ -678,6 +688,8 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
         images = _images(attachments(section.group, board.records, results), out, f"{task}-images") if results and out else []
         if images:
             lines += ["### images", "", *images]
+    if views:
+        lines += ["</details>", ""]
     if board.elsewhere:
         lines += ["## The papers' figures in other settings", "", ELSEWHERE_NOTE, "", board.elsewhere.markdown(), ""]
     if not board.failed.empty:
@@ -694,10 +706,11 @@ def task_boards(records: list[dict[str, Any]]) -> list[TaskBoard]:
 
 
 def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None,
-                       claims: Sequence[Claim] = ()) -> list[Path]:
+                       claims: Sequence[Claim] = (), views: Sequence[View] = ()) -> list[Path]:
     """Write ``<task>.md`` (+ ``<task>-plots/``, + ``<task>-images/``) per task and ``README.md``;
     returns the paths. ``results`` is the folder the records came from, whose attached images
-    the pages show (None: no images); ``claims`` (from experiment files) are judged in the index."""
+    the pages show (None: no images); ``claims`` (from experiment files) are judged in the index;
+    ``views`` (from experiment files) lead their tasks' pages."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -711,7 +724,7 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
             shutil.rmtree(out / folder, ignore_errors=True)
         (out / f"{task}.png").unlink(missing_ok=True)  # the one chart per task of earlier versions
         path = out / f"{task}.md"
-        path.write_text(task_markdown(board, results, out) + "\n")
+        path.write_text(task_markdown(board, results, out, [v for v in views if v.task == task]) + "\n")
         written += [path, *sorted((out / f"{task}-plots").glob("*.png"))]
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")

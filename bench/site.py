@@ -38,6 +38,7 @@ from ucdbench.interfaces import UcdbenchError
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
     from ucdbench.leaderboard import TaskBoard
+    from ucdbench.views import View
 
 MARKER = ".ucdbench-site"
 """A file in every site folder: ``publish`` replaces only folders that have it (or are empty)."""
@@ -215,11 +216,14 @@ def _environment() -> Any:
 
 
 def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = None, claims: Sequence[Claim] = (),
-               history: Sequence[dict[str, Any]] = (), compare_report: Path | None = None) -> list[Path]:
+               history: Sequence[dict[str, Any]] = (), compare_report: Path | None = None,
+               views: Sequence[View] = ()) -> list[Path]:
     """Write the site into ``out`` (replacing an earlier one) and return its HTML pages, index
     first. ``results`` is the folder the records came from: their JSON files and attached images
-    are copied from it (None: records are written from memory, no images)."""
+    are copied from it (None: records are written from memory, no images). ``views`` lead their
+    tasks' pages (:mod:`ucdbench.views`)."""
     from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, chart_file, draw_chart, task_boards
+    from ucdbench.views import view_table
 
     _prepare_out(out)
     for record in records:
@@ -253,8 +257,10 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
                              "history": history_tables.get((section.preset, section.task_settings))})
         failed = board.failed.sort_values(["method", "seed"]).to_dict("records")
         page = out / f"{board.task}.html"
+        ok_records = [board.records[key] for key in board.ok.key]
+        led = [(view, view_table(view, ok_records)) for view in views if view.task == board.task]
         page.write_text(environment.get_template("task.html").render(
-            board=board, sections=sections, failed=failed, generated=generated, summary=board.summary("publish"),
+            board=board, views=led, sections=sections, failed=failed, generated=generated, summary=board.summary("publish"),
             references_note=board.references_note(), elsewhere_note=ELSEWHERE_NOTE))
         pages.append(page)
     verdicts = []
