@@ -64,8 +64,9 @@ class View:
         """Which rows, where, and by what they are ranked: the line under the question."""
         rows = ", ".join(str(s) for s in self.rows) if self.rows else "every row"
         where = ", ".join(f"{k}={v}" for k, v in sorted(self.where.items()))
-        return (f"Rows: {rows}" + (f", where {where}" if where else "") + f"; preset `{self.preset}`. Best first by "
-                f"{self.rank_by}; mean ± the half-width of its {CONFIDENCE:.0%} confidence interval over seeds.")
+        return (f"Rows: {rows}" + (f", where {where}" if where else "") + f"; preset `{self.preset}`. Ranked by "
+                f"{self.rank_by}, in the direction of its arrow; mean ± the half-width of its {CONFIDENCE:.0%} "
+                "confidence interval over seeds.")
 
 
 def declared_direction(task: str, figure: str) -> bool | None:
