@@ -275,6 +275,9 @@ def test_every_committed_experiment_file_reads_and_every_run_resolves(path):
     methods = {spec.method for spec in experiment.runs}
     for claim in experiment.claims:
         assert {claim.better.method, claim.than.method} <= methods, claim.name
+    tasks = {spec.task for spec in experiment.runs}
+    for view in experiment.views:  # a view shows rows of this file's runs: no typo leaves it empty
+        assert view.task in tasks and {selector.method for selector in view.rows} <= methods, view.question
 
 
 # -- executors that fail loudly ------------------------------------------------------------------
