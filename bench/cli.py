@@ -138,7 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     _results_option(board)
     board.add_argument("--out", default="leaderboards", metavar="DIR", help="output folder (default: ./leaderboards)")
     board.add_argument("-f", "--file", action="append", default=[], metavar="TOML",
-                       help="experiment file(s) whose claims the index judges on these records; repeatable")
+                       help="experiment file(s) whose claims the index judges on these records, and whose views "
+                            "lead their tasks' pages; repeatable")
 
     settings = commands.add_parser("show-settings", help="a method's, task's or evaluation's settings: defaults per "
                                                          "preset, allowed values, help")
@@ -693,10 +694,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from ucdbench.leaderboard import write_leaderboards
     from ucdbench.store import RunStore
 
-    claims = [claim for path in args.file for claim in load_experiment(path).claims]
+    experiments = [load_experiment(path) for path in args.file]
+    claims = [claim for experiment in experiments for claim in experiment.claims]
+    views = [view for experiment in experiments for view in experiment.views]
     store = RunStore(args.results)
     records = _scan(store)
-    written = write_leaderboards(records, Path(args.out), store.root, claims)
+    written = write_leaderboards(records, Path(args.out), store.root, claims, views)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     for path in written:
@@ -741,7 +744,8 @@ def _add_publish_parser(commands: Any) -> None:
     publish.add_argument("--out", default="site", metavar="DIR",
                          help="the site folder (default: ./site); replaced if an earlier publish wrote it")
     publish.add_argument("-f", "--file", action="append", default=[], metavar="TOML",
-                         help="experiment file(s) whose claims the index judges on these records; repeatable")
+                         help="experiment file(s) whose claims the index judges on these records, and whose views "
+                              "lead their tasks' pages; repeatable")
     publish.add_argument("--history", default=None, metavar="FILE",
                          help="a history file (JSON Lines, one entry per published results folder) whose entries "
                               "the task pages show night by night")
@@ -763,7 +767,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     compare = Path(args.compare) if args.compare else None
     if compare is not None and not compare.is_file():
         raise UcdbenchError(f"--compare {compare}: no such file; give the report `ucdbench compare --out FILE` wrote")
-    claims = [claim for path in args.file for claim in load_experiment(path).claims]
+    experiments = [load_experiment(path) for path in args.file]
+    claims = [claim for experiment in experiments for claim in experiment.claims]
+    views = [view for experiment in experiments for view in experiment.views]
     store = RunStore(args.results)
     records = _scan(store)
     if not any(r.get("status") == "ok" for r in records):
@@ -771,7 +777,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     history = Path(args.history) if args.history else None
     if history is not None and args.append_history:
         append_history(history, records)
-    pages = build_site(records, Path(args.out), store.root, claims, read_history(history) if history else [], compare)
+    pages = build_site(records, Path(args.out), store.root, claims, read_history(history) if history else [], compare,
+                       views)
     print(f"{pages[0]} ({len(pages) - 1} task pages; open it in a browser)")
     return 0
 

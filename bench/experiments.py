@@ -24,11 +24,19 @@ and ``ucdbench leaderboard -f ...`` judges the claims. A file::
     [[claims]]
     name = "MCNC beats PRANC on the MLP"
     task = "mnist"
-    figure = "accuracy/top1"
+    figures = ["accuracy/top1"]       # every headline figure of the comparison (or figure = "...": one)
     better = { method = "mcnc", set = { "task.model" = "mlp" } }
     than = { method = "pranc", set = { "task.model" = "mlp" } }
-    # optional: a selector's own figure (one row before and after a defence, say), and
-    # higher_is_better = true | false for a figure that declares no direction
+    # optional: a selector's own figure (one row before and after a defence, say; a claim of one
+    # figure), and higher_is_better = true | false for figures that declare no direction
+
+    [[views]]                         # a table a task's page leads with (:mod:`ucdbench.views`)
+    question = "At equal stored numbers, which compression keeps the most accuracy?"
+    task = "mnist"
+    rows = [{ method = "mcnc" }, { method = "pranc" }]     # optional: every row of the task
+    where = { "task.model" = "mlp" }                        # optional: settings every row has
+    columns = ["accuracy/top1", "compression/artifact_bytes", "reconstruction/median_ms"]
+    rank_by = "accuracy/top1"         # one of columns, with a direction (or higher_is_better = ...)
 
 Errors name the file, the line and the key. Whether the runs themselves can run (methods,
 tasks, settings) is checked by resolving them, before any starts, like every other run.
@@ -43,10 +51,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ucdbench.interfaces import PRESETS, UcdbenchError
+from ucdbench.formatting import format_p, signed_difference
+from ucdbench.records import hardware_label, has_settings, resolved_settings
 from ucdbench.runner import RunSpec
+
+if TYPE_CHECKING:
+    from ucdbench.stats import PairedComparison
+    from ucdbench.views import View
 
 EXECUTORS = ("local", "ray", "slurm")
 _EXECUTOR_KEYS = {
@@ -56,8 +70,9 @@ _EXECUTOR_KEYS = {
 }
 _EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "threads", "task"}
 _RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "threads", "set", "grid", "zip"}
-_CLAIM_KEYS = {"name", "task", "figure", "better", "than", "preset", "higher_is_better"}
+_CLAIM_KEYS = {"name", "task", "figure", "figures", "better", "than", "preset", "higher_is_better"}
 _SELECTOR_KEYS = {"method", "set", "figure"}
+_VIEW_KEYS = {"question", "task", "rows", "where", "columns", "rank_by", "higher_is_better", "preset"}
 
 
 @dataclass(frozen=True)
@@ -74,11 +89,7 @@ class RowSelector:
     figure: str | None = None
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        if record["method"]["name"] != self.method:
-            return False
-        method, task = record["method"].get("config", {}), record["task"].get("config", {})
-        resolved = {**method, **{f"task.{k}": v for k, v in task.items()}, **record.get("overrides", {})}
-        return all(key in resolved and resolved[key] == value for key, value in self.settings.items())
+        return record["method"]["name"] == self.method and has_settings(record, self.settings)
 
     def __str__(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
@@ -87,17 +98,19 @@ class RowSelector:
 
 @dataclass(frozen=True)
 class Claim:
-    """``better`` beats ``than`` on ``figure`` (``evaluation/figure``) of ``task``, seed by seed."""
+    """``better`` beats ``than`` on each of ``figures`` (``evaluation/figure``) of ``task``, seed
+    by seed. A claim names every headline figure of its comparison before the runs, and each is
+    judged and shown: a claim that holds on one figure and reverses on another says both."""
 
     name: str
     task: str
-    figure: str
+    figures: tuple[str, ...]
     better: RowSelector
     than: RowSelector
     preset: str
     higher_is_better: bool | None = None
-    """The direction the claim states for a figure that declares none (an attack's success rate:
-    higher is the attacker's win); None: the figure's declared direction."""
+    """The direction the claim states for its figures (an attack's success rate, which declares
+    none: higher is the attacker's win); None: each figure's declared direction."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ class Experiment:
     runs: list[RunSpec]
     claims: list[Claim]
     executor: ExecutorSpec
+    views: list[View] = field(default_factory=list)
 
 
 class _Locator:
@@ -207,19 +221,96 @@ def _settings_grid(locator: _Locator, index: int, block: Mapping[str, Any]) -> l
     return [{**fixed, **g, **z} for g in grid_rows for z in zip_rows]
 
 
-def _selector(locator: _Locator, index: int, key: str, value: Any) -> RowSelector:
+def _selector(locator: _Locator, table: str, index: int, key: str, value: Any,
+              allowed: set[str] = _SELECTOR_KEYS) -> RowSelector:
     if not isinstance(value, dict) or "method" not in value:
-        raise locator.error("claims", index, key, f"expected {{ method = \"...\", set = {{ ... }} }}, got {value!r}")
+        raise locator.error(table, index, key, f"expected {{ method = \"...\", set = {{ ... }} }}, got {value!r}")
     for inner in value:
-        if inner not in _SELECTOR_KEYS:
-            raise locator.error("claims", index, key, f"unknown key {inner!r}; expected method, set and figure")
+        if inner not in allowed:
+            raise locator.error(table, index, key, f"unknown key {inner!r}; expected one of {', '.join(sorted(allowed))}")
     settings = value.get("set", {})
     if not isinstance(settings, dict):
-        raise locator.error("claims", index, key, f"set must be a table of settings, got {settings!r}")
+        raise locator.error(table, index, key, f"set must be a table of settings, got {settings!r}")
     figure = value.get("figure")
-    if figure is not None and (not isinstance(figure, str) or figure.count("/") != 1):
-        raise locator.error("claims", index, key, f"figure: expected 'evaluation/figure' like 'accuracy/top1', got {figure!r}")
+    if figure is not None and not _is_figure(figure):
+        raise locator.error(table, index, key, f"figure: expected 'evaluation/figure' like 'accuracy/top1', got {figure!r}")
     return RowSelector(str(value["method"]), dict(settings), figure)
+
+
+def _is_figure(name: Any) -> bool:
+    """Whether ``name`` reads ``evaluation/figure``."""
+    return isinstance(name, str) and name.count("/") == 1 and all(name.split("/"))
+
+
+def _figures(locator: _Locator, table: str, index: int, key: str, value: Any) -> tuple[str, ...]:
+    """A non-empty list of distinct ``evaluation/figure`` names (or one such string)."""
+    names = [value] if key == "figure" else value
+    if not isinstance(names, list) or not names or not all(_is_figure(n) for n in names) or len(set(names)) < len(names):
+        what = "'evaluation/figure'" if key == "figure" else "a list of distinct 'evaluation/figure' names"
+        raise locator.error(table, index, key, f"expected {what} like 'accuracy/top1', got {value!r}")
+    return tuple(names)
+
+
+def _direction(locator: _Locator, table: str, index: int, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise locator.error(table, index, "higher_is_better", f"expected true or false, got {value!r}")
+    return value
+
+
+def _claim(locator: _Locator, index: int, claim: Mapping[str, Any], preset: str) -> Claim:
+    _check_keys(locator, "claims", index, claim, _CLAIM_KEYS)
+    for key in ("name", "task", "better", "than"):
+        if key not in claim:
+            raise locator.error("claims", index, None, f"missing key {key!r}")
+    given = [key for key in ("figure", "figures") if key in claim]
+    if len(given) != 1:
+        raise locator.error("claims", index, given[-1] if given else None,
+                            "give the figures the claim is judged on: figures = [\"evaluation/figure\", ...] "
+                            "(every headline figure of the comparison), or figure = \"...\" for one; not both")
+    figures = _figures(locator, "claims", index, given[0], claim[given[0]])
+    better, than = (_selector(locator, "claims", index, key, claim[key]) for key in ("better", "than"))
+    if len(figures) > 1 and (better.figure or than.figure):
+        raise locator.error("claims", index, "better" if better.figure else "than",
+                            "a row's own figure compares one figure of a row with another: give the claim one "
+                            "figure, or split it into one claim per pair of figures")
+    return Claim(str(claim["name"]), str(claim["task"]), figures, better, than, claim.get("preset", preset),
+                 _direction(locator, "claims", index, claim.get("higher_is_better")))
+
+
+def _view(locator: _Locator, index: int, view: Mapping[str, Any], preset: str) -> View:
+    """A ``[[views]]`` block, checked: its columns, its rows, and a ranked column with a direction."""
+    from ucdbench.views import View, declared_direction
+
+    _check_keys(locator, "views", index, view, _VIEW_KEYS)
+    for key in ("question", "task", "columns", "rank_by"):
+        if key not in view:
+            raise locator.error("views", index, None, f"missing key {key!r}")
+    question = _expect(locator, "views", index, "question", view["question"], str, "the question the table answers")
+    task = _expect(locator, "views", index, "task", view["task"], str, "a task name")
+    columns = _figures(locator, "views", index, "columns", view["columns"])
+    rank_by = view["rank_by"]
+    if rank_by not in columns:
+        raise locator.error("views", index, "rank_by", f"{rank_by!r} is not one of columns ({', '.join(columns)}); "
+                            "rank by one of the figures the table shows")
+    rows = view.get("rows", [])
+    if not isinstance(rows, list):
+        raise locator.error("views", index, "rows", f"expected a list of {{ method = \"...\", set = {{ ... }} }}, got {rows!r}")
+    selectors = tuple(_selector(locator, "views", index, "rows", row, {"method", "set"}) for row in rows)
+    where = _expect(locator, "views", index, "where", view.get("where", {}), dict, "a table of settings")
+    direction = _direction(locator, "views", index, view.get("higher_is_better"))
+    if direction is None:
+        try:
+            declared = declared_direction(task, rank_by)
+        except UcdbenchError as exc:
+            raise locator.error("views", index, "rank_by", str(exc)) from None
+        if declared is None:
+            raise locator.error("views", index, "rank_by",
+                                f"{rank_by!r} declares no direction, so no order of the rows means 'best first': "
+                                "state it in the view (higher_is_better = true | false) or rank by a figure that has one")
+    view_preset = view.get("preset", preset)
+    if view_preset not in PRESETS:
+        raise locator.error("views", index, "preset", f"unknown preset {view_preset!r}; choose one of {', '.join(PRESETS)}")
+    return View(question, task, columns, rank_by, selectors, dict(where), view_preset, direction)
 
 
 def load_experiment(path: Path | str) -> Experiment:
@@ -234,9 +325,9 @@ def load_experiment(path: Path | str) -> Experiment:
         raise UcdbenchError(f"{path}: not valid TOML: {exc}") from exc
     locator = _Locator(path, text)
     for key in data:
-        if key not in ("experiment", "executor", "runs", "claims"):
+        if key not in ("experiment", "executor", "runs", "claims", "views"):
             raise UcdbenchError(f"{path}: unknown key {key!r}; an experiment has the tables [experiment], [executor], "
-                                "[[runs]] and [[claims]]")
+                                "[[runs]], [[claims]] and [[views]]")
     head = data.get("experiment", {})
     _check_keys(locator, "experiment", None, head, _EXPERIMENT_KEYS)
     defaults = {"preset": head.get("preset", "small"), "seeds": _seeds(locator, "experiment", None, head.get("seeds", [0])),
@@ -268,22 +359,8 @@ def load_experiment(path: Path | str) -> Experiment:
             runs += [RunSpec(method, task, preset, seed, hardware, overrides, threads)
                      for method in methods for seed in seeds]
 
-    claims = []
-    for index, claim in enumerate(data.get("claims", [])):
-        _check_keys(locator, "claims", index, claim, _CLAIM_KEYS)
-        for key in ("name", "task", "figure", "better", "than"):
-            if key not in claim:
-                raise locator.error("claims", index, None, f"missing key {key!r}")
-        figure = _expect(locator, "claims", index, "figure", claim["figure"], str, "'evaluation/figure'")
-        if figure.count("/") != 1:
-            raise locator.error("claims", index, "figure", f"expected 'evaluation/figure' like 'accuracy/top1', got {figure!r}")
-        direction = claim.get("higher_is_better")
-        if direction is not None and not isinstance(direction, bool):
-            raise locator.error("claims", index, "higher_is_better", f"expected true or false, got {direction!r}")
-        claims.append(Claim(str(claim["name"]), str(claim["task"]), figure,
-                            _selector(locator, index, "better", claim["better"]),
-                            _selector(locator, index, "than", claim["than"]), claim.get("preset", defaults["preset"]),
-                            direction))
+    claims = [_claim(locator, index, claim, defaults["preset"]) for index, claim in enumerate(data.get("claims", []))]
+    views = [_view(locator, index, view, defaults["preset"]) for index, view in enumerate(data.get("views", []))]
 
     executor = data.get("executor", {})
     kind = executor.get("kind", "local")
@@ -295,22 +372,34 @@ def load_experiment(path: Path | str) -> Experiment:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise locator.error("executor", None, "heartbeat_timeout_s", f"expected seconds > 0, got {timeout!r}")
     return Experiment(path, str(head.get("description", "")), runs, claims,
-                      ExecutorSpec(kind, options, None if timeout is None else float(timeout)))
+                      ExecutorSpec(kind, options, None if timeout is None else float(timeout)), views)
 
 
 @dataclass(frozen=True)
 class ClaimVerdict:
-    """A claim judged on the records of one hardware: seed-by-seed comparison of its two rows."""
+    """One figure of a claim judged on the records of one hardware: the seed-by-seed comparison
+    of its two rows."""
 
     claim: Claim
+    figure: str
+    """The claim's figure judged here (one of ``claim.figures``)."""
     hardware: str
-    comparison: Any
-    """A :class:`ucdbench.stats.PairedComparison` (better − than), or None when a selector is ambiguous."""
+    comparison: PairedComparison | None
+    """better − than, or None when a selector is ambiguous."""
     note: str = ""
 
     @property
     def verdict(self) -> str:
         return self.comparison.verdict() if self.comparison is not None else self.note
+
+    def difference(self) -> str:
+        """The mean difference (better − than), signed, with which way is better: ``+2.9 better``."""
+        c = self.comparison
+        return "–" if c is None or c.mean_difference is None else signed_difference(c.mean_difference, c.improvement)
+
+    def p(self) -> str:
+        """The p-value with the digits that show which side of the threshold it is on."""
+        return "–" if self.comparison is None or self.comparison.p_value is None else format_p(self.comparison.p_value)
 
 
 def _figure_value(record: Mapping[str, Any], figure: str) -> float | None:
@@ -328,11 +417,22 @@ def _higher_is_better(records: list[Mapping[str, Any]], figure: str) -> bool | N
     return None
 
 
+def _ambiguity(selector: RowSelector, matched: list[Mapping[str, Any]]) -> str | None:
+    """Why ``matched`` (the runs ``selector`` matches) are more than one row, naming the resolved
+    settings that tell the rows apart; None when they are one row (however their settings were typed)."""
+    rows = {json.dumps(resolved_settings(r), sort_keys=True, default=str): resolved_settings(r) for r in matched}
+    if len(rows) < 2:
+        return None
+    keys = sorted(k for k in set().union(*rows.values())
+                  if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in rows.values()}) > 1)
+    apart = "; ".join(", ".join(f"{k}={c.get(k)}" for k in keys) for c in rows.values())
+    return f"{selector} matches {len(rows)} rows ({apart}): add the settings that tell them apart"
+
+
 def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[ClaimVerdict]:
-    """Each claim on each hardware (and thread count) where both its rows have successful runs,
-    paired by seed (:func:`ucdbench.stats.paired_comparison`): holds, does not hold, not
-    significant, or untestable (fewer than two shared seeds)."""
-    from ucdbench.leaderboard import hardware_label
+    """Each figure of each claim on each hardware (and thread count) where both its rows have
+    successful runs that report it, paired by seed (:func:`ucdbench.stats.paired_comparison`):
+    holds, does not hold, not significant, or untestable (fewer than two shared seeds)."""
     from ucdbench.stats import paired_comparison
 
     verdicts = []
@@ -341,45 +441,40 @@ def judge_claims(claims: list[Claim], records: list[Mapping[str, Any]]) -> list[
                 and r.get("preset") == claim.preset]
         for machine in sorted({hardware_label(r["hardware"]) for r in runs}):
             here = [r for r in runs if hardware_label(r["hardware"]) == machine]
-            rows, ambiguous = [], []
-            for selector in (claim.better, claim.than):
-                figure = selector.figure or claim.figure
-                matched = [r for r in here if selector.matches(r) and _figure_value(r, figure) is not None]
-                settings = {json.dumps(r.get("overrides", {}), sort_keys=True) for r in matched}
-                if len(settings) > 1:
-                    ambiguous.append(f"{selector} matches {len(settings)} rows ({'; '.join(sorted(settings))}): add "
-                                     "the settings that tell them apart")
-                rows.append({r["seed"]: _figure_value(r, figure) for r in matched})
-            if ambiguous:
-                verdicts.append(ClaimVerdict(claim, machine, None, "ambiguous: " + " ".join(ambiguous)))
-            elif rows[0] and rows[1]:
-                direction = claim.higher_is_better
-                comparison = paired_comparison(rows[0], rows[1], _higher_is_better(here, claim.figure)
-                                               if direction is None else direction)
-                verdicts.append(ClaimVerdict(claim, machine, comparison))
+            for claimed in claim.figures:
+                rows, ambiguous = [], []
+                for selector in (claim.better, claim.than):
+                    figure = selector.figure or claimed
+                    matched = [r for r in here if selector.matches(r) and _figure_value(r, figure) is not None]
+                    problem = _ambiguity(selector, matched)
+                    if problem:
+                        ambiguous.append(problem)
+                    rows.append({r["seed"]: _figure_value(r, figure) for r in matched})
+                if ambiguous:
+                    verdicts.append(ClaimVerdict(claim, claimed, machine, None, "ambiguous: " + " ".join(ambiguous)))
+                elif rows[0] and rows[1]:
+                    direction = claim.higher_is_better
+                    comparison = paired_comparison(rows[0], rows[1], _higher_is_better(here, claimed)
+                                                   if direction is None else direction)
+                    verdicts.append(ClaimVerdict(claim, claimed, machine, comparison))
     return verdicts
 
 
 def claims_markdown(claims: list[Claim], verdicts: list[ClaimVerdict]) -> str:
-    """A table of the claims: each verdict, or that no runs of both rows were found."""
-    from ucdbench.formatting import format_number
-
-    lines = ["| claim | task | figure | better | than | hardware | difference (n) | p | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """A table of the claims, one line per claim × figure × hardware: each figure's verdict,
+    or that no runs of both rows report it."""
+    lines = ["| claim | task | figure | better | than | hardware | difference | n | p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for claim in claims:
-        judged = [v for v in verdicts if v.claim is claim]
-        for v in judged or [None]:
-            if v is None:
-                lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | – | – | – "
-                             "| no runs of both rows |")
-                continue
-            c = v.comparison
-            if c is None:
-                lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | "
-                             f"{v.hardware} | – | – | {v.verdict} |")
-                continue
-            difference = f"{format_number(c.mean_difference, 3)} ({c.n})" if c.mean_difference is not None else "–"
-            p = format_number(c.p_value, 2) if c.p_value is not None else "–"
-            lines.append(f"| {claim.name} | {claim.task} | {claim.figure} | {claim.better} | {claim.than} | "
-                         f"{v.hardware} | {difference} | {p} | **{v.verdict}** |")
+        for figure in claim.figures:
+            head = f"| {claim.name} | {claim.task} | {figure} | {claim.better} | {claim.than} |"
+            judged = [v for v in verdicts if v.claim is claim and v.figure == figure]
+            if not judged:
+                lines.append(f"{head} – | – | – | – | no runs of both rows report it |")
+            for v in judged:
+                if v.comparison is None:
+                    lines.append(f"{head} {v.hardware} | – | – | – | {v.verdict} |")
+                else:
+                    lines.append(f"{head} {v.hardware} | {v.difference()} | {v.comparison.n} | {v.p()} | "
+                                 f"**{v.verdict}** |")
     return "\n".join(lines)

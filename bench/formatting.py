@@ -39,12 +39,12 @@ def format_p(p: float, threshold: float = SIGNIFICANCE) -> str:
     return f"p = {p!r}"
 
 
-def signed_difference(difference: float, higher_is_better: bool | None) -> str:
-    """``+2.91 better``, ``−2.11 worse``: a difference with its sign and, where the figure has
-    a direction, which way it goes; ``±0`` for none."""
-    if difference == 0:
-        return "±0"
-    text = ("+" if difference > 0 else "−") + format_number(abs(difference), 3)
-    if higher_is_better is None:
-        return text
-    return text + (" better" if (difference > 0) == higher_is_better else " worse")
+def signed_difference(difference: float, improvement: float | None, *details: str) -> str:
+    """``+2.91 (better)``, ``−2.11 (worse, p = 0.012)``: a difference with its sign and, where the
+    figure has a direction, which way it goes (``improvement``: the same difference signed so that
+    > 0 is better, as :class:`ucdbench.stats.PairedComparison` gives it; None: no direction), then
+    ``details``, in one bracket; ``±0`` for no difference."""
+    sign = "+" if difference > 0 else "−" if difference < 0 else "±"
+    words = [] if not improvement else ["better" if improvement > 0 else "worse"]
+    words += [d for d in details if d]
+    return sign + format_number(abs(difference), 3) + (f" ({', '.join(words)})" if words else "")

@@ -302,7 +302,7 @@ class ArtifactKind(str, Enum):
     """A model's complete weights, compressed (MCNC, PRANC) or as they are (a full fine-tune)."""
     ADAPTER = "adapter"
     """A change to a base model the user already holds (LoRA, NOLA, VeRA)."""
-    SCENE = "scene"
+    SCENE = "3d-scene"
     """A 3D scene (Gaussians), compressed or not."""
     INPUT_TRANSFORM = "input-transform"
     """What is applied to another run's model's inputs (an adversarial patch): the model it

@@ -38,10 +38,12 @@ import pandas as pd
 from ucdbench.charts import Chart, MethodColours, chart_file, draw_chart, section_charts
 from ucdbench.formatting import format_number, format_p, signed_difference
 from ucdbench.interfaces import FigureKind
+from ucdbench.records import hardware_label, method_settings, task_settings
 from ucdbench.stats import CONFIDENCE, SIGNIFICANCE, mean_ci, paired_comparison, tied_ranks
 
 if TYPE_CHECKING:
     from ucdbench.experiments import Claim
+    from ucdbench.views import View
 
 def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list, tuple)) else str(value)
@@ -49,23 +51,6 @@ def _text(value: Any) -> str:
 
 def _identity(settings: dict[str, Any]) -> str:
     return json.dumps(settings, sort_keys=True, default=str)
-
-
-def resolved_method_settings(record: dict[str, Any]) -> dict[str, Any]:
-    """What a run ran with, defaults filled in: its method's resolved settings and each
-    evaluation's (``eval.NAME.KEY``). Two runs are one row when these agree, however they were typed."""
-    overrides = record.get("overrides", {})
-    settings = {**record["method"].get("config", {}), **{k: v for k, v in overrides.items() if "." not in k}}
-    for evaluation, config in record.get("evaluation_configs", {}).items():
-        settings.update({f"eval.{evaluation}.{key}": value for key, value in config.items()})
-    return settings
-
-
-def resolved_task_settings(record: dict[str, Any]) -> dict[str, Any]:
-    """The task settings a run ran with, defaults filled in."""
-    overrides = record.get("overrides", {})
-    return {**record["task"].get("config", {}),
-            **{k.removeprefix("task."): v for k, v in overrides.items() if k.startswith("task.")}}
 
 
 def _differing(configs: Sequence[dict[str, Any]]) -> list[str]:
@@ -76,14 +61,6 @@ def _differing(configs: Sequence[dict[str, Any]]) -> list[str]:
 
 def _label(config: dict[str, Any], keys: Sequence[str], prefix: str = "") -> str:
     return ", ".join(f"{prefix}{k}={_text(config[k])}" for k in keys if k in config)
-
-
-def hardware_label(hardware: dict[str, Any]) -> str:
-    """``kind: name``, with the thread count where the hardware records one: a row's runs share
-    it, because timings (and, through float reductions, the other figures) depend on it."""
-    label = f"{hardware.get('kind', '?')}: {hardware.get('name', '?')}"
-    threads = hardware.get("threads")
-    return f"{label}, {threads} thread{'' if threads == 1 else 's'}" if threads else label
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -103,8 +80,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "method": r["method"]["name"], "hardware": hardware_label(hardware),
             "primary": r["task"].get("primary_metric"),
             "commit": ((r.get("environment") or {}).get("git_commit") or "unknown")[:10], "code": r.get("code", "?"),
-            "_task_identity": _identity(resolved_task_settings(r)),
-            "_identity": _identity(resolved_method_settings(r)),
+            "_task_identity": _identity(task_settings(r)),
+            "_identity": _identity(method_settings(r)),
         }
         for evaluation, figures in r.get("evaluations", {}).items():
             for name, value in figures.items():
@@ -123,7 +100,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     by_key = {r["key"]: r for r in records}
     frame["task_settings"], frame["task_config"], frame["settings"] = "", "", ""
     for _, task_runs in frame.groupby("task", sort=False):
-        sections = {identity: resolved_task_settings(by_key[runs.key.iloc[0]])
+        sections = {identity: task_settings(by_key[runs.key.iloc[0]])
                     for identity, runs in task_runs.groupby("_task_identity", sort=False)}
         differing = _differing(list(sections.values()))
         for identity, config in sections.items():
@@ -131,7 +108,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             frame.loc[here, "task_settings"] = _label(config, differing)
             frame.loc[here, "task_config"] = _label(config, sorted(config)) or "default"
     for _, method_runs in frame.groupby(["task", "preset", "_task_identity", "method"], sort=False, dropna=False):
-        configs = {identity: resolved_method_settings(by_key[runs.key.iloc[0]])
+        configs = {identity: method_settings(by_key[runs.key.iloc[0]])
                    for identity, runs in method_runs.groupby("_identity", sort=False)}
         differing = _differing(list(configs.values()))
         for identity, config in configs.items():
@@ -254,7 +231,7 @@ def clean_control_cell(runs: Sequence[dict[str, Any]], group: pd.DataFrame,
     if not control:
         return None
     for (method, settings, _), candidates in group.groupby(["method", "settings", "hardware"], sort=True):
-        resolved = resolved_method_settings(records[candidates.key.iloc[0]])
+        resolved = method_settings(records[candidates.key.iloc[0]])
         if method == control["method"] and all(_identity(resolved.get(k)) == _identity(v)
                                                for k, v in control["settings"].items()):
             return f"→ {_row_label(method, settings)}", None
@@ -338,10 +315,8 @@ def _difference_cell(values: dict[int, float], reference: dict[int, float],
     comparison = paired_comparison(values, reference, higher_is_better)
     if comparison.mean_difference is None:
         return "– (no shared seed)", None
-    text = signed_difference(comparison.mean_difference, higher_is_better)
-    if comparison.p_value is None:
-        return f"{text} (n = 1)", comparison.mean_difference
-    return f"{text} ({format_p(comparison.p_value)}, n = {comparison.n})", comparison.mean_difference
+    details = ["n = 1"] if comparison.p_value is None else [format_p(comparison.p_value), f"n = {comparison.n}"]
+    return signed_difference(comparison.mean_difference, comparison.improvement, *details), comparison.mean_difference
 
 
 def is_reference(record: dict[str, Any]) -> bool:
@@ -580,19 +555,27 @@ REFERENCES_NOTE = ("Each row's mean difference in {primary} from the reference r
                    "themselves references; row − reference, and whether that is better or worse) over the seeds both "
                    "have, paired seed by seed, with the two-sided paired t-test's p-value and the number of pairs; "
                    "references are taken on the same hardware.")
+ALL_FIGURES = "<details><summary>All figures: every evaluation's table, section by section</summary>"
+"""Opens the collapsed block the sections go into behind a page's views (GitHub renders the
+markdown inside, blank lines around it)."""
 ELSEWHERE_NOTE = ("What the papers report for the methods above in settings no row here is in (another dataset, "
                   "model or scale): for orientation, not to compare cell by cell. Each figure appears once, with "
                   "the settings it is pinned to; a method whose paper's tables could not be reached says so.")
 
 
 def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | None = None,
-                  colours: MethodColours | None = None) -> str:
+                  colours: MethodColours | None = None, views: Sequence[View] = ()) -> str:
     """The markdown page of ``board``; with ``out``, its charts are drawn into ``out/<task>-plots/``
     (each method in its ``colours``, default those of the board's own methods) and (with ``results``)
-    attached images copied into ``out/<task>-images/``."""
+    attached images copied into ``out/<task>-images/``. With ``views`` (:mod:`ucdbench.views`), the
+    page leads with them and every section follows, collapsed."""
     task = board.task
     colours = colours or MethodColours.of_records(board.records.values())
     lines = [f"# {task}", "", board.summary("leaderboard"), ""]
+    if views:
+        from ucdbench.views import views_markdown
+
+        lines += [*views_markdown(views, [board.records[key] for key in board.ok.key]), ALL_FIGURES, ""]
     for section in board.sections:
         lines += [f"## {section.heading}", "", section.settings_line, ""]
         if out is not None:
@@ -609,6 +592,8 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
         images = _images(attachments(section.group, board.records, results), out, f"{task}-images") if results and out else []
         if images:
             lines += ["### images", "", *images]
+    if views:
+        lines += ["</details>", ""]
     if board.elsewhere:
         lines += ["## The papers' figures in other settings", "", ELSEWHERE_NOTE, "", board.elsewhere.markdown(), ""]
     if not board.failed.empty:
@@ -625,10 +610,11 @@ def task_boards(records: list[dict[str, Any]]) -> list[TaskBoard]:
 
 
 def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None,
-                       claims: Sequence[Claim] = ()) -> list[Path]:
+                       claims: Sequence[Claim] = (), views: Sequence[View] = ()) -> list[Path]:
     """Write ``<task>.md`` (+ ``<task>-plots/``, + ``<task>-images/``) per task and ``README.md``;
     returns the paths. ``results`` is the folder the records came from, whose attached images
-    the pages show (None: no images); ``claims`` (from experiment files) are judged in the index."""
+    the pages show (None: no images); ``claims`` (from experiment files) are judged in the index;
+    ``views`` (from experiment files) lead their tasks' pages."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -643,7 +629,7 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
             shutil.rmtree(out / folder, ignore_errors=True)
         (out / f"{task}.png").unlink(missing_ok=True)  # the one chart per task of earlier versions
         path = out / f"{task}.md"
-        path.write_text(task_markdown(board, results, out, colours) + "\n")
+        path.write_text(task_markdown(board, results, out, colours, [v for v in views if v.task == task]) + "\n")
         written += [path, *sorted((out / f"{task}-plots").glob("*.png"))]
         index.append(f"| [{task}]({task}.md) | {len(ok)} | {', '.join(sorted(ok.method.unique()))} | "
                      f"{', '.join(sorted(ok.preset.dropna().unique()))} |")
@@ -673,5 +659,7 @@ def _other_pages(out: Path, written: Sequence[Path]) -> list[str]:
             *(f"- [{title(page)}]({page.name})" for page in others)]
 
 
-CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05): **holds** when the first is "
-               "significantly better on the figure, **does not hold** when it is significantly worse.")
+CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05) on every figure it names, one line "
+               "per figure: **holds** when the first is significantly better on the figure, **does not hold** when "
+               "it is significantly worse. A difference is the first row's mean minus the second's, with which way "
+               "is better by the figure's direction.")

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ucdbench.charts import MethodColours
     from ucdbench.experiments import Claim
     from ucdbench.leaderboard import TaskBoard
+    from ucdbench.views import View
 
 MARKER = ".ucdbench-site"
 """A file in every site folder: ``publish`` replaces only folders that have it (or are empty)."""
@@ -224,12 +225,15 @@ def _environment() -> Any:
 
 
 def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = None, claims: Sequence[Claim] = (),
-               history: Sequence[dict[str, Any]] = (), compare_report: Path | None = None) -> list[Path]:
+               history: Sequence[dict[str, Any]] = (), compare_report: Path | None = None,
+               views: Sequence[View] = ()) -> list[Path]:
     """Write the site into ``out`` (replacing an earlier one) and return its HTML pages, index
     first. ``results`` is the folder the records came from: their JSON files and attached images
-    are copied from it (None: records are written from memory, no images)."""
+    are copied from it (None: records are written from memory, no images). ``views`` lead their
+    tasks' pages (:mod:`ucdbench.views`)."""
     from ucdbench.charts import MethodColours, chart_file, draw_chart
     from ucdbench.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, task_boards
+    from ucdbench.views import view_table
 
     _prepare_out(out)
     for record in records:
@@ -265,8 +269,10 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
                              "history": history_tables.get((section.preset, section.task_settings))})
         failed = board.failed.sort_values(["method", "seed"]).to_dict("records")
         page = out / f"{board.task}.html"
+        ok_records = [board.records[key] for key in board.ok.key]
+        led = [(view, view_table(view, ok_records)) for view in views if view.task == board.task]
         page.write_text(environment.get_template("task.html").render(
-            board=board, sections=sections, failed=failed, generated=generated, summary=board.summary("publish"),
+            board=board, views=led, sections=sections, failed=failed, generated=generated, summary=board.summary("publish"),
             references_note=board.references_note(), elsewhere_note=ELSEWHERE_NOTE))
         pages.append(page)
     verdicts = []
@@ -274,7 +280,8 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
         from ucdbench.experiments import judge_claims
 
         judged = judge_claims(list(claims), records)
-        verdicts = [(claim, [v for v in judged if v.claim is claim]) for claim in claims]
+        verdicts = [(claim, figure, [v for v in judged if v.claim is claim and v.figure == figure])
+                    for claim in claims for figure in claim.figures]
     if compare_report is not None:
         (out / "compare.html").write_text(environment.get_template("compare.html").render(
             report=compare_report.read_text(), source=compare_report.name, generated=generated))

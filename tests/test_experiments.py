@@ -54,7 +54,7 @@ def test_grid_is_a_product_zip_goes_side_by_side_and_seeds_multiply(tmp_path):
     assert widths == {(16, 2), (32, 4)}  # zipped, never crossed
     assert {r.preset for r in experiment.runs} == {"smoke"} and {r.seed for r in experiment.runs} == {0, 1}
     (claim,) = experiment.claims
-    assert claim.better.settings == {"lr": 0.1} and claim.figure == "accuracy/top1"
+    assert claim.better.settings == {"lr": 0.1} and claim.figures == ("accuracy/top1",)
     assert experiment.executor.kind == "local"
 
 
@@ -197,7 +197,7 @@ def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
     records += [_record("mcnc", s, 50.0, {"activation": "none"}) for s in range(3)]  # another row of mcnc
 
     def claim(better: str, than: str, better_set: dict | None = None) -> Claim:
-        return Claim(f"{better} beats {than}", "mnist", "accuracy/top1", RowSelector(better, better_set or {}),
+        return Claim(f"{better} beats {than}", "mnist", ("accuracy/top1",), RowSelector(better, better_set or {}),
                      RowSelector(than, {"activation": "sine"} if than == "mcnc" else {}), "small")
 
     claims = [claim("mcnc", "pranc", {"activation": "sine"}), claim("pranc", "mcnc"), claim("nola", "mcnc"),
@@ -209,7 +209,7 @@ def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
     assert verdicts["nola beats mcnc"].verdict == "not significant"
     assert "mcnc beats vera" not in verdicts
     assert verdicts["mcnc beats nola"].verdict.startswith("ambiguous: mcnc matches 2 rows")  # never mixed
-    by_task_setting = judge_claims([Claim("on the MLP", "mnist", "accuracy/top1",
+    by_task_setting = judge_claims([Claim("on the MLP", "mnist", ("accuracy/top1",),
                                           RowSelector("mcnc", {"task.model": "mlp", "activation": "sine"}),
                                           RowSelector("pranc", {"task.model": "mlp"}), "small")], records)
     assert by_task_setting[0].verdict == "holds"  # task settings and defaults match the resolved configuration
@@ -275,6 +275,9 @@ def test_every_committed_experiment_file_reads_and_every_run_resolves(path):
     methods = {spec.method for spec in experiment.runs}
     for claim in experiment.claims:
         assert {claim.better.method, claim.than.method} <= methods, claim.name
+    tasks = {spec.task for spec in experiment.runs}
+    for view in experiment.views:  # a view shows rows of this file's runs: no typo leaves it empty
+        assert view.task in tasks and {selector.method for selector in view.rows} <= methods, view.question
 
 
 # -- executors that fail loudly ------------------------------------------------------------------

@@ -175,9 +175,9 @@ def test_rows_are_compared_with_base_and_full_ft_seed_by_seed(tmp_path):
     # lora − base over seeds 0-2: differences 2, 3, 4 (mean 3, s 1, t = 3√3, df 2): p = 1 − √(27/29) = 0.035
     # lora − full-ft: 12, 13, 14, t = 13√3: p = 1 − √(507/509) = 0.002
     lora_row = [cell.strip() for cell in rows["loracpu: Test CPU"].split("|")]
-    assert lora_row[2:4] == ["+3 better (p = 0.035, n = 3)", "+13 better (p = 0.002, n = 3)"]
+    assert lora_row[2:4] == ["+3 (better, p = 0.035, n = 3)", "+13 (better, p = 0.002, n = 3)"]
     base_row = [cell.strip() for cell in rows["basecpu: Test CPU"].split("|")]
-    assert base_row[2:4] == ["(reference)", "+10 better (p < 0.001, n = 3)"]  # the same 10 on every seed: p = 0
+    assert base_row[2:4] == ["(reference)", "+10 (better, p < 0.001, n = 3)"]  # the same 10 on every seed: p = 0
     assert "not on this hardware" in rows["loracuda: Test GPU"]
     assert section.index("| lora") < section.index("| base") < section.index("| full-ft")  # best first
 
@@ -206,7 +206,9 @@ def test_the_reference_table_of_a_lower_is_better_figure_lists_the_lowest_first(
     order = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "method" not in line]
     assert order == ["full-ft", "lora", "base", "nola"]  # means 20.5, 25.5, 31, 40.5: the lowest first
     lora = next(line for line in section.splitlines() if line.startswith("| lora"))
-    assert "−5.5 better (p = 0.058, n = 2)" in lora  # lora − base: −6, −5 (t = −11, df 1: p = 1 − 2·atan(11)/π)
+    assert "−5.5 (better, p = 0.058, n = 2)" in lora  # lora − base: −6, −5 (t = −11, df 1: p = 1 − 2·atan(11)/π)
+    nola = next(line for line in section.splitlines() if line.startswith("| nola"))
+    assert "+9.5 (worse, p = " in nola  # higher perplexity than base: worse
     (board,) = task_boards(records)
     (section_table,) = [s.references for s in board.sections]
     assert [column.higher_is_better for column in section_table.columns] == [None, False, False, None]
@@ -418,8 +420,9 @@ def test_p_values_print_on_the_side_of_the_threshold_they_fall(p, text):
 def test_a_difference_says_which_way_is_better():
     from ucdbench.formatting import signed_difference
 
-    assert signed_difference(2.5, True) == "+2.5 better" and signed_difference(2.5, False) == "+2.5 worse"
-    assert signed_difference(-1.0, True) == "−1 worse" and signed_difference(-1.0, None) == "−1"
+    assert signed_difference(2.5, 2.5) == "+2.5 (better)" and signed_difference(2.5, -2.5) == "+2.5 (worse)"
+    assert signed_difference(-1.0, -1.0, "n = 3") == "−1 (worse, n = 3)" and signed_difference(-1.0, None) == "−1"
+    assert signed_difference(0.0, 0.0) == "±0"
 
 
 def test_the_index_links_pages_beside_it_that_the_build_did_not_write(tmp_path):
