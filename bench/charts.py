@@ -306,8 +306,7 @@ def chart_figure(chart: Chart, heading: str, colours: MethodColours) -> Any:
     if chart.kind.diagonal:
         low, high = ax.get_xlim()
         ax.plot([low, high], [low, high], linestyle=":", color="grey", zorder=0, label=chart.kind.diagonal)
-    declined = "; drawn linear: the rows span less than a decade" if chart.kind.log_x and not chart.log_x else ""
-    ax.set_xlabel(chart.x_label + declined)
+    ax.set_xlabel(chart.x_label + (", log scale" if chart.log_x else ""))
     ax.set_ylabel(chart.y_label)
     ax.set_title(f"{chart.title}\n{heading} (mean ± {CONFIDENCE:.0%} CI over seeds)", fontsize=10)
     ax.grid(alpha=0.3)

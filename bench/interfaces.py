@@ -87,7 +87,8 @@ class ChartAxis:
     title: str = "{y} against {x}"
     """The chart's title; ``{y}`` is replaced by the y figure's name, ``{x}`` by ``label``."""
     log_scale: bool = False
-    """Draw the x axis on a log scale (sizes and rates spanning orders of magnitude)."""
+    """Draw the x axis on a log scale (sizes and rates spanning orders of magnitude) where the
+    chart's rows span a decade or more (a linear one otherwise); the axis label says which."""
     y: str | None = None
     """Another figure of the same evaluation to plot on the y axis; None: the task's primary metric."""
     saving: str | None = None

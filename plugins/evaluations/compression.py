@@ -20,7 +20,7 @@ class Compression(Evaluation):
     """What stores a model or a scene: an attack's patch or an augmentation recipe compresses nothing."""
     figures = (  # tables rank by the first: bytes on disk, what storage costs whatever a number's width
         Metric("artifact_bytes", False, "B", "size of the artifact file on disk", headline=True, kind=FigureKind.EXACT,
-               chart=ChartAxis("storage", "stored bytes (artifact file, log scale)", "{y} against stored bytes",
+               chart=ChartAxis("storage", "stored bytes (artifact file)", "{y} against stored bytes",
                                log_scale=True, saving="size_percent", saves_below=100.0)),
         Metric("stored_scalars", False, "scalars", "numbers in the artifact (dense ones included)", headline=True,
                kind=FigureKind.EXACT),

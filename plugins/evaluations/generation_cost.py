@@ -28,7 +28,7 @@ class GenerationCost(Evaluation):
     figures = (
         Metric("images_per_s", True, "images/s", "augmented images made per second (one episode's support set)",
                headline=True, kind=FigureKind.TIMING,
-               chart=ChartAxis("generation", "images generated per second (log scale)",
+               chart=ChartAxis("generation", "images generated per second",
                                "{y} against generation throughput", log_scale=True)),
         Metric("s_per_episode", False, "s", "median seconds to augment one episode's support set",
                kind=FigureKind.TIMING),
