@@ -91,6 +91,7 @@ _LAZY = {
     "git_commit": "ucdbench.environment",
     "timed_phase": "ucdbench.machine_lock",
     "rebuild_run": "ucdbench.rebuild",
+    "rebuilt_scores": "ucdbench.rebuild",
     "rebuild_model": "ucdbench.rebuild",
     "mean_ci": "ucdbench.stats",
     "paired_comparison": "ucdbench.stats",

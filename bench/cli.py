@@ -140,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("-f", "--file", action="append", default=[], metavar="TOML",
                        help="experiment file(s) whose claims the index judges on these records, and whose views "
                             "lead their tasks' pages; repeatable")
+    board.add_argument("--keep-records", action="store_true",
+                       help="copy the records behind the pages into OUT/records (compact) and name in the index the "
+                            "command that rebuilds the pages from them: pages anyone can audit")
 
     settings = commands.add_parser("show-settings", help="a method's, task's or evaluation's settings: defaults per "
                                                          "preset, allowed values, help")
@@ -699,9 +702,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     views = [view for experiment in experiments for view in experiment.views]
     store = RunStore(args.results)
     records = _scan(store)
-    written = write_leaderboards(records, Path(args.out), store.root, claims, views)
+    out = Path(args.out)
+    audit = (len(records), out, [Path(path) for path in args.file]) if args.keep_records else None
+    written = write_leaderboards(records, out, store.root, claims, views, audit)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
+    if args.keep_records:
+        from ucdbench.audit import keep_records
+
+        print(keep_records(records, store.root, out))
     for path in written:
         print(path)
     return 0

@@ -221,7 +221,7 @@ def _check_rebuild(record: dict[str, Any], primary: str, score: Any) -> Iterator
         yield Check("rebuilds", False, f"no evaluation reported the task's primary metric {primary!r} to compare the "
                                        "rebuilt model's score with")
         return
-    code = ("import json, sys; from ucdbench.rebuild import rebuilt_scores; "
+    code = ("import json, sys; from ucdbench.api import rebuilt_scores; "
             f"print(json.dumps(rebuilt_scores(json.load(open(sys.argv[1])))[{primary!r}]))")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(record, handle)

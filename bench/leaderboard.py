@@ -610,11 +610,14 @@ def task_boards(records: list[dict[str, Any]]) -> list[TaskBoard]:
 
 
 def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None,
-                       claims: Sequence[Claim] = (), views: Sequence[View] = ()) -> list[Path]:
+                       claims: Sequence[Claim] = (), views: Sequence[View] = (),
+                       audit: tuple[int, Path, Sequence[Path]] | None = None) -> list[Path]:
     """Write ``<task>.md`` (+ ``<task>-plots/``, + ``<task>-images/``) per task and ``README.md``;
     returns the paths. ``results`` is the folder the records came from, whose attached images
     the pages show (None: no images); ``claims`` (from experiment files) are judged in the index;
-    ``views`` (from experiment files) lead their tasks' pages."""
+    ``views`` (from experiment files) lead their tasks' pages; ``audit`` (the record count, the
+    output folder and the experiment files as the command line named them) adds the section that
+    says how to rebuild the pages from the records kept beside them (:mod:`ucdbench.audit`)."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -638,6 +641,10 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
         from ucdbench.experiments import claims_markdown, judge_claims
 
         index += ["", "## Claims", "", CLAIMS_NOTE, "", claims_markdown(list(claims), judge_claims(list(claims), records))]
+    if audit:
+        from ucdbench.audit import audit_lines
+
+        index += audit_lines(*audit)
     readme = out / "README.md"
     readme.write_text("\n".join(index) + "\n")
     return [readme, *written]
@@ -647,16 +654,20 @@ def _other_pages(out: Path, written: Sequence[Path]) -> list[str]:
     """Index lines linking the markdown pages beside the index that this build did not write
     (a benchmark script's page, a task page of an earlier build), each by its first heading."""
     others = sorted(p for p in out.glob("*.md") if p.name != "README.md" and p not in written)
-    if not others:
-        return []
+    others += sorted(out.glob("*/README.md"))  # the index of another set of pages, built from its own records
 
     def title(page: Path) -> str:
+        if page.name == "README.md":
+            return f"{page.parent.name}/: its own pages and claims"
         heading = next((line for line in page.read_text().splitlines() if line.startswith("# ")), "")
         return heading.removeprefix("# ").strip() or page.stem
 
+    if not others:
+        return []
     return ["", "## Other pages", "", "Pages in this folder that were not built from these run records (a benchmark "
-            "script's page, or a task page of an earlier build); each says what produced it.", "",
-            *(f"- [{title(page)}]({page.name})" for page in others)]
+            "script's page, the pages of another study in a folder of their own, or a task page of an earlier "
+            "build); each says what produced it.", "",
+            *(f"- [{title(page)}]({page.relative_to(out).as_posix()})" for page in others)]
 
 
 CLAIMS_NOTE = ("Each claim compares two rows seed by seed (paired t-test, p < 0.05) on every figure it names, one line "

@@ -29,7 +29,7 @@ from typing import Any
 
 from ucdbench.experiments import RowSelector
 from ucdbench.leaderboard import (
-    Column, Row, Table, _best_first, _cell, _figures_of, _paper_cell, records_frame, reported_figures,
+    Column, Row, Table, _best_first, _cell, _figures_of, _paper_cell, code_cell, records_frame, reported_figures,
 )
 from ucdbench.records import hardware_label, has_settings, resolved_settings
 from ucdbench.stats import CONFIDENCE
@@ -146,6 +146,7 @@ def view_table(view: View, records: Sequence[Mapping[str, Any]]) -> Table:
             if paper:
                 cells[f"{column} (paper)"] = _paper_cell(paper)
         cells["hardware"] = (row[2], None)
+        cells["code"] = code_cell(runs)
         built.append((_best_first(cells[view.rank_by][1], direction[view.rank_by]), cells, tuple(runs)))
     built.sort(key=lambda item: item[0])
     header, keys = [Column("method"), Column("seeds")], ["method", "seeds"]
@@ -155,8 +156,8 @@ def view_table(view: View, records: Sequence[Mapping[str, Any]]) -> Table:
         if any(f"{column} (paper)" in cells for _, cells, _ in built):
             header.append(Column(f"{column} (paper)", direction[column]))
             keys.append(f"{column} (paper)")
-    header.append(Column("hardware"))
-    keys.append("hardware")
+    header += [Column("hardware"), Column("code (commit · fingerprint)")]
+    keys += ["hardware", "code"]
     return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), runs)
                                       for _, cells, runs in built))
 
