@@ -126,7 +126,8 @@ def test_a_view_ranks_its_rows_in_the_direction_of_its_figure_and_shows_every_ro
     assert _methods(_view(rows=(), where=vit))[0] == "pranc"  # no rows: every row of the task
     table = view_table(_view(where=vit), RECORDS)
     headers = [column.header for column in table.columns]
-    assert headers == ["method", "seeds", "accuracy/top1 (%) ↑", "compression/artifact_bytes (B) ↓", "hardware"]
+    assert headers == ["method", "seeds", "accuracy/top1 (%) ↑", "compression/artifact_bytes (B) ↓", "hardware",
+                       "code (commit · fingerprint)"]
     assert table.rows[0].cells[2][0] == "87 ± 13" and table.rows[0].cells[3][0] == "34,000 ± 0"  # mean ± CI
     assert [r["key"] for r in table.rows[0].runs] == ["l4a", "l4b"]
 
