@@ -7,7 +7,7 @@ This module stays import-light: ``ucdbench --help`` and ``ucdbench list`` never 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ucdbench.hookspecs import hookimpl
+from ucdbench.discovery.hookspecs import hookimpl
 
 try:
     __version__ = version("ucdbench")

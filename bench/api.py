@@ -52,50 +52,50 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ucdbench.capabilities import (
+from ucdbench.contracts.capabilities import (
     AugmentedViews, Capability, FewShotClassification, ImageClassification, LabelledBatch, LanguageModeling,
     SceneReconstruction, ViewBatch,
 )
-from ucdbench.hookspecs import Register, hookimpl
-from ucdbench.interfaces import (
+from ucdbench.discovery.hookspecs import Register, hookimpl
+from ucdbench.contracts.interfaces import (
     Artifact, ArtifactKind, ChartAxis, Config, ControlRow, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
     MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
-from ucdbench.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
+from ucdbench.contracts.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
 
 _LAZY = {
-    "train": "ucdbench.training",
-    "dense_artifact": "ucdbench.artifacts",
-    "expand_dense": "ucdbench.artifacts",
-    "read_artifact": "ucdbench.artifacts",
-    "dense_model_outcome": "ucdbench.artifacts",
-    "persistent_buffers": "ucdbench.state",
-    "stored_dense": "ucdbench.state",
-    "state_with": "ucdbench.state",
-    "model_with_state": "ucdbench.state",
-    "initial_model": "ucdbench.state",
-    "pretrained_base": "ucdbench.state",
-    "held_base": "ucdbench.state",
-    "encoder_of": "ucdbench.state",
-    "count_flops": "ucdbench.flops",
-    "FLOPS_CONVENTION": "ucdbench.flops",
-    "time_repeats": "ucdbench.timing",
-    "time_calls": "ucdbench.timing",
-    "TimedCalls": "ucdbench.timing",
-    "percentile": "ucdbench.timing",
-    "shuffled_batches": "ucdbench.batching",
-    "progress_bar": "ucdbench.progress",
-    "cached_tensors": "ucdbench.cache",
-    "config_key": "ucdbench.cache",
-    "load_registry": "ucdbench.plugins",
-    "git_commit": "ucdbench.environment",
-    "timed_phase": "ucdbench.machine_lock",
-    "rebuild_run": "ucdbench.rebuild",
-    "rebuilt_scores": "ucdbench.rebuild",
-    "rebuild_model": "ucdbench.rebuild",
-    "mean_ci": "ucdbench.stats",
-    "paired_comparison": "ucdbench.stats",
-    "slowdown_test": "ucdbench.stats",
+    "train": "ucdbench.running.training",
+    "dense_artifact": "ucdbench.running.artifacts",
+    "expand_dense": "ucdbench.running.artifacts",
+    "read_artifact": "ucdbench.running.artifacts",
+    "dense_model_outcome": "ucdbench.running.artifacts",
+    "persistent_buffers": "ucdbench.contracts.state",
+    "stored_dense": "ucdbench.contracts.state",
+    "state_with": "ucdbench.contracts.state",
+    "model_with_state": "ucdbench.contracts.state",
+    "initial_model": "ucdbench.contracts.state",
+    "pretrained_base": "ucdbench.contracts.state",
+    "held_base": "ucdbench.contracts.state",
+    "encoder_of": "ucdbench.contracts.state",
+    "count_flops": "ucdbench.running.flops",
+    "FLOPS_CONVENTION": "ucdbench.running.flops",
+    "time_repeats": "ucdbench.running.timing",
+    "time_calls": "ucdbench.running.timing",
+    "TimedCalls": "ucdbench.running.timing",
+    "percentile": "ucdbench.running.timing",
+    "shuffled_batches": "ucdbench.running.batching",
+    "progress_bar": "ucdbench.running.progress",
+    "cached_tensors": "ucdbench.running.cache",
+    "config_key": "ucdbench.running.cache",
+    "load_registry": "ucdbench.discovery.registry",
+    "git_commit": "ucdbench.running.environment",
+    "timed_phase": "ucdbench.running.machine_lock",
+    "rebuild_run": "ucdbench.running.rebuild",
+    "rebuilt_scores": "ucdbench.running.rebuild",
+    "rebuild_model": "ucdbench.running.rebuild",
+    "mean_ci": "ucdbench.core.stats",
+    "paired_comparison": "ucdbench.core.stats",
+    "slowdown_test": "ucdbench.core.stats",
 }
 """Names imported on first use (most of their modules import torch), and where they live."""
 

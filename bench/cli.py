@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ucdbench import __version__
 from ucdbench.experiments import EXECUTORS
-from ucdbench.interfaces import PRESETS, UcdbenchError
+from ucdbench.contracts.interfaces import PRESETS, UcdbenchError
 
 if TYPE_CHECKING:
-    from ucdbench.plugins import Collision, Registry
+    from ucdbench.discovery.registry import Collision, Registry
 
 def _results_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default=None, metavar="DIR",
@@ -33,7 +33,7 @@ def _heartbeat_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _heartbeat_timeout(args: argparse.Namespace, experiment: Any) -> float:
-    from ucdbench.executors import HEARTBEAT_TIMEOUT_S
+    from ucdbench.running.executors import HEARTBEAT_TIMEOUT_S
 
     if args.heartbeat_timeout is not None:
         if not args.heartbeat_timeout > 0:
@@ -217,7 +217,7 @@ def _collision_json(collision: Collision) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ucdbench.plugins import KINDS, load_registry
+    from ucdbench.discovery.registry import KINDS, load_registry
 
     registry = load_registry()
     if args.matrix:
@@ -255,7 +255,7 @@ def support_matrix(registry: Registry) -> tuple[dict[str, dict[str, str | None]]
     """method → task → None where the method runs on the task at its default settings, else
     the reason it does not (or why the method or task could not be loaded); and what did not
     load ("method NAME" or "task NAME" → why), which is a plugin's fault, not a gap."""
-    from ucdbench.plugins import construct
+    from ucdbench.discovery.registry import construct
 
     failed: dict[str, str] = {}
     tasks: dict[str, Any] = {}
@@ -318,7 +318,7 @@ def _print_matrix(registry: Registry, as_json: bool) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from ucdbench.plugins import load_registry
+    from ucdbench.discovery.registry import load_registry
 
     registry = load_registry()
     described = []
@@ -349,7 +349,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ucdbench.scaffold import new_plugin
+    from ucdbench.authoring.scaffold import new_plugin
 
     root = new_plugin(args.name, Path(args.dir))
     print(f"wrote {root}/ — next: pip install -e '{root}[test]' && ucdbench check-plugin {args.name}")
@@ -357,8 +357,8 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_check_plugin(args: argparse.Namespace) -> int:
-    from ucdbench.conformance import check_plugin
-    from ucdbench.plugins import load_registry
+    from ucdbench.authoring.conformance import check_plugin
+    from ucdbench.discovery.registry import load_registry
 
     registry = load_registry()
     registry.load_named(args.name)  # a name nothing loadable has is the user's to fix: exit 2, with the reason
@@ -383,8 +383,8 @@ def _default_cell(row: dict[str, Any], preset: str) -> str:
 def cmd_show_settings(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from ucdbench.plugins import load_registry
-    from ucdbench.suggestions import did_you_mean
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.core.suggestions import did_you_mean
 
     registry = load_registry()
     kinds = [args.kind] if args.kind else ["method", "task", "evaluation"]
@@ -418,15 +418,15 @@ def cmd_show_settings(args: argparse.Namespace) -> int:
 def _requested(args: argparse.Namespace) -> tuple[list[Any], Any]:
     """The runs a ``run`` or ``plan`` invocation asks for, and the experiment file if any."""
     from ucdbench.experiments import load_experiment
-    from ucdbench.runner import expand_specs
+    from ucdbench.running.runner import expand_specs
 
     if getattr(args, "method", None) is None and args.file is None:
         raise UcdbenchError("give --method M [M ...] (see `ucdbench list`) or an experiment file: -f experiments/NAME.toml")
     if args.file is None:
         task, hardware = args.task, args.hardware
         if task is None or hardware is None:
-            from ucdbench.defaults import declared_default
-            from ucdbench.plugins import load_registry
+            from ucdbench.discovery.defaults import declared_default
+            from ucdbench.discovery.registry import load_registry
 
             registry = load_registry()
             task = task or declared_default(registry, "task")
@@ -445,7 +445,7 @@ def _requested(args: argparse.Namespace) -> tuple[list[Any], Any]:
 
 
 def _executor(args: argparse.Namespace, experiment: Any) -> Any:
-    from ucdbench.executors import make_executor
+    from ucdbench.running.executors import make_executor
 
     kind = args.executor or (experiment.executor.kind if experiment else "local")
     options = dict(experiment.executor.options) if experiment and experiment.executor.kind == kind else {}
@@ -465,7 +465,7 @@ def _executor(args: argparse.Namespace, experiment: Any) -> Any:
 
 
 def _describe_left(run: Any, state: Any, record: dict[str, Any]) -> str:
-    from ucdbench.executors import RunState
+    from ucdbench.running.executors import RunState
 
     where = f"pid {record.get('pid')} on {record.get('host', '?')}, last heartbeat {record.get('heartbeat_at', '?')}"
     if state is RunState.INTERRUPTED:
@@ -474,9 +474,9 @@ def _describe_left(run: Any, state: Any, record: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ucdbench.executors import run_all
-    from ucdbench.plugins import load_registry
-    from ucdbench.store import RunStore
+    from ucdbench.running.executors import run_all
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.store import RunStore
 
     specs, experiment = _requested(args)
     executor = _executor(args, experiment)
@@ -501,7 +501,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _report_failures(record)
     print(summary_table(records))
     if experiment and experiment.claims:
-        from ucdbench.experiments import claims_markdown, judge_claims
+        from ucdbench.reporting.claims import claims_markdown, judge_claims
 
         print("\nclaims, on every record of these runs' tasks in the results folder:")
         print(claims_markdown(experiment.claims, judge_claims(experiment.claims, store.scan()[0])))
@@ -511,14 +511,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _succeeded(record: dict[str, Any]) -> bool:
     """The run's fit and every measurement of it succeeded."""
-    from ucdbench.measuring import failed_measurements
+    from ucdbench.running.measuring import failed_measurements
 
     return record["status"] == "ok" and not failed_measurements(record)
 
 
 def _report_failures(record: dict[str, Any]) -> None:
     """A line on stderr for a failed fit, and one per failed measurement."""
-    from ucdbench.measuring import failed_measurements
+    from ucdbench.running.measuring import failed_measurements
 
     who = f"{record['method']['name']} seed {record.get('seed')} ({record['key'][:10]})"
     if record["status"] == "failed":
@@ -529,9 +529,9 @@ def _report_failures(record: dict[str, Any]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import resolve, update_measurements
-    from ucdbench.store import RunStore
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import resolve, update_measurements
+    from ucdbench.running.store import RunStore
 
     if args.runs and args.file:
         raise UcdbenchError("give runs or an experiment file (-f), not both")
@@ -576,12 +576,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from ucdbench.executors import RunState, run_state
-    from ucdbench.formatting import format_number
-    from ucdbench.measuring import stale
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import resolve
-    from ucdbench.store import RunStore
+    from ucdbench.running.executors import RunState, run_state
+    from ucdbench.core.formatting import format_number
+    from ucdbench.running.measuring import stale
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import resolve
+    from ucdbench.running.store import RunStore
 
     specs, experiment = _requested(args)
     timeout = _heartbeat_timeout(args, experiment)
@@ -642,7 +642,7 @@ def summary_table(records: list[dict[str, Any]]) -> str:
     """One line per run: what ran and the headline figures its evaluations declared."""
     from tabulate import tabulate
 
-    from ucdbench.formatting import format_number
+    from ucdbench.core.formatting import format_number
 
     headline: dict[tuple[str, str], str] = {}  # (evaluation, figure) → column header, in order
     for r in records:
@@ -666,7 +666,7 @@ def summary_table(records: list[dict[str, Any]]) -> str:
 
 def _status(record: dict[str, Any]) -> str:
     """``ok``, ``failed``, ``ok (cached)``, ``ok (cached; measured knn)``, ``ok; 1 evaluation failed``."""
-    from ucdbench.measuring import failed_measurements
+    from ucdbench.running.measuring import failed_measurements
 
     text = record["status"]
     if record.get("cached"):
@@ -694,8 +694,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ucdbench.experiments import load_experiment
-    from ucdbench.leaderboard import write_leaderboards
-    from ucdbench.store import RunStore
+    from ucdbench.reporting.leaderboard import write_leaderboards
+    from ucdbench.running.store import RunStore
 
     experiments = [load_experiment(path) for path in args.file]
     claims = [claim for experiment in experiments for claim in experiment.claims]
@@ -708,7 +708,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     if args.keep_records:
-        from ucdbench.audit import keep_records
+        from ucdbench.reporting.audit import keep_records
 
         print(keep_records(records, store.root, out))
     for path in written:
@@ -717,7 +717,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _add_compare_parser(commands: Any) -> None:
-    from ucdbench.stats import MIN_EFFECT, SIGNIFICANCE, SLOWDOWN_FACTOR
+    from ucdbench.core.stats import MIN_EFFECT, SIGNIFICANCE, SLOWDOWN_FACTOR
 
     compare = commands.add_parser(
         "compare", help="the regression gate: HEAD's runs against BASE's, figure by figure",
@@ -768,8 +768,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ucdbench.experiments import load_experiment
-    from ucdbench.site import append_history, build_site, read_history
-    from ucdbench.store import RunStore
+    from ucdbench.reporting.site import append_history, build_site, read_history
+    from ucdbench.running.store import RunStore
 
     if args.append_history and not args.history:
         raise UcdbenchError("--append-history needs --history FILE: the history file to append to")
@@ -795,8 +795,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ucdbench.accepted import apply_acceptances, load_acceptances
-    from ucdbench.compare import Thresholds, compare_records, load_results, markdown
+    from ucdbench.reporting.accepted import apply_acceptances, load_acceptances
+    from ucdbench.reporting.compare import Thresholds, compare_records, load_results, markdown
 
     limits = Thresholds(alpha=args.alpha, min_effect=args.min_effect, slowdown_factor=args.slowdown_factor)
     limits.check()
@@ -817,7 +817,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ucdbench.store import RunStore
+    from ucdbench.running.store import RunStore
 
     record = RunStore(args.results).find(args.run)
     if args.json:
@@ -871,7 +871,7 @@ def _size(n_bytes: int) -> str:
 def cmd_cache(args: argparse.Namespace) -> int:
     import os
 
-    from ucdbench.cache import cache_dir, cache_kinds, clear_cache_kinds, select_cache_kinds
+    from ucdbench.running.cache import cache_dir, cache_kinds, clear_cache_kinds, select_cache_kinds
 
     root = cache_dir()
     if args.cache_action == "info":

@@ -47,7 +47,7 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "ucdbench-cache"
     cache.mkdir(exist_ok=True)
     os.environ["UCDBENCH_CACHE"] = str(cache)
-    # Each worker its own machine lock (ucdbench.machine_lock): the suite compares no timings, and
+    # Each worker its own machine lock (ucdbench.running.machine_lock): the suite compares no timings, and
     # workers waiting for each other's fits before every latency measurement would only slow it.
     os.environ["UCDBENCH_LOCK_DIR"] = str(root / "machine-lock")
     import torch
@@ -71,8 +71,8 @@ def run_cli(*args: str, results: Path | None = None, third_party: bool = False, 
 @pytest.fixture
 def edited(monkeypatch):
     """``edited(module)``: from now on ``module``'s source reads as if a line were added to it, so
-    code fingerprints (:mod:`ucdbench.fingerprint`) see an edit of that module and of nothing else."""
-    from ucdbench import fingerprint
+    code fingerprints (:mod:`ucdbench.running.fingerprint`) see an edit of that module and of nothing else."""
+    from ucdbench.running import fingerprint
 
     real = fingerprint._source.__wrapped__
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from ucdbench.artifacts import dense_model_outcome, read_artifact, write_artifact
-from ucdbench.flops import count_flops
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.runner import merge_config
+from ucdbench.running.artifacts import dense_model_outcome, read_artifact, write_artifact
+from ucdbench.running.flops import count_flops
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.running.runner import merge_config
 from ucdbench_plugins.shared.adaptive_vit.method import CONSTANTS, ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import (AViT, HaltingState, default_target_depth, distribution_prior,

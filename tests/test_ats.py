@@ -7,7 +7,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from tests.test_adaptive_vit import tiny_vit
-from ucdbench.interfaces import UcdbenchError
+from ucdbench.contracts.interfaces import UcdbenchError
 from ucdbench_plugins.shared.adaptive_vit.ats import (ATS, ClassAttention, default_stages, inverse_transform_sample,
                                                sampled_tokens, significance)
 from ucdbench_plugins.methods.slowformer.losses import check_target, compute_loss

@@ -8,11 +8,11 @@ import pytest
 
 from ucdbench import hookimpl
 from ucdbench.api import Evaluation
-from ucdbench.executors import run_all
-from ucdbench.leaderboard import write_leaderboards
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec
-from ucdbench.store import RunStore
+from ucdbench.running.executors import run_all
+from ucdbench.reporting.leaderboard import write_leaderboards
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec
+from ucdbench.running.store import RunStore
 
 PIXELS = b"\x89PNG\r\n\x1a\n-not-decoded-by-anyone"
 
@@ -35,7 +35,7 @@ def _registry():
 
 
 def test_attach_takes_plain_image_file_names_once(tmp_path):
-    from ucdbench.interfaces import EvaluationContext
+    from ucdbench.contracts.interfaces import EvaluationContext
 
     ctx = EvaluationContext(task=None, outcome=None, hardware=None, device=None, preset="smoke", config={})
     ctx.attach("map.png", b"x", "a map")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ucdbench.interfaces import FitContext
+from ucdbench.contracts.interfaces import FitContext
 from ucdbench_plugins.tasks.pydocs.task import PyDocs
 from ucdbench_plugins.methods.full_ft.method import PretrainedBase
 

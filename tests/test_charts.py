@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ucdbench.charts import Chart, ChartKind, MethodColours, Point, chart_figure, section_charts
-from ucdbench.leaderboard import records_frame
-from ucdbench.stats import mean_ci
+from ucdbench.reporting.charts import Chart, ChartKind, MethodColours, Point, chart_figure, section_charts
+from ucdbench.reporting.tables import records_frame
+from ucdbench.core.stats import mean_ci
 
 from test_leaderboard import _section_record
 

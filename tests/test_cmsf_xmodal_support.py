@@ -7,9 +7,8 @@ import json
 import pytest
 
 from conftest import run_cli
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.runner import merge_config
-from ucdbench.settings import parse_reference
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.running.runner import merge_config
 from ucdbench_plugins.methods.mean_shift.method import CrossModalCMSF
 from ucdbench_plugins.tasks.images.datasets import MNIST
 from ucdbench_plugins.tasks.video.task import Video

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from ucdbench.audit import RECORDS, rebuild_command
-from ucdbench.experiments import judge_claims, load_experiment
-from ucdbench.store import RunStore
+from ucdbench.reporting.audit import RECORDS, rebuild_command
+from ucdbench.experiments import load_experiment
+from ucdbench.reporting.claims import judge_claims
+from ucdbench.running.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEXES = sorted(path for path in (ROOT / "leaderboards").rglob("README.md")

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import run_cli
 from ucdbench.cli import main
-from ucdbench.compare import hardware_class
-from ucdbench.store import SCHEMA_VERSION, RunStore
+from ucdbench.reporting.compare import hardware_class
+from ucdbench.running.store import SCHEMA_VERSION, RunStore
 
 CPU = {"kind": "cpu", "device": "cpu", "name": "Test CPU", "cores": 2, "threads": 1}
 FIGURES = {

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load, save
 
-from ucdbench.interfaces import Artifact, FitContext
+from ucdbench.contracts.interfaces import Artifact, FitContext
 from ucdbench_plugins.methods.compgs.codec import QUANTISED, QuantisedScene, bits_for, decode, encode, pack_bits, unpack_bits
 from ucdbench_plugins.methods.compgs.kmeans import assign, centroid_means, initial_centroids, kmeans
 from ucdbench_plugins.shared.gaussians.model import PARAMETER_NAMES, random_gaussians
@@ -138,7 +138,7 @@ def test_pruning_shrinks_parameters_adam_state_and_labels():
 
 
 def test_methods_refuse_tasks_without_a_scene():
-    from ucdbench.plugins import load_registry
+    from ucdbench.discovery.registry import load_registry
 
     from ucdbench_plugins.methods.compgs.method import CompGS
 
@@ -192,7 +192,7 @@ def test_quantisation_aware_training_beats_post_training_kmeans(smoke_scene):
 
 
 def test_codebooks_larger_than_the_scene_are_a_clear_error(smoke_scene):
-    from ucdbench.interfaces import UcdbenchError
+    from ucdbench.contracts.interfaces import UcdbenchError
     from ucdbench_plugins.methods.compgs.method import CompGS
 
     config = {**CompGS.defaults("smoke"), "k_sh_rest": 10_000}
@@ -205,8 +205,8 @@ def test_codebooks_larger_than_the_scene_are_a_clear_error(smoke_scene):
                                             ("kmeans_iters", 0), ("prune_opacity", 1.5), ("lr_scale", 0),
                                             ("qat_steps", 2.5)])
 def test_settings_the_file_format_or_training_cannot_take_are_usage_errors(setting, value):
-    from ucdbench.interfaces import UcdbenchError
-    from ucdbench.runner import merge_config
+    from ucdbench.contracts.interfaces import UcdbenchError
+    from ucdbench.running.runner import merge_config
     from ucdbench_plugins.methods.compgs.method import CompGS
 
     with pytest.raises(UcdbenchError, match=setting):

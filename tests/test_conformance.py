@@ -7,9 +7,9 @@ import types
 import pytest
 
 from conftest import THIRD_PARTY
-from ucdbench.conformance import check_plugin
+from ucdbench.authoring.conformance import check_plugin
 from ucdbench.api import Evaluation, Method, Outcome, Setting
-from ucdbench.plugins import load_registry
+from ucdbench.discovery.registry import load_registry
 
 REGISTRY = load_registry()
 BUILTIN = sorted({(kind, name) for kind, entries in REGISTRY.entries.items() for name, entry in entries.items()

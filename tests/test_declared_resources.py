@@ -10,9 +10,9 @@ import pytest
 
 from ucdbench import hookimpl
 from ucdbench.api import Hardware, UcdbenchError
-from ucdbench.defaults import declared_default
-from ucdbench.executors import RayExecutor, SlurmExecutor, gpus_per_run
-from ucdbench.plugins import load_registry
+from ucdbench.discovery.defaults import declared_default
+from ucdbench.running.executors import RayExecutor, SlurmExecutor, gpus_per_run
+from ucdbench.discovery.registry import load_registry
 
 
 class _Host(Hardware):

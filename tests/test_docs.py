@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ucdbench import hookspecs
+from ucdbench.discovery import hookspecs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 HOOKS = sorted(name for name, obj in vars(hookspecs).items()
@@ -61,7 +61,7 @@ def _producible_figures(registry, task_name: str) -> set[str]:
 
 
 def test_every_paper_figure_names_a_task_and_a_figure_a_run_can_produce():
-    from ucdbench.plugins import load_registry
+    from ucdbench.discovery.registry import load_registry
 
     registry = load_registry()
     wrong = []

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ucdbench.artifacts import dense_artifact, expand_dense, write_artifact
+from ucdbench.running.artifacts import dense_artifact, expand_dense, write_artifact
 from ucdbench_plugins.evaluations.accuracy import Accuracy
 from ucdbench_plugins.evaluations.compression import Compression
 from ucdbench_plugins.evaluations.flops import Flops
 from ucdbench_plugins.evaluations.latency import Latency, percentile
 from ucdbench_plugins.evaluations.reconstruction import Reconstruction, compare_states
 from ucdbench_plugins.hardware.cpu import CPU
-from ucdbench.interfaces import EvaluationContext, FigureKind, Outcome
-from ucdbench.state import persistent_buffers, state_with
+from ucdbench.contracts.interfaces import EvaluationContext, FigureKind, Outcome
+from ucdbench.contracts.state import persistent_buffers, state_with
 from ucdbench_plugins.tasks.images.datasets import Digits
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ucdbench.executors import RunState, run_state
+from ucdbench.running.executors import RunState, run_state
 from ucdbench.experiments import load_experiment
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.runner import RunSpec
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.running.runner import RunSpec
 
 from conftest import run_cli
 
@@ -173,7 +173,7 @@ def test_remote_executors_run_each_run_in_a_worker_and_record_it(tmp_path, execu
 
 
 def test_a_missing_optional_executor_says_how_to_install_it(tmp_path, monkeypatch):
-    from ucdbench.executors import RayExecutor
+    from ucdbench.running.executors import RayExecutor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     with pytest.raises(UcdbenchError, match=r"pip install 'ucdbench\[ray\]'"):
@@ -189,7 +189,7 @@ def _record(method: str, seed: int, top1: float, overrides: dict | None = None) 
 
 
 def test_claims_are_judged_seed_by_seed_on_the_rows_they_name():
-    from ucdbench.experiments import Claim, RowSelector, claims_markdown, judge_claims
+    from ucdbench.reporting.claims import Claim, RowSelector, claims_markdown, judge_claims
 
     records = [_record("mcnc", s, v) for s, v in enumerate([90.0, 91.0, 92.5])]  # activation: the default, sine
     records += [_record("pranc", s, v) for s, v in enumerate([88.0, 89.2, 90.3])]  # 2 below, seed by seed
@@ -240,7 +240,7 @@ than = { method = "backdoor", figure = "targeted-attack/asr" }
 def test_a_claim_may_compare_a_rows_own_figures_in_the_direction_it_states(tmp_path):
     """Attack success declares no direction: a claim says which way is better, and may set a
     row's figure after a defence against the same row's figure without it."""
-    from ucdbench.experiments import judge_claims
+    from ucdbench.reporting.claims import judge_claims
 
     def attack(seed: int, asr: float, blocked: float) -> dict:
         record = _record("backdoor", seed, 90.0)
@@ -264,9 +264,9 @@ def test_a_claim_may_compare_a_rows_own_figures_in_the_direction_it_states(tmp_p
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "experiments").glob("*.toml")), ids=lambda p: p.name)
 def test_every_committed_experiment_file_reads_and_every_run_resolves(path):
     """The files behind the committed leaderboards and the nightly stay runnable as the code moves."""
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import resolve
-    from ucdbench.store import RunStore
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import resolve
+    from ucdbench.running.store import RunStore
 
     experiment = load_experiment(path)
     registry, store = load_registry(), RunStore(path.parent / "no-results-here")
@@ -287,7 +287,7 @@ def _spec(method: str, seed: int, **overrides) -> RunSpec:
 
 
 def test_runs_are_dispatched_seed_by_seed_across_settings():
-    from ucdbench.executors import interleaved
+    from ucdbench.running.executors import interleaved
 
     given = [_spec("lora", s) for s in (0, 1, 2)] + [_spec("lora", s, rank=4) for s in (0, 1, 2)]
     given += [_spec("full-ft", s) for s in (5, 7)]  # other seeds: their first comes with every first
@@ -300,7 +300,7 @@ def test_runs_are_dispatched_seed_by_seed_across_settings():
 
 
 def test_select_runs_hands_the_executor_an_interleaved_order():
-    from ucdbench.executors import select_runs
+    from ucdbench.running.executors import select_runs
 
     runs = [types.SimpleNamespace(spec=_spec(m, s), key=f"{m}{s}", measurements=[]) for m in ("a", "b") for s in (0, 1)]
     store = types.SimpleNamespace(get=lambda key: None)
@@ -329,7 +329,7 @@ def test_slurm_without_slurm_is_a_usage_error_before_anything_runs(tmp_path, how
 
 
 def test_slurm_is_found_by_its_commands_and_the_local_dry_run_only_by_name(tmp_path, monkeypatch):
-    from ucdbench.executors import SlurmExecutor
+    from ucdbench.running.executors import SlurmExecutor
 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UcdbenchError, match="`sbatch` and `srun` not found"):
@@ -368,7 +368,7 @@ def test_executor_flags_reach_the_executor_and_are_checked(tmp_path):
 
 
 def test_ray_records_a_refusal_as_such_and_a_lost_task_as_infrastructure():
-    from ucdbench.executors import RayExecutor, WorkerRefused
+    from ucdbench.running.executors import RayExecutor, WorkerRefused
 
     class RayError(Exception):
         pass
@@ -411,10 +411,10 @@ def test_a_slurm_job_the_worker_refuses_fails_at_once_and_is_not_resubmitted(tmp
     pytest.importorskip("submitit")
     import dataclasses
 
-    from ucdbench.executors import SlurmExecutor
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import resolve
-    from ucdbench.store import RunStore
+    from ucdbench.running.executors import SlurmExecutor
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import resolve
+    from ucdbench.running.store import RunStore
 
     store = RunStore(tmp_path / "results")
     run = resolve(load_registry(), _spec("lora", 0), store)

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from ucdbench import fingerprint
-from ucdbench.fingerprint import code_fingerprint, module_closure
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, resolve
+from ucdbench.running import fingerprint
+from ucdbench.running.fingerprint import code_fingerprint, module_closure
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, resolve
 
 
 def test_the_closure_follows_imports_within_the_distribution_only():
-    closure = module_closure("ucdbench.runner")
-    assert "ucdbench.runner" in closure and "ucdbench.plugins" in closure and "ucdbench.store" in closure
+    closure = module_closure("ucdbench.running.runner")
+    assert "ucdbench.running.runner" in closure and "ucdbench.discovery.registry" in closure and "ucdbench.running.store" in closure
     assert not any(m.startswith(("torch", "pluggy")) for m in closure)
-    assert "ucdbench.leaderboard" not in closure  # the runner does not import it
+    assert "ucdbench.reporting.leaderboard" not in closure  # the runner does not import it
 
 
 def _key(method: str, task: str = "digits") -> str:
@@ -35,14 +35,14 @@ def test_editing_a_method_reruns_that_method_only(edited):
 
 def test_editing_a_task_reruns_its_runs_and_editing_the_leaderboard_reruns_nothing(edited):
     digits, pydocs = _key("full-ft"), _key("full-ft", "pydocs")
-    edited("ucdbench.leaderboard")
+    edited("ucdbench.reporting.leaderboard")
     assert (_key("full-ft"), _key("full-ft", "pydocs")) == (digits, pydocs)
     edited(load_registry().get("task", "pydocs").target.partition(":")[0])
     assert _key("full-ft", "pydocs") != pydocs and _key("full-ft") == digits
 
 
 def test_an_in_suite_cache_entry_is_keyed_by_the_code_that_builds_it(edited, tmp_path, monkeypatch):
-    from ucdbench.cache import cached_tensors
+    from ucdbench.running.cache import cached_tensors
 
     import torch
 
@@ -58,7 +58,7 @@ def test_an_in_suite_cache_entry_is_keyed_by_the_code_that_builds_it(edited, tmp
     cached_tensors("kind", {"a": 1}, build)
     cached_tensors("kind", {"a": 1}, build)
     assert len(builds) == 1  # a hit
-    edited("ucdbench.leaderboard")  # unrelated code
+    edited("ucdbench.reporting.leaderboard")  # unrelated code
     cached_tensors("kind", {"a": 1}, build)
     assert len(builds) == 1
     edited(pretraining)  # the pretraining's own code

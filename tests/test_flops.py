@@ -7,7 +7,7 @@ import timm.models.vision_transformer as timm_vit
 import torch
 
 from ucdbench_plugins.evaluations.flops import forward_flops_per_sample
-from ucdbench.flops import count_flops
+from ucdbench.running.flops import count_flops
 
 
 def vit_flops(tokens: int, patches: int, dim: int, depth: int, mlp_ratio: float, in_chans: int, patch: int,

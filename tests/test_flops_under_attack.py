@@ -13,7 +13,7 @@ import torch
 from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack, per_sample_flops, success
 from ucdbench_plugins.hardware.cpu import CPU
 from ucdbench_plugins.hardware.cuda import NVMLEnergyMeter
-from ucdbench.interfaces import EvaluationContext, Outcome
+from ucdbench.contracts.interfaces import EvaluationContext, Outcome
 from ucdbench_plugins.tasks.images.datasets import Digits
 from ucdbench_plugins.methods.slowformer.patch import PatchTransform
 from tests.test_adaptive_vit import halting_avit

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import run_cli
 from ucdbench.api import FigureKind
-from ucdbench.compare import Change, compare_records, load_results
+from ucdbench.reporting.compare import Change, compare_records, load_results
 
 SEEDS = ("0", "1", "2")
 

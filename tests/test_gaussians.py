@@ -242,7 +242,7 @@ def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
     """The real-scene path end to end: a NeRF-synthetic folder and a 3DGS PLY given by path."""
     from PIL import Image
 
-    from ucdbench.interfaces import FitContext, UcdbenchError
+    from ucdbench.contracts.interfaces import FitContext, UcdbenchError
     from ucdbench_plugins.methods.compgs.method import KMeansPost
     from ucdbench_plugins.tasks.scene.task import SceneTask
 
@@ -287,9 +287,9 @@ def test_scene_task_takes_a_real_scene_folder_and_a_trained_ply(tmp_path):
 def test_scene_run_skips_flops_with_its_reason_and_keeps_latency(tmp_path):
     """Through the runner: the rasteriser's FLOPs are not countable, so the record says why in
     ``skipped`` instead of a near-zero figure; rendering time (latency) is measured."""
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
-    from ucdbench.store import RunStore
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
+    from ucdbench.running.store import RunStore
 
     run = resolve(load_registry(), RunSpec("gs-uncompressed", "scene", "smoke", 0, "cpu",
                                            {"eval.latency.min_iters": 2, "eval.latency.min_seconds": 0.0,
@@ -316,8 +316,8 @@ def test_the_papers_mip_nerf360_figures_stand_beside_mip_nerf360_scenes_only():
 @pytest.mark.parametrize("setting, value", [("mesh", "teapot"), ("backend", "cuda"), ("sh_degree", 4), ("dataset", "llff"),
                                             ("image_size", 0), ("sh_increase_every", -1)])
 def test_scene_settings_it_cannot_take_are_usage_errors(setting, value):
-    from ucdbench.interfaces import UcdbenchError
-    from ucdbench.runner import merge_config
+    from ucdbench.contracts.interfaces import UcdbenchError
+    from ucdbench.running.runner import merge_config
     from ucdbench_plugins.tasks.scene.task import SceneTask
 
     with pytest.raises(UcdbenchError, match=setting):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from ucdbench.plugins import load_registry
+from ucdbench.discovery.registry import load_registry
 
 HARNESS = Path(__file__).resolve().parents[1] / "bench"
 

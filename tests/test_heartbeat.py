@@ -7,9 +7,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from conftest import run_cli
-from ucdbench.plugins import load_registry
-from ucdbench.runner import Heartbeat, RunSpec, resolve
-from ucdbench.store import SCHEMA_VERSION, RunStore
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import Heartbeat, RunSpec, resolve
+from ucdbench.running.store import SCHEMA_VERSION, RunStore
 
 LONG_AGO = "2000-01-01T00:00:00+00:00"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ucdbench.interfaces import UcdbenchError
+from ucdbench.contracts.interfaces import UcdbenchError
 from ucdbench_plugins.tasks.images.datasets import MNIST, Digits
 from ucdbench_plugins.tasks.images.task import parse_classes
 

@@ -1,6 +1,7 @@
 """The folder layout is the rule: built-in plugins reach the harness through ``ucdbench.api``
 alone, never import another plugin's folder (shared code lives in ``plugins/shared``), and the
-harness names no built-in plugin. Read from the sources' imports, nothing is run."""
+harness names no built-in plugin; the harness's own modules sit in layers that import only the
+layers below them, with no import circle. Read from the sources' imports, nothing is run."""
 
 from __future__ import annotations
 
@@ -83,3 +84,69 @@ def test_every_plugin_folder_is_a_package_the_distribution_ships():
     assert folders <= packages, f"add to pyproject's packages: {sorted(folders - packages)}"
     strays = [p.parent for p in PLUGINS.rglob("*.py") if not (p.parent / "__init__.py").exists()]
     assert not strays, f"folders without __init__.py: {strays}"
+
+
+HARNESS_LAYERS = ("core", "contracts", "discovery", "running", "api", "reporting", "authoring", "top")
+"""Bottom to top. A module of a layer imports modules of its own layer and the layers listed
+below it in :data:`MAY_IMPORT`; ``top`` is the command line and the experiment-file loader."""
+MAY_IMPORT = {
+    "core": {"core"},
+    "contracts": {"core", "contracts"},
+    "discovery": {"core", "contracts", "discovery"},
+    "running": {"core", "contracts", "discovery", "running"},
+    "api": {"core", "contracts", "discovery", "running"},
+    "reporting": {"core", "contracts", "discovery", "running", "reporting"},
+    "authoring": {"core", "contracts", "discovery", "running", "api", "authoring"},
+    "top": set(HARNESS_LAYERS),
+}
+HARNESS_MODULES = {_module(p, HARNESS, "ucdbench"): p for p in sorted(HARNESS.rglob("*.py"))}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and parts[1] in MAY_IMPORT and parts[1] != "top"):
+        return parts[1]  # ucdbench.<layer>.<module>, or the layer's package itself
+    return "api" if module == "ucdbench.api" else "top"
+
+
+def _runtime_imports(path: Path, module: str) -> list[str]:
+    """The harness modules ``path`` imports, at import time or inside a function, leaving out
+    what it imports for annotations only (``if TYPE_CHECKING:``)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            node.body = []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return [name for name in found if name in HARNESS_MODULES and name != module]
+
+
+@pytest.mark.parametrize("module", sorted(HARNESS_MODULES))
+def test_a_harness_module_imports_only_its_layer_and_the_layers_below(module):
+    layer = _layer(module)
+    for imported in _runtime_imports(HARNESS_MODULES[module], module):
+        if imported == "ucdbench":
+            continue  # the package itself: its version and hookimpl marker
+        assert _layer(imported) in MAY_IMPORT[layer], (
+            f"{module} ({layer}) imports {imported} ({_layer(imported)}): a layer imports only "
+            f"{', '.join(sorted(MAY_IMPORT[layer]))}; move what both need down a layer")
+
+
+def test_the_harness_has_no_import_circle():
+    graph = {module: set(_runtime_imports(path, module)) - {"ucdbench"} for module, path in HARNESS_MODULES.items()}
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import circle in the harness: {' -> '.join(exc.args[1])}")
+
+
+def test_every_layer_says_what_it_holds_and_may_import():
+    for layer in HARNESS_LAYERS:
+        if layer in ("api", "top"):
+            continue
+        doc = ast.get_docstring(ast.parse((HARNESS / layer / "__init__.py").read_text()))
+        assert doc and len(doc) > 80, f"bench/{layer}/__init__.py needs a docstring: what the layer holds, what it imports"

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 
 from ucdbench.api import ChartAxis, Metric
-from ucdbench.leaderboard import write_leaderboards
+from ucdbench.reporting.leaderboard import write_leaderboards
 from ucdbench_plugins.evaluations.compression import Compression
 from ucdbench_plugins.evaluations.flops import Flops
 from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack
@@ -76,7 +76,7 @@ def test_equal_runs_show_zero_spread_not_rounding_noise(tmp_path):
 
 
 def test_reported_figure_applies_only_to_runs_in_its_setting():
-    from ucdbench.interfaces import ReportedFigure
+    from ucdbench.contracts.interfaces import ReportedFigure
 
     figure = ReportedFigure("mnist", "top1", 85.0, "sine MLP", "paper", where={"activation": "sine", "task.model": "mlp"})
     assert figure.applies_to("mnist", {"activation": "sine"}, {"model": "mlp"})
@@ -109,7 +109,7 @@ def test_paper_figures_stand_beside_their_rows_in_any_evaluation_and_the_commit_
 
 
 def test_tables_sort_best_first_by_direction_and_mark_it():
-    from ucdbench.leaderboard import write_leaderboards as write
+    from ucdbench.reporting.leaderboard import write_leaderboards as write
 
     import tempfile
     from pathlib import Path
@@ -130,7 +130,7 @@ def test_tables_sort_best_first_by_direction_and_mark_it():
 
 
 def test_format_number_is_readable_and_exact_for_counts():
-    from ucdbench.leaderboard import format_number
+    from ucdbench.core.formatting import format_number
 
     assert format_number(549572) == "549,572"
     assert format_number(189234.56) == "189,235"
@@ -196,7 +196,7 @@ def _perplexity_record(key: str, method: str, seed: int, perplexity: float) -> d
 
 
 def test_the_reference_table_of_a_lower_is_better_figure_lists_the_lowest_first(tmp_path):
-    from ucdbench.leaderboard import task_boards
+    from ucdbench.reporting.leaderboard import task_boards
 
     perplexities = {"base": (30.0, 32.0), "full-ft": (20.0, 21.0), "lora": (24.0, 27.0), "nola": (40.0, 41.0)}
     records = [_perplexity_record(f"{method}{seed}", method, seed, value)
@@ -215,7 +215,7 @@ def test_the_reference_table_of_a_lower_is_better_figure_lists_the_lowest_first(
 
 
 def test_pareto_front_is_direction_aware_by_hand():
-    from ucdbench.charts import pareto_front
+    from ucdbench.reporting.charts import pareto_front
 
     # (stored bytes, accuracy): C is beaten by B (fewer bytes, more accurate), F by A
     points = [(100, 80), (200, 85), (300, 84), (50, 70), (150, 79)]
@@ -246,7 +246,7 @@ def _section_record(key: str, method: str, seed: int, top1: float, *, size_perce
 
 
 def test_a_chart_holds_only_the_rows_of_its_section_and_kind():
-    from ucdbench.leaderboard import task_boards
+    from ucdbench.reporting.leaderboard import task_boards
 
     records = []
     for seed in (0, 1):
@@ -279,7 +279,7 @@ def test_a_chart_holds_only_the_rows_of_its_section_and_kind():
 
 
 def test_generating_rows_get_accuracy_against_throughput_and_no_other_row_does():
-    from ucdbench.leaderboard import task_boards
+    from ucdbench.reporting.leaderboard import task_boards
 
     records = []
     for seed in (0, 1):
@@ -326,7 +326,7 @@ def test_reference_rows_are_the_methods_that_declare_themselves_references_whate
 
 
 def test_charts_are_the_axes_the_records_declare_not_figures_the_harness_knows():
-    from ucdbench.leaderboard import task_boards
+    from ucdbench.reporting.leaderboard import task_boards
 
     axis = ChartAxis("energy", "joules per sample", "{y} against {x}", log_scale=True)
     records = []
@@ -353,7 +353,7 @@ def test_sections_and_rows_are_the_settings_that_ran_not_those_typed(tmp_path):
     """``label_noise=0.0`` typed and left at its default are one section; a method setting typed
     at its default is one row with the run that left it; headings and labels name only what
     differs, and the page spells out every resolved task setting once per section."""
-    from ucdbench.leaderboard import task_boards
+    from ucdbench.reporting.leaderboard import task_boards
 
     def run(key, seed, task_overrides, method_overrides, noise, lr, top1):
         record = _record(key, "cmsf-sup", seed, top1, 10)
@@ -390,7 +390,7 @@ def test_headers_carry_units_and_rows_their_code_and_an_interval_figure_gets_no_
 
 
 def test_an_attack_row_names_its_clean_control_instead_of_repeating_it(tmp_path):
-    from ucdbench.leaderboard import task_boards
+    from ucdbench.reporting.leaderboard import task_boards
 
     target = _record("t", "ats", 0, 90.0, 10)
     target["method"]["config"] = {"stages": [3, 4, 5], "epochs": 5}
@@ -412,13 +412,13 @@ def test_an_attack_row_names_its_clean_control_instead_of_repeating_it(tmp_path)
 @pytest.mark.parametrize(("p", "text"), [(0.0497, "p = 0.0497"), (0.0503, "p = 0.0503"), (0.012, "p = 0.012"),
                                           (0.0004, "p < 0.001"), (0.04999, "p = 0.04999")])
 def test_p_values_print_on_the_side_of_the_threshold_they_fall(p, text):
-    from ucdbench.formatting import format_p
+    from ucdbench.core.formatting import format_p
 
     assert format_p(p) == text
 
 
 def test_a_difference_says_which_way_is_better():
-    from ucdbench.formatting import signed_difference
+    from ucdbench.core.formatting import signed_difference
 
     assert signed_difference(2.5, 2.5) == "+2.5 (better)" and signed_difference(2.5, -2.5) == "+2.5 (worse)"
     assert signed_difference(-1.0, -1.0, "n = 3") == "−1 (worse, n = 3)" and signed_difference(-1.0, None) == "−1"

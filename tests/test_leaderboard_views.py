@@ -9,11 +9,12 @@ import pytest
 
 from conftest import run_cli
 from test_leaderboard import _record
-from ucdbench.experiments import RowSelector, claims_markdown, judge_claims, load_experiment
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.leaderboard import write_leaderboards
-from ucdbench.formatting import format_p
-from ucdbench.views import View, view_table
+from ucdbench.experiments import load_experiment
+from ucdbench.reporting.claims import RowSelector, claims_markdown, judge_claims
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.reporting.leaderboard import write_leaderboards
+from ucdbench.core.formatting import format_p
+from ucdbench.reporting.views import View, view_table
 
 EXPERIMENT = """
 [experiment]
@@ -146,7 +147,7 @@ def test_a_page_leads_with_its_views_and_collapses_every_other_table(tmp_path):
 
 
 def test_the_sites_task_page_leads_with_the_views_too(tmp_path):
-    from ucdbench.site import build_site
+    from ucdbench.reporting.site import build_site
 
     pages = build_site(RECORDS, tmp_path / "site", views=[_view(where={"task.model": "vit"})])
     task = next(p for p in pages if p.name == "digits.html").read_text()

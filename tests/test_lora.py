@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ucdbench.artifacts import read_artifact, write_artifact
-from ucdbench.interfaces import FitContext, UcdbenchError
-from ucdbench.rebuild import rebuild_model
-from ucdbench.runner import merge_config
-from ucdbench.state import persistent_buffers
+from ucdbench.running.artifacts import read_artifact, write_artifact
+from ucdbench.contracts.interfaces import FitContext, UcdbenchError
+from ucdbench.running.rebuild import rebuild_model
+from ucdbench.running.runner import merge_config
+from ucdbench.contracts.state import persistent_buffers
 from ucdbench_plugins.tasks.images.datasets import Digits
 from ucdbench_plugins.methods.lora.method import LoRA
 from ucdbench_plugins.shared.peft_adapter import auto_targets

@@ -11,7 +11,7 @@ from pathlib import Path
 
 PHASE = """
 import sys, time
-from ucdbench.machine_lock import timed_phase, work_phase
+from ucdbench.running.machine_lock import timed_phase, work_phase
 log, kind, hold = sys.argv[1], sys.argv[2], float(sys.argv[3])
 with open(log, "a") as f:
     print(f"{kind} asks {time.time():.6f}", file=f, flush=True)

@@ -11,7 +11,7 @@ import pytest
 
 from test_leaderboard import _record
 from ucdbench.cli import main
-from ucdbench.store import SCHEMA_VERSION, RunStore
+from ucdbench.running.store import SCHEMA_VERSION, RunStore
 
 
 @pytest.fixture

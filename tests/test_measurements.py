@@ -12,9 +12,9 @@ import torch
 
 from conftest import THIRD_PARTY, run_cli
 from ucdbench.api import read_artifact
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, execute, resolve, update_measurements
-from ucdbench.store import RunStore
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, execute, resolve, update_measurements
+from ucdbench.running.store import RunStore
 
 EXTRA = THIRD_PARTY / "evaluations"
 SMOKE_FT = RunSpec("full-ft", "digits", "smoke", 0, "cpu", {}, threads=1)

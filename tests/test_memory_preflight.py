@@ -13,9 +13,9 @@ import torch
 
 from tensor_probe import LargestOutput
 from ucdbench.api import MemoryNeed
-from ucdbench.memory import memory_refusal
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, resolve
+from ucdbench.running.memory import memory_refusal
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, resolve
 from ucdbench_plugins.hardware.cpu import CPU
 from ucdbench_plugins.shared.reparam.seeded import SeededBasis
 from ucdbench_plugins.shared.representation import knn_predict, search_block_bytes

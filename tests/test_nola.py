@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.runner import merge_config
-from ucdbench.store import RunStore
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.running.runner import merge_config
+from ucdbench.running.store import RunStore
 from ucdbench_plugins.methods.nola.method import NOLA, NOLACode
 from ucdbench_plugins.shared.reparam.layouts import LayerLowRankLayout, LowRankLayout, adapter_slots, layout_from_spec
 from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
@@ -102,9 +102,9 @@ def test_form_and_auto_settings_follow_the_official_scripts():
 
 
 def test_vit_adapter_runs_nola_mlp_on_fc1_and_fc2_and_rebuilds(tmp_path):
-    from ucdbench.artifacts import read_artifact
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.running.artifacts import read_artifact
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
 
     run = resolve(load_registry(), RunSpec("nola", "digits", "smoke", 0, "cpu", {"epochs": 1}))
     record = execute(run, "cpu", RunStore(tmp_path))
@@ -170,9 +170,9 @@ def test_the_classifier_has_its_own_bases_and_its_code_rebuilds_bitwise():
 
 
 def test_scratch_run_stores_coefficients_and_batchnorm_only_and_rebuilds_bitwise(tmp_path):
-    from ucdbench.artifacts import read_artifact
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.running.artifacts import read_artifact
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
 
     overrides = {"mode": "scratch", "epochs": 1, "head_bases": 8, "task.model": "cnn", "task.classes": "0-9",
                  "task.pretrain_classes": "none", "task.width": 8}

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ucdbench.runner import merge_config
+from ucdbench.running.runner import merge_config
 from ucdbench_plugins.methods.mcnc.method import MCNC
 from ucdbench_plugins.methods.nola.method import NOLA
 from ucdbench_plugins.methods.nola.method import PAPER_STORED_NUMBERS as NOLA_PAPER_NUMBERS
@@ -138,7 +138,7 @@ def test_mcnc_declares_no_figure_without_a_readable_source():
 def test_every_figures_setting_names_settings_that_exist_with_values_they_allow():
     """A figure's ``where`` is how its setting (its budget included) is matched: a misspelt
     setting or a value no run can have would keep the figure beside no row at all."""
-    from ucdbench.plugins import load_registry
+    from ucdbench.discovery.registry import load_registry
 
     registry = load_registry()
     wrong = []

@@ -7,8 +7,8 @@ import types
 import pytest
 
 from ucdbench import hookimpl
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.plugins import load_registry
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.discovery.registry import load_registry
 
 
 def _plugin(**hooks) -> types.SimpleNamespace:
@@ -27,8 +27,8 @@ def test_every_builtin_loads_under_its_name_with_defaults_for_every_preset():
     """Each built-in entry point registers without error, and each lazy target imports to the
     right interface under the name it was registered as: a broken built-in fails here, not in
     the first run that needs it."""
-    from ucdbench import interfaces
-    from ucdbench.plugins import KINDS
+    from ucdbench.contracts import interfaces
+    from ucdbench.discovery.registry import KINDS
 
     registry = load_registry()
     assert registry.broken == []
@@ -47,7 +47,7 @@ def test_every_builtin_loads_under_its_name_with_defaults_for_every_preset():
 
 def test_lazy_target_loads_on_use():
     registry = load_registry()
-    from ucdbench.interfaces import Method
+    from ucdbench.contracts.interfaces import Method
 
     assert issubclass(registry.load("method", "full-ft"), Method)
 

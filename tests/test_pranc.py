@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.store import RunStore
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.running.store import RunStore
 from ucdbench_plugins.methods.pranc.method import PRANCCode, fan_in_bounds
 from ucdbench_plugins.shared.reparam.layouts import CombinationLayout, LowRankLayout, adapter_slots
 from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
@@ -94,9 +94,9 @@ def test_adapter_basis_0_is_the_lora_start_so_training_starts_at_the_pretrained_
 
 
 def test_batchnorm_is_trained_dense_stored_and_rebuilt(tmp_path):
-    from ucdbench.artifacts import read_artifact
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.running.artifacts import read_artifact
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
 
     overrides = {"task.model": "cnn", "task.classes": "0-9", "task.pretrain_classes": "none", "task.width": 8,
                  "bases": 20, "epochs": 1}

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from ucdbench.interfaces import FitContext, UcdbenchError
-from ucdbench.runner import merge_config
-from ucdbench.state import persistent_buffers
-from ucdbench.store import RunStore
+from ucdbench.contracts.interfaces import FitContext, UcdbenchError
+from ucdbench.running.runner import merge_config
+from ucdbench.contracts.state import persistent_buffers
+from ucdbench.running.store import RunStore
 from ucdbench_plugins.methods.mcnc.method import MCNC, MCNCCode, SineGenerator
 from ucdbench_plugins.methods.nola.method import NOLA, NOLACode
 from ucdbench_plugins.methods.pranc.method import PRANC
@@ -171,9 +171,9 @@ MNIST_SCRATCH = {"task.model": "mlp", "task.classes": "0-9", "task.pretrain_clas
 ])
 def test_artifact_holds_coefficients_head_and_buffers_and_rebuilds_the_complete_state(tmp_path, method, task,
                                                                                       overrides, expected):
-    from ucdbench.artifacts import read_artifact
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.running.artifacts import read_artifact
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
 
     run = resolve(load_registry(), RunSpec(method, task, "smoke", 0, "cpu", overrides))
     record = execute(run, "cpu", RunStore(tmp_path))
@@ -208,7 +208,7 @@ CNN_SCRATCH = ("--set", "task.model=cnn", "--set", "task.classes=0-9", "--set", 
                "--set", "mode=scratch")
 REBUILD_AND_SCORE = """
 import json, sys, torch
-from ucdbench.rebuild import rebuild_run
+from ucdbench.running.rebuild import rebuild_run
 scores = {}
 for path in sys.argv[1:]:
     record = json.load(open(path))
@@ -254,7 +254,7 @@ def test_a_model_rebuilt_from_its_file_in_a_fresh_process_scores_the_same_to_the
 
 @pytest.mark.ucdbench_e2e
 def test_stored_buffers_are_counted_as_dense_scalars(cnn_runs):
-    from ucdbench.artifacts import read_artifact
+    from ucdbench.running.artifacts import read_artifact
     from ucdbench_plugins.tasks.images.datasets import MNIST
 
     _, records = cnn_runs
@@ -304,9 +304,9 @@ def test_each_method_learns_mnist_from_scratch_at_a_fraction_of_a_percent(method
 
 
 def test_vera_stores_scaling_vectors_and_rebuilds_peft_merge(tmp_path):
-    from ucdbench.artifacts import read_artifact
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
+    from ucdbench.running.artifacts import read_artifact
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
 
     run = resolve(load_registry(), RunSpec("vera", "pydocs", "smoke", 0, "cpu", {"rank": 8, "epochs": 0.5}))
     record = execute(run, "cpu", RunStore(tmp_path))
@@ -323,10 +323,10 @@ def test_reconstruction_fails_without_a_buffer_and_never_reads_the_trained_model
     """The check can fail: an artifact that lacks one BatchNorm buffer rebuilds the architecture's
     fresh one, which is not what was scored. And the rebuild comes from the file and the task
     alone: wiping the trained model changes nothing it returns."""
-    from ucdbench.artifacts import read_artifact, write_artifact
+    from ucdbench.running.artifacts import read_artifact, write_artifact
     from ucdbench_plugins.evaluations.reconstruction import Reconstruction
     from ucdbench_plugins.hardware.cpu import CPU
-    from ucdbench.interfaces import Artifact, EvaluationContext
+    from ucdbench.contracts.interfaces import Artifact, EvaluationContext
     from ucdbench_plugins.tasks.images.datasets import MNIST
     from ucdbench_plugins.methods.mcnc.method import MCNC
 

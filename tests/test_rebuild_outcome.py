@@ -5,7 +5,7 @@ and quality figures, to the last digit, as the outcome ``fit`` returned, and the
 Each case fits one smoke run through the runner into a results folder shared by the module (so
 referenced runs, a teacher or another modality's encoder, run once), then measures every
 evaluation of the run again as the harness measures a recorded run later
-(:func:`ucdbench.runner.remeasure`: the task from the record's configuration, the outcome rebuilt
+(:func:`ucdbench.running.runner.remeasure`: the task from the record's configuration, the outcome rebuilt
 from the artifact file, never fitted again), into a copy of the record and another folder.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from ucdbench.interfaces import FigureKind
-from ucdbench.measuring import MEASURED_ON_ARTIFACT
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, execute, remeasure, resolve
-from ucdbench.store import RunStore
+from ucdbench.contracts.interfaces import FigureKind
+from ucdbench.running.measuring import MEASURED_ON_ARTIFACT
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, execute, remeasure, resolve
+from ucdbench.running.store import RunStore
 
 CNN = {"task.model": "cnn", "task.classes": "0-9", "task.pretrain_classes": "none", "task.width": 8}
 """A small CNN from scratch on all ten digits: the representation methods' quick setting (as

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ucdbench.executors import run_all
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, resolve
-from ucdbench.store import RunStore
+from ucdbench.running.executors import run_all
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, resolve
+from ucdbench.running.store import RunStore
 
 CNN = {"task.model": "cnn", "task.classes": "0-9", "task.pretrain_classes": "none", "task.width": 8}
 STUDENT = RunSpec("simreg", "digits", "smoke", 0, "cpu", {**CNN, "teacher": "byol"})
@@ -22,7 +22,7 @@ def _teacher_module() -> str:
 def test_the_teacher_module_is_outside_the_students_own_code():
     """What the tests below rely on: editing the teacher's module can reach the student's key
     only through its reference, not through the student's own code fingerprint."""
-    from ucdbench.fingerprint import module_closure
+    from ucdbench.running.fingerprint import module_closure
 
     student_module = load_registry().get("method", "simreg").target.partition(":")[0]
     assert _teacher_module() not in module_closure(student_module)

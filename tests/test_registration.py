@@ -8,9 +8,9 @@ import types
 import pytest
 
 from ucdbench import hookimpl
-from ucdbench.interfaces import Evaluation, Method, Task, UcdbenchError
-from ucdbench.plugins import load_registry
-from ucdbench.settings import Setting
+from ucdbench.contracts.interfaces import Evaluation, Method, Task, UcdbenchError
+from ucdbench.discovery.registry import load_registry
+from ucdbench.contracts.settings import Setting
 
 
 def _plugin(**hooks) -> types.SimpleNamespace:
@@ -212,7 +212,7 @@ def test_a_lazy_target_the_harness_cannot_use_fails_to_load_naming_plugin_proble
     message = str(error.value)
     assert f"method {name!r} of plugin 'lazy'" in message and expected in message
     assert "disable the plugin: UCDBENCH_DISABLE_PLUGINS=lazy" in message
-    assert "ucdbench.interfaces" not in message
+    assert "ucdbench.contracts.interfaces" not in message
 
 
 def test_warnings_name_each_broken_plugin_and_each_lost_name_on_one_line_with_the_fix():

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ucdbench.leaderboard import _figures_elsewhere
-from ucdbench.plugins import load_registry
+from ucdbench.reporting.leaderboard import _figures_elsewhere
+from ucdbench.discovery.registry import load_registry
 
 REPORTED = (Path(__file__).resolve().parents[1] / "docs" / "REPORTED.md").read_text()
 

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tensor_probe import LargestOutput
-from ucdbench.state import HeadInput, encoder_of
+from ucdbench.contracts.representation import HeadInput
+from ucdbench.contracts.state import encoder_of
 from ucdbench_plugins.shared import representation
 from ucdbench_plugins.shared.representation import (
     VOTES, ProbeRecipe, fit_linear_probe, knn_predict, knn_top1, nearest_neighbours, probe_top1,

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from ucdbench.executors import run_all
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, resolve
-from ucdbench.settings import RunReference, parse_reference
-from ucdbench.store import RunStore
+from ucdbench.running.executors import run_all
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, resolve
+from ucdbench.contracts.settings import RunReference, parse_reference
+from ucdbench.running.store import RunStore
 
 CNN = {"task.model": "cnn", "task.classes": "0-9", "task.pretrain_classes": "none", "task.width": 8}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ucdbench.interfaces import Configurable, PerPreset, Setting, UcdbenchError
-from ucdbench.settings import PerTask
-from ucdbench.plugins import load_registry
-from ucdbench.runner import RunSpec, expand_specs, merge_config, parse_assignments, resolve
+from ucdbench.contracts.interfaces import Configurable, PerPreset, Setting, UcdbenchError
+from ucdbench.contracts.settings import PerTask
+from ucdbench.discovery.registry import load_registry
+from ucdbench.running.runner import RunSpec, expand_specs, merge_config, parse_assignments, resolve
 
 
 def test_values_parse_as_json_else_string():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ucdbench.settings import PerPreset, PerTask, Setting, task_defaults
+from ucdbench.contracts.settings import PerPreset, PerTask, Setting, task_defaults
 
 
 def test_types_are_inferred_from_the_defaults():

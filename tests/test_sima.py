@@ -68,7 +68,7 @@ def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path, monkeypatch):
     """The sweep's rows: SimA's FLOPs grow linearly in N past d_h, softmax's quadratically; the
     table and plot are written, naming the commit and giving each time as mean ± CI over the
     repeats (times are printed by the benchmark command, not asserted)."""
-    from ucdbench.environment import git_commit
+    from ucdbench.running.environment import git_commit
 
     monkeypatch.setenv("UCDBENCH_LOCK_DIR", str(tmp_path / "locks"))  # this test's own machine lock
     from ucdbench_plugins.methods.sima.latency_sweep import main, sweep
@@ -95,8 +95,8 @@ def test_sima_method_trains_a_digits_classifier(tmp_path):
     20% of chance on five classes), the artifact rebuilds the scored weights, and the file and
     the task alone rebuild the scored model — SimA with the head count it was trained with,
     which the task's ViT (2 heads at smoke) does not say — scoring exactly as it did."""
-    from ucdbench.artifacts import read_artifact, write_artifact
-    from ucdbench.interfaces import FitContext
+    from ucdbench.running.artifacts import read_artifact, write_artifact
+    from ucdbench.contracts.interfaces import FitContext
     from ucdbench_plugins.tasks.images.datasets import Digits
     from ucdbench_plugins.methods.sima.method import SimA
 
@@ -117,7 +117,7 @@ def test_sima_method_trains_a_digits_classifier(tmp_path):
 
 
 def test_sima_settings_say_what_is_valid():
-    from ucdbench.interfaces import UcdbenchError
+    from ucdbench.contracts.interfaces import UcdbenchError
     from ucdbench_plugins.methods.sima.method import SimA, SoftmaxViT
 
     heads = SimA.settings["heads"]
@@ -137,7 +137,7 @@ def vit_of_width_32():
 
 def test_latency_sweep_reports_energy_where_the_hardware_meters_it():
     from ucdbench_plugins.hardware.cpu import CPU
-    from ucdbench.interfaces import EnergyMeter
+    from ucdbench.contracts.interfaces import EnergyMeter
     from ucdbench_plugins.methods.sima.latency_sweep import markdown, sweep
 
     class CountingMeter(EnergyMeter):

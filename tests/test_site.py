@@ -10,10 +10,10 @@ import pytest
 from conftest import run_cli
 from test_leaderboard import _section_record
 
-from ucdbench.experiments import Claim, RowSelector
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.site import append_history, build_site, read_history
-from ucdbench.store import SCHEMA_VERSION
+from ucdbench.reporting.claims import Claim, RowSelector
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.reporting.site import append_history, build_site, read_history
+from ucdbench.running.store import SCHEMA_VERSION
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5e8b3a90000000049454e44ae426082")

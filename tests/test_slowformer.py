@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from conftest import run_cli
-from ucdbench.interfaces import FitContext, UcdbenchError
+from ucdbench.contracts.interfaces import FitContext, UcdbenchError
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, distribution_prior, halting_distribution, prior_kl
 from ucdbench_plugins.methods.slowformer.losses import AVIT_PONDER_WEIGHT, AVIT_PRIOR_WEIGHT, compute_loss
-from ucdbench.artifacts import read_artifact, write_artifact
-from ucdbench.interfaces import Artifact, ArtifactKind
-from ucdbench.runner import merge_config
+from ucdbench.running.artifacts import read_artifact, write_artifact
+from ucdbench.contracts.interfaces import Artifact, ArtifactKind
+from ucdbench.running.runner import merge_config
 from ucdbench_plugins.methods.slowformer.method import (SlowFormer, attack, attacked_model, load_target, new_patch,
                                                         target_config)
 from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
@@ -155,7 +155,7 @@ def test_slowformer_with_adversarial_training_builds_a_measurable_outcome(tmp_pa
     from ucdbench_plugins.evaluations.flops_under_attack import FlopsUnderAttack
     from ucdbench_plugins.evaluations.reconstruction import compare_states
     from ucdbench_plugins.hardware.cpu import CPU
-    from ucdbench.interfaces import EvaluationContext
+    from ucdbench.contracts.interfaces import EvaluationContext
     from ucdbench_plugins.tasks.images.datasets import Digits
 
     task = Digits("smoke", 0, Digits.defaults("smoke"))
@@ -195,8 +195,8 @@ def test_an_attack_without_a_defence_is_an_input_transform_whose_clean_control_i
     """The patch alone is the artifact (kept through its file): compression and the model's own
     figures are not measured on it, accuracy reports only the attacked figures, and the clean
     control names the target's row by its method and settings."""
-    from ucdbench.measuring import kind_reason
-    from ucdbench.interfaces import EvaluationContext
+    from ucdbench.running.measuring import kind_reason
+    from ucdbench.contracts.interfaces import EvaluationContext
     from ucdbench_plugins.evaluations.accuracy import Accuracy
     from ucdbench_plugins.evaluations.compression import Compression
     from ucdbench_plugins.evaluations.knn import KNN

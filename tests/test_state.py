@@ -1,4 +1,4 @@
-"""The complete state of a model (ucdbench.state): what is a buffer, tied names, a seed's init."""
+"""The complete state of a model (ucdbench.contracts.state): what is a buffer, tied names, a seed's init."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ucdbench.state import initial_model, model_with_state, persistent_buffers, state_with
+from ucdbench.contracts.state import initial_model, model_with_state, persistent_buffers, state_with
 from ucdbench_plugins.tasks.images.datasets import Digits
 
 

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from ucdbench.stats import MeanCI, TimingTest, mean_ci, paired_comparison, slowdown_test
+from ucdbench.core.stats import MeanCI, TimingTest, mean_ci, paired_comparison, slowdown_test
 
 T_975_DF2 = 4.302652729749464  # t_{0.975, 2}, from a table
 T_975_DF1 = 12.706204736174696  # t_{0.975, 1}
@@ -88,7 +88,7 @@ def test_few_samples_fall_back_to_median_intervals_then_to_untestable():
 
 
 def test_the_interval_fallback_flags_only_intervals_apart():
-    from ucdbench.stats import median_interval
+    from ucdbench.core.stats import median_interval
 
     base = [10.0 + i / 10 for i in range(8)]
     assert median_interval(base) == pytest.approx((10.0, 10.7))  # n = 8: the extremes (coverage 0.992)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ucdbench.cache import atomic_write_bytes, cached_tensors
-from ucdbench.interfaces import UcdbenchError
-from ucdbench.store import SCHEMA_VERSION, RunStore
+from ucdbench.running.cache import atomic_write_bytes, cached_tensors
+from ucdbench.contracts.interfaces import UcdbenchError
+from ucdbench.running.store import SCHEMA_VERSION, RunStore
 
 
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import run_cli
 from ucdbench.api import LabelledBatch, ViewBatch
-from ucdbench.interfaces import UcdbenchError
+from ucdbench.contracts.interfaces import UcdbenchError
 from ucdbench_plugins.tasks.imagenet.task import ImageNet
 
 CPU = torch.device("cpu")

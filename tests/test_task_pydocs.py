@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from ucdbench.interfaces import UcdbenchError
+from ucdbench.contracts.interfaces import UcdbenchError
 from ucdbench_plugins.tasks.pydocs.data import (
     END_OF_TEXT, VOCAB_SIZE, blocks, encode, hold_out, hub_documents, pydoc_topics, split_topics,
 )
@@ -299,7 +299,7 @@ def test_bytes_per_token_are_exact_and_sum_to_each_document(hub_task):
 
 @pytest.mark.parametrize("method", ["nola", "lora"])
 def test_adapter_methods_fit_a_hub_base(hub_task, method):
-    from ucdbench.interfaces import FitContext
+    from ucdbench.contracts.interfaces import FitContext
     from ucdbench_plugins.methods.lora.method import LoRA
     from ucdbench_plugins.methods.nola.method import NOLA
 
@@ -355,9 +355,9 @@ def test_uncached_hub_base_offline_fails_with_the_reason_without_reaching_the_ne
 
 
 def test_a_run_through_the_harness_on_a_hub_base_records_every_evaluation(hub_folder, tmp_path):
-    from ucdbench.plugins import load_registry
-    from ucdbench.runner import RunSpec, execute, resolve
-    from ucdbench.store import RunStore
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.running.runner import RunSpec, execute, resolve
+    from ucdbench.running.store import RunStore
 
     overrides = {"task.base": str(hub_folder[0]), "epochs": 0.2, "k": 8, "l": 8}
     run = resolve(load_registry(), RunSpec("nola", "pydocs", "smoke", 0, "cpu", overrides))

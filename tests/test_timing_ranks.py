@@ -7,8 +7,8 @@ from dataclasses import asdict
 import pytest
 
 from ucdbench.api import FigureKind, Metric
-from ucdbench.leaderboard import task_boards, write_leaderboards
-from ucdbench.stats import tied_ranks, welch_p_value
+from ucdbench.reporting.leaderboard import task_boards, write_leaderboards
+from ucdbench.core.stats import tied_ranks, welch_p_value
 
 LATENCY = [asdict(Metric("p50_ms", False, "ms", kind=FigureKind.TIMING)),
            asdict(Metric("samples_per_s", True, "samples/s", kind=FigureKind.TIMING))]

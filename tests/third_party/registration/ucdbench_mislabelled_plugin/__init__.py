@@ -1,9 +1,9 @@
 """A plugin registering classes directly (not as "module:attribute" strings), so ucdbench
 checks them at list time: one whose ``name`` is not the name it is registered under, and
-one that is not a Task at all. Light: ``ucdbench.interfaces`` imports no torch."""
+one that is not a Task at all. Light: ``ucdbench.contracts.interfaces`` imports no torch."""
 
 from ucdbench import hookimpl
-from ucdbench.interfaces import Method
+from ucdbench.contracts.interfaces import Method
 
 
 class Renamed(Method):

@@ -1,0 +1,59 @@
+"""The one training loop methods share when they train on the task's own loss.
+
+Methods stay free to write their own loop where the paper's objective differs (an attack,
+distillation); this one covers fine-tuning, adapters and reparameterised training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ucdbench.contracts.interfaces import DivergedError, FitContext, Task
+
+
+def train(
+    model: nn.Module,
+    task: Task,
+    ctx: FitContext,
+    *,
+    params: Iterable[nn.Parameter],
+    epochs: float,
+    lr: float,
+    batch_size: int,
+    weight_decay: float = 0.0,
+    extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
+    desc: str = "train",
+) -> dict[str, float]:
+    """AdamW with a cosine schedule over ``epochs`` passes of the task's training batches.
+
+    Raises :class:`DivergedError` as soon as the loss is not finite, so a diverged run is
+    recorded as failed rather than scored. Returns the mean loss of the last 10% of steps.
+    """
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires grad")
+    model.to(ctx.device).train()
+    batches = list(task.train_batches(batch_size, epochs))
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(1, len(batches))))
+    )
+    losses: list[float] = []
+    for step, batch in enumerate(ctx.progress(batches, desc=desc, total=len(batches))):
+        loss = task.loss(model, batch, ctx.device)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"loss became {loss.item()} at step {step} of {len(batches)} (lr={lr})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    tail = losses[-max(1, len(losses) // 10):]
+    model.eval()
+    return {"train_loss": sum(tail) / len(tail), "train_steps": float(len(losses))}
