@@ -38,7 +38,7 @@ from ucdbench.core.formatting import format_p, signed_difference
 from ucdbench.contracts.interfaces import FigureKind
 from ucdbench.reporting.records import method_settings
 from ucdbench.reporting.tables import (
-    Column, Row, Table, best_first, cell, code_cell, column_of, figures_of, header, identity, paper_cell,
+    Column, Row, Table, best_first, cell, code_cell, column_of, figures_of, figure_header, identity, paper_cell,
     records_frame, reported_figures, row_label, runs_of,
 )
 from ucdbench.core.stats import CONFIDENCE, SIGNIFICANCE, paired_comparison, tied_ranks
@@ -95,7 +95,7 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
     header = [Column("rank")] if note else []
     header += [Column("method"), Column("seeds")]
     for figure in figures:
-        header.append(Column(header(figure), figure.get("higher_is_better")))
+        header.append(Column(figure_header(figure), figure.get("higher_is_better")))
         paper = f"{figure['name']} (paper)"
         if any(paper in cells for _, cells, _ in rows):
             header.append(Column(paper, figure.get("higher_is_better")))
@@ -315,7 +315,7 @@ class TaskBoard:
     @property
     def primary_header(self) -> str:
         """The primary metric as table headers name figures: ``top1 (%) ↑``."""
-        return header({"name": self.primary, "unit": self.units.get(self.primary or ""),
+        return figure_header({"name": self.primary, "unit": self.units.get(self.primary or ""),
                         "higher_is_better": self.higher_is_better.get(self.primary or "")})
 
     @property

@@ -150,7 +150,7 @@ def figures_of(records: list[dict[str, Any]], evaluation: str) -> list[dict[str,
     return list(declared.values())
 
 
-def header(figure: dict[str, Any]) -> str:
+def figure_header(figure: dict[str, Any]) -> str:
     """The figure's name, its unit and which way is better: ``top1 (%) ↑``; a figure that is
     another's interval says so (``ci95 (% of top1's 95% interval)``)."""
     arrow = {True: " ↑", False: " ↓"}.get(figure.get("higher_is_better"), "")
