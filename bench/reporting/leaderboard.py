@@ -162,13 +162,13 @@ def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pr
     if column is None:
         return None
     rows: dict[tuple[str, str, str], dict[int, float]] = {}
-    runs_of: dict[tuple[str, str, str], tuple[dict[str, Any], ...]] = {}
+    row_runs: dict[tuple[str, str, str], tuple[dict[str, Any], ...]] = {}
     for (method, settings, hardware), runs in group.groupby(["method", "settings", "hardware"], sort=False):
         values = runs.dropna(subset=[column])
         if not values.empty:
             rows[method, settings, hardware] = dict(zip(values.seed.astype(int), values[column]))
-            runs_of[method, settings, hardware] = runs_of(values, records)
-    references = sorted({(m, s) for (m, s, _), runs in runs_of.items() if is_reference(runs[0])})
+            row_runs[method, settings, hardware] = runs_of(values, records)
+    references = sorted({(m, s) for (m, s, _), runs in row_runs.items() if is_reference(runs[0])})
     if not references:
         return None
     ordered = sorted(rows, key=lambda row: statistics.fmean(rows[row].values()),
@@ -187,7 +187,7 @@ def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pr
             else:
                 cells.append(_difference_cell(rows[method, settings, hardware], reference, higher_is_better))
         cells.append((hardware, None))
-        table.append(Row(tuple(cells), runs_of[method, settings, hardware]))
+        table.append(Row(tuple(cells), row_runs[method, settings, hardware]))
     columns = (Column("method"), *(Column(h, higher_is_better) for h in headers), Column("hardware"))
     return Table(columns, tuple(table))
 
