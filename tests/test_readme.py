@@ -78,7 +78,7 @@ def _as_arguments(tokens: list[str]) -> list[str]:
             token = token.rstrip("]")
         if token in ("...", "…", ""):
             continue
-        if re.fullmatch(r"-[-\w]*|[\w.:/-]+(\|[\w.:/-]+)+", token) and "|" in token:
+        if re.fullmatch(r"[\w.:/-]+(\|[\w.:/-]+)+", token):  # a choice: local|ray|slurm
             token = token.split("|")[0]
         arguments.append(PLACEHOLDER_VALUES.get(token, token))
     return arguments
