@@ -220,3 +220,13 @@ def test_a_docs_page_opens_with_a_summary_and_links_back_to_the_readme(page):
     assert summary.strip() and not summary.lstrip().startswith(("#", "|", "```", "- ", "[README]")), (
         f"{page.name}: the paragraph after the title must summarise the page")
     assert "](../README.md" in page.read_text(), f"{page.name} does not link back to the README"
+
+
+def test_every_relative_link_of_the_pages_resolves():
+    broken = []
+    for page in PAGES:
+        prose = re.sub(r"`[^`\n]*`", "", FENCE.sub("", page.read_text()))
+        for link in re.finditer(r"\]\((?!https?:)([^)#\s]+)[^)]*\)", prose):
+            if not (page.parent / link[1]).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {link[1]}")
+    assert not broken, "links to nothing (a page moved?):\n" + "\n".join(broken)
