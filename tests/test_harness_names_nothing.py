@@ -22,7 +22,7 @@ ALLOWED = {
                               "(torch.cuda.set_device), whichever hardware plugin listed it",
     ("environment.py", "cuda"): "the record's key for the CUDA version torch was built for (torch.version.cuda)",
     ("flops.py", "flops"): "the documented result key of ucdbench.api.count_flops, not the evaluation",
-    ("cli.py", "base"): "the argparse destination of `ucdbench compare`'s BASE results folder",
+    ("cli/reports.py", "base"): "the argparse destination of `ucdbench compare`'s BASE results folder",
 }
 """(file under bench/, literal) → why the word there is not naming a plugin or a figure."""
 
