@@ -155,3 +155,30 @@ def test_every_layer_says_what_it_holds_and_may_import():
         doc = ast.get_docstring(ast.parse((HARNESS / folder / "__init__.py").read_text()))
         assert doc and len(doc) > 80, f"bench/{folder}/__init__.py needs a docstring: what the layer holds, what it imports"
 
+
+LONGEST_FUNCTION = 60
+"""Lines, from ``def`` to the last line, docstring included: a longer function does several things;
+split it into helpers named for each."""
+
+
+def _long_functions(source: str, where: str) -> list[str]:
+    tree = ast.parse(source)
+    return [f"{where}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION]
+
+
+def test_the_length_check_counts_a_function_from_def_to_its_last_line():
+    statements = [f"x{i} = {i}" for i in range(LONGEST_FUNCTION - 1)]
+    fits = "def fits():\n" + "".join(f"    {statement}\n" for statement in statements)
+    too_long = "class C:\n    def method(self):\n" + "".join(f"        {statement}\n"
+                                                          for statement in [*statements, "return 1"])
+    assert _long_functions(fits, "f.py") == []
+    assert _long_functions(too_long, "f.py") == [f"f.py:2 method ({LONGEST_FUNCTION + 1} lines)"]
+
+
+def test_no_harness_function_is_longer_than_60_lines():
+    found = [line for path in sorted(HARNESS.rglob("*.py"))
+             for line in _long_functions(path.read_text(), f"bench/{path.relative_to(HARNESS)}")]
+    assert not found, (f"functions over {LONGEST_FUNCTION} lines; split each into helpers that do one thing:\n"
+                       + "\n".join(found))
