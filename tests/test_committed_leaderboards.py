@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_cli
 from ucdbench.reporting.audit import RECORDS, rebuild_command
-from ucdbench.experiments import load_experiment
+from ucdbench.cli.experiments import load_experiment
 from ucdbench.reporting.claims import judge_claims
 from ucdbench.running.store import RunStore
 

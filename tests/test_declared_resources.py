@@ -127,10 +127,11 @@ def test_no_declared_default_is_a_usage_error_naming_the_flag(monkeypatch):
 
 
 def test_a_run_without_task_or_hardware_gets_the_declared_defaults():
-    from ucdbench.cli import _parser, _requested
+    from ucdbench.cli import build_parser
+    from ucdbench.cli.run_options import requested_runs
 
     registry = load_registry()
-    specs, _ = _requested(_parser().parse_args(["run", "--method", "base"]))
+    specs, _ = requested_runs(build_parser().parse_args(["run", "--method", "base"]))
     assert {(s.task, s.hardware) for s in specs} == {(declared_default(registry, "task"),
                                                       declared_default(registry, "hardware"))}
     assert registry.load("task", specs[0].task).is_default and registry.load("hardware", specs[0].hardware).is_default

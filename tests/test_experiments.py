@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ucdbench.running.executors import RunState, run_state
-from ucdbench.experiments import load_experiment
+from ucdbench.cli.experiments import load_experiment
 from ucdbench.contracts.interfaces import UcdbenchError
 from ucdbench.running.runner import RunSpec
 
@@ -344,10 +344,11 @@ def test_slurm_is_found_by_its_commands_and_the_local_dry_run_only_by_name(tmp_p
 
 
 def test_executor_flags_reach_the_executor_and_are_checked(tmp_path):
-    from ucdbench.cli import _executor, _parser
+    from ucdbench.cli import build_parser
+    from ucdbench.cli.run_options import executor_for
 
     def executor(*flags: str):
-        return _executor(_parser().parse_args(["run", *flags]), None)
+        return executor_for(build_parser().parse_args(["run", *flags]), None)
 
     ray = executor("--executor", "ray", "--cpus-per-run", "2", "--gpus-per-run", "1", "--ray-address", "auto")
     assert (ray.cpus_per_run, ray.gpus_per_run, ray.address) == (2, 1, "auto")
@@ -361,9 +362,9 @@ def test_executor_flags_reach_the_executor_and_are_checked(tmp_path):
         executor("--cpus-per-run", "2", "--slurm-cluster", "local")
     path = _one_run(tmp_path, "ray")
     path.write_text(path.read_text().replace('kind = "ray"', 'kind = "ray"\ncpus_per_run = 3\ngpus_per_run = 0'))
-    from_file = _executor(_parser().parse_args(["run", "-f", str(path)]), load_experiment(path))
+    from_file = executor_for(build_parser().parse_args(["run", "-f", str(path)]), load_experiment(path))
     assert (from_file.cpus_per_run, from_file.gpus_per_run) == (3, 0)
-    overridden = _executor(_parser().parse_args(["run", "-f", str(path), "--gpus-per-run", "2"]), load_experiment(path))
+    overridden = executor_for(build_parser().parse_args(["run", "-f", str(path), "--gpus-per-run", "2"]), load_experiment(path))
     assert (overridden.cpus_per_run, overridden.gpus_per_run) == (3, 2)  # flags override the file
 
 

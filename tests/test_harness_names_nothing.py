@@ -16,13 +16,13 @@ from ucdbench.discovery.registry import load_registry
 HARNESS = Path(__file__).resolve().parents[1] / "bench"
 
 ALLOWED = {
-    ("artifacts.py", "cpu"): "torch's device type: read_artifact loads tensors onto the CPU unless told otherwise",
-    ("rebuild.py", "cpu"): "torch's device type: a rebuilt run lands on the CPU unless told otherwise",
-    ("executors.py", "cuda"): "torch's device type: a worker handed a torch CUDA device makes it current "
-                              "(torch.cuda.set_device), whichever hardware plugin listed it",
-    ("environment.py", "cuda"): "the record's key for the CUDA version torch was built for (torch.version.cuda)",
-    ("flops.py", "flops"): "the documented result key of ucdbench.api.count_flops, not the evaluation",
-    ("cli.py", "base"): "the argparse destination of `ucdbench compare`'s BASE results folder",
+    ("running/artifacts.py", "cpu"): "torch's device type: read_artifact loads tensors onto the CPU unless told otherwise",
+    ("running/rebuild.py", "cpu"): "torch's device type: a rebuilt run lands on the CPU unless told otherwise",
+    ("running/executors.py", "cuda"): "torch's device type: a worker handed a torch CUDA device makes it current "
+                                      "(torch.cuda.set_device), whichever hardware plugin listed it",
+    ("running/environment.py", "cuda"): "the record's key for the CUDA version torch was built for (torch.version.cuda)",
+    ("running/flops.py", "flops"): "the documented result key of ucdbench.api.count_flops, not the evaluation",
+    ("cli/reports.py", "base"): "the argparse destination of `ucdbench compare`'s BASE results folder",
 }
 """(file under bench/, literal) → why the word there is not naming a plugin or a figure."""
 

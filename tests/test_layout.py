@@ -88,7 +88,8 @@ def test_every_plugin_folder_is_a_package_the_distribution_ships():
 
 HARNESS_LAYERS = ("core", "contracts", "discovery", "running", "api", "reporting", "authoring", "top")
 """Bottom to top. A module of a layer imports modules of its own layer and the layers listed
-below it in :data:`MAY_IMPORT`; ``top`` is the command line and the experiment-file loader."""
+below it in :data:`MAY_IMPORT`; ``top`` is the command line, ``ucdbench.cli`` (the experiment-file
+loader among it), and the package root."""
 MAY_IMPORT = {
     "core": {"core"},
     "contracts": {"core", "contracts"},
@@ -102,10 +103,15 @@ MAY_IMPORT = {
 HARNESS_MODULES = {_module(p, HARNESS, "ucdbench"): p for p in sorted(HARNESS.rglob("*.py"))}
 
 
+LAYER_PACKAGES = {layer: layer for layer in HARNESS_LAYERS if layer not in ("api", "top")} | {"cli": "top"}
+"""The folder under bench/ → the layer its modules belong to."""
+
+
 def _layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) > 2 or (len(parts) == 2 and parts[1] in MAY_IMPORT and parts[1] != "top"):
-        return parts[1]  # ucdbench.<layer>.<module>, or the layer's package itself
+    if len(parts) >= 2 and parts[1] in LAYER_PACKAGES:
+        return LAYER_PACKAGES[parts[1]]  # ucdbench.<folder>.<module>, or the folder's package itself
+    assert len(parts) == 1 or module == "ucdbench.api", f"{module}: bench/ holds no modules outside its layers' folders"
     return "api" if module == "ucdbench.api" else "top"
 
 
@@ -145,8 +151,34 @@ def test_the_harness_has_no_import_circle():
 
 
 def test_every_layer_says_what_it_holds_and_may_import():
-    for layer in HARNESS_LAYERS:
-        if layer in ("api", "top"):
-            continue
-        doc = ast.get_docstring(ast.parse((HARNESS / layer / "__init__.py").read_text()))
-        assert doc and len(doc) > 80, f"bench/{layer}/__init__.py needs a docstring: what the layer holds, what it imports"
+    for folder in LAYER_PACKAGES:
+        doc = ast.get_docstring(ast.parse((HARNESS / folder / "__init__.py").read_text()))
+        assert doc and len(doc) > 80, f"bench/{folder}/__init__.py needs a docstring: what the layer holds, what it imports"
+
+
+LONGEST_FUNCTION = 60
+"""Lines, from ``def`` to the last line, docstring included: a longer function does several things;
+split it into helpers named for each."""
+
+
+def _long_functions(source: str, where: str) -> list[str]:
+    tree = ast.parse(source)
+    return [f"{where}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION]
+
+
+def test_the_length_check_counts_a_function_from_def_to_its_last_line():
+    statements = [f"x{i} = {i}" for i in range(LONGEST_FUNCTION - 1)]
+    fits = "def fits():\n" + "".join(f"    {statement}\n" for statement in statements)
+    too_long = "class C:\n    def method(self):\n" + "".join(f"        {statement}\n"
+                                                          for statement in [*statements, "return 1"])
+    assert _long_functions(fits, "f.py") == []
+    assert _long_functions(too_long, "f.py") == [f"f.py:2 method ({LONGEST_FUNCTION + 1} lines)"]
+
+
+def test_no_harness_function_is_longer_than_60_lines():
+    found = [line for path in sorted(HARNESS.rglob("*.py"))
+             for line in _long_functions(path.read_text(), f"bench/{path.relative_to(HARNESS)}")]
+    assert not found, (f"functions over {LONGEST_FUNCTION} lines; split each into helpers that do one thing:\n"
+                       + "\n".join(found))

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from test_leaderboard import _record
-from ucdbench.experiments import load_experiment
+from ucdbench.cli.experiments import load_experiment
 from ucdbench.reporting.claims import RowSelector, claims_markdown, judge_claims
 from ucdbench.contracts.interfaces import UcdbenchError
 from ucdbench.reporting.leaderboard import write_leaderboards

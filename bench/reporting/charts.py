@@ -134,69 +134,90 @@ def section_charts(group: pd.DataFrame, records: dict[str, dict[str, Any]], prim
     model's, FLOPs below the base model's — never from its method's name. A chart of several
     rows that all have the same x (or the same y) is left out: that axis means nothing for them
     (one row is drawn: against the paper's figure or a chart's diagonal it still says something)."""
-    from ucdbench.reporting.tables import column_of, figures_of, reported_figures, row_label, runs_of
-
-    def declared(some: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
-        """The figure ``column`` names as ``some`` records declare it (name, direction, unit)."""
-        evaluation, _, name = column.partition("/")
-        return next((f for f in figures_of(list(some), evaluation) if f["name"] == name), {"name": name})
-
     rows = list(group.groupby(["method", "settings", "hardware"], sort=True))
     kinds = chart_kinds([records[key] for key in group.key])
+    members = _chart_members(kinds, rows, group, primary)
     several_machines = group.hardware.nunique() > 1
+    some = [records[key] for key in group.key]
+    charts = []
+    for kind in kinds:
+        columns = _axes(kind, group, primary)
+        if columns is None or not members[kind.name]:
+            continue
+        points = [_point(keys, runs, columns, records, several_machines) for keys, runs in rows
+                  if keys in members[kind.name] and _reports(runs, columns)]
+        if not points or (len(points) > 1 and any(len({getattr(p, axis).mean for p in points}) == 1
+                                                  for axis in ("x", "y"))):
+            continue  # rows all at one x (or one y): that axis tells them nothing apart
+        x_figure, y_declared = _declared(some, columns[0]), _declared(some, columns[1])
+        charts.append(Chart(kind, _axis_label(x_figure, kind.x_label), _axis_label(y_declared),
+                            x_figure.get("higher_is_better"), y_declared.get("higher_is_better"), tuple(points),
+                            kind.title.replace("{y}", y_declared["name"]).replace("{x}", kind.x_label)))
+    return charts
 
-    def label(method: str, settings: str, hardware: str) -> str:
-        return row_label(method, settings) + (f" [{hardware}]" if several_machines else "")
 
-    def reports(runs: pd.DataFrame, columns: tuple[str, ...] | None) -> bool:
-        return columns is not None and runs[list(columns)].notna().all(axis=1).any()
+_Row = tuple[tuple[str, str, str], pd.DataFrame]
+"""A section's row: (method, settings, hardware) and its runs."""
 
-    def axes(kind: ChartKind) -> tuple[str, str] | None:
-        """The chart's x and y columns, where the section has them."""
-        y = kind.y or (column_of(group, primary) if primary else None)
-        return (kind.x, y) if kind.x in group and y in group else None
 
-    reporters = {kind.name: {keys for keys, runs in rows if reports(runs, axes(kind))}
-                 for kind in kinds if not kind.saving}
-    exclusive = set().union(*(reporters[kind.name] for kind in kinds if kind.exclusive and not kind.saving))
+def _axes(kind: ChartKind, group: pd.DataFrame, primary: str | None) -> tuple[str, str] | None:
+    """The chart's x and y columns, where the section has them."""
+    from ucdbench.reporting.tables import column_of
+
+    y = kind.y or (column_of(group, primary) if primary else None)
+    return (kind.x, y) if kind.x in group and y in group else None
+
+
+def _reports(runs: pd.DataFrame, columns: tuple[str, ...] | None) -> bool:
+    """Some run of the row has a value in every one of ``columns``."""
+    return columns is not None and runs[list(columns)].notna().all(axis=1).any()
+
+
+def _chart_members(kinds: Sequence[ChartKind], rows: list[_Row], group: pd.DataFrame,
+                   primary: str | None) -> dict[str, set[tuple[str, str, str]]]:
+    """Each chart's rows. A chart without a saving has the rows that report both its axes; a
+    saving chart has the rows whose records save what it declares (below ``kind.below``) and
+    are on no exclusive chart, beside the rows on no exclusive or saving chart at all (what they
+    save against); a saving chart that no row saves on has none."""
+    members = {kind.name: {keys for keys, runs in rows if _reports(runs, _axes(kind, group, primary))}
+               for kind in kinds if not kind.saving}
+    exclusive = set().union(*(members[kind.name] for kind in kinds if kind.exclusive and not kind.saving))
     saves: dict[str, set[tuple[str, str, str]]] = {}
     for kind in kinds:
         if kind.saving and kind.x in group and kind.saving in group:
             saves[kind.name] = {keys for keys, runs in rows if keys not in exclusive
                                 and runs[kind.saving].notna().any() and runs[kind.saving].mean() < kind.below}
     saving_any = set().union(*saves.values())
-    charts = []
     for kind in kinds:
-        columns = axes(kind)
         if kind.saving:
-            if not saves.get(kind.name):
-                continue
-            members = {keys for keys, _ in rows if keys in saves[kind.name] or (keys not in exclusive and keys not in saving_any)}
-        else:
-            members = reporters[kind.name]
-        if columns is None or not members:
-            continue
-        points = []
-        for keys, runs in rows:
-            if keys not in members or not reports(runs, columns):
-                continue
-            runs = runs.dropna(subset=list(columns))
-            x, y = mean_ci(runs[columns[0]].tolist()), mean_ci(runs[columns[1]].tolist())
-            run_records = runs_of(runs, records)
-            x_paper = reported_figures(run_records, *columns[0].split("/", 1))
-            paper = tuple((float(x_paper[0]["value"]) if x_paper else x.mean, float(f["value"]), f["setting"])
-                          for f in reported_figures(run_records, *columns[1].split("/", 1))
-                          if isinstance(f["value"], (int, float)))
-            points.append(Point(keys[0], label(*keys), x, y, paper))
-        if not points or (len(points) > 1 and any(len({getattr(p, axis).mean for p in points}) == 1
-                                                  for axis in ("x", "y"))):
-            continue  # rows all at one x (or one y): that axis tells them nothing apart
-        some = [records[key] for key in group.key]
-        x_figure, y_declared = declared(some, columns[0]), declared(some, columns[1])
-        charts.append(Chart(kind, _axis_label(x_figure, kind.x_label), _axis_label(y_declared),
-                            x_figure.get("higher_is_better"), y_declared.get("higher_is_better"), tuple(points),
-                            kind.title.replace("{y}", y_declared["name"]).replace("{x}", kind.x_label)))
-    return charts
+            members[kind.name] = {keys for keys, _ in rows if keys in saves[kind.name]
+                                  or (keys not in exclusive and keys not in saving_any)} if saves.get(kind.name) else set()
+    return members
+
+
+def _point(keys: tuple[str, str, str], runs: pd.DataFrame, columns: tuple[str, str],
+           records: dict[str, dict[str, Any]], several_machines: bool) -> Point:
+    """A row's point: the means and intervals of its runs that have both columns, and the paper's
+    figures its records report (at the paper's x, else at the row's)."""
+    from ucdbench.reporting.tables import reported_figures, row_label, runs_of
+
+    runs = runs.dropna(subset=list(columns))
+    x, y = mean_ci(runs[columns[0]].tolist()), mean_ci(runs[columns[1]].tolist())
+    run_records = runs_of(runs, records)
+    x_paper = reported_figures(run_records, *columns[0].split("/", 1))
+    paper = tuple((float(x_paper[0]["value"]) if x_paper else x.mean, float(f["value"]), f["setting"])
+                  for f in reported_figures(run_records, *columns[1].split("/", 1))
+                  if isinstance(f["value"], (int, float)))
+    method, settings, hardware = keys
+    return Point(method, row_label(method, settings) + (f" [{hardware}]" if several_machines else ""), x, y, paper)
+
+
+def _declared(some: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
+    """The figure ``column`` names as ``some`` records declare it (name, direction, unit)."""
+    from ucdbench.reporting.tables import figures_of
+
+    evaluation, _, name = column.partition("/")
+    return next((f for f in figures_of(list(some), evaluation) if f["name"] == name), {"name": name})
 
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",

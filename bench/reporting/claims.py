@@ -2,7 +2,7 @@
 the paired t-test (:func:`ucdbench.core.stats.paired_comparison`) beside which they live.
 
 A claim is stated in an experiment file before its runs (``[[claims]]``, read by
-:mod:`ucdbench.experiments`); the leaderboard's index and the site judge it on the records.
+:mod:`ucdbench.cli.experiments`); the leaderboard's index and the site judge it on the records.
 """
 
 from __future__ import annotations

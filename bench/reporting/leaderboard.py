@@ -92,19 +92,19 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         rows.append((best_first(sort_value, ranked["higher_is_better"] if ranked else None), cells, run_records))
     rows.sort(key=lambda row: row[0])
     note = _rank_by_timing(rows, group, sort_by, ranked) if ranked else ""
-    header = [Column("rank")] if note else []
-    header += [Column("method"), Column("seeds")]
+    table_columns = [Column("rank")] if note else []
+    table_columns += [Column("method"), Column("seeds")]
     for figure in figures:
-        header.append(Column(figure_header(figure), figure.get("higher_is_better")))
+        table_columns.append(Column(figure_header(figure), figure.get("higher_is_better")))
         paper = f"{figure['name']} (paper)"
         if any(paper in cells for _, cells, _ in rows):
-            header.append(Column(paper, figure.get("higher_is_better")))
+            table_columns.append(Column(paper, figure.get("higher_is_better")))
     controls = ["clean control"] if any("clean control" in cells for _, cells, _ in rows) else []
-    header += [*map(Column, controls), Column("hardware"), Column("code (commit · fingerprint)")]
+    table_columns += [*map(Column, controls), Column("hardware"), Column("code (commit · fingerprint)")]
     keys = ["rank"] * bool(note) + ["method", "seeds"]
     keys += [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
              if k == f["name"] or any(k in cells for _, cells, _ in rows)] + [*controls, "hardware", "code"]
-    return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
+    return Table(tuple(table_columns), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
                                       for _, cells, run_records in rows), note)
 
 
@@ -162,13 +162,13 @@ def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pr
     if column is None:
         return None
     rows: dict[tuple[str, str, str], dict[int, float]] = {}
-    row_runs: dict[tuple[str, str, str], tuple[dict[str, Any], ...]] = {}
+    records_of: dict[tuple[str, str, str], tuple[dict[str, Any], ...]] = {}
     for (method, settings, hardware), runs in group.groupby(["method", "settings", "hardware"], sort=False):
         values = runs.dropna(subset=[column])
         if not values.empty:
             rows[method, settings, hardware] = dict(zip(values.seed.astype(int), values[column]))
-            row_runs[method, settings, hardware] = runs_of(values, records)
-    references = sorted({(m, s) for (m, s, _), runs in row_runs.items() if is_reference(runs[0])})
+            records_of[method, settings, hardware] = runs_of(values, records)
+    references = sorted({(m, s) for (m, s, _), runs in records_of.items() if is_reference(runs[0])})
     if not references:
         return None
     ordered = sorted(rows, key=lambda row: statistics.fmean(rows[row].values()),
@@ -187,7 +187,7 @@ def _reference_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pr
             else:
                 cells.append(_difference_cell(rows[method, settings, hardware], reference, higher_is_better))
         cells.append((hardware, None))
-        table.append(Row(tuple(cells), row_runs[method, settings, hardware]))
+        table.append(Row(tuple(cells), records_of[method, settings, hardware]))
     columns = (Column("method"), *(Column(h, higher_is_better) for h in headers), Column("hardware"))
     return Table(columns, tuple(table))
 

@@ -38,7 +38,7 @@ from ucdbench.contracts.interfaces import UcdbenchError
 if TYPE_CHECKING:
     from ucdbench.reporting.charts import MethodColours
     from ucdbench.reporting.claims import Claim
-    from ucdbench.reporting.leaderboard import TaskBoard
+    from ucdbench.reporting.leaderboard import Section, TaskBoard
     from ucdbench.reporting.views import View
 
 MARKER = ".ucdbench-site"
@@ -231,67 +231,114 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
     first. ``results`` is the folder the records came from: their JSON files and attached images
     are copied from it (None: records are written from memory, no images). ``views`` lead their
     tasks' pages (:mod:`ucdbench.reporting.views`)."""
-    from ucdbench.reporting.charts import MethodColours, chart_file, draw_chart
-    from ucdbench.reporting.leaderboard import CLAIMS_NOTE, ELSEWHERE_NOTE, attachments, task_boards
-    from ucdbench.reporting.views import view_table
+    from ucdbench.reporting.charts import MethodColours
+    from ucdbench.reporting.leaderboard import CLAIMS_NOTE, task_boards
 
     _prepare_out(out)
+    _copy_records(records, out, results)
+    colours = MethodColours.of_records(records)  # the markdown leaderboards' colours, on charts and tables
+    environment = _environment()
+    environment.globals["method_colour"] = colours.colour
+    site = _Site(out, results, environment, colours, f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    boards = task_boards(records)
+    pages = [_write_task_page(site, board, history, views) for board in boards]
+    verdicts = _verdicts(claims, records)
+    if compare_report is not None:
+        (out / "compare.html").write_text(environment.get_template("compare.html").render(
+            report=compare_report.read_text(), source=compare_report.name, generated=site.generated))
+    index = out / "index.html"
+    index.write_text(environment.get_template("index.html").render(
+        boards=boards, methods=_methods(records), claims=verdicts, claims_note=CLAIMS_NOTE,
+        history=list(history), compare=compare_report is not None, generated=site.generated, runs=len(records)))
+    return [index, *pages]
+
+
+@dataclass(frozen=True)
+class _Site:
+    """What every page of one build shares: its folder, the results folder its records' files
+    come from (None: none), its templates, its method colours and when it was generated."""
+
+    out: Path
+    results: Path | None
+    environment: Any
+    colours: MethodColours
+    generated: str
+
+
+def _copy_records(records: list[dict[str, Any]], out: Path, results: Path | None) -> None:
+    """Every record into ``out/records``: its file from the results folder, else written from memory."""
     for record in records:
         source = results / "runs" / f"{record['key']}.json" if results else None
         if source is not None and source.is_file():
             shutil.copyfile(source, out / "records" / f"{record['key']}.json")
         else:
             (out / "records" / f"{record['key']}.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-    colours = MethodColours.of_records(records)  # the markdown leaderboards' colours, on charts and tables
-    environment = _environment()
-    environment.globals["method_colour"] = colours.colour
-    generated = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
-    boards = task_boards(records)
-    pages = []
-    for board in boards:
-        sections = []
-        history_tables = _history_tables(board, history, out, colours)
-        for section in board.sections:
-            charts = []
-            for chart in section.charts:
-                name = f"plots/{board.task}/{chart_file(section.preset, section.task_settings, chart)}"
-                (out / name).parent.mkdir(parents=True, exist_ok=True)
-                draw_chart(chart, f"{board.task} · {section.preset} · {section.task_settings}", out / name, colours)
-                charts.append({"file": name, "title": chart.title})
-            images = []
-            for image in attachments(section.group, board.records, results) if results else []:
-                name = f"images/{board.task}/{image.name}"
-                (out / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(image.source, out / name)
-                images.append({"file": name, "image": image})
-            sections.append({"section": section, "id": _slug(f"{section.preset}-{section.task_settings}"),
-                             "charts": charts, "images": images,
-                             "history": history_tables.get((section.preset, section.task_settings))})
-        failed = board.failed.sort_values(["method", "seed"]).to_dict("records")
-        page = out / f"{board.task}.html"
-        ok_records = [board.records[key] for key in board.ok.key]
-        led = [(view, view_table(view, ok_records)) for view in views if view.task == board.task]
-        page.write_text(environment.get_template("task.html").render(
-            board=board, views=led, sections=sections, failed=failed, generated=generated, summary=board.summary("publish"),
-            references_note=board.references_note(), elsewhere_note=ELSEWHERE_NOTE))
-        pages.append(page)
-    verdicts = []
-    if claims:
-        from ucdbench.reporting.claims import judge_claims
 
-        judged = judge_claims(list(claims), records)
-        verdicts = [(claim, figure, [v for v in judged if v.claim is claim and v.figure == figure])
-                    for claim in claims for figure in claim.figures]
-    if compare_report is not None:
-        (out / "compare.html").write_text(environment.get_template("compare.html").render(
-            report=compare_report.read_text(), source=compare_report.name, generated=generated))
+
+def _write_task_page(site: _Site, board: TaskBoard, history: Sequence[dict[str, Any]],
+                     views: Sequence[View]) -> Path:
+    """A task's page: the views on the task, then each section with its charts, images and
+    history, and the failed runs."""
+    from ucdbench.reporting.leaderboard import ELSEWHERE_NOTE
+    from ucdbench.reporting.views import view_table
+
+    history_tables = _history_tables(board, history, site.out, site.colours)
+    sections = [{"section": section, "id": _slug(f"{section.preset}-{section.task_settings}"),
+                 "charts": _draw_charts(site, board, section), "images": _copy_images(site, board, section),
+                 "history": history_tables.get((section.preset, section.task_settings))}
+                for section in board.sections]
+    failed = board.failed.sort_values(["method", "seed"]).to_dict("records")
+    page = site.out / f"{board.task}.html"
+    ok_records = [board.records[key] for key in board.ok.key]
+    led = [(view, view_table(view, ok_records)) for view in views if view.task == board.task]
+    page.write_text(site.environment.get_template("task.html").render(
+        board=board, views=led, sections=sections, failed=failed, generated=site.generated,
+        summary=board.summary("publish"), references_note=board.references_note(), elsewhere_note=ELSEWHERE_NOTE))
+    return page
+
+
+def _draw_charts(site: _Site, board: TaskBoard, section: Section) -> list[dict[str, str]]:
+    """A section's charts as PNGs under ``plots/<task>/``: each one's file and title."""
+    from ucdbench.reporting.charts import chart_file, draw_chart
+
+    charts = []
+    for chart in section.charts:
+        name = f"plots/{board.task}/{chart_file(section.preset, section.task_settings, chart)}"
+        (site.out / name).parent.mkdir(parents=True, exist_ok=True)
+        draw_chart(chart, f"{board.task} · {section.preset} · {section.task_settings}", site.out / name, site.colours)
+        charts.append({"file": name, "title": chart.title})
+    return charts
+
+
+def _copy_images(site: _Site, board: TaskBoard, section: Section) -> list[dict[str, Any]]:
+    """The images a section's runs attached, copied under ``images/<task>/`` (none without a results folder)."""
+    from ucdbench.reporting.leaderboard import attachments
+
+    images = []
+    for image in attachments(section.group, board.records, site.results) if site.results else []:
+        name = f"images/{board.task}/{image.name}"
+        (site.out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image.source, site.out / name)
+        images.append({"file": name, "image": image})
+    return images
+
+
+def _verdicts(claims: Sequence[Claim], records: list[dict[str, Any]]) -> list[tuple[Claim, str, list[Any]]]:
+    """Each claim's verdicts on ``records``, figure by figure."""
+    if not claims:
+        return []
+    from ucdbench.reporting.claims import judge_claims
+
+    judged = judge_claims(list(claims), records)
+    return [(claim, figure, [v for v in judged if v.claim is claim and v.figure == figure])
+            for claim in claims for figure in claim.figures]
+
+
+def _methods(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The methods of the successful runs, by name: their plugin and the tasks they ran on."""
     methods: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.get("status") == "ok":
             entry = methods.setdefault(record["method"]["name"], {"tasks": set(), "plugin": record["method"]})
             entry["tasks"].add(record["task"]["name"])
-    index = out / "index.html"
-    index.write_text(environment.get_template("index.html").render(
-        boards=boards, methods=dict(sorted(methods.items())), claims=verdicts, claims_note=CLAIMS_NOTE,
-        history=list(history), compare=compare_report is not None, generated=generated, runs=len(records)))
-    return [index, *pages]
+    return dict(sorted(methods.items()))

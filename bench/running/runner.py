@@ -28,7 +28,7 @@ from typing import Any
 from ucdbench.running.cache import config_key
 from ucdbench.contracts.capabilities import Capability
 from ucdbench.running.fingerprint import code_fingerprint
-from ucdbench.contracts.interfaces import PRESETS, Configurable, ReportedFigure, UcdbenchError
+from ucdbench.contracts.interfaces import PRESETS, Configurable, Method, ReportedFigure, Task, UcdbenchError
 from ucdbench.running.machine_lock import work_phase
 from ucdbench.running.measuring import (
     MEASURED_ON_ARTIFACT, MEASURED_ON_FIT, PlannedMeasurement, measure, now, plan_measurements, stale,
@@ -156,46 +156,19 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
     """Load the plugins a run needs and check everything that can be checked before running,
     the runs its run-reference settings name included (recorded keys are looked up in
     ``store``, by default the default results folder)."""
-    if spec.preset not in PRESETS:
-        raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
-    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
-        raise UcdbenchError(f"--seed {spec.seed!r}: a seed is an integer ≥ 0 (for example --seed 0 1 2)")
-    if spec.threads is None:
-        spec = replace(spec, threads=default_threads())
-    elif isinstance(spec.threads, bool) or not isinstance(spec.threads, int) or spec.threads < 1:
-        raise UcdbenchError(f"--threads {spec.threads!r}: give a whole number of CPU threads ≥ 1 (for example --threads 1)")
+    spec = _checked_spec(spec)
     method_entry = registry.get("method", spec.method)
     task_entry = registry.get("task", spec.task)
     hardware_entry = registry.get("hardware", spec.hardware)
     method_cls, task_cls = method_entry.load(), task_entry.load()
     evaluations = [registry.get("evaluation", name) for name in registry.entries["evaluation"]]
 
-    method_over, task_over = {}, {}
-    for key, value in spec.overrides.items():
-        if key.startswith("task."):
-            task_over[key[5:]] = value
-        elif key.startswith("eval."):
-            name, _, setting = key[5:].partition(".")
-            if name not in registry.entries["evaluation"] or not setting:
-                raise UcdbenchError(f"--set {key}: give eval.<evaluation>.<setting>, evaluations: "
-                                    + ", ".join(registry.entries["evaluation"]))
-        else:
-            method_over[key] = value
+    method_over, task_over = _method_and_task_overrides(registry, spec.overrides)
     eval_over = split_evaluation_overrides(spec.overrides)
     task_config = merge_config(task_cls, spec.preset, task_over, f"task {spec.task!r}")
     method_config = merge_config(method_cls, spec.preset, method_over, f"method {spec.method!r}", task_config)
     eval_configs = evaluation_configs(evaluations, spec.preset, eval_over)
-
-    task = task_cls(spec.preset, spec.seed, task_config)
-    reason = method_cls().supports(task)
-    if reason:
-        raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
-    missing = task.unavailable_reason()
-    if missing:
-        raise UcdbenchError(f"task {spec.task!r}: {missing}")
-    problem = method_cls().settings_problem(task, method_config)
-    if problem:
-        raise UcdbenchError(f"method {spec.method!r} on task {spec.task!r}: {problem}")
+    _check_method_runs_on_task(spec, method_cls, task_cls(spec.preset, spec.seed, task_config), method_config)
 
     references = {name: [_resolve_reference(registry, spec, store, name, parsed, _depth)
                          for parsed in setting.references(method_config[name])]
@@ -216,6 +189,52 @@ def resolve(registry: Registry, spec: RunSpec, store: RunStore | None = None, _d
     key = config_key(identity)
     return ResolvedRun(spec, method_entry, task_entry, hardware_entry, evaluations, method_config, task_config,
                        eval_configs, key, code, plan_measurements(key, evaluations, eval_configs), references)
+
+
+def _checked_spec(spec: RunSpec) -> RunSpec:
+    """``spec`` with its preset, seed and threads checked, and threads filled in where not given."""
+    if spec.preset not in PRESETS:
+        raise UcdbenchError(f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
+        raise UcdbenchError(f"--seed {spec.seed!r}: a seed is an integer ≥ 0 (for example --seed 0 1 2)")
+    if spec.threads is None:
+        return replace(spec, threads=default_threads())
+    if isinstance(spec.threads, bool) or not isinstance(spec.threads, int) or spec.threads < 1:
+        raise UcdbenchError(f"--threads {spec.threads!r}: give a whole number of CPU threads ≥ 1 (for example --threads 1)")
+    return spec
+
+
+def _method_and_task_overrides(registry: Registry,
+                               overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set`` values split into the method's (``KEY``) and the task's (``task.KEY``); an
+    ``eval.EVALUATION.KEY`` is only checked to name an installed evaluation and a setting."""
+    method_over, task_over = {}, {}
+    for key, value in overrides.items():
+        if key.startswith("task."):
+            task_over[key[5:]] = value
+        elif key.startswith("eval."):
+            name, _, setting = key[5:].partition(".")
+            if name not in registry.entries["evaluation"] or not setting:
+                raise UcdbenchError(f"--set {key}: give eval.<evaluation>.<setting>, evaluations: "
+                                    + ", ".join(registry.entries["evaluation"]))
+        else:
+            method_over[key] = value
+    return method_over, task_over
+
+
+def _check_method_runs_on_task(spec: RunSpec, method_cls: type[Method], task: Task,
+                               method_config: dict[str, Any]) -> None:
+    """The method supports the task, the task's data are at hand, and the method's settings suit
+    the task; else a usage error that says why."""
+    reason = method_cls().supports(task)
+    if reason:
+        raise UcdbenchError(f"method {spec.method!r} does not support task {spec.task!r}: {reason}")
+    missing = task.unavailable_reason()
+    if missing:
+        raise UcdbenchError(f"task {spec.task!r}: {missing}")
+    problem = method_cls().settings_problem(task, method_config)
+    if problem:
+        raise UcdbenchError(f"method {spec.method!r} on task {spec.task!r}: {problem}")
 
 
 def evaluation_configs(evaluations: Sequence[Entry], preset: str,

@@ -288,40 +288,50 @@ def load_experiment(path: Path | str) -> Experiment:
             raise UcdbenchError(f"{path}: unknown key {key!r}; an experiment has the tables [experiment], [executor], "
                                 "[[runs]], [[claims]] and [[views]]")
     head = data.get("experiment", {})
+    defaults = _run_defaults(locator, head)
+    blocks = data.get("runs", [])
+    if not isinstance(blocks, list) or not blocks:
+        raise UcdbenchError(f"{path}: no [[runs]] block; an experiment needs at least one")
+    runs = [spec for index, block in enumerate(blocks) for spec in _block_runs(locator, index, block, defaults)]
+    claims = [_claim(locator, index, claim, defaults["preset"]) for index, claim in enumerate(data.get("claims", []))]
+    views = [_view(locator, index, view, defaults["preset"]) for index, view in enumerate(data.get("views", []))]
+    return Experiment(path, str(head.get("description", "")), runs, claims,
+                      _executor(locator, data.get("executor", {})), views)
+
+
+def _run_defaults(locator: _Locator, head: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[experiment]`` table's defaults of every ``[[runs]]`` block, checked."""
     _check_keys(locator, "experiment", None, head, _EXPERIMENT_KEYS)
     defaults = {"preset": head.get("preset", "small"), "seeds": _seeds(locator, "experiment", None, head.get("seeds", [0])),
                 "hardware": head["hardware"] if "hardware" in head else _default_hardware(), "task": head.get("task"),
                 "threads": _threads(locator, "experiment", None, head.get("threads"))}
     if defaults["preset"] not in PRESETS:
         raise locator.error("experiment", None, "preset", f"unknown preset; choose one of {', '.join(PRESETS)}")
+    return defaults
 
-    blocks = data.get("runs", [])
-    if not isinstance(blocks, list) or not blocks:
-        raise UcdbenchError(f"{path}: no [[runs]] block; an experiment needs at least one")
-    runs: list[RunSpec] = []
-    for index, block in enumerate(blocks):
-        _check_keys(locator, "runs", index, block, _RUN_KEYS)
-        methods = block.get("methods")
-        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
-            raise locator.error("runs", index, "methods", f"expected a list of method names, got {methods!r}")
-        task = block.get("task", defaults["task"])
-        if not isinstance(task, str):
-            raise locator.error("runs", index, "task", "every block needs a task (here or in [experiment])")
-        preset = block.get("preset", defaults["preset"])
-        if preset not in PRESETS:
-            raise locator.error("runs", index, "preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        seeds = _seeds(locator, "runs", index, block["seeds"]) if "seeds" in block else defaults["seeds"]
-        hardware = _expect(locator, "runs", index, "hardware", block.get("hardware", defaults["hardware"]), str,
-                           "a hardware name")
-        threads = _threads(locator, "runs", index, block["threads"]) if "threads" in block else defaults["threads"]
-        for overrides in _settings_grid(locator, index, block):
-            runs += [RunSpec(method, task, preset, seed, hardware, overrides, threads)
-                     for method in methods for seed in seeds]
 
-    claims = [_claim(locator, index, claim, defaults["preset"]) for index, claim in enumerate(data.get("claims", []))]
-    views = [_view(locator, index, view, defaults["preset"]) for index, view in enumerate(data.get("views", []))]
+def _block_runs(locator: _Locator, index: int, block: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[RunSpec]:
+    """The runs of one ``[[runs]]`` block: each method × seed × settings of its grid."""
+    _check_keys(locator, "runs", index, block, _RUN_KEYS)
+    methods = block.get("methods")
+    if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+        raise locator.error("runs", index, "methods", f"expected a list of method names, got {methods!r}")
+    task = block.get("task", defaults["task"])
+    if not isinstance(task, str):
+        raise locator.error("runs", index, "task", "every block needs a task (here or in [experiment])")
+    preset = block.get("preset", defaults["preset"])
+    if preset not in PRESETS:
+        raise locator.error("runs", index, "preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    seeds = _seeds(locator, "runs", index, block["seeds"]) if "seeds" in block else defaults["seeds"]
+    hardware = _expect(locator, "runs", index, "hardware", block.get("hardware", defaults["hardware"]), str,
+                       "a hardware name")
+    threads = _threads(locator, "runs", index, block["threads"]) if "threads" in block else defaults["threads"]
+    return [RunSpec(method, task, preset, seed, hardware, overrides, threads)
+            for overrides in _settings_grid(locator, index, block) for method in methods for seed in seeds]
 
-    executor = data.get("executor", {})
+
+def _executor(locator: _Locator, executor: Mapping[str, Any]) -> ExecutorSpec:
+    """The ``[executor]`` table, checked: its kind, that kind's options, the heartbeat timeout."""
     kind = executor.get("kind", "local")
     if kind not in EXECUTORS:
         raise locator.error("executor", None, "kind", f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
@@ -330,5 +340,4 @@ def load_experiment(path: Path | str) -> Experiment:
     timeout = executor.get("heartbeat_timeout_s")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise locator.error("executor", None, "heartbeat_timeout_s", f"expected seconds > 0, got {timeout!r}")
-    return Experiment(path, str(head.get("description", "")), runs, claims,
-                      ExecutorSpec(kind, options, None if timeout is None else float(timeout)), views)
+    return ExecutorSpec(kind, options, None if timeout is None else float(timeout))
