@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ucdbench.cli import _parser, main
+from ucdbench.cli import build_parser, main
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -126,7 +126,7 @@ def _parse(arguments: list[str]):
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            return _parser().parse_args(arguments)
+            return build_parser().parse_args(arguments)
         except SystemExit as stop:
             return None if stop.code == 0 else err.getvalue().strip().splitlines()[-1]  # 0: --help
 
