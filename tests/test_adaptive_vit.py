@@ -9,6 +9,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+from ucdbench_plugins.tasks.imagenet.task import ImageNet
 from ucdbench.running.artifacts import dense_model_outcome, read_artifact, write_artifact
 from ucdbench.running.flops import count_flops
 from ucdbench.contracts.interfaces import UcdbenchError
@@ -276,6 +277,9 @@ def test_each_papers_figure_stands_beside_its_own_models_recipe_only():
     tiny, small = (merge_config(AViTMethod, "paper", {}, "avit", {"model": m})
                    for m in ("deit_tiny_patch16_224", "deit_small_patch16_224"))
     figures = {f.value: f for f in AViTMethod.reported}
-    assert figures[71.4].applies_to("imagenet", tiny, {"model": "deit_tiny_patch16_224"})
-    assert figures[78.8].applies_to("imagenet", small, {"model": "deit_small_patch16_224"})
-    assert not figures[78.8].applies_to("imagenet", tiny, {"model": "deit_small_patch16_224"})  # β = 30 on Small
+    on = {"tiny": {**ImageNet.defaults("paper"), "model": "deit_tiny_patch16_224"},  # every image: the paper's setting
+          "small": {**ImageNet.defaults("paper"), "model": "deit_small_patch16_224"}}
+    assert figures[71.4].applies_to("imagenet", tiny, on["tiny"])
+    assert figures[78.8].applies_to("imagenet", small, on["small"])
+    assert not figures[78.8].applies_to("imagenet", tiny, on["small"])  # β = 30 on Small
+    assert not figures[71.4].applies_to("imagenet", tiny, {**on["tiny"], "max_train_images": 1000})  # a subset is not it
