@@ -11,7 +11,7 @@ import ucdbench.api as api
 
 PUBLIC = {
     'Artifact', 'ArtifactKind', 'AugmentedViews', 'Capability', 'ChartAxis', 'Config', 'ControlRow',
-    'DivergedError', 'EnergyMeter', 'Evaluation', 'EvaluationContext', 'FLOPS_CONVENTION',
+    'Curves', 'DivergedError', 'EnergyMeter', 'Evaluation', 'EvaluationContext', 'FLOPS_CONVENTION',
     'FewShotClassification', 'FigureKind', 'FitContext', 'Hardware', 'ImageClassification', 'LabelledBatch',
     'LanguageModeling', 'MemoryNeed', 'Method', 'Metric', 'Outcome', 'PRESETS', 'PerPreset', 'PerTask',
     'Reconstruct', 'ReferencedRun', 'Register', 'ReportedFigure', 'RunReference', 'SceneReconstruction',
