@@ -12,8 +12,8 @@ Groups:
 
 - **Hooks**: :data:`hookimpl`, :class:`Register`.
 - **Interfaces** (subclass them): :class:`Method`, :class:`Task`, :class:`Evaluation`,
-  :class:`Hardware`, :class:`EnergyMeter`; what flows between them: :class:`Outcome`,
-  :class:`Artifact`, :class:`FitContext`, :class:`EvaluationContext`, :data:`Config`,
+  :class:`Hardware`, :class:`EnergyMeter`, :class:`Sink` (with the :class:`SinkRun` it receives); what flows between them: :class:`Outcome`,
+  :class:`Artifact`, :class:`FitContext` (with its :class:`Curves`: per-epoch values the record keeps), :class:`EvaluationContext`, :data:`Config`,
   :data:`Reconstruct`, :class:`ReferencedRun` (a run this run consumes), :class:`MemoryNeed` (the
   memory a plugin's settings hold, checked before runs start); figures: :class:`Metric`
   (with its :class:`FigureKind`: how it may be compared, and its :class:`ChartAxis`: a
@@ -58,10 +58,11 @@ from ucdbench.contracts.capabilities import (
 )
 from ucdbench.discovery.hookspecs import Register, hookimpl
 from ucdbench.contracts.interfaces import (
-    Artifact, ArtifactKind, ChartAxis, Config, ControlRow, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
+    Artifact, ArtifactKind, ChartAxis, Config, ControlRow, Curves, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
     MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.contracts.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
+from ucdbench.contracts.sinks import Sink, SinkRun
 
 _LAZY = {
     "train": "ucdbench.running.training",
@@ -103,7 +104,7 @@ _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 
 __all__ = [
     "hookimpl", "Register",
-    "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "ArtifactKind", "ControlRow", "FitContext",
+    "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "ArtifactKind", "ControlRow", "FitContext", "Curves", "Sink", "SinkRun",
     "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
     "DivergedError", "ReferencedRun", "MemoryNeed",
     "Setting", "PerPreset", "PerTask", "PRESETS", "RunReference",

@@ -28,12 +28,13 @@ def test_every_builtin_loads_under_its_name_with_defaults_for_every_preset():
     right interface under the name it was registered as: a broken built-in fails here, not in
     the first run that needs it."""
     from ucdbench.contracts import interfaces
+    from ucdbench.contracts.sinks import Sink
     from ucdbench.discovery.registry import KINDS
 
     registry = load_registry()
     assert registry.broken == []
     bases = {"method": interfaces.Method, "task": interfaces.Task, "hardware": interfaces.Hardware,
-             "evaluation": interfaces.Evaluation}
+             "evaluation": interfaces.Evaluation, "sink": Sink}
     for kind in KINDS:
         for name, entry in registry.entries[kind].items():
             if entry.distribution != "ucdbench":

@@ -104,7 +104,7 @@ def check_loading_and_settings(registry: Registry, kind: str, name: str) -> Iter
         yield Check(f"{kind} loads", False, str(exc))
         return
     yield Check(f"{kind} loads", True, f"{target.__module__}.{target.__qualname__}")
-    if kind == "hardware":
+    if kind in ("hardware", "sink"):  # no settings to check
         return
     problems = []
     for preset in PRESETS:

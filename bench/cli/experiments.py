@@ -8,6 +8,7 @@ and ``ucdbench leaderboard -f ...`` judges the claims. A file::
     preset = "small"
     seeds = [0, 1, 2]
     hardware = "cpu"
+    sinks = ["mlflow=http://127.0.0.1:5000"]   # optional: where every run also goes (--sink)
 
     [executor]                        # optional; command-line flags override it
     kind = "slurm"                    # local | ray | slurm
@@ -55,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 from ucdbench.contracts.interfaces import PRESETS, UcdbenchError
 from ucdbench.reporting.claims import Claim, RowSelector
 from ucdbench.running.runner import RunSpec
+from ucdbench.running.sinks import SinkRequest
 
 if TYPE_CHECKING:
     from ucdbench.reporting.views import View
@@ -65,7 +67,7 @@ _EXECUTOR_KEYS = {
     "ray": {"address", "cpus_per_run", "gpus_per_run"},
     "slurm": {"partition", "time_min", "gpus_per_job", "cpus_per_job", "array_parallelism", "cluster"},
 }
-_EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "threads", "task"}
+_EXPERIMENT_KEYS = {"description", "preset", "seeds", "hardware", "threads", "task", "sinks"}
 _RUN_KEYS = {"name", "task", "methods", "preset", "seeds", "hardware", "threads", "set", "grid", "zip"}
 _CLAIM_KEYS = {"name", "task", "figure", "figures", "better", "than", "preset", "higher_is_better"}
 _SELECTOR_KEYS = {"method", "set", "figure"}
@@ -91,6 +93,8 @@ class Experiment:
     claims: list[Claim]
     executor: ExecutorSpec
     views: list[View] = field(default_factory=list)
+    sinks: list[SinkRequest] = field(default_factory=list)
+    """Where every run also goes (``[experiment]``'s ``sinks``; ``--sink`` adds to them)."""
 
 
 class _Locator:
@@ -296,7 +300,17 @@ def load_experiment(path: Path | str) -> Experiment:
     claims = [_claim(locator, index, claim, defaults["preset"]) for index, claim in enumerate(data.get("claims", []))]
     views = [_view(locator, index, view, defaults["preset"]) for index, view in enumerate(data.get("views", []))]
     return Experiment(path, str(head.get("description", "")), runs, claims,
-                      _executor(locator, data.get("executor", {})), views)
+                      _executor(locator, data.get("executor", {})), views, _sinks(locator, head.get("sinks", [])))
+
+
+def _sinks(locator: _Locator, sinks: Any) -> list[SinkRequest]:
+    """``[experiment]``'s ``sinks``: a list of ``"NAME"`` or ``"NAME=TARGET"``."""
+    if not isinstance(sinks, list) or not all(isinstance(s, str) for s in sinks):
+        raise locator.error("experiment", None, "sinks", f'expected a list of "NAME" or "NAME=TARGET", got {sinks!r}')
+    try:
+        return [SinkRequest.parse(text) for text in sinks]
+    except UcdbenchError as exc:
+        raise locator.error("experiment", None, "sinks", str(exc).removeprefix("--sink ")) from exc
 
 
 def _run_defaults(locator: _Locator, head: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,7 +78,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for kind in KINDS:
         rows = [(e.name, e.summary, e.plugin, e.package)
                 for e in sorted(registry.entries[kind].values(), key=lambda e: e.name)]
-        print({"method": "Methods", "task": "Tasks", "hardware": "Hardware", "evaluation": "Evaluations"}[kind])
+        print({"method": "Methods", "task": "Tasks", "hardware": "Hardware", "evaluation": "Evaluations",
+               "sink": "Sinks"}[kind])
         print(tabulate(rows, headers=("name", "what", "plugin", "package"), tablefmt="simple") if rows else "  (none)")
         print()
     if registry.broken:

@@ -108,3 +108,23 @@ def executor_for(args: argparse.Namespace, experiment: Any) -> Any:
     if args.retries < 0:
         raise UcdbenchError(f"--retries {args.retries}: give 0 or more")
     return make_executor(kind, options, args.retries)
+
+
+def sink_option(parser: argparse.ArgumentParser) -> None:
+    """``--sink``, which :func:`sink_session` reads."""
+    parser.add_argument("--sink", dest="sinks", action="append", default=[], metavar="NAME[=TARGET]",
+                        help="also send each run to this sink (`ucdbench list` names them: an MLflow tracking URI, a "
+                             "TensorBoard or W&B folder as TARGET); repeatable, added to the experiment file's sinks "
+                             "(a name given here replaces the file's target). A sink that fails costs no run: the "
+                             "failure is told and kept in the record's sinks section")
+
+
+def sink_session(args: argparse.Namespace, experiment: Any, registry: Any) -> Any:
+    """The sinks of the experiment file's ``sinks`` and of ``--sink`` (by name, the flag's
+    target over the file's), loaded and checked before any run starts."""
+    from ucdbench.running.sinks import RUNS_GIVEN_BY_FLAGS, SinkRequest, SinkSession
+
+    requests = {r.name: r for r in (experiment.sinks if experiment else [])}
+    requests |= {r.name: r for r in map(SinkRequest.parse, args.sinks)}
+    name = experiment.path.stem if experiment else RUNS_GIVEN_BY_FLAGS
+    return SinkSession(registry, list(requests.values()), name)

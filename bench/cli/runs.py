@@ -11,7 +11,7 @@ from typing import Any
 
 from ucdbench.cli.common import results_option, scan
 from ucdbench.cli.run_options import (executor_for, executor_options, heartbeat_option, heartbeat_timeout,
-                                      requested_runs)
+                                      requested_runs, sink_option, sink_session)
 from ucdbench.contracts.interfaces import PRESETS, UcdbenchError
 
 
@@ -47,6 +47,7 @@ def _add_run_parser(commands: Any) -> None:
                      help="also re-run runs that were interrupted (a 'running' record whose process died, or whose "
                           "heartbeat from another host is older than --heartbeat-timeout)")
     heartbeat_option(run)
+    sink_option(run)
     executor_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -107,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in registry.warnings():
         print(f"ucdbench: warning: {warning}", file=sys.stderr, flush=True)
     store = RunStore(args.results)
+    sinks = sink_session(args, experiment, registry)
     records, left = [], []
 
     def announce(spec, device: str) -> None:
@@ -118,10 +120,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         left.append(run)
         print(f"· {_describe_left(run, state, record)}", file=sys.stderr, flush=True)
 
-    for record in run_all(registry, specs, store, force=args.force, on_start=announce, executor=executor,
-                          resume=args.resume, on_left=leave, heartbeat_timeout_s=heartbeat_timeout(args, experiment)):
-        records.append(record)
-        _report_failures(record)
+    sinks.open()
+    try:
+        for record in run_all(registry, specs, store, force=args.force, on_start=announce, executor=executor,
+                              resume=args.resume, on_left=leave, heartbeat_timeout_s=heartbeat_timeout(args, experiment)):
+            records.append(record)
+            _report_failures(record)
+            sinks.deliver(record, store)
+    finally:
+        sinks.close()
     print(summary_table(records))
     if experiment and experiment.claims:
         from ucdbench.reporting.claims import claims_markdown, judge_claims

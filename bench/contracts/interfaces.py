@@ -14,6 +14,7 @@ This module imports no torch at import time; torch types appear in annotations o
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -407,6 +408,29 @@ class ReferencedRun:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+class Curves:
+    """A run's training curves: per-epoch values a fit reports, which the harness keeps in the
+    run's record (``record["curves"]``: name → ``[[epoch, value], ...]``) for leaderboards, the
+    site and the sinks to draw. :func:`ucdbench.api.train` logs its loss each epoch; a method with
+    a loop of its own logs through ``ctx.curves.log(...)`` as it goes."""
+
+    def __init__(self) -> None:
+        self._points: dict[str, list[list[float]]] = {}
+
+    def log(self, name: str, epoch: float, value: float) -> None:
+        """One point of curve ``name`` (``"train_loss"``, ``"val_accuracy"``): its value at the end
+        of ``epoch`` (fractional where a fit runs part of one). A value that is not a finite
+        number is a fit's fault, told here rather than in the record."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"curve {name!r} at epoch {epoch}: {value} is not a finite number")
+        self._points.setdefault(name, []).append([float(epoch), value])
+
+    def as_dict(self) -> dict[str, list[list[float]]]:
+        """Name → its points in the order logged (a copy: what the record keeps)."""
+        return {name: [list(point) for point in points] for name, points in self._points.items()}
+
+
 @dataclass
 class FitContext:
     """What the harness gives a method besides the task and its config."""
@@ -419,6 +443,8 @@ class FitContext:
     references: dict[str, list[ReferencedRun]] = field(default_factory=dict)
     """setting name → the runs a run-reference setting names, in order (empty when the method
     declares none)."""
+    curves: Curves = field(default_factory=Curves)
+    """Where per-epoch values go (:class:`Curves`); the harness records them with the run."""
 
 
 class Method(Configurable, ABC):

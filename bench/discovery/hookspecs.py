@@ -17,7 +17,7 @@ Signature of every ``register`` callback::
     register(name: str, target: str | object, *, summary: str = "") -> None
 
 ``name`` is letters, digits, ``-`` and ``_``; ``target`` is a subclass of the kind's interface
-(:mod:`ucdbench.api`: ``Method``, ``Task``, ``Hardware``, ``Evaluation``) whose ``name`` is
+(:mod:`ucdbench.api`: ``Method``, ``Task``, ``Hardware``, ``Evaluation``, ``Sink``) whose ``name`` is
 ``name``, or a ``"module:attribute"`` string naming one. ``register`` never raises: it notes
 what is wrong, and a plugin with any problem is *broken* (``ucdbench list`` names it with the
 fix; nothing it registered is kept; every other plugin works).
@@ -125,9 +125,28 @@ def ucdbench_register_evaluations(register: Register) -> None:
         ``"module:attribute"`` string, checked when a run loads it; ``summary`` is one line
         for ``ucdbench list``.
 
-    Called once per plugin each time the plugins load, last. The return value is ignored; an
-    exception breaks the plugin. Evaluations are applied in the order they were registered
+    Called once per plugin each time the plugins load, after ``ucdbench_register_hardware``.
+    The return value is ignored; an exception breaks the plugin. Evaluations are applied in the order they were registered
     (built-ins first), each to every run, and each is a measurement of its own: installing
     one changes no run's key, and ``ucdbench run`` or ``ucdbench evaluate`` measures it on
     recorded runs' outcomes rebuilt from their artifacts.
+    """
+
+
+@hookspec
+def ucdbench_register_sinks(register: Register) -> None:
+    """Register sinks: :class:`ucdbench.api.Sink` subclasses, places a run's results go besides
+    its record (an experiment tracker such as MLflow or Weights & Biases, TensorBoard event files).
+
+    :param register: call ``register(name, target, summary=...)`` once per sink. ``name`` is
+        what users pass to ``ucdbench run --sink NAME[=TARGET]`` and write in an experiment
+        file's ``sinks = [...]``; it equals the class's ``name``. ``target`` is the class or,
+        better, a ``"module:attribute"`` string (a sink's tracker package is heavy and often
+        not installed: keep its import inside the sink's methods, and say in
+        ``Sink.unavailable_reason`` what to install); ``summary`` is one line for ``ucdbench list``.
+
+    Called once per plugin each time the plugins load, last. The return value is ignored; an
+    exception breaks the plugin. A sink is constructed once per ``ucdbench run`` that names it, in
+    the process that reads the records, and handed each run after the run is recorded; whatever
+    it raises is reported and costs no run (the record stays the source of truth).
     """

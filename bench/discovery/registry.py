@@ -1,4 +1,4 @@
-"""Plugin discovery: entry points → pluggy → a registry of methods, tasks, hardware, evaluations.
+"""Plugin discovery: entry points → pluggy → a registry of methods, tasks, hardware, evaluations, sinks.
 
 Built-in plugins are found exactly as third-party ones are: through the ``ucdbench``
 entry-point group. A built-in is a plugin whose distribution is ``ucdbench`` itself.
@@ -58,6 +58,7 @@ import pluggy
 from ucdbench.discovery import hookspecs
 from ucdbench.contracts.interfaces import Configurable, Evaluation, Hardware, Method, Task, UcdbenchError
 from ucdbench.contracts.settings import PRESETS, Setting
+from ucdbench.contracts.sinks import Sink
 from ucdbench.core.suggestions import did_you_mean
 
 KINDS: dict[str, str] = {
@@ -65,8 +66,10 @@ KINDS: dict[str, str] = {
     "task": "ucdbench_register_tasks",
     "hardware": "ucdbench_register_hardware",
     "evaluation": "ucdbench_register_evaluations",
+    "sink": "ucdbench_register_sinks",
 }
-INTERFACES: dict[str, type] = {"method": Method, "task": Task, "hardware": Hardware, "evaluation": Evaluation}
+INTERFACES: dict[str, type] = {"method": Method, "task": Task, "hardware": Hardware, "evaluation": Evaluation,
+                               "sink": Sink}
 BUILTIN_DISTRIBUTION = "ucdbench"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"

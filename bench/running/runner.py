@@ -393,10 +393,11 @@ def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, 
 
     from ucdbench.running.artifacts import write_artifact
     from ucdbench.running.fitting import fit, prepared_task
-    from ucdbench.contracts.interfaces import FitContext
+    from ucdbench.contracts.interfaces import Curves, FitContext
 
     spec = run.spec
     start = time.perf_counter()
+    curves = Curves()
     try:
         torch_device = torch.device(device)
         tick = time.perf_counter()
@@ -410,7 +411,7 @@ def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, 
             record["durations"]["prepare_s"] = time.perf_counter() - tick
             tick = time.perf_counter()
             ctx = FitContext(device=torch_device, seed=spec.seed, preset=spec.preset, progress=progress_bar,
-                             references=references)
+                             references=references, curves=curves)
             outcome = fit(method_cls(), task, run.method_config, ctx)
             record["durations"]["fit_s"] = time.perf_counter() - tick
         record["method_metrics"] = dict(outcome.metrics)
@@ -429,6 +430,7 @@ def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, 
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
     record["durations"]["total_s"] = time.perf_counter() - start
+    record["curves"] = curves.as_dict()  # a failed fit's too: the curve up to where it diverged
     if record["status"] == "ok":
         measure(run.measurements, record, task=task, outcome=outcome, hardware=hardware, device=torch_device,
                 preset=spec.preset, seed=spec.seed, artifact_path=artifact_path, store=store, on=MEASURED_ON_FIT)

@@ -7,6 +7,7 @@ distillation); this one covers fine-tuning, adapters and reparameterised trainin
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterable
 
 import torch
@@ -27,11 +28,14 @@ def train(
     weight_decay: float = 0.0,
     extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
     desc: str = "train",
+    curve: str = "train_loss",
 ) -> dict[str, float]:
     """AdamW with a cosine schedule over ``epochs`` passes of the task's training batches.
 
     Raises :class:`DivergedError` as soon as the loss is not finite, so a diverged run is
-    recorded as failed rather than scored. Returns the mean loss of the last 10% of steps.
+    recorded as failed rather than scored. Logs the mean loss of each epoch to ``ctx.curves``
+    under ``curve`` (a fractional last epoch at its fraction; a fit that trains twice names its
+    second curve). Returns the mean loss of the last 10% of steps.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -43,6 +47,7 @@ def train(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(1, len(batches))))
     )
     losses: list[float] = []
+    epoch_ends, epoch_start = _epoch_ends(len(batches), epochs), 0
     for step, batch in enumerate(ctx.progress(batches, desc=desc, total=len(batches))):
         loss = task.loss(model, batch, ctx.device)
         if extra_loss is not None:
@@ -54,6 +59,21 @@ def train(
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        if step in epoch_ends:
+            ctx.curves.log(curve, epoch_ends[step], statistics.fmean(losses[epoch_start:]))
+            epoch_start = step + 1
     tail = losses[-max(1, len(losses) // 10):]
     model.eval()
     return {"train_loss": sum(tail) / len(tail), "train_steps": float(len(losses))}
+
+
+def _epoch_ends(steps: int, epochs: float) -> dict[int, float]:
+    """Step index → the epoch (count of passes, rounded to 1e-6) that ends with it: the steps
+    where a whole pass over the data is done, and the last step (a fractional last epoch)."""
+    ends = {}
+    per_epoch = steps / epochs if epochs > 0 else float(steps)
+    for epoch in range(1, math.floor(epochs) + 1):
+        ends[min(steps, round(epoch * per_epoch)) - 1] = float(epoch)
+    if steps:
+        ends[steps - 1] = round(steps / per_epoch, 6)
+    return {step: epoch for step, epoch in ends.items() if step >= 0}

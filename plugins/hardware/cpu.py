@@ -1,4 +1,4 @@
-"""The ``cpu`` hardware: wall-clock timing, process peak RSS, no energy meter.
+"""The ``cpu`` hardware: wall-clock timing, process peak RSS, energy from RAPL where readable.
 
 Light at import (torch is imported inside methods), so ``ucdbench list`` stays fast.
 """
@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ucdbench import hookimpl
-from ucdbench.api import Hardware
+from ucdbench.api import EnergyMeter, Hardware
+from ucdbench_plugins.shared.rapl import POWERCAP, RaplMeter, describe_energy, readable_packages
 
 
 def _cpu_model() -> str:
@@ -53,6 +54,8 @@ def _available_memory_bytes() -> int | None:
 class CPU(Hardware):
     name = "cpu"
     is_default = True  # every machine has one
+    powercap = POWERCAP
+    """Where the kernel's powercap counters are (a test points it at a fake tree)."""
 
     def devices(self) -> list[str]:
         return ["cpu"]
@@ -68,6 +71,7 @@ class CPU(Hardware):
             "cores": os.cpu_count(),
             "threads": torch.get_num_threads(),
             "memory_bytes": _total_memory_bytes(),
+            "energy": describe_energy(self.powercap),
         }
 
     def comparison_class(self, description: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,6 +97,12 @@ class CPU(Hardware):
 
     def memory_bytes(self, device: str) -> int | None:
         return _available_memory_bytes()
+
+    def energy_meter(self, device) -> EnergyMeter | None:
+        """The packages' RAPL counters where this process can read them, else None (the record's
+        hardware ``energy`` says which)."""
+        packages = readable_packages(self.powercap)
+        return RaplMeter(packages) if packages else None
 
 
 @hookimpl
