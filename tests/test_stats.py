@@ -98,7 +98,8 @@ def test_the_interval_fallback_flags_only_intervals_apart():
     assert apart.test is TimingTest.INTERVAL_OVERLAP and apart.slower and apart.p_value is None
     overlapping = slowdown_test(base, [10.5 + i for i in range(8)], alpha=1e-5)  # medians ×1.33, intervals overlap
     assert overlapping.test is TimingTest.INTERVAL_OVERLAP and not overlapping.slower
-    assert "overlap (too few samples" in overlapping.describe()
+    assert overlapping.describe() == ("median ×1.35, 99% intervals of the medians [10, 10.7] ms vs [10.5, 17.5] ms "
+                                      "overlap (too few samples for Mann–Whitney U)")
 
 
 # Boundaries and texts that mutation testing (.ci/mutation) found unpinned.
@@ -175,6 +176,8 @@ def test_the_rank_test_is_used_only_where_its_two_sided_p_can_reach_alpha():
     # 7 a side: 2/C(14, 7) = 2/3432 = 0.00058 can reach it, and complete separation does
     seven = [10.0 + i / 10 for i in range(7)]
     assert slowdown_test(seven, [2 * t for t in seven]).slower
+    # 5 vs 8: 2/C(13, 5) = 2/1287 = 0.00155 can reach it too (so complete separation is a slowdown)
+    assert slowdown_test(seven[:5], [2 * t for t in seven] + [30.0]).slower
     # at alpha equal to that smallest p the test cannot reach it, so the intervals decide
     eight = [10.0 + i / 10 for i in range(8)]
     assert slowdown_test(eight, [2 * t for t in eight], alpha=2 / 12870).test is TimingTest.INTERVAL_OVERLAP
