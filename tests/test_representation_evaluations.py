@@ -148,3 +148,36 @@ def test_knn_declares_the_search_blocks_of_its_20_nearest_under_the_setting_that
     (need,) = KNN().memory_needs(None, {**KNN.defaults("smoke"), "query_block": 4, "bank_block": 8})
     assert need == MemoryNeed(24 * 4 * (8 + 20), "similarity blocks of 4 queries × 8 bank rows with their running "
                                                  "best and masks", "bank_block")
+
+
+class _FakeBank:
+    """The bank's size and where it was moved, without a GPU."""
+
+    nbytes = 2**30
+
+    def __init__(self) -> None:
+        self.moved_to = None
+
+    def to(self, device: torch.device) -> "_FakeBank":
+        self.moved_to = device
+        return self
+
+
+def test_knn_keeps_the_bank_on_the_host_unless_the_device_has_room_for_it_twice_and_a_gib(monkeypatch):
+    from ucdbench_plugins.evaluations.knn import _on_device_if_it_fits
+
+    cuda, asked = torch.device("cuda", 1), []
+
+    def free_memory(free: int):
+        def mem_get_info(device):
+            asked.append(device)
+            return free, 10 * 2**40  # (free, total): only the free memory counts
+        return mem_get_info
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", free_memory(3 * 2**30 - 1))  # 2 · 1 GiB + 1 GiB, less a byte
+    bank = _FakeBank()
+    assert _on_device_if_it_fits(bank, cuda) is bank and bank.moved_to is None and asked == [cuda]
+    monkeypatch.setattr(torch.cuda, "mem_get_info", free_memory(3 * 2**30))
+    assert _on_device_if_it_fits(bank, cuda) is bank and bank.moved_to == cuda
+    cpu_bank = _FakeBank()
+    assert _on_device_if_it_fits(cpu_bank, torch.device("cpu")).moved_to == torch.device("cpu")
