@@ -109,3 +109,14 @@ def test_the_claims_table_has_a_line_per_claim_figure_and_machine():
         "| lora beats full | digits | latency/p50_ms | lora | full-ft | – | – | – | – | no runs of both rows report it |",
     ]
     assert (ambiguous.difference(), ambiguous.p()) == ("–", "–")
+
+
+def test_an_ambiguous_claim_is_a_line_of_its_table_naming_every_setting_that_tells_the_rows_apart():
+    runs = _pair() + [_run("lora", s, 70.0, settings={"rank": 4, "alpha": 2}) for s in range(3)]
+    runs = [{**r, "method": {**r["method"], "config": {"rank": 8, "alpha": 1}}} if r["method"]["name"] == "lora"
+            and not r["method"]["config"] else r for r in runs]
+    claim = _claim()
+    line = claims_markdown([claim], judge_claims([claim], runs)).split("\n")[2]
+    assert line == (f"| lora beats full | digits | {FIGURE} | lora | full-ft | cpu: Xeon, 1 thread | – | – | – | "
+                    "ambiguous: lora matches 2 rows (alpha=1, rank=8; alpha=2, rank=4): add the settings that tell "
+                    "them apart |")
