@@ -67,3 +67,20 @@ def test_an_entry_is_built_once_and_says_which_config_built_it(tmp_path, monkeyp
     (entry,) = (tmp_path / "kind").iterdir()
     with safe_open(str(entry), "pt") as handle:
         assert handle.metadata() == {"config": json.dumps({"lr": 0.1, "rank": 8})}
+
+
+def test_kinds_are_selected_by_name_or_folder_and_an_unknown_one_lists_the_known_ones(tmp_path, monkeypatch):
+    import pytest
+
+    from ucdbench.contracts.interfaces import UcdbenchError
+    from ucdbench.running.cache import select_cache_kinds
+
+    monkeypatch.setenv("UCDBENCH_CACHE", str(tmp_path))
+    with pytest.raises(UcdbenchError, match=r"Kinds: none \(the cache is empty\); see `ucdbench cache info`$"):
+        select_cache_kinds(["pretrained"])
+    for kind in ("pretrained/digits", "pretrained/pydocs", "scene-views"):
+        atomic_write_bytes(tmp_path / kind / "entry.safetensors", b"x")
+    assert [k.name for k in select_cache_kinds(["pretrained/"])] == ["pretrained/digits", "pretrained/pydocs"]
+    assert [k.name for k in select_cache_kinds(["/scene-views"])] == ["scene-views"]
+    with pytest.raises(UcdbenchError, match=r"Kinds: pretrained/digits, pretrained/pydocs, scene-views; see "):
+        select_cache_kinds(["nothing"])
