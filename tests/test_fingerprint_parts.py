@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from importlib.metadata import version
+from pathlib import Path, PurePosixPath
 
 from ucdbench.running.fingerprint import _distribution_version, _installed_from_folder, _is_module
 
@@ -39,3 +40,42 @@ def test_installed_from_a_folder_means_a_file_url_with_dir_info():
 def test_a_module_outside_the_suite_is_known_by_its_top_level_distribution():
     assert _distribution_version("scipy.stats._distn_infrastructure") == f"scipy=={version('scipy')}"
     assert _distribution_version("no_such_package.module") == "no_such_package.module (no distribution)"
+
+
+class FakeFile:
+    """A file a distribution's RECORD lists, at ``site / path``."""
+
+    def __init__(self, site: Path, path: str) -> None:
+        self.path, self.site = PurePosixPath(path), site
+        self.parts, self.suffix = self.path.parts, self.path.suffix
+
+    def with_suffix(self, suffix: str) -> PurePosixPath:
+        return self.path.with_suffix(suffix)
+
+    def locate(self) -> Path:
+        return self.site / self.path
+
+
+class FakeInstalled:
+    def __init__(self, site: Path, files: list[str], top_level: str | None = None) -> None:
+        self.files = [FakeFile(site, f) for f in files]
+        self.top_level = top_level
+
+    def read_text(self, name: str) -> str | None:
+        return self.top_level if name == "top_level.txt" else None
+
+
+def test_a_distribution_s_packages_are_its_declared_ones_its_record_s_and_those_its_pth_folders_hold(tmp_path):
+    from ucdbench.running.fingerprint import _top_level_packages
+
+    site, source = tmp_path / "site", tmp_path / "src"
+    (source / "pkg_a").mkdir(parents=True)
+    (source / "mod_b.py").write_text("")
+    (source / "notes.txt").write_text("")
+    (source / "not-an-identifier").mkdir()
+    (site / "sitepkg").mkdir(parents=True)  # the site folder itself is no .pth folder
+    (site / "__editable__.x.pth").write_text(f"# a comment\nimport hook; hook.install()\n\n{source}\nmissing/\n")
+    files = ["onefile.py", "pkg/__init__.py", "pkg/sub.py", "pkg-1.0.dist-info/RECORD", "__editable__.x.pth",
+             "absent.pth"]
+    assert _top_level_packages(FakeInstalled(site, files)) == {"onefile", "pkg", "pkg_a", "mod_b"}
+    assert _top_level_packages(FakeInstalled(site, files, top_level="declared\n")) == {"declared", "pkg_a", "mod_b"}
