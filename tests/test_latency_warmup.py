@@ -86,3 +86,16 @@ def test_timed_passes_go_on_until_min_seconds_of_samples():
 def test_without_warm_up_the_first_call_is_the_first_sample():
     figures, _ = _measure(warmup=0, min_iters=5, min_seconds=0.0)
     assert figures["samples_ms"] == [1000 * FIRST_CALL_S] + [1000 * CALL_S] * 4
+
+
+def test_time_calls_leaves_its_warm_up_calls_out_of_the_samples():
+    """The shared timer (the reconstruction figure's latency) runs ``warmup`` untimed calls first."""
+    from ucdbench.api import time_calls
+
+    clock = VirtualClock()
+    model = SlowFirstCall(clock)
+    inputs = torch.zeros(1, 2)
+    timed = time_calls(lambda: model(inputs), VirtualTimeCPU(clock), torch.device("cpu"), repeats=3, warmup=1)
+    assert timed.seconds == [CALL_S] * 3 and model.calls == 1 + 3
+    cold = time_calls(lambda: model(inputs), VirtualTimeCPU(clock), torch.device("cpu"), repeats=2, warmup=0)
+    assert model.calls == 1 + 3 + 2 and cold.seconds == [CALL_S] * 2  # no warm-up: just the two timed calls

@@ -100,10 +100,10 @@ def _known_task(mislabelled: int) -> tuple[KnownFeatures, dict[str, float]]:
     return task, expected
 
 
-def _measure(evaluation: type, task: KnownFeatures) -> dict:
+def _measure(evaluation: type, task: KnownFeatures, **config) -> dict:
     outcome = Outcome(model=nn.Identity(), encoder=DropNuisance())
     ctx = EvaluationContext(task=task, outcome=outcome, hardware=None, device=torch.device("cpu"), preset="smoke",
-                            config=evaluation.defaults("smoke"))
+                            config={**evaluation.defaults("smoke"), **config})
     assert evaluation().skip_reason(ctx) is None
     return evaluation().measure(ctx)
 
@@ -127,3 +127,57 @@ def test_the_linear_probe_scores_the_runs_encoder_as_counted_by_hand():
     task, expected = _known_task(mislabelled=0)
     assert expected["probe_top1"] == pytest.approx(250 / 3)  # 20 of 24: the displaced queries are wrong
     assert _measure(LinearProbe, task)["probe_top1"] == pytest.approx(expected["probe_top1"])
+
+
+def test_knn_with_a_weighted_vote_uses_the_temperature_it_is_given():
+    """The query's 20 nearest: 3 of its class at cosine 1, 17 of another at cosine 0.8. The majority
+    is wrong; the weighted vote, exp(cosine / temperature), is right at 0.04 (3·e^25 > 17·e^20) and
+    wrong at 1.0 (3·e < 17·e^0.8)."""
+    bank = torch.cat([torch.tensor([[1.0, 0.0]]).repeat(3, 1), torch.tensor([[0.8, 0.6]]).repeat(17, 1)])
+    bank_labels = torch.tensor([0] * 3 + [1] * 17)
+    task = KnownFeatures({"train": (bank, bank_labels), "eval": (torch.tensor([[1.0, 0.0]]), torch.tensor([0]))})
+    assert _measure(KNN, task)["nn20_top1"] == 0.0  # the majority vote
+    assert _measure(KNN, task, vote="weighted", temperature=0.04)["nn20_top1"] == 100.0
+    assert _measure(KNN, task, vote="weighted", temperature=1.0)["nn20_top1"] == 0.0
+    assert _measure(KNN, task, vote="weighted", temperature=1.0)["nn1_top1"] == 100.0
+
+
+def test_knn_declares_the_search_blocks_of_its_20_nearest_under_the_setting_that_bounds_them():
+    from ucdbench.api import MemoryNeed
+
+    (need,) = KNN().memory_needs(None, {**KNN.defaults("smoke"), "query_block": 4, "bank_block": 8})
+    assert need == MemoryNeed(24 * 4 * (8 + 20), "similarity blocks of 4 queries × 8 bank rows with their running "
+                                                 "best and masks", "bank_block")
+
+
+class _FakeBank:
+    """The bank's size and where it was moved, without a GPU."""
+
+    nbytes = 2**30
+
+    def __init__(self) -> None:
+        self.moved_to = None
+
+    def to(self, device: torch.device) -> "_FakeBank":
+        self.moved_to = device
+        return self
+
+
+def test_knn_keeps_the_bank_on_the_host_unless_the_device_has_room_for_it_twice_and_a_gib(monkeypatch):
+    from ucdbench_plugins.evaluations.knn import _on_device_if_it_fits
+
+    cuda, asked = torch.device("cuda", 1), []
+
+    def free_memory(free: int):
+        def mem_get_info(device):
+            asked.append(device)
+            return free, 10 * 2**40  # (free, total): only the free memory counts
+        return mem_get_info
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", free_memory(3 * 2**30 - 1))  # 2 · 1 GiB + 1 GiB, less a byte
+    bank = _FakeBank()
+    assert _on_device_if_it_fits(bank, cuda) is bank and bank.moved_to is None and asked == [cuda]
+    monkeypatch.setattr(torch.cuda, "mem_get_info", free_memory(3 * 2**30))
+    assert _on_device_if_it_fits(bank, cuda) is bank and bank.moved_to == cuda
+    cpu_bank = _FakeBank()
+    assert _on_device_if_it_fits(cpu_bank, torch.device("cpu")).moved_to == torch.device("cpu")

@@ -14,11 +14,13 @@ direct sum over the window written here in plain Python."""
 from __future__ import annotations
 
 import math
+import sys
+import types
 
 import pytest
 import torch
 
-from ucdbench_plugins.shared.gaussians.metrics import psnr, ssim
+from ucdbench_plugins.shared.gaussians.metrics import lpips_if_available, photometric_loss, psnr, ssim
 
 WINDOW, SIGMA = 11, 1.5
 C1, C2 = 0.01**2, 0.03**2
@@ -37,6 +39,7 @@ def test_psnr_is_minus_10_log10_of_the_mse_by_hand():
 def test_psnr_clamps_the_render_into_the_image_range_first():
     target = torch.full((3, 2, 2), 0.9)
     assert psnr(torch.full((3, 2, 2), 1.3), target) == pytest.approx(20.0, abs=1e-4)  # 1.3 → 1.0: mse 0.01
+    assert psnr(torch.full((3, 2, 2), -0.4), torch.zeros(3, 2, 2)) == math.inf  # and −0.4 → 0: a perfect render
 
 
 def _gaussian() -> list[float]:
@@ -89,3 +92,40 @@ def test_ssim_matches_a_direct_sum_over_the_window():
     assert float(ssim(x.float(), y.float())) == pytest.approx(expected, rel=1e-5)  # as the task calls it
     assert float(ssim(x[None], y[None])) == pytest.approx(expected, rel=1e-10)  # a batch of one alike
     assert 0 < expected < 1
+
+
+def test_the_photometric_loss_weighs_l1_by_0_8_and_one_minus_ssim_by_0_2():
+    """The reference 3DGS loss (1 − λ)·L1 + λ·(1 − SSIM), λ = 0.2: zero for a perfect render, and
+    for a render off by 0.25 everywhere, 0.8 · 0.25 plus 0.2 of its SSIM's shortfall."""
+    generator = torch.Generator().manual_seed(0)
+    target = 0.5 * torch.rand(3, 6, 7, generator=generator, dtype=torch.float64)
+    assert float(photometric_loss(target, target)) == pytest.approx(0.0, abs=1e-12)
+    render = target + 0.25
+    shortfall = 1 - float(ssim(render, target))
+    assert 0 < shortfall < 1
+    assert float(photometric_loss(render, target)) == pytest.approx(0.8 * 0.25 + 0.2 * shortfall, rel=1e-12)
+    assert float(photometric_loss(target, render)) == pytest.approx(0.8 * 0.25 + 0.2 * shortfall, rel=1e-12)
+
+
+class _FakeLPIPS:
+    def __init__(self, net: str, verbose: bool) -> None:
+        self.net, self.verbose, self.evaluated = net, verbose, False
+
+    def eval(self) -> "_FakeLPIPS":
+        self.evaluated = True
+        return self
+
+
+def test_lpips_is_omitted_with_the_reason_when_its_package_or_weights_are_missing(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "lpips", None)  # as if not installed: importing it fails
+    scorer, why = lpips_if_available()
+    assert scorer is None and why.startswith("omitted: the lpips package is not installed")
+    monkeypatch.setitem(sys.modules, "lpips", types.SimpleNamespace(LPIPS=_FakeLPIPS))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    scorer, why = lpips_if_available()
+    assert scorer is None and why.startswith("omitted: no AlexNet weights") and str(tmp_path / "checkpoints") in why
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth").write_bytes(b"")
+    scorer, why = lpips_if_available()
+    assert why == "" and isinstance(scorer, _FakeLPIPS)
+    assert (scorer.net, scorer.verbose, scorer.evaluated) == ("alex", False, True)

@@ -77,12 +77,12 @@ def test_slowdown_needs_both_the_factor_and_the_two_sided_rank_test():
 
 
 def test_few_samples_fall_back_to_median_intervals_then_to_untestable():
-    # 5 a side: the smallest two-sided p, 1/C(10, 5) = 1/252, cannot reach 0.002, so the 99% intervals of
+    # 5 a side: the smallest two-sided p, 2/C(10, 5) = 2/252, cannot reach 0.002, so the 99% intervals of
     # the medians decide; but 5 samples do not bound a 99% interval (1 - 2·0.5^5 = 0.94 < 0.99): untestable
     five = slowdown_test([10.0, 10.1, 10.2, 10.3, 10.4], [20.0, 20.1, 20.2, 20.3, 20.4])
     assert five.test is TimingTest.UNTESTABLE and not five.testable and not five.slower and five.p_value is None
     assert "untestable" in five.describe()
-    # 8 vs 3: 1/C(11, 3) = 1/165 is too coarse for the test; 8 samples bound the median's 99% interval by
+    # 8 vs 3: 2/C(11, 3) = 2/165 is too coarse for the test; 8 samples bound the median's 99% interval by
     # their extremes (1 - 2·0.5^8 = 0.992), 3 do not: untestable still
     assert slowdown_test([10.0 + i / 10 for i in range(8)], [20.0, 20.1, 20.2]).test is TimingTest.UNTESTABLE
 
@@ -98,4 +98,107 @@ def test_the_interval_fallback_flags_only_intervals_apart():
     assert apart.test is TimingTest.INTERVAL_OVERLAP and apart.slower and apart.p_value is None
     overlapping = slowdown_test(base, [10.5 + i for i in range(8)], alpha=1e-5)  # medians ×1.33, intervals overlap
     assert overlapping.test is TimingTest.INTERVAL_OVERLAP and not overlapping.slower
-    assert "overlap (too few samples" in overlapping.describe()
+    assert overlapping.describe() == ("median ×1.35, 99% intervals of the medians [10, 10.7] ms vs [10.5, 17.5] ms "
+                                      "overlap (too few samples for Mann–Whitney U)")
+
+
+# Boundaries and texts that mutation testing (.ci/mutation) found unpinned.
+
+def test_a_p_value_equal_to_alpha_is_not_significant():
+    from ucdbench.core.stats import PairedComparison
+
+    at_alpha = PairedComparison(1.0, 1.0, 0.1, 0.05, (0, 1))
+    assert not at_alpha.significant(0.05) and at_alpha.verdict(0.05) == "not significant"
+    assert at_alpha.significant(0.0500001) and at_alpha.verdict(0.0500001) == "holds"
+
+
+def test_no_values_and_no_samples_are_refused_by_name():
+    with pytest.raises(ValueError, match="^mean_ci of no values$"):
+        mean_ci([])
+    for base, head in (([], [1.0]), ([1.0], [])):
+        with pytest.raises(ValueError, match="^slowdown_test needs samples on both sides$"):
+            slowdown_test(base, head)
+
+
+def test_a_zero_change_from_a_zero_reference_is_relative_zero():
+    # reference mean 0 (values 1 and −1) and no change: 0, not inf (and not 1)
+    same = paired_comparison({0: 1.0, 1: -1.0}, {0: 1.0, 1: -1.0}, True)
+    assert same.relative == 0.0
+    assert paired_comparison({0: 0.0, 1: -1.0}, {0: 1.0, 1: -1.0}, True).relative == -math.inf
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy, on the side without spread
+def test_welch_by_hand_when_one_side_has_no_spread():
+    from ucdbench.core.stats import welch_p_value
+
+    # a = [1, 1] (no spread), b = [1, 2]: t = −0.5 / √(0.5 / 2) = −1 with Welch's df = n_b − 1 = 1 (a Cauchy
+    # distribution): p = 1 − (2/π)·atan(1) = 0.5. Student's pooled test would give df 2, p = 0.4226.
+    assert welch_p_value([1.0, 1.0], [1.0, 2.0]) == pytest.approx(0.5, abs=1e-12)
+    assert welch_p_value([1.0], [1.0, 2.0]) is None and welch_p_value([1.0, 2.0], [1.0]) is None
+
+
+def test_a_rank_needs_a_p_value_below_alpha_not_equal_to_it():
+    from ucdbench.core.stats import tied_ranks
+
+    # two rows without spread and different means: p = 0.0 exactly, so only an alpha above 0 separates them
+    assert tied_ranks([[1.0, 1.0], [2.0, 2.0]], higher_is_better=True, alpha=0.0) == [1, 1]
+    assert tied_ranks([[1.0, 1.0], [2.0, 2.0]], higher_is_better=True, alpha=0.01) == [2, 1]
+    assert tied_ranks([[1.0, 1.0], [2.0, 2.0]], higher_is_better=False, alpha=0.01) == [1, 2]
+
+
+def test_a_timing_change_describes_how_it_was_decided():
+    base = [10.0 + i / 10 for i in range(8)]
+    rank_test = slowdown_test(base, [1.5 * t for t in base])
+    assert rank_test.describe() == "median ×1.5, Mann–Whitney U p = 0.00016 (two-sided)"  # 2/12870
+    apart = slowdown_test(base, [20.0 + i / 10 for i in range(8)], alpha=1e-5)
+    assert apart.describe() == ("median ×1.97, 99% intervals of the medians [10, 10.7] ms vs [20, 20.7] ms "
+                                "do not overlap (too few samples for Mann–Whitney U)")
+    few = slowdown_test(base[:5], [20.0, 20.1, 20.2, 20.3, 20.4])
+    assert few.describe() == ("median ×1.98, untestable: too few samples for a test or bounded 99% intervals "
+                              "of the medians (8 a side)")
+
+
+def test_intervals_that_touch_or_nest_overlap():
+    from ucdbench.core.stats import _overlap
+
+    assert _overlap((10.0, 10.7), (10.7, 11.4)) and _overlap((10.7, 11.4), (10.0, 10.7))  # touching
+    assert _overlap((10.0, 12.0), (11.0, 11.5)) and _overlap((11.0, 11.5), (10.0, 12.0))  # nested
+    assert not _overlap((10.0, 10.6), (10.7, 11.4)) and not _overlap((10.7, 11.4), (10.0, 10.6))
+
+
+def test_the_rank_test_is_used_only_where_its_two_sided_p_can_reach_alpha():
+    # 6 a side: the smallest two-sided p is 2/C(12, 6) = 2/924 = 0.00216, above 0.002, so the test could never
+    # flag anything; with 6 samples the median intervals are unbounded too, so a 2× slowdown is untestable
+    # (not "tested and within the rule")
+    six = [10.0 + i / 10 for i in range(6)]
+    doubled = slowdown_test(six, [2 * t for t in six])
+    assert doubled.test is TimingTest.UNTESTABLE and not doubled.testable
+    # 7 a side: 2/C(14, 7) = 2/3432 = 0.00058 can reach it, and complete separation does
+    seven = [10.0 + i / 10 for i in range(7)]
+    assert slowdown_test(seven, [2 * t for t in seven]).slower
+    # 5 vs 8: 2/C(13, 5) = 2/1287 = 0.00155 can reach it too (so complete separation is a slowdown)
+    assert slowdown_test(seven[:5], [2 * t for t in seven] + [30.0]).slower
+    # at alpha equal to that smallest p the test cannot reach it, so the intervals decide
+    eight = [10.0 + i / 10 for i in range(8)]
+    assert slowdown_test(eight, [2 * t for t in eight], alpha=2 / 12870).test is TimingTest.INTERVAL_OVERLAP
+
+
+def test_a_rank_test_p_value_equal_to_alpha_is_no_difference():
+    from scipy import stats
+
+    base = [10.0 + i / 10 for i in range(8)]
+    head = [1.5 * t for t in base]
+    head[0] = 10.65  # one head sample among the base ones: p = 4/12870
+    p = float(stats.mannwhitneyu(head, base, alternative="two-sided").pvalue)
+    assert p == pytest.approx(4 / 12870)
+    assert not slowdown_test(base, head, alpha=p).slower and slowdown_test(base, head, alpha=1.01 * p).slower
+
+
+def test_slower_and_faster_need_a_ratio_strictly_beyond_the_factor():
+    base = [8.0 + i for i in range(8)]  # median 11.5
+    doubled = [2 * t for t in base]  # median 23: ratio exactly 2
+    assert slowdown_test(base, doubled, factor=2.0).ratio == 2.0
+    assert not slowdown_test(base, doubled, factor=2.0).slower and slowdown_test(base, doubled, factor=1.99).slower
+    assert not slowdown_test(doubled, base, factor=2.0).faster and slowdown_test(doubled, base, factor=1.99).faster
+    small = slowdown_test(base, [1.05 * t for t in base])  # real, but within the factor either way
+    assert not small.slower and not small.faster

@@ -240,7 +240,7 @@ def slowdown_test(base_ms: Sequence[float], head_ms: Sequence[float], factor: fl
                   alpha: float = SLOWDOWN_ALPHA) -> TimingChange:
     """asv's rule (``asv.statistics.is_different``) on raw samples. The samples differ when a
     two-sided Mann–Whitney U test gives p < ``alpha`` — used only where the sample counts let
-    it reach ``alpha`` at all (its smallest p, 1 / C(m + n, min(m, n)), is below ``alpha``);
+    it reach ``alpha`` at all (its smallest two-sided p, 2 / C(m + n, min(m, n)), is below ``alpha``);
     with fewer samples, when the 99% confidence intervals of the medians do not overlap; with
     too few for bounded intervals, the change is untestable. Head is slower when they differ
     and median(head) > ``factor`` × median(base); faster, the mirror. Neither a small shift that
@@ -253,7 +253,7 @@ def slowdown_test(base_ms: Sequence[float], head_ms: Sequence[float], factor: fl
     ratio = statistics.median(head_ms) / statistics.median(base_ms)
     base_interval, head_interval = median_interval(base_ms), median_interval(head_ms)
     p_value = None
-    if 1 / math.comb(len(base_ms) + len(head_ms), min(len(base_ms), len(head_ms))) < alpha:
+    if 2 / math.comb(len(base_ms) + len(head_ms), min(len(base_ms), len(head_ms))) < alpha:
         test = TimingTest.MANN_WHITNEY
         p_value = float(stats.mannwhitneyu(head_ms, base_ms, alternative="two-sided").pvalue)
         differ = p_value < alpha

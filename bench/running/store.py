@@ -114,7 +114,8 @@ class RunStore:
         path = Path(run)
         if path.suffix == ".json" and path.exists():
             return _read_json(path)
-        matches = sorted(self.runs_dir.glob(f"{run}*.json")) if self.runs_dir.is_dir() else []
+        is_key = Path(run).name == run  # a path that is no record (a folder, say) names no key: glob refuses it
+        matches = sorted(self.runs_dir.glob(f"{run}*.json")) if is_key and self.runs_dir.is_dir() else []
         if len(matches) == 1:
             return _read_json(matches[0])
         if not matches:
