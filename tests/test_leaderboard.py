@@ -433,3 +433,17 @@ def test_the_index_links_pages_beside_it_that_the_build_did_not_write(tmp_path):
     other = index.split("## Other pages")[1]
     assert "- [A sweep of latencies](sweep_cpu.md)" in other and "- [notes](notes.md)" in other
     assert "digits.md" not in other and "README.md" not in other  # this build's pages are the task table's
+
+
+def test_a_page_does_not_depend_on_the_order_records_are_read_in(tmp_path):
+    """A results folder lists its files in any order (a fresh clone's are all new): rows that tie
+    on the ranked figure keep one order, by label, and so do the page's other tables."""
+    records = [_record(f"{method}{seed}", method, seed, 80.0, 1000) for method in ("lora", "base", "full-ft", "nola")
+               for seed in range(2)]
+    write_leaderboards(records, tmp_path / "forward")
+    write_leaderboards(list(reversed(records)), tmp_path / "backward")
+    forward, backward = ((tmp_path / side / "digits.md").read_text() for side in ("forward", "backward"))
+    assert forward == backward
+    accuracy = forward.split("### accuracy")[1].split("###")[0]
+    rows = [line.split("|")[1].strip() for line in accuracy.splitlines() if line.startswith("| ")][1:]  # past the header
+    assert rows == ["base", "full-ft", "lora", "nola"]  # all at 80: by label

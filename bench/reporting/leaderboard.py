@@ -90,7 +90,7 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         cells["code"] = code_cell(run_records)
         sort_value = float(runs[sort_by].mean()) if sort_by in runs else None
         rows.append((best_first(sort_value, ranked["higher_is_better"] if ranked else None), cells, run_records))
-    rows.sort(key=lambda row: row[0])
+    rows.sort(key=lambda row: (row[0], row[1]["method"][0]))  # ties by label: the same page from any folder
     note = _rank_by_timing(rows, group, sort_by, ranked) if ranked else ""
     table_columns = [Column("rank")] if note else []
     table_columns += [Column("method"), Column("seeds")]
@@ -422,7 +422,9 @@ def task_markdown(board: TaskBoard, results: Path | None = None, out: Path | Non
 
 
 def task_boards(records: list[dict[str, Any]]) -> list[TaskBoard]:
-    """One board per task of ``records``, in name order."""
+    """One board per task of ``records``, in name order; the records are read in key order, so a
+    page does not depend on the order a folder lists its files in."""
+    records = sorted(records, key=lambda r: r["key"])
     frame = records_frame(records)
     return [task_board(task, [r for r in records if r["task"]["name"] == task], task_frame)
             for task, task_frame in frame.groupby("task", sort=True)]

@@ -127,7 +127,7 @@ def view_table(view: View, records: Sequence[Mapping[str, Any]]) -> Table:
     seeds, and a paper's figure for the row's setting stands beside the reproduced one."""
     selected = [r for r in records if view.selects(r)]
     rows: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
-    for record in sorted(selected, key=lambda r: r["seed"]):
+    for record in sorted(selected, key=lambda r: (r["seed"], r["key"])):
         setting = json.dumps(resolved_settings(record), sort_keys=True, default=str)
         rows.setdefault((record["method"]["name"], setting, hardware_label(record["hardware"])), []).append(record)
     frame = records_frame([dict(r) for r in selected]).set_index("key") if selected else None
@@ -148,7 +148,7 @@ def view_table(view: View, records: Sequence[Mapping[str, Any]]) -> Table:
         cells["hardware"] = (row[2], None)
         cells["code"] = code_cell(runs)
         built.append((best_first(cells[view.rank_by][1], direction[view.rank_by]), cells, tuple(runs)))
-    built.sort(key=lambda item: item[0])
+    built.sort(key=lambda item: (item[0], item[1]["method"][0]))  # ties by label
     header, keys = [Column("method"), Column("seeds")], ["method", "seeds"]
     for column in view.columns:
         header.append(Column(_header(column, declared[column].get("unit", ""), direction[column]), direction[column]))
