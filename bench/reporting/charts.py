@@ -8,7 +8,7 @@ their records report, never from a method's name. :mod:`ucdbench.reporting.leade
 and :mod:`ucdbench.reporting.site` (HTML) both draw with :func:`draw_chart`.
 
 The row helpers charts share with tables (labels, a row's records, the paper's figures) are
-:mod:`ucdbench.reporting.leaderboard`'s, imported where used: that module imports this one.
+:mod:`ucdbench.reporting.tables`'s.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ucdbench.core.stats import CONFIDENCE, mean_ci
+from ucdbench.reporting.tables import column_of, figures_of, reported_figures, row_label, runs_of
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,6 @@ _Row = tuple[tuple[str, str, str], pd.DataFrame]
 
 def _axes(kind: ChartKind, group: pd.DataFrame, primary: str | None) -> tuple[str, str] | None:
     """The chart's x and y columns, where the section has them."""
-    from ucdbench.reporting.tables import column_of
-
     y = kind.y or (column_of(group, primary) if primary else None)
     return (kind.x, y) if kind.x in group and y in group else None
 
@@ -199,8 +198,6 @@ def _point(keys: tuple[str, str, str], runs: pd.DataFrame, columns: tuple[str, s
            records: dict[str, dict[str, Any]], several_machines: bool) -> Point:
     """A row's point: the means and intervals of its runs that have both columns, and the paper's
     figures its records report (at the paper's x, else at the row's)."""
-    from ucdbench.reporting.tables import reported_figures, row_label, runs_of
-
     runs = runs.dropna(subset=list(columns))
     x, y = mean_ci(runs[columns[0]].tolist()), mean_ci(runs[columns[1]].tolist())
     run_records = runs_of(runs, records)
@@ -214,8 +211,6 @@ def _point(keys: tuple[str, str, str], runs: pd.DataFrame, columns: tuple[str, s
 
 def _declared(some: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
     """The figure ``column`` names as ``some`` records declare it (name, direction, unit)."""
-    from ucdbench.reporting.tables import figures_of
-
     evaluation, _, name = column.partition("/")
     return next((f for f in figures_of(list(some), evaluation) if f["name"] == name), {"name": name})
 
