@@ -447,3 +447,14 @@ def test_a_page_does_not_depend_on_the_order_records_are_read_in(tmp_path):
     accuracy = forward.split("### accuracy")[1].split("###")[0]
     rows = [line.split("|")[1].strip() for line in accuracy.splitlines() if line.startswith("| ")][1:]  # past the header
     assert rows == ["base", "full-ft", "lora", "nola"]  # all at 80: by label
+
+
+def test_kept_records_leave_out_raw_timing_samples_and_artifact_paths_only():
+    from ucdbench.reporting.audit import compact
+
+    record = _record("k", "lora", 0, 80.0, 1000)
+    record["artifact"] = "/somewhere/artifacts/k.safetensors"
+    record["evaluations"]["latency"] = {"p50_ms": 2.0, "samples_ms": [1.9, 2.0, 2.1], "work_samples_ms": [1.8, 1.9]}
+    kept = compact(record)
+    assert "artifact" not in kept and kept["evaluations"]["latency"] == {"p50_ms": 2.0}
+    assert kept["evaluations"]["accuracy"] == record["evaluations"]["accuracy"] and kept["figures"] == record["figures"]

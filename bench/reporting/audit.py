@@ -4,8 +4,8 @@ recompute every claim from the repository alone.
 ``ucdbench leaderboard --keep-records`` copies the records behind the pages into
 ``OUT/records`` (a results folder: ``runs/`` and the images runs attached) and writes, in the
 index, the one command that rebuilds every page from them. The copies are compact: the raw
-per-call samples of timing figures (``samples_ms``, which ``ucdbench compare`` reads and no page
-shows) and the local path of each run's artifact file are left out; every figure a page shows
+per-call samples of timing figures (``samples_ms`` and ``work_samples_ms``, which ``ucdbench
+compare`` reads and no page shows) and the local path of each run's artifact file are left out; every figure a page shows
 stays. Rebuilding with that command gives the same pages but for their generation time.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ucdbench.reporting.compare import RAW_SAMPLES
+from ucdbench.reporting.compare import RAW_SAMPLES, WORK_SAMPLES
 from ucdbench.running.cache import atomic_write_bytes
 
 RECORDS = "records"
@@ -27,7 +27,7 @@ RECORDS = "records"
 def compact(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` without its raw timing samples and the local path of its artifact file."""
     kept = {key: value for key, value in record.items() if key != "artifact"}
-    kept["evaluations"] = {name: {k: v for k, v in results.items() if k != RAW_SAMPLES}
+    kept["evaluations"] = {name: {k: v for k, v in results.items() if k not in (RAW_SAMPLES, WORK_SAMPLES)}
                            for name, results in record.get("evaluations", {}).items()}
     return kept
 
@@ -65,8 +65,8 @@ def audit_lines(count: int, out: Path, experiments: Sequence[Path]) -> list[str]
     """The index's section that says where the records are and how to rebuild the pages."""
     return ["", "## Rebuilding these pages", "",
             f"The {count} run records behind these pages are in [{RECORDS}/]({RECORDS}/), compact: each run's raw "
-            f"per-call timing samples (`{RAW_SAMPLES}`, which no page shows) and the local path of its artifact "
-            "file are left out (artifacts are not kept: `ucdbench run` on a row's settings fits it again); every "
+            f"per-call timing samples (`{RAW_SAMPLES}`, `{WORK_SAMPLES}`: no page shows them) and the local "
+            "path of its artifact file are left out (artifacts are not kept: `ucdbench run` on a row's settings fits it again); every "
             "figure on these pages is in them. This command, from the repository's root, rebuilds every page and "
             "judges every claim again from them (the same pages but for the generation time):", "",
             f"    {rebuild_command(out, experiments)}"]
