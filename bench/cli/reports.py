@@ -48,8 +48,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     store = RunStore(args.results)
     records = scan(store)
     out = Path(args.out)
-    audit = (len(records), out, [Path(path) for path in args.file]) if args.keep_records else None
-    written = write_leaderboards(records, out, store.root, claims, views, audit)
+    kept_with = [Path(path) for path in args.file] if args.keep_records else None
+    written = write_leaderboards(records, out, store.root, claims, views, kept_with)
     if not written:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     if args.keep_records:

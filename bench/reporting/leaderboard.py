@@ -432,13 +432,13 @@ def task_boards(records: list[dict[str, Any]]) -> list[TaskBoard]:
 
 def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path | None = None,
                        claims: Sequence[Claim] = (), views: Sequence[View] = (),
-                       audit: tuple[int, Path, Sequence[Path]] | None = None) -> list[Path]:
+                       kept_with: Sequence[Path] | None = None) -> list[Path]:
     """Write ``<task>.md`` (+ ``<task>-plots/``, + ``<task>-images/``) per task and ``README.md``;
     returns the paths. ``results`` is the folder the records came from, whose attached images
     the pages show (None: no images); ``claims`` (from experiment files) are judged in the index;
-    ``views`` (from experiment files) lead their tasks' pages; ``audit`` (the record count, the
-    output folder and the experiment files as the command line named them) adds the section that
-    says how to rebuild the pages from the records kept beside them (:mod:`ucdbench.reporting.audit`)."""
+    ``views`` (from experiment files) lead their tasks' pages; ``kept_with`` (the experiment files
+    as the command line named them), where the records are kept beside the pages, adds the section
+    that says how to rebuild the pages from them (:mod:`ucdbench.reporting.audit`)."""
     if not any(r.get("status") == "ok" for r in records):
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -462,10 +462,10 @@ def write_leaderboards(records: list[dict[str, Any]], out: Path, results: Path |
         from ucdbench.reporting.claims import claims_markdown, judge_claims
 
         index += ["", "## Claims", "", CLAIMS_NOTE, "", claims_markdown(list(claims), judge_claims(list(claims), records))]
-    if audit:
+    if kept_with is not None:
         from ucdbench.reporting.audit import audit_lines
 
-        index += audit_lines(*audit)
+        index += audit_lines(len(records), out, kept_with)
     readme = out / "README.md"
     readme.write_text("\n".join(index) + "\n")
     return [readme, *written]
