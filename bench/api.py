@@ -59,7 +59,7 @@ from ucdbench.contracts.capabilities import (
 from ucdbench.discovery.hookspecs import Register, hookimpl
 from ucdbench.contracts.interfaces import (
     Artifact, ArtifactKind, ChartAxis, Config, ControlRow, Curves, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
-    MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
+    MemoryNeed, Method, Metric, Outcome, Paper, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.contracts.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
 from ucdbench.contracts.sinks import Sink, SinkRun
@@ -105,7 +105,7 @@ _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 __all__ = [
     "hookimpl", "Register",
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "ArtifactKind", "ControlRow", "FitContext", "Curves", "Sink", "SinkRun",
-    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
+    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "Paper", "UcdbenchError",
     "DivergedError", "ReferencedRun", "MemoryNeed",
     "Setting", "PerPreset", "PerTask", "PRESETS", "RunReference",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",

@@ -149,6 +149,23 @@ class ReportedFigure:
 
 
 @dataclass(frozen=True)
+class Paper:
+    """The publication a method comes from, for the method's page on the site: where to read it
+    and the code its authors released, so a reader can check the implementation against both."""
+
+    title: str
+    venue: str
+    """Where and when it appeared: ``"ICLR 2024"``, ``"arXiv 2023"``."""
+    url: str
+    """The paper (an arXiv abstract page, the proceedings' page)."""
+    code: str = ""
+    """The official code's repository; "" where none is public."""
+    code_note: str = ""
+    """What the implementation follows where the official code could not be read, or how it
+    departs from it; "" where it follows the official code."""
+
+
+@dataclass(frozen=True)
 class MemoryNeed:
     """Memory a method or an evaluation holds on the run's device at its peak, for its settings,
     declared before anything runs (:meth:`Method.memory_needs`, :meth:`Evaluation.memory_needs`).
@@ -451,6 +468,13 @@ class Method(Configurable, ABC):
     """What a paper proposes. Registered under ``name``; instantiated once per run."""
 
     name: ClassVar[str]
+    paper: ClassVar[Paper | None] = None
+    """The publication this method comes from (None for a baseline with none of its own).
+    Records carry it (``record["method"]["paper"]``) for the site's method pages."""
+    family: ClassVar[str] = ""
+    """What kind of method it is, for readers filtering a leaderboard: ``"weight compression"``,
+    ``"adversarial attack"``, ``"representation learning"``, ... ("" where none is declared).
+    Records carry it (``record["method"]["family"]``)."""
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
     reported_unavailable: ClassVar[str] = ""
     """Where the paper's own figures could not be reached, why (what was searched), so the

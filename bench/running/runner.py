@@ -21,7 +21,7 @@ import socket
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,8 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     record: dict[str, Any] = {
         "schema": SCHEMA_VERSION, "key": run.key, "status": "running", "error": None,
         "method": {"name": spec.method, **_versions(run.method), "config": run.method_config,
-                   "reference_row": method_cls.reference_row},
+                   "reference_row": method_cls.reference_row, "family": method_cls.family,
+                   "paper": asdict(method_cls.paper) if method_cls.paper else None},
         "task": {"name": spec.task, **_versions(run.task), "config": run.task_config,
                  "capabilities": [c.__name__ for c in task_cls.__mro__ if issubclass(c, Capability) and c is not Capability],
                  "primary_metric": task_cls.primary_metric,

@@ -28,6 +28,7 @@ from ucdbench.api import (
     AugmentedViews, Config, FitContext, ImageClassification, Outcome, PerPreset, ReferencedRun, ReportedFigure,
     RunReference, Setting, Task, UcdbenchError, ViewBatch,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.mean_shift.networks import feature_dim
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.method_settings import training_settings
@@ -69,6 +70,8 @@ def regression_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
 class SimReg(DenseModel):
     name = "simreg"
+    family = "distillation"
+    paper = papers.SIMREG
     requires = (ImageClassification, AugmentedViews)
     settings = {
         **training_settings(epochs=PerPreset(1, 30, 130), batch_size=PerPreset(64, 128, 256), lr=0.05,

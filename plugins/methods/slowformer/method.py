@@ -40,6 +40,7 @@ from ucdbench.api import (
     ReportedFigure, Setting, Task, UcdbenchError, cached_tensors, initial_model, model_with_state, progress_bar,
     stored_dense,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.methods.slowformer.losses import check_target, compute_loss
@@ -204,6 +205,8 @@ def adversarial_training(model: AdaptiveViT, method: Any, target_config: Config,
 
 class SlowFormer(Method):
     name = "slowformer"
+    family = "adversarial attack"
+    paper = papers.SLOWFORMER
     reported = (
         *_table_1("avit", "ViT-Tiny (DeiT-Tiny)", "deit_tiny_patch16_224", 0.87, 1.3, 1.3, 71.4, 4.7, 100),
         *_table_1("avit", "ViT-Small (DeiT-Small)", "deit_small_patch16_224", 3.7, 4.6, 4.6, 78.8, 2.3, 99),
