@@ -431,8 +431,11 @@ class Curves:
     site and the sinks to draw. :func:`ucdbench.api.train` logs its loss each epoch; a method with
     a loop of its own logs through ``ctx.curves.log(...)`` as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_log: Callable[[], None] | None = None) -> None:
         self._points: dict[str, list[list[float]]] = {}
+        self._on_log = on_log
+        """Called after each point (the harness: to show the curves in the running record, which
+        the sinks follow while the run fits)."""
 
     def log(self, name: str, epoch: float, value: float) -> None:
         """One point of curve ``name`` (``"train_loss"``, ``"val_accuracy"``): its value at the end
@@ -442,6 +445,8 @@ class Curves:
         if not math.isfinite(value):
             raise ValueError(f"curve {name!r} at epoch {epoch}: {value} is not a finite number")
         self._points.setdefault(name, []).append([float(epoch), value])
+        if self._on_log is not None:
+            self._on_log()
 
     def as_dict(self) -> dict[str, list[list[float]]]:
         """Name → its points in the order logged (a copy: what the record keeps)."""
