@@ -26,7 +26,8 @@ Groups:
   :class:`SceneReconstruction`, :class:`AugmentedViews` (with its :class:`ViewBatch` and
   :class:`LabelledBatch`),
   :class:`FewShotClassification`, their base :class:`Capability`.
-- **Training and artifacts**: :func:`train`, :func:`dense_artifact`, :func:`expand_dense`,
+- **Training and artifacts**: :func:`train`, :class:`EpochCurve` (per-epoch curves from a loop of
+  your own), :func:`dense_artifact`, :func:`expand_dense`,
   :func:`read_artifact`, :func:`dense_model_outcome`.
 - **Model state** (what reconstruction must rebuild): :func:`persistent_buffers`,
   :func:`stored_dense`, :func:`state_with`, :func:`model_with_state`, :func:`initial_model`,
@@ -66,6 +67,7 @@ from ucdbench.contracts.sinks import Sink, SinkRun
 
 _LAZY = {
     "train": "ucdbench.running.training",
+    "EpochCurve": "ucdbench.running.training",
     "dense_artifact": "ucdbench.running.artifacts",
     "expand_dense": "ucdbench.running.artifacts",
     "read_artifact": "ucdbench.running.artifacts",

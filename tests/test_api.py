@@ -11,7 +11,7 @@ import ucdbench.api as api
 
 PUBLIC = {
     'Artifact', 'ArtifactKind', 'AugmentedViews', 'Capability', 'ChartAxis', 'Config', 'ControlRow',
-    'Curves', 'DivergedError', 'EnergyMeter', 'Evaluation', 'EvaluationContext', 'FLOPS_CONVENTION',
+    'Curves', 'DivergedError', 'EpochCurve', 'EnergyMeter', 'Evaluation', 'EvaluationContext', 'FLOPS_CONVENTION',
     'FewShotClassification', 'FigureKind', 'FitContext', 'Hardware', 'ImageClassification', 'LabelledBatch',
     'LanguageModeling', 'MemoryNeed', 'Method', 'Metric', 'Outcome', 'PRESETS', 'PerPreset', 'PerTask',
     'Paper', 'Reconstruct', 'ReferencedRun', 'Register', 'ReportedFigure', 'RunReference', 'SceneReconstruction',

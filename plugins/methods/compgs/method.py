@@ -246,7 +246,7 @@ class CompGS(KMeansPost):
         metrics = train_gaussians(
             model, task.train_views, steps=config["qat_steps"], generator=generator, device=ctx.device,
             scene_extent=task.scene_extent, lr_scale=config["lr_scale"], rates=rates,
-            extra_loss=opacity_regulariser, on_step=on_step, progress=ctx.progress,
+            extra_loss=opacity_regulariser, on_step=on_step, progress=ctx.progress, curves=ctx.curves,
         )
         model.update_centroids()
         metrics["pruned_gaussians"] = float(pruned)
