@@ -134,11 +134,11 @@ def _write_task_page(site: Site, board: TaskBoard, history: Sequence[dict[str, A
                          "history": histories.get((section.preset, section.task_settings))})
     failed = board.failed.sort_values(["method", "seed"]).to_dict("records")
     ok_records = [board.records[key] for key in board.ok.key]
-    led = [(view, page_table(site, board.task, f"view-{i}", view_table(view, ok_records)))
+    led = [(view, page_table(site, board.task, f"view-{i}-table", view_table(view, ok_records)))
            for i, view in enumerate((v for v in views if v.task == board.task), 1)]
     return site.render(
         "task.html", f"{board.task}.html", board=board, views=led, sections=sections, failed=failed,
-        elsewhere=_optional(site, board.task, "elsewhere", board.elsewhere),
+        elsewhere=_optional(site, board.task, "elsewhere-table", board.elsewhere),
         records_file=records_jsonl(site, board.task, board.records.values()), summary=board.summary("publish"),
         references_note=board.references_note(), elsewhere_note=ELSEWHERE_NOTE)
 
