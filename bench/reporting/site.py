@@ -235,6 +235,7 @@ def build_site(records: list[dict[str, Any]], out: Path, results: Path | None = 
     from ucdbench.reporting.leaderboard import CLAIMS_NOTE, task_boards
 
     _prepare_out(out)
+    _copy_static(out)
     _copy_records(records, out, results)
     colours = MethodColours.of_records(records)  # the markdown leaderboards' colours, on charts and tables
     environment = _environment()
@@ -263,6 +264,15 @@ class _Site:
     environment: Any
     colours: MethodColours
     generated: str
+
+
+# ------------------------------------------------- static files (what the reader's browser runs)
+
+
+def _copy_static(out: Path) -> None:
+    """The stylesheet and the script every page links, into ``out/static``: files beside the
+    pages, so the site's sorting, filters and permalinks work from ``file://`` with no network."""
+    shutil.copytree(Path(__file__).parent / "static", out / "static")
 
 
 def _copy_records(records: list[dict[str, Any]], out: Path, results: Path | None) -> None:
