@@ -279,7 +279,7 @@ def crawl(browser, site) -> Crawl:
     return found
 
 
-def test_every_link_of_every_page_resolves(site, crawl):
+def test_every_link_of_every_page_resolves(crawl, site):  # crawl first: no browser, no experiment run
     assert {_file(url).name for url in crawl.ids} >= {"index.html", "digits.html", "compare.html"}
     assert not crawl.broken, "links or images to nothing:\n" + "\n".join(crawl.broken)
     missing = [f"{_file(on).name}: #{anchor} on {_file(page).name}" for page, anchor, on in crawl.fragments
@@ -295,7 +295,7 @@ def test_no_page_errs_fetches_off_the_site_or_overflows_sideways(crawl):
     assert not crawl.overflow, "\n".join(crawl.overflow)
 
 
-def test_every_ids_is_unique_and_every_table_and_row_has_a_permalink(browser, site, crawl):
+def test_ids_are_unique_and_every_table_and_row_has_a_permalink(browser, site, crawl):
     for url, ids in crawl.ids.items():
         assert len(ids) == len(set(ids)), f"{_file(url).name} repeats ids: {sorted(i for i in ids if ids.count(i) > 1)}"
     page = browser.new_page(viewport={"width": WIDTHS[0], "height": 700})
@@ -314,7 +314,7 @@ def test_every_ids_is_unique_and_every_table_and_row_has_a_permalink(browser, si
     page.close()
 
 
-def test_every_page_shows_a_method_in_the_colour_of_its_charts(site, crawl):
+def test_every_page_shows_a_method_in_the_colour_of_its_charts(crawl, site):
     from ucdbench.reporting.charts import MethodColours
 
     colours = MethodColours.of_records(site.records)
