@@ -9,7 +9,7 @@
 (function () {
   "use strict";
 
-  var tables = [];  // {table, headers, rows, facets, state, controls}
+  var tables = [];  // {id, table, headers, rows, facets, state, controls}
 
   function slug(text) {
     return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
@@ -128,7 +128,7 @@
     if (state.sort) params.set("sort", state.sort);
     var query = params.toString();
     try {
-      history.replaceState(null, "", "#" + entry.table.id + (query ? "?" + query : ""));
+      history.replaceState(null, "", "#" + entry.id + (query ? "?" + query : ""));
     } catch (e) { /* a browser that refuses to change a file:// URL: the filters still work */ }
   }
 
@@ -155,7 +155,7 @@
     var hash = decodeURIComponent(location.hash.slice(1)), at = hash.indexOf("?");
     var id = at >= 0 ? hash.slice(0, at) : hash, target = id && document.getElementById(id);
     if (!target) return;
-    var entry = tables.find(function (e) { return e.table === target; });
+    var entry = tables.find(function (e) { return e.id === id; });
     if (entry && at >= 0) readFragment(entry, hash.slice(at + 1));
     document.querySelectorAll(".highlight").forEach(function (node) { node.classList.remove("highlight"); });
     if (target.tagName === "TR") target.classList.add("highlight");
@@ -173,7 +173,7 @@
       applyFilters(entry);
       writeFragment(entry);
     });
-    var bar = element("div", {"class": "toolbar"}, [permalink(entry.table.id, "table"), controls.search]);
+    var bar = element("div", {"class": "toolbar"}, [permalink(entry.id, "table"), controls.search]);
     entry.facets.forEach(function (facet) {
       var select = element("select", {"data-facet": facet.name}, [element("option", {value: ""}, ["all"])]);
       facet.values.forEach(function (value) { select.appendChild(element("option", {value: value}, [value])); });
@@ -203,8 +203,12 @@
     return bar;
   }
 
+  // A table's permalink is the id of the block the page wraps it in with its downloads
+  // (div.table-block), else its own id (one is made up for a table without).
   function setUp(table, number) {
-    if (!table.id) table.id = "table-" + number;
+    var block = table.closest(".table-block");
+    if (!block && !table.id) table.id = "table-" + number;
+    var id = block ? block.id : table.id;
     var box = table.parentElement;
     if (!box.classList.contains("scroll")) {  // a wide table scrolls in its box, never the page
       box = element("div", {"class": "scroll"});
@@ -212,7 +216,7 @@
       box.appendChild(table);
     }
     var heads = table.tHead.rows[table.tHead.rows.length - 1].cells;
-    var entry = {table: table, headers: Array.prototype.slice.call(heads), rows: [],
+    var entry = {id: id, table: table, headers: Array.prototype.slice.call(heads), rows: [],
                  state: {q: "", facets: {}, hidden: [], sort: ""}};
     entry.columns = entry.headers.map(function (th, i) { return slug(cellText(th)) || "column-" + (i + 1); })
       .map(function (name, i, names) {  // two headers of one name: the second is NAME-2
@@ -222,7 +226,7 @@
     Array.prototype.forEach.call(table.tBodies, function (body) {
       Array.prototype.forEach.call(body.rows, function (row) {
         row.dataset.order = entry.rows.length;
-        if (!row.id && row.dataset.anchor) row.id = table.id + "--" + row.dataset.anchor;
+        if (!row.id && row.dataset.anchor) row.id = id + "--" + row.dataset.anchor;
         if (row.id && row.cells[0]) row.cells[0].appendChild(permalink(row.id, "row"));
         entry.rows.push(row);
       });
