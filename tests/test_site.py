@@ -69,7 +69,7 @@ def test_the_site_has_every_row_its_code_version_and_its_records(tmp_path):
     for record in records:  # each run's record is in the site, as the results folder has it
         assert (out / "records" / f"{record['key']}.json").read_bytes() == \
             (results / "runs" / f"{record['key']}.json").read_bytes()
-    assert 'href="records/lora0.json"' in task and 'href="records/broken0.json"' in task
+    assert 'href="runs/lora0.html"' in task and 'href="records/broken0.json"' in task  # a row's seed: its run's page
     assert "0123456789" in task and "fedcba9876543210" in task  # commit and code fingerprint of every row
     assert 'data-sort="81.0"' in task and "81 ± 13" in task  # sortable by the mean, shown with its interval
     assert "88.0 (the paper&#39;s)" in task  # the paper's figure beside ours
@@ -105,7 +105,8 @@ def test_history_appends_once_per_results_folder_and_shows_night_by_night(tmp_pa
     build_site(later, tmp_path / "site", results, history=entries)
     task = (tmp_path / "site" / "digits.html").read_text()
     assert "history: top1" in task and "81 ± 13" in task.split("history: top1")[1]  # the first night's lora
-    assert (tmp_path / "site" / "plots" / "digits" / "history-smoke-default.png").exists()
+    graphs = list((tmp_path / "site" / "plots" / "digits" / "history").glob("smoke-default-*.png"))
+    assert graphs and all(f'src="plots/digits/history/{graph.name}"' in task for graph in graphs)  # a graph per row
 
     history.write_text(history.read_text() + "{torn\n")
     with pytest.raises(UcdbenchError, match=r"history.jsonl:3: not a JSON line"):
@@ -132,14 +133,14 @@ def test_publish_writes_the_site_and_appends_the_history_once(tmp_path):
 
 EXPERIMENT = """
 [experiment]
-description = "the browser test's site: a reference, a baseline and LoRA, two seeds, in two task settings"
+description = "the browser test's site: a reference, a baseline, LoRA and NOLA (a method with a paper), two seeds, in two task settings"
 task = "digits"
 preset = "smoke"
 seeds = [0, 1]
 threads = 1
 
 [[runs]]
-methods = ["base", "lora", "full-ft"]
+methods = ["base", "lora", "full-ft", "nola"]
 
 [[runs]]
 methods = ["lora", "full-ft"]
@@ -207,15 +208,15 @@ def site(tmp_path_factory) -> Site:
     """Run the experiment through the command line, compare its results with themselves (the
     compare page), and publish them with its claims, views and a history of one night."""
     root = tmp_path_factory.mktemp("browser")
-    experiment, results, report = root / "site.toml", root / "results", root / "compare.md"
+    experiment, results, report = root / "site.toml", root / "results", root / "compare.json"
     experiment.write_text(EXPERIMENT)
-    for command in (("run", "-f", str(experiment)), ("compare", str(results), str(results), "--out", str(report)),
+    for command in (("run", "-f", str(experiment)), ("compare", str(results), str(results), "--json", str(report)),
                     ("publish", "-f", str(experiment), "--out", str(root / "site"), "--compare", str(report),
                      "--history", str(root / "history.jsonl"), "--append-history")):
         done = run_cli(*command, results=results)
         assert done.returncode == 0, done.stdout + done.stderr
     records = [json.loads(path.read_text()) for path in sorted((results / "runs").glob("*.json"))]
-    assert len(records) == 10 and all(r["status"] == "ok" for r in records)
+    assert len(records) == 12 and all(r["status"] == "ok" for r in records)
     return Site(root / "site" / "index.html", records)
 
 
@@ -231,6 +232,7 @@ class Crawl:
     off_site: list[str] = field(default_factory=list)
     swatches: list[tuple[str, str, str]] = field(default_factory=list)  # (page, method, colour)
     files: list[Path] = field(default_factory=list)  # every file a link names, pages apart
+    external: list[tuple[str, str]] = field(default_factory=list)  # (page, link): a paper's page, its code
 
 
 def _file(url: str) -> Path:
@@ -263,13 +265,14 @@ def crawl(browser, site) -> Crawl:
             "img", "images => images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")]
         found.swatches += [(url, method, colour) for method, colour in page.eval_on_selector_all(
             ".swatch[data-method]", "nodes => nodes.map(n => [n.dataset.method, getComputedStyle(n).backgroundColor])")]
-        for link in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
+        for link, download in page.eval_on_selector_all(
+                "a[href]", "links => links.map(a => [a.href, a.hasAttribute('download')])"):
             target, _, fragment = link.partition("#")
             if urlparse(link).scheme in ("http", "https"):
-                continue  # a paper's page or code: a link out, never followed (no network)
-            if urlparse(link).scheme != "file" or not _file(target).is_file():
+                found.external.append((_file(url).name, link))  # a link out, never followed (no network)
+            elif urlparse(link).scheme != "file" or not _file(target).is_file():
                 found.broken.append(f"{_file(url).name}: {link}")
-            elif target.endswith(".html"):
+            elif target.endswith(".html") and not download:
                 queue.append(target)
                 if fragment:
                     found.fragments.append((target, unquote(fragment).partition("?")[0], url))
@@ -285,9 +288,12 @@ def test_every_link_of_every_page_resolves(crawl, site):  # crawl first: no brow
     missing = [f"{_file(on).name}: #{anchor} on {_file(page).name}" for page, anchor, on in crawl.fragments
                if anchor and anchor not in crawl.ids[page]]
     assert not missing, "links to an element no page has:\n" + "\n".join(missing)
-    reached = {path.stem for path in crawl.files if path.parent.name == "records"}
-    reached |= {_file(url).stem for url in crawl.ids if _file(url).parent.name == "runs"}
-    assert reached >= {r["key"] for r in site.records}  # every run's record, or its page, is a click away
+    top = site.index.parent
+    pages = {_file(url).relative_to(top).as_posix() for url in crawl.ids}
+    assert pages >= {f"runs/{r['key']}.html" for r in site.records} | {f"methods/{r['method']['name']}.html"
+                                                                        for r in site.records}
+    assert {p.relative_to(top).as_posix() for p in crawl.files} >= {f"records/{r['key']}.json" for r in site.records}
+    assert crawl.external and not [link for link in crawl.external if not link[1].startswith("https://")]
 
 
 def test_no_page_errs_fetches_off_the_site_or_overflows_sideways(crawl):
@@ -300,12 +306,13 @@ def test_ids_are_unique_and_every_table_and_row_has_a_permalink(browser, site, c
     for url, ids in crawl.ids.items():
         assert len(ids) == len(set(ids)), f"{_file(url).name} repeats ids: {sorted(i for i in ids if ids.count(i) > 1)}"
     page = browser.new_page(viewport={"width": WIDTHS[0], "height": 700})
-    for name in ("index.html", "digits.html"):
-        page.goto(site.page(name))
-        unlinked = page.evaluate("""() => [...document.querySelectorAll('table')].flatMap(t =>
-            [t, ...t.querySelectorAll('tr[data-anchor]')].filter(n =>
+    for name in ("index.html", "digits.html", "compare.html", "methods/lora.html"):
+        page.goto(site.page(name))  # a table's permalink is its block's (with its downloads), else its own
+        unlinked = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t => t.tHead).flatMap(t =>
+            [t.closest('.table-block') || t, ...t.querySelectorAll('tr[data-anchor]')].filter(n =>
               !n.id || !document.querySelector(`a.permalink[href="#${CSS.escape(n.id)}"]`)).map(n => n.outerHTML.slice(0, 80)))""")
         assert not unlinked, f"{name}: tables or rows without a permalink: {unlinked}"
+    page.goto(site.page("digits.html"))
     last_row = page.evaluate("[...document.querySelectorAll('tr[data-anchor]')].pop().id")
     page.goto(site.page("digits.html", last_row))  # a permalink: the page opens at the row, highlighted
     row = page.locator(f"[id='{last_row}']")
@@ -326,21 +333,27 @@ def test_every_page_shows_a_method_in_the_colour_of_its_charts(crawl, site):
 
 
 def _table_with_directions(page) -> str:
-    """The id of the first table with a column better higher (↑) and one better lower (↓)."""
-    return page.evaluate("""() => [...document.querySelectorAll('table')].find(t =>
-        t.querySelector('th[data-better=higher]') && t.querySelector('th[data-better=lower]')).id""")
+    """The permalink of the first table with a column better higher (↑) and one better lower (↓)."""
+    return page.evaluate("""() => { const t = [...document.querySelectorAll('table')].find(t =>
+        t.querySelector('th[data-better=higher]') && t.querySelector('th[data-better=lower]'));
+        return (t.closest('.table-block') || t).id; }""")
+
+
+def _table(table: str) -> str:
+    """A selector of the table whose permalink is ``table``: the table in the block of that id, or the table of it."""
+    return f":is([id='{table}'] table, table[id='{table}'])"
 
 
 def _toolbar(page, table: str):
     """The search box, filters and column list of ``table``: the bar just above its scroll box."""
-    return page.locator(f"div.toolbar:has(+ div.scroll > [id='{table}'])")
+    return page.locator(f"[id='{table}'] > div.toolbar, div.toolbar:has(+ div.scroll > table[id='{table}'])")
 
 
 def _column_values(page, table: str, column: int) -> list[tuple[float | None, int]]:
     """Each row's (sort value, place on the page as written), top to bottom."""
-    return page.evaluate("""([table, column]) => [...document.getElementById(table).tBodies[0].rows].map(r =>
+    return page.evaluate("""([table, column]) => [...document.querySelector(table).tBodies[0].rows].map(r =>
         [r.cells[column].dataset.sort === undefined ? null : parseFloat(r.cells[column].dataset.sort),
-         parseInt(r.dataset.order)])""", [table, column])
+         parseInt(r.dataset.order)])""", [_table(table), column])
 
 
 def _sorted_as_asked(values: list[tuple[float | None, int]], descending: bool) -> bool:
@@ -356,12 +369,12 @@ def test_headers_sort_from_the_keyboard_both_ways_with_aria_sort(browser, site):
     page = browser.new_page()
     page.goto(site.page("digits.html"))
     table = _table_with_directions(page)
-    headers = page.locator(f"[id='{table}'] thead th")
-    better = page.eval_on_selector_all(f"[id='{table}'] thead th", "ths => ths.map(th => th.dataset.better || null)")
+    headers = page.locator(f"{_table(table)} thead th")
+    better = page.eval_on_selector_all(f"{_table(table)} thead th", "ths => ths.map(th => th.dataset.better || null)")
     # ↓, then ↑ (whose second press leaves the page's best-first rows upside down), then seeds, which every
     # row ties on: its rows go back to the page's order, both ways
     columns = {"lower": better.index("lower"), "higher": better.index("higher"), None: better.index(None, 1)}
-    assert page.locator(f"[id='{table}'] thead th").nth(columns[None]).inner_text() == "seeds"
+    assert headers.nth(columns[None]).inner_text() == "seeds"
     _toolbar(page, table).locator("input[type=search]").focus()
     for _ in range(40):  # Tab from the table's search box reaches its first header's button
         page.keyboard.press("Tab")
@@ -386,11 +399,11 @@ def test_headers_sort_from_the_keyboard_both_ways_with_aria_sort(browser, site):
 
 def _shown(page, table: str) -> list[dict]:
     """The rows of ``table`` a reader sees, top to bottom: the keys of the runs each one links to, and its text."""
-    return page.evaluate("""table => [...document.getElementById(table).tBodies[0].rows]
+    return page.evaluate("""table => [...document.querySelector(table).tBodies[0].rows]
         .filter(row => row.checkVisibility())
-        .map(row => ({keys: [...row.querySelectorAll('a[href]')].map(a => a.href.split('/').pop().replace(/\\.(json|html)$/, ''))
-                                                                  .filter(name => !name.includes('#')),
-                      text: row.textContent}))""", table)
+        .map(row => ({keys: [...row.querySelectorAll('a[href^="runs/"], a[href^="records/"]')]
+                              .map(a => a.href.split('/').pop().replace(/\\.(json|html)$/, '')),
+                      text: row.textContent}))""", _table(table))
 
 
 def _facets_of(records: list[dict]) -> dict[str, dict[str, str]]:
@@ -433,55 +446,48 @@ def test_filters_search_and_columns_change_what_a_reader_sees_and_the_link_keeps
 
     bar.locator("summary", has_text="columns").click()
     bar.locator("input[data-column='hardware']").uncheck()  # hide a column: its header and every cell go
-    header = page.locator(f"[id='{table}'] th", has_text="hardware")
+    header = page.locator(f"{_table(table)} th", has_text="hardware")
     assert not header.is_visible()
-    assert page.locator(f"[id='{table}'] tbody td:visible", has_text="cpu:").count() == 0
+    assert page.locator(f"{_table(table)} tbody td:visible", has_text="cpu:").count() == 0
 
     shared = browser.new_page()  # the URL carries the search, the filter and the hidden column: a link to this view
     shared.goto(page.url)
     assert _shown(shared, table) == chosen
     assert _toolbar(shared, table).locator("input[type=search]").input_value() == "full"
-    assert not shared.locator(f"[id='{table}'] th", has_text="hardware").is_visible()
+    assert not shared.locator(f"{_table(table)} th", has_text="hardware").is_visible()
     shared.close()
     bar.locator("input[data-column='hardware']").check()
     assert header.is_visible()
     page.close()
 
 
-def _downloads_near(page) -> dict[str, list[str]]:
-    """Every table's download links: links to .csv, .json or .jsonl files outside the table, between
-    the headings before and after it, records apart."""
-    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('table')].map(t => {
-        const box = t.closest('.scroll') || t, links = [];
-        for (const step of ['previousElementSibling', 'nextElementSibling']) {
-          for (let n = box[step]; n && !/^H[1-3]$/.test(n.tagName); n = n[step]) {
-            links.push(...[...(n.matches('a[href]') ? [n] : n.querySelectorAll('a[href]'))].map(a => a.href));
-          }
-        }
-        return [t.id, links.filter(h => /\\.(csv|json|jsonl)$/.test(h) && !h.includes('/records/'))];
-    }))""")
-
-
-@pytest.mark.xfail(strict=False, reason="downloads land with the sitepages branch")
 def test_downloads_parse(browser, site):
-    """Each task-page table links its rows as CSV and JSON (the same rows it shows), and every
-    page that shows records links them all as one JSON Lines file."""
-    page = browser.new_page()
+    """Each task-page table links its CSV and JSON beside it (``downloads/<page>/<table-id>.csv|.json``,
+    named by its permalink): the CSV a line per row the table shows, the JSON those rows with the runs
+    each row links; and the index and the task page link their records as one JSON Lines file."""
+    top, page = site.index.parent, browser.new_page()
     page.goto(site.page("digits.html"))
-    downloads = _downloads_near(page)
-    assert downloads
-    for table, links in downloads.items():
-        assert any(link.endswith(".csv") for link in links) and any(link.endswith(".json") for link in links), table
-        rows = page.evaluate("t => document.getElementById(t).tBodies[0].rows.length", table)
-        for link in links:
-            text = _file(link).read_text()
-            if link.endswith(".csv"):
-                header, *body = list(csv.reader(io.StringIO(text)))
-                assert header and len(body) == rows, (table, link)
-            else:
-                assert json.loads(text), (table, link)
-    lines = page.eval_on_selector_all("a[href$='.jsonl']", "links => links.map(a => a.href)")
-    assert lines, "no JSON Lines file of the page's records"
-    keys = {json.loads(line)["key"] for link in lines for line in _file(link).read_text().splitlines() if line.strip()}
-    assert keys == {r["key"] for r in site.records}
+    blocks = page.evaluate("""() => [...document.querySelectorAll('.table-block')].map(block => ({id: block.id,
+        downloads: [...block.querySelectorAll('a[download]')].map(a => a.href),
+        runs: [...block.querySelector('table').tBodies[0].rows].map(row =>
+          [...row.querySelectorAll('a[href^="runs/"]')].map(a => a.href.split('/').pop().replace(/\\.html$/, '')))}))""")
+    assert len(blocks) >= 3 and any(any(block["runs"]) for block in blocks)  # the view and the sections' tables
+    for block in blocks:
+        table = block["id"]
+        assert sorted(_file(link).relative_to(top).as_posix() for link in block["downloads"]) == \
+            [f"downloads/digits/{table}.csv", f"downloads/digits/{table}.json"]
+        text = (top / "downloads" / "digits" / f"{table}.csv").read_text()
+        header, *body = csv.reader(io.StringIO(text))
+        assert len(text.splitlines()) == len(body) + 1 == len(block["runs"]) + 1, table  # a line per row
+        assert all(len(row) == len(header) for row in body) and header[-1] == "runs"
+        assert [row[-1].split() for row in body] == block["runs"], table
+        data = json.loads((top / "downloads" / "digits" / f"{table}.json").read_text())
+        assert data["table"] == table and [row["runs"] for row in data["rows"]] == block["runs"]
+    for name in ("index.html", "digits.html"):
+        page.goto(site.page(name))
+        lines = page.eval_on_selector_all("a[download][href$='.jsonl']", "links => links.map(a => a.href)")
+        assert [_file(link).relative_to(top).as_posix() for link in lines] == \
+            [f"downloads/{name.removesuffix('.html')}/records.jsonl"]
+        keys = [json.loads(line)["key"] for line in _file(lines[0]).read_text().splitlines()]
+        assert sorted(keys) == sorted(r["key"] for r in site.records), name
     page.close()
