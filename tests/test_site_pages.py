@@ -134,7 +134,7 @@ def test_method_pages_say_paper_code_figures_and_tasks(built):
     elsewhere = _of(built, "nola", 0)["reported_elsewhere"][0]
     assert str(elsewhere["value"]) in nola and elsewhere["source"].split(" (")[0] in nola
     gaps = {task: why for task, why in built["support"]["nola"].items() if why is not None}
-    shown = nola.replace("&#39;", "'").replace(' style="white-space: normal; min-width: 14em"', "")
+    shown = nola.replace("&#39;", "'").replace(' class="prose"', "")
     assert gaps and all(f"<td>{task}</td><td>{why}</td>" in shown for task, why in gaps.items())
     assert 'href="methods/nola.html"' in _page(built, "index.html")
     alone = built["root"] / "alone"

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ucdbench.contracts.interfaces import UcdbenchError
-from ucdbench.reporting.site.common import TEMPLATES, Site, inline_markdown, slug
+from ucdbench.reporting.site.common import TEMPLATES, Site, inline_markdown
 from ucdbench.reporting.site.downloads import PageTable, page_table, records_jsonl
+from ucdbench.reporting.tables import slug
 
 if TYPE_CHECKING:
     from ucdbench.reporting.claims import Claim
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 MARKER = ".ucdbench-site"
 """A file in every site folder: ``publish`` replaces only folders that have it (or are empty)."""
 STATIC = TEMPLATES.parent / "static"
-"""Static files the pages load (scripts, style sheets), copied to ``static/`` when there are any."""
+"""What the reader's browser runs, which every page links: ``site.css`` and ``site.js`` (sorting,
+filters, permalinks), copied to ``static/`` beside the pages, so they work from ``file://``."""
 
 
 def _code_version(runs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -41,8 +43,7 @@ def _prepare_out(out: Path) -> None:
     for folder in ("records", "plots", "images"):
         (out / folder).mkdir(parents=True)
     (out / MARKER).write_text("written by `ucdbench publish`; the folder is replaced by the next publish\n")
-    if STATIC.is_dir():
-        shutil.copytree(STATIC, out / "static")
+    shutil.copytree(STATIC, out / "static")
 
 
 def _environment() -> Any:

@@ -37,11 +37,6 @@ class Site:
         return path
 
 
-def slug(text: str) -> str:
-    """``text`` as a file name or an anchor: letters, digits and ``_.=-`` only."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")
-
-
 def inline_markdown(text: str) -> Any:
     """The little markdown leaderboard prose uses (`code`, **bold**), as safe HTML."""
     from markupsafe import Markup, escape

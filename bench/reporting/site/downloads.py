@@ -47,6 +47,9 @@ class PageTable:
     def note(self) -> str:
         return self.table.note
 
+    def anchors(self) -> list[str]:
+        return self.table.anchors()
+
 
 def _numeric(table: Table) -> list[bool]:
     """Which columns have a number in some row."""

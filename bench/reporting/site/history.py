@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ucdbench.contracts.interfaces import FigureKind, UcdbenchError
-from ucdbench.reporting.site.common import slug
+from ucdbench.reporting.tables import slug
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ucdbench.reporting.site.common import Site, slug
+from ucdbench.reporting.site.common import Site
+from ucdbench.reporting.tables import slug
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 """Attachments a run page shows inline; others are linked."""
