@@ -182,3 +182,14 @@ def test_publish_appends_the_gates_findings_and_refuses_a_markdown_report(built,
     markdown.write_text("# ucdbench compare\n")
     refused = run_cli("publish", "--out", str(tmp_path / "other"), "--compare", str(markdown), results=built["night2"])
     assert refused.returncode == 2 and "ucdbench compare BASE HEAD --json FILE" in refused.stderr
+
+
+def test_entries_that_would_read_the_same_are_named_to_the_second():
+    from ucdbench.reporting.site.history import entry_labels
+
+    entries = [{"commits": ["abc1234567"], "date": "2026-12-06T03:17:05+00:00"},
+               {"commits": ["abc1234567"], "date": "2026-12-06T03:17:41+00:00"},
+               {"commits": ["def7654321", "0123456789"], "date": "2026-12-06T03:17:41+00:00"},
+               {"commits": [], "date": "2026-12-07T03:17:00+00:00"}]
+    assert entry_labels(entries) == ["abc12345 2026-12-06 03:17:05", "abc12345 2026-12-06 03:17:41",
+                                     "2 commits 2026-12-06 03:17", "unknown 2026-12-07 03:17"]

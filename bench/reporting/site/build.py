@@ -93,11 +93,11 @@ def _write_index(site: Site, records: list[dict[str, Any]], boards: list[TaskBoa
                  history: Sequence[dict[str, Any]], compare: bool) -> Path:
     """The index: tasks, methods (each linked to its page), claims and the history's entries."""
     from ucdbench.reporting.leaderboard import CLAIMS_NOTE
-    from ucdbench.reporting.site.history import entry_label
+    from ucdbench.reporting.site.history import entry_labels
 
     return site.render("index.html", "index.html", boards=boards, methods=_methods(records),
                        claims=_verdicts(claims, records), claims_note=CLAIMS_NOTE,
-                       history=[(entry_label(entry), entry) for entry in history], compare=compare, runs=len(records),
+                       history=list(zip(entry_labels(history), history)), compare=compare, runs=len(records),
                        records_file=records_jsonl(site, "index", records))
 
 

@@ -141,12 +141,17 @@ def append_history(path: Path, records: list[dict[str, Any]], report: Mapping[st
     return True
 
 
-def entry_label(entry: Mapping[str, Any]) -> str:
-    """An entry as the site names it: its commit (or how many) and its time to the minute, never
-    its day alone (two nights on one day differ): ``ef5f7b92 2026-12-06 03:17``."""
-    commits = entry.get("commits") or ["unknown"]
-    commit = commits[0][:8] if len(commits) == 1 else f"{len(commits)} commits"
-    return f"{commit} {entry['date'][:16].replace('T', ' ')}"
+def entry_labels(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The entries as the site names them: each its commit (or how many) and its time to the
+    minute, never its day alone (two nights on one day differ): ``ef5f7b92 2026-12-06 03:17``;
+    to the second where two entries would otherwise read the same."""
+    def label(entry: Mapping[str, Any], digits: int) -> str:
+        commits = entry.get("commits") or ["unknown"]
+        commit = commits[0][:8] if len(commits) == 1 else f"{len(commits)} commits"
+        return f"{commit} {entry['date'][:digits].replace('T', ' ')}"
+
+    short = [label(entry, 16) for entry in entries]
+    return [text if short.count(text) == 1 else label(entry, 19) for text, entry in zip(short, entries)]
 
 
 # ------------------------------------------------------------------------------------- the pages
@@ -196,7 +201,7 @@ def history_tables(task: str, history: Sequence[dict[str, Any]], out: Path,
     figure and latency over the latest entries, and a graph per row that two entries or more hold
     (drawn under ``out/plots/<task>/history/``)."""
     shown = list(history)[-HISTORY_SHOWN:]
-    labels = [entry_label(entry) for entry in shown]
+    labels = entry_labels(shown)
     sections: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = {}
     for i, entry in enumerate(shown):
         for row in entry["rows"]:
