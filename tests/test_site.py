@@ -491,3 +491,26 @@ def test_downloads_parse(browser, site):
         keys = [json.loads(line)["key"] for line in _file(lines[0]).read_text().splitlines()]
         assert sorted(keys) == sorted(r["key"] for r in site.records), name
     page.close()
+
+
+def test_a_table_the_page_links_no_files_for_saves_as_csv_and_json_from_what_it_shows(browser, site):
+    """The index's tables (tasks, methods, claims, history) are saved by the browser from their
+    cells: every header, every row in the page's order, as the reader sees them."""
+    page = browser.new_page()
+    page.goto(site.page("index.html"))
+    tables = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t => !t.closest('.table-block'))
+        .map(t => ({headers: [...t.tHead.rows[t.tHead.rows.length - 1].cells].map(c => c.innerText.trim()),
+                    rows: [...t.tBodies[0].rows].length}))""")
+    buttons = page.locator("button.save")
+    assert len(tables) >= 3 and buttons.count() == 2 * len(tables)
+    for i, table in enumerate(tables):
+        with page.expect_download() as saved_csv:
+            buttons.nth(2 * i).click()
+        header, *rows = csv.reader(io.StringIO(Path(saved_csv.value.path()).read_text()))
+        assert header == table["headers"] and len(rows) == table["rows"] and saved_csv.value.suggested_filename.endswith(".csv")
+        with page.expect_download() as saved_json:
+            buttons.nth(2 * i + 1).click()
+        data = json.loads(Path(saved_json.value.path()).read_text())
+        assert [list(row) for row in data["rows"]] == [table["headers"]] * table["rows"]
+        assert [[row[h] for h in table["headers"]] for row in data["rows"]] == rows
+    page.close()

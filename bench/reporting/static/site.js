@@ -200,7 +200,51 @@
     bar.appendChild(element("details", {"class": "columns"}, [element("summary", {}, ["columns"]), list]));
     controls.count = element("span", {"class": "count", "aria-live": "polite"});
     bar.appendChild(controls.count);
+    if (!entry.table.closest(".table-block")) {  // the page links no files of its own for this table
+      bar.appendChild(saveButton(entry, "CSV", "text/csv", asCsv));
+      bar.appendChild(saveButton(entry, "JSON", "application/json", asJson));
+    }
     return bar;
+  }
+
+  // ------------------------------------------------------------------------------ downloads
+
+  // A table the page links no CSV or JSON for is saved as one from what it shows: its headers
+  // and every row in the page's order (filters and hidden columns aside), through a data: URL,
+  // so it works from file:// with nothing fetched.
+  function tableCells(entry) {
+    var headers = entry.headers.map(cellText);
+    var rows = entry.rows.slice().sort(function (a, b) { return a.dataset.order - b.dataset.order; })
+      .map(function (row) { return Array.prototype.map.call(row.cells, cellText); });
+    return {headers: headers, rows: rows};
+  }
+
+  function asCsv(entry) {
+    var cells = tableCells(entry);
+    function field(text) { return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text; }
+    return [cells.headers].concat(cells.rows).map(function (row) { return row.map(field).join(","); }).join("\r\n") + "\r\n";
+  }
+
+  function asJson(entry) {
+    var cells = tableCells(entry);
+    return JSON.stringify({table: entry.id, rows: cells.rows.map(function (row) {
+      var object = {};
+      cells.headers.forEach(function (header, i) { object[header] = row[i]; });
+      return object;
+    })}, null, 1);
+  }
+
+  function saveButton(entry, label, type, render) {
+    var button = element("button", {type: "button", "class": "save", "data-save": label.toLowerCase(),
+                                    title: "save this table as " + label}, [label]);
+    button.addEventListener("click", function () {
+      var link = element("a", {download: entry.id + "." + label.toLowerCase(),
+                               href: "data:" + type + ";charset=utf-8," + encodeURIComponent(render(entry))});
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+    });
+    return button;
   }
 
   // A table's permalink is the id of the block the page wraps it in with its downloads
