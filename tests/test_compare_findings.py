@@ -336,3 +336,98 @@ def test_a_run_on_another_hardware_class_alone_is_only_in_one_folder_and_one_on_
     assert moved.fails_gate and moved.compared_nothing and not moved.regressed
     back = compare_records([_record(s, hardware=gpu) for s in TOP1], _night("c1"))
     assert [f.run for f in back.findings] == [gpu_row]  # reported once, from BASE's side
+
+
+# --------------------------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------------------------
+
+
+def _finding(change: Change, kind: FigureKind | None = FigureKind.QUALITY, test: str = "p = 0.01") -> Finding:
+    return Finding("lora · digits · smoke · cpu", "accuracy/top1", kind, change, "80", "79", test, SETTING,
+                   (TOP1_LABEL,))
+
+
+def test_the_report_states_the_rule_the_verdict_and_every_section():
+    from ucdbench.reporting.accepted import Acceptance, AcceptanceReport
+    from ucdbench.reporting.compare import Comparison, markdown
+    import datetime as dt
+
+    comparison = Comparison(
+        [_finding(Change.REGRESSION, test="mean −1\n(a | b)"), _finding(Change.ACCEPTED, None, "slower; accepted: ok"),
+         _finding(Change.CHANGED), _finding(Change.UNCHANGED, FigureKind.EXACT), _finding(Change.UNCHANGED),
+         _finding(Change.UNCHANGED), _finding(Change.UNCHANGED, FigureKind.TIMING)],
+        [NotCompared("vera · seed 1", "only in HEAD")])
+    base = [{"environment": {"git_commit": "b2"}}, {"environment": {"git_commit": "a1"}}, {}]
+    head = [{"environment": {"git_commit": "h1"}}]
+    unused = Acceptance("vera", "digits", "status", "gone", line="f.toml: [[accept]] #2")
+    expired = Acceptance("lora", "digits", "accuracy", "once", expires=dt.date(2001, 1, 1), line="f.toml: [[accept]] #3")
+    report = markdown(comparison, ("night-1", base), ("night-2", head), Thresholds(0.01, 0.02, 1.25, 0.001),
+                      AcceptanceReport([unused], [expired]))
+    row = "| lora · digits · smoke · cpu | accuracy/top1 | {} | 80 | 79 | {} |"
+    table = "| run | figure | kind | BASE | HEAD | test |\n|---|---|---|---|---|---|\n"
+    assert report == (
+        "# ucdbench compare\n\n"
+        "BASE `night-1`: 3 runs of `a1`, `b2`, `unknown`. HEAD `night-2`: 1 runs of `h1`.\n\n"
+        "Runs are matched by method, task, preset, seed, settings and hardware fingerprint, and compared only on the "
+        "same hardware. Exact figures must be equal. A quality figure changes when a paired t-test across the seeds "
+        "both have gives p < 0.01 and its mean moves by at least 2% of BASE's. A timing changes when the median of "
+        "its raw samples moves by more than ×1.25 and its samples differ (a two-sided Mann–Whitney U test p < 0.001, "
+        "or with few samples the 99% intervals of the medians apart; with fewer than 8 a side it is untestable).\n\n"
+        "**1 regression.**\n\n"
+        "## Regressions (1)\n\n" + table + row.format("quality", "mean −1 (a \\| b)") + "\n\n"
+        "## Improvements (0)\n\nNone.\n\n"
+        "## Accepted changes (1)\n\n" + table + row.format("run", "slower; accepted: ok") + "\n\n"
+        "Entries of the accepted-changes file that accepted nothing (remove them once their change has become the "
+        "baseline):\n\n"
+        "- f.toml: [[accept]] #2: vera · digits · status — gone\n"
+        "- f.toml: [[accept]] #3: lora · digits · accuracy — expired 2001-01-01\n\n"
+        "## Changed, with no better direction (1)\n\n" + table + row.format("quality", "p = 0.01") + "\n\n"
+        "## Unchanged\n\n"
+        "- exact: 1 figures equal on every seed\n"
+        "- quality: 2 figures within noise\n"
+        "- timing: 1 runs' raw samples within the rule\n\n"
+        "## Not compared (1)\n\n"
+        "| run | why |\n|---|---|\n| vera · seed 1 | only in HEAD |\n")
+
+
+def test_the_report_s_verdict_when_no_regression_and_when_nothing_could_be_compared():
+    from ucdbench.reporting.compare import Comparison, markdown
+
+    def verdict(comparison: Comparison) -> str:
+        return markdown(comparison, ("b", []), ("h", [])).split("\n\n")[3]
+
+    assert verdict(Comparison([_finding(Change.REGRESSION), _finding(Change.REGRESSION)])) == "**2 regressions.**"
+    uncomparable = _finding(Change.UNCOMPARABLE, None, "other hardware")
+    assert verdict(Comparison([uncomparable])) == "**1 run could not be compared: the gate fails.**"
+    assert verdict(Comparison([uncomparable] * 2)) == "**2 runs could not be compared: the gate fails.**"
+    assert verdict(Comparison()) == "**Nothing was compared: the gate fails.**"
+    assert verdict(Comparison([_finding(Change.IMPROVEMENT)])) == "**No regression.**"
+    report = markdown(Comparison([uncomparable]), ("b", []), ("h", []))
+    assert "## In both folders, not comparable (1)\n\n| run | figure | kind | BASE | HEAD | test |\n" in report
+    assert "| lora · digits · smoke · cpu | accuracy/top1 | run | 80 | 79 | other hardware |\n\n" in report
+    assert "Nothing could be compared: no run of HEAD matches one of BASE on the same hardware class.\n\n" in report
+    assert report.endswith("## Not compared (0)\n\nNone.\n")
+    assert "## Accepted changes" not in report and "## Changed" not in report and "Entries of" not in report
+    improved = markdown(Comparison([_finding(Change.IMPROVEMENT)]), ("b", []), ("h", []))
+    assert "## Improvements (1)\n\n| run | figure | kind | BASE | HEAD | test |\n" in improved
+    assert "## Regressions (0)\n\nNone.\n\n" in improved and "Nothing could be compared" not in improved
+    assert "## In both folders" not in improved
+
+
+def test_a_results_folder_that_is_none_or_holds_no_records_is_a_usage_error(tmp_path):
+    from ucdbench.reporting.compare import load_results
+
+    with pytest.raises(UcdbenchError) as error:
+        load_results(tmp_path / "nowhere", "BASE")
+    assert str(error.value) == (f"BASE {tmp_path / 'nowhere'} is not a folder; give a results folder (the --results "
+                                "of `ucdbench run`, holding runs/)")
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(UcdbenchError) as error:
+        load_results(tmp_path, "HEAD")
+    assert str(error.value) == (f"HEAD {tmp_path} holds no run records ({tmp_path / 'runs'}/*.json); is it a results "
+                                "folder?")
+    (tmp_path / "runs" / "torn.json").write_text("{")
+    with pytest.raises(UcdbenchError) as error:
+        load_results(tmp_path, "HEAD")
+    assert "(" + str(tmp_path / "runs") + "/*.json: 1 unreadable); is it a results folder?" in str(error.value)
