@@ -241,3 +241,60 @@ def test_flops_are_exact_unless_the_model_s_compute_depends_on_its_input():
     adaptive = Flops().declared_figures(context(Outcome(model=linear(1, 0), extras={"force_compute": None}), Flops))
     assert [m.name for m in adaptive] == [m.name for m in Flops.figures]
     assert {m.kind for m in adaptive} == {FigureKind.QUALITY}
+
+
+# --------------------------------------------------------------------------------------------
+# reconstruction
+# --------------------------------------------------------------------------------------------
+
+
+def test_reconstruction_times_each_rebuild_after_one_warm_up_and_checks_the_rebuilt_state(tmp_path):
+    from ucdbench_plugins.evaluations.reconstruction import Reconstruction
+
+    model = linear(1.0, 0.5)
+    artifact = Artifact({"weight": model.weight.detach().clone(), "bias": model.bias.detach().clone()})
+    path = tmp_path / "artifact.safetensors"
+    write_artifact(path, artifact)
+    rebuilds = []
+
+    def reconstruct(stored, device):
+        rebuilds.append(device)
+        return {name: tensor.to(device) for name, tensor in stored.tensors.items()}
+
+    durations = [0.004, 0.001, 0.003, 0.002]  # the warm-up is not timed: no duration of its own
+    outcome = Outcome(model=model, artifact=artifact, reconstruct=reconstruct)
+    figures = Reconstruction().measure(context(outcome, Reconstruction, hardware=VirtualHardware(durations),
+                                               config={"repeats": 4}, artifact_path=path))
+    assert rebuilds == [CPU_DEVICE] * 5 and figures["repeats"] == 4
+    assert figures["samples_ms"] == [1000 * d for d in durations]
+    assert abs(figures["median_ms"] - 2.5) < 1e-9 and abs(figures["p90_ms"] - 3.7) < 1e-9
+    assert figures["rebuilt_scalars"] == 8 and figures["weights_equal"] is True
+    assert (figures["compared_tensors"], figures["mismatched_tensors"], figures["max_abs_diff"]) == (2, 0, 0.0)
+
+
+def test_reconstruction_is_skipped_without_an_artifact_or_a_way_to_rebuild_it():
+    from ucdbench_plugins.evaluations.reconstruction import Reconstruction
+
+    stored = Artifact({"w": torch.zeros(1)})
+    why = "the method stores no artifact to rebuild its model from"
+    assert Reconstruction().skip_reason(context(Outcome(model=linear(0, 0)), Reconstruction)) == why
+    assert Reconstruction().skip_reason(context(Outcome(model=linear(0, 0), artifact=stored), Reconstruction)) == why
+    rebuildable = Outcome(model=linear(0, 0), artifact=stored, reconstruct=lambda a, d: {})
+    assert Reconstruction().skip_reason(context(rebuildable, Reconstruction)) is None
+
+
+def test_reconstruction_s_conformance_names_what_the_method_must_fix():
+    from ucdbench_plugins.evaluations.reconstruction import Reconstruction
+
+    problem = Reconstruction().conformance_problem
+    run = {"artifact": "a.safetensors", "skipped": {"reconstruction": "no reconstruct"}}
+    assert problem(None, run) == ("did not run although the method stores an artifact: no reconstruct; give the "
+                                  "Outcome a reconstruct function")
+    assert problem(None, {"artifact": "a.safetensors"}) == ("did not run although the method stores an artifact: "
+                                                            "None; give the Outcome a reconstruct function")
+    assert problem(None, {"artifact": None, "skipped": {}}) is None
+    assert problem({"weights_equal": False, "mismatched_names": ["bn.running_mean"]}, run) == (
+        "the state rebuilt from the artifact file differs from the scored one: ['bn.running_mean']; store every "
+        "tensor the scored model needs (see ucdbench.api.state_with and ucdbench.api.stored_dense)")
+    assert problem({}, run).startswith("the state rebuilt from the artifact file differs from the scored one: None;")
+    assert problem({"weights_equal": True}, run) is None
