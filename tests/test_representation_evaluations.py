@@ -181,3 +181,31 @@ def test_knn_keeps_the_bank_on_the_host_unless_the_device_has_room_for_it_twice_
     assert _on_device_if_it_fits(bank, cuda) is bank and bank.moved_to == cuda
     cpu_bank = _FakeBank()
     assert _on_device_if_it_fits(cpu_bank, torch.device("cpu")).moved_to == torch.device("cpu")
+
+
+def test_the_linear_probe_declares_a_batch_of_features_and_its_layer_on_the_task_s_network_sketch():
+    from ucdbench.api import MemoryNeed
+
+    class Sketched:
+        def __init__(self, width: int | None, classes: int | None) -> None:
+            self.width, self.classes = width, classes
+
+        def network_sketch(self) -> nn.Module:
+            sketch = nn.Module()
+            sketch.num_features, sketch.num_classes = self.width, self.classes
+            return sketch
+
+    config = {**LinearProbe.defaults("smoke"), "batch_size": 64}
+    assert LinearProbe().memory_needs(Sketched(512, 10), config) == [
+        MemoryNeed(4 * 3 * 64 * 512, "a batch of 64 × 512 features", "batch_size"),  # features, gradient, momentum
+        MemoryNeed(4 * 3 * 513 * 10, "the 512 × 10 layer, its gradient and momentum", "batch_size")]
+    assert LinearProbe().memory_needs(Sketched(None, 10), config) == []
+    assert LinearProbe().memory_needs(Sketched(512, None), config) == []
+    assert LinearProbe().memory_needs(object(), config) == []  # no sketch before the task is prepared
+
+
+def test_the_linear_probe_s_milestones_are_whole_epochs_from_one():
+    check = LinearProbe.settings["milestones"].check
+    assert check([15, 30]) is None and check([1]) is None and check([]) is None
+    for bad in ([0], [15, 2.5], [True], ["15"]):
+        assert check(bad) == "give epochs as whole numbers ≥ 1, e.g. [15, 30]", bad
