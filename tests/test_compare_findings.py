@@ -130,6 +130,28 @@ def test_a_quality_regression_reports_the_means_the_change_and_the_paired_test()
         (Change.IMPROVEMENT, f"mean +3 (+3.7%), paired t-test p = {p:.2g}, n = 3")]
 
 
+def test_the_p_value_printed_is_on_the_side_of_the_threshold_that_the_verdict_is():
+    drops = {0: 3.0, 1: 4.4, 2: 1.6}
+    p = _t_test_p_of_three([-3.0, -4.4, -1.6])  # 0.06554, which two digits would round up to 0.066
+    head = _night("c1", {s: {"top1": TOP1[s] - drop} for s, drop in drops.items()})
+    [finding] = _of(compare_records(_night("c0"), head, Thresholds(alpha=0.0656)), TOP1_LABEL)
+    assert p < 0.0656 and finding.change is Change.REGRESSION
+    printed = float(finding.test.split("paired t-test p = ")[1].split(",")[0])
+    assert printed < 0.0656 and abs(printed - p) < 1e-4
+
+
+def test_an_unchanged_quality_figure_and_a_small_improvement():
+    [same] = _of(compare_records(_night("c0"), _night("c1")), TOP1_LABEL)
+    assert (same.change, same.base, same.head) == (Change.UNCHANGED, "82", "82")
+    assert same.test == "mean +0 (+0%), paired t-test p = 1, n = 3"
+    # half a point up on every seed, give or take: an improvement under one unit is still one
+    gains = {0: 0.5, 1: 0.6, 2: 0.4}
+    head = _night("c1", {s: {"top1": TOP1[s] + gain} for s, gain in gains.items()})
+    [finding] = _of(compare_records(_night("c0"), head, Thresholds(min_effect=0.001)), TOP1_LABEL)
+    p = _t_test_p_of_three([0.5, 0.6, 0.4])
+    assert (finding.change, finding.test) == (Change.IMPROVEMENT, f"mean +0.5 (+0.61%), paired t-test p = {p:.2g}, n = 3")
+
+
 def test_a_quality_figure_with_no_better_direction_that_moved_is_changed():
     base, head = _night("c0"), _night("c1", {s: {"top1": TOP1[s] - d} for s, d in ((0, 3.0), (1, 3.5), (2, 2.5))})
     for record in (*base, *head):
@@ -143,7 +165,7 @@ def test_a_quality_change_of_exactly_the_minimum_effect_counts():
     head = [_record(s, code="c1", top1=76.0) for s in (0, 1, 2)]
     limits = Thresholds(min_effect=0.05)
     [finding] = _of(compare_records(base, head, limits), TOP1_LABEL)
-    assert finding.change is Change.REGRESSION and finding.test == "mean −4 (−5%), paired t-test p = 0, n = 3"
+    assert finding.change is Change.REGRESSION and finding.test == "mean −4 (−5%), paired t-test p < 0.001, n = 3"
     [finding] = _of(compare_records(base, head, Thresholds(min_effect=0.0501)), TOP1_LABEL)
     assert finding.change is Change.UNCHANGED
 
@@ -252,8 +274,8 @@ def test_thresholds_on_their_edges_are_accepted():
 
 
 def test_runs_are_named_by_their_setting_task_settings_apart_and_by_their_declared_hardware_class():
-    assert RunSetting("lora", "digits", "small", '{"rank": 4, "task.noise": 0.2, "task.size": 8}').label() == \
-        "lora (rank=4) · digits (noise=0.2, size=8) · small"
+    assert RunSetting("lora", "digits", "small", '{"alpha": 8, "rank": 4, "task.noise": 0.2, "task.size": 8}'
+                      ).label() == "lora (alpha=8, rank=4) · digits (noise=0.2, size=8) · small"
     assert RunSetting("lora", "digits", "small", '{"task.noise": 0.2}').label() == "lora · digits (noise=0.2) · small"
     assert RunSetting("lora", "digits", "small", "{}").label() == "lora · digits · small"
     declared = {"kind": "cpu", "name": "Test CPU", "threads": 1, "flags": "avx"}
@@ -431,3 +453,66 @@ def test_a_results_folder_that_is_none_or_holds_no_records_is_a_usage_error(tmp_
     with pytest.raises(UcdbenchError) as error:
         load_results(tmp_path, "HEAD")
     assert "(" + str(tmp_path / "runs") + "/*.json: 1 unreadable); is it a results folder?" in str(error.value)
+
+
+def test_runs_match_whatever_the_order_of_their_settings_and_a_run_without_a_seed_is_seed_0():
+    base, head = _night("c0"), _night("c1")
+    for record in base:
+        record["overrides"] = {"rank": 4, "alpha": 8}
+    for record in head:
+        record["overrides"] = {"alpha": 8, "rank": 4}
+    del base[0]["seed"], head[0]["seed"]
+    comparison = compare_records(base, head)
+    assert comparison.not_compared == []
+    [finding] = _of(comparison, BYTES)
+    assert finding.run.endswith("· seeds 0, 1, 2") and finding.setting.overrides == '{"alpha": 8, "rank": 4}'
+
+
+def test_a_run_with_a_time_outranks_one_without_and_hardware_without_a_name_is_shown_as_unknown():
+    untimed = _record(0, artifact_bytes=5)
+    timed = _record(0) | {"started_at": "2026-01-01T00:00:00"}
+    assert [f.base for f in _exact([timed, untimed], _night("c1")[:1])] == ["1,000"]
+    base, head = _night("c0"), _night("c1")
+    for record in (*base, *head):
+        record["hardware"] = {"device": "cpu"}
+    [finding] = _of(compare_records(base, head), BYTES)
+    assert f"· ?: ? [{hardware_class({'hardware': {}})}] · seeds 0, 1, 2" in finding.run
+
+
+def test_two_timing_figures_of_one_evaluation_are_named_together_and_a_seed_with_few_samples_is_skipped_alone():
+    base, head = _night("c0"), _night("c1", {s: {"latency_ms": 15.0} for s in TOP1})
+    for record in (*base, *head):
+        record["figures"]["latency"].append({"name": "p90_ms", "higher_is_better": False, "kind": "timing"})
+    for record in (base[0], head[0]):
+        record["evaluations"]["latency"]["samples_ms"] = record["evaluations"]["latency"]["samples_ms"][:3]
+    comparison = compare_records(base, head)
+    assert [(f.run, f.change) for f in _of(comparison, "latency/samples_ms (p50_ms, p90_ms)")] == [
+        (f"{ROW} · seed 1", Change.REGRESSION), (f"{ROW} · seed 2", Change.REGRESSION)]
+    assert [f.figures for f in _of(comparison, "latency/samples_ms (p50_ms, p90_ms)")] == [
+        ("latency/p50_ms", "latency/p90_ms")] * 2
+    assert [n.run for n in comparison.not_compared] == [f"{ROW} · seed 0 · latency (p50_ms, p90_ms)"]
+    for record in base:  # BASE without the evaluation at all
+        del record["evaluations"]["latency"]
+    assert [n.run for n in compare_records(base, head).not_compared] == [
+        f"{ROW} · seed {s} · latency (p50_ms, p90_ms)" for s in TOP1]
+
+
+def test_a_setting_only_base_ran_is_listed_and_a_run_moved_to_two_other_classes_names_both():
+    comparison = compare_records(_night("c0") + [_record(0, method="vera", top1=50.0)], _night("c1"))
+    vera = ROW.replace("lora (rank=4)", "vera (rank=4)")
+    assert comparison.not_compared == [NotCompared(vera, "only in BASE")] and not comparison.fails_gate
+    gpus = [{"kind": "cuda", "device": "cuda:0", "name": name} for name in ("B", "A")]
+    moved = compare_records(_night("c0"), [_record(s, code="c1", hardware=gpus[s % 2]) for s in TOP1])
+    [finding] = moved.findings
+    assert finding.head == "; ".join(f"cuda: {g['name']} [{hardware_class({'hardware': g})}]" for g in gpus[::-1])
+    assert moved.not_compared == []  # HEAD's runs elsewhere are the same finding, not runs only HEAD has
+
+
+def test_the_report_lists_accepted_changes_when_any_and_says_none_when_a_file_accepted_nothing():
+    from ucdbench.reporting.accepted import AcceptanceReport
+    from ucdbench.reporting.compare import Comparison, markdown
+
+    accepted = markdown(Comparison([_finding(Change.ACCEPTED)]), ("b", []), ("h", []))
+    assert "## Accepted changes (1)\n\n| run | figure | kind | BASE | HEAD | test |\n" in accepted
+    empty = markdown(Comparison([_finding(Change.IMPROVEMENT)]), ("b", []), ("h", []), acceptances=AcceptanceReport([], []))
+    assert "## Accepted changes (0)\n\nNone.\n\n## Unchanged" in empty
