@@ -32,6 +32,7 @@ def test_an_entry_matches_its_method_task_preset_settings_and_figure():
     # an evaluation's name stands for each of its figures, but no figure for another evaluation's
     latency = Acceptance("lora", "digits", "latency", "why")
     assert latency.matches(LORA, ["latency/p99_ms"]) and not latency.matches(LORA, ["latency-x/p99_ms"])
+    assert latency.matches(LORA, ["latency/energy/sample"])  # the evaluation is what precedes the first "/"
     assert not Acceptance("lora", "digits", "p50_ms", "why").matches(LORA, ["latency/p50_ms"])
     assert Acceptance("lora", "digits", "status", "why").matches(LORA, ["status"])
 
