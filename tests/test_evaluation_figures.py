@@ -40,6 +40,7 @@ class TinyTask:
         return model(inputs)
 
     def evaluate(self, model, device, input_transform=None) -> dict[str, float]:
+        assert device == CPU_DEVICE, device  # the evaluation's device, passed on
         inputs = self.inputs if input_transform is None else input_transform(self.inputs)
         with torch.no_grad():
             out = model(inputs)
@@ -101,9 +102,11 @@ def test_accuracy_s_conformance_wants_a_number_or_a_reason_for_every_declared_me
     assert problem({"top1": 50.0, "nll_omitted": "no weights here"}, run) is None
     for results in ({"top1": 50.0}, {"top1": 50.0, "nll": True}, {"top1": 50.0, "nll": "1.5"},
                     {"top1": 50.0, "nll_omitted": ""}):
-        message = problem(results, run)
-        assert message.startswith("task 'tiny': evaluate() gave no number for nll;"), results
+        assert problem(results, run) == (
+            "task 'tiny': evaluate() gave no number for nll; return every metric the task declares (Task.metrics) "
+            "as a float, or `<metric>_omitted`: why it cannot here"), results
     assert "no number for top1, nll;" in problem({}, run)
+    assert problem({}, {"task": {"name": "tiny"}}) is None  # a task that declares no metric
     patch_run = {**run, "artifact_kind": ArtifactKind.INPUT_TRANSFORM.value}
     assert problem({"top1_transformed": 1.0, "nll_transformed": 2.0}, patch_run) is None
     assert "no number for top1_transformed, nll_transformed;" in problem({"top1": 1.0, "nll": 2.0}, patch_run)
