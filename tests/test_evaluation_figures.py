@@ -35,6 +35,7 @@ class TinyTask:
         return nn.Linear(3, 2)  # 3·2 weights + 2 biases = 8 parameters
 
     def sample_inputs(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        assert device == CPU_DEVICE, device
         return torch.ones(batch_size, 3, device=device)
 
     def forward(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -149,17 +150,22 @@ class Meter:
         self.clock = clock
 
     def joules(self) -> float:
-        return 3.0 * self.clock[0]  # a device drawing 3 W
+        return 50.0 + 3.0 * self.clock[0]  # a device drawing 3 W, its counter at 50 J when the timing starts
 
 
 class VirtualHardware(CPU):
     """Every call takes the next of ``durations`` seconds of a virtual clock; energy at 3 W;
-    a peak memory it reports only after a reset."""
+    a peak memory it reports only after a reset. ``asked``: each method called, with its device."""
 
     def __init__(self, durations: list[float], metered: bool = True) -> None:
         self.durations, self.clock, self.metered, self.resets = list(durations), [0.0], metered, 0
+        self.asked: list[tuple[str, torch.device]] = []
+
+    def synchronize(self, device) -> None:
+        self.asked.append(("synchronize", device))
 
     def time_call(self, fn, device) -> float:
+        self.asked.append(("time_call", device))
         fn()
         seconds = self.durations.pop(0)
         self.clock[0] += seconds
@@ -169,12 +175,15 @@ class VirtualHardware(CPU):
         return None
 
     def reset_peak_memory(self, device) -> None:
+        self.asked.append(("reset_peak_memory", device))
         self.resets += 1
 
     def peak_memory_bytes(self, device) -> int | None:
+        self.asked.append(("peak_memory_bytes", device))
         return 4096 * self.resets
 
     def energy_meter(self, device):
+        self.asked.append(("energy_meter", device))
         return Meter(self.clock) if self.metered else None
 
 
@@ -192,6 +201,9 @@ def test_latency_figures_are_the_percentiles_of_its_timed_calls_and_energy_is_pe
     assert figures["dtype"] == "float32" and figures["threads"] == torch.get_num_threads()
     assert figures["peak_memory_bytes"] == 4096  # read after the one reset before the timed calls
     assert abs(figures["energy_j_per_sample"] - 3.0 * 0.015 / (8 * 5)) < 1e-12  # 3 W · 15 ms / 40 samples
+    assert [name for name, _ in hardware.asked] == ["synchronize", "reset_peak_memory", "energy_meter",
+                                                    *["time_call"] * 5, "synchronize", "peak_memory_bytes"]
+    assert {device for _, device in hardware.asked} == {CPU_DEVICE}  # each on the evaluation's device
     unmetered = Latency().measure(context(Outcome(model=linear(1, 0)), Latency, hardware=VirtualHardware(durations,
                                   metered=False), config={"warmup": 0, "min_iters": 5, "min_seconds": 0.0}))
     assert "energy_j_per_sample" not in unmetered
