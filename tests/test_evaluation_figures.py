@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ucdbench.api import Artifact, ArtifactKind, EvaluationContext, Metric, Outcome
+from ucdbench.api import FLOPS_CONVENTION, Artifact, ArtifactKind, EvaluationContext, Metric, Outcome
 from ucdbench.running.artifacts import write_artifact
 from ucdbench_plugins.evaluations.accuracy import Accuracy
 from ucdbench_plugins.evaluations.compression import Compression
@@ -239,6 +239,8 @@ def test_flops_of_a_linear_layer_and_its_ratio_to_the_base_model():
     assert (figures["flops"], figures["macs"], figures["gflops"]) == (12, 6, 12 / 1e9)
     assert (figures["base_flops"], figures["flops_ratio"], figures["batch_size"]) == (12, 1.0, 4)
     assert sum(figures["flops_by_op"].values()) == 12
+    assert figures["convention"] == FLOPS_CONVENTION  # FLOPs = 2 × multiply-adds, said in the record
+    assert Flops().skip_reason(context(Outcome(model=linear(1, 0)), Flops)) is None  # a task that says nothing
     identity = Flops().measure(context(Outcome(model=NoCompute()), Flops, config={"batch_size": 4}))
     assert (identity["flops"], identity["flops_ratio"]) == (0, 0.0)
 
