@@ -281,9 +281,11 @@ def test_reconstruction_times_each_rebuild_after_one_warm_up_and_checks_the_rebu
 
     durations = [0.004, 0.001, 0.003, 0.002]  # the warm-up is not timed: no duration of its own
     outcome = Outcome(model=model, artifact=artifact, reconstruct=reconstruct)
-    figures = Reconstruction().measure(context(outcome, Reconstruction, hardware=VirtualHardware(durations),
-                                               config={"repeats": 4}, artifact_path=path))
+    hardware = VirtualHardware(durations)
+    figures = Reconstruction().measure(context(outcome, Reconstruction, hardware=hardware, config={"repeats": 4},
+                                               artifact_path=path))
     assert rebuilds == [CPU_DEVICE] * 5 and figures["repeats"] == 4
+    assert hardware.asked == [("synchronize", CPU_DEVICE)] + [("time_call", CPU_DEVICE)] * 4
     assert figures["samples_ms"] == [1000 * d for d in durations]
     assert abs(figures["median_ms"] - 2.5) < 1e-9 and abs(figures["p90_ms"] - 3.7) < 1e-9
     assert figures["rebuilt_scalars"] == 8 and figures["weights_equal"] is True
