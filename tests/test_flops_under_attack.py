@@ -167,10 +167,10 @@ def test_skips_outcomes_without_an_attack_or_extremes(task):
 
 
 class Counter:
-    """An energy meter at 50 J when read first, 1 J more per token the model runs."""
+    """An energy meter at 50 J when read first, ``per_token`` J more per token the model runs."""
 
-    def __init__(self) -> None:
-        self.joules_spent = 50.0
+    def __init__(self, per_token: float = 1.0) -> None:
+        self.joules_spent, self.per_token = 50.0, per_token
 
     def joules(self) -> float:
         return self.joules_spent
@@ -194,7 +194,7 @@ class TokenDropper(torch.nn.Module):
         outputs = []
         for sample in x.split(1):
             kept = self.kept(sample)
-            self.meter.joules_spent += kept
+            self.meter.joules_spent += self.meter.per_token * kept
             outputs.append(self.layer(sample[:, :kept]).sum(dim=1))
         return torch.cat(outputs)
 
@@ -269,6 +269,36 @@ def test_every_figure_of_an_attack_on_a_model_whose_compute_is_counted_by_hand()
         "samples": 4, "convention": FLOPS_CONVENTION,
     }
     assert hardware.asked and set(hardware.asked) == {torch.device("cpu")}
+
+
+def test_energy_under_a_joule_per_sample_and_none_at_all():
+    def energy(per_token: float) -> dict:
+        meter = Counter(per_token)
+        model = TokenDropper(meter)
+        outcome = Outcome(model=model, input_transform=attack, extras={"force_compute": model.forced_compute})
+        config = {**FlopsUnderAttack.defaults("smoke"), "samples": 4, "energy_repeats": 1}
+        figures = FlopsUnderAttack().measure(EvaluationContext(task=Tokens(), outcome=outcome,
+                                                               hardware=RecordingCPU(meter), device=torch.device("cpu"),
+                                                               preset="smoke", config=config))
+        return {k: v for k, v in figures.items() if "energy" in k}
+
+    assert energy(0.25) == {"clean_energy_j_per_sample": 0.625, "attacked_energy_j_per_sample": 1.0,
+                            "energy_ratio": 1.6}
+    nothing = energy(0.0)  # a meter that does not move: no ratio to take
+    assert nothing["clean_energy_j_per_sample"] == 0.0 and math.isnan(nothing["energy_ratio"])
+
+
+def test_the_undefended_target_s_control_patch_is_reported_too():
+    defended, undefended = TokenDropper(Counter()), TokenDropper(Counter())
+    outcome = Outcome(model=defended, input_transform=control, extras={
+        "force_compute": defended.forced_compute,
+        "undefended": {"model": undefended, "input_transform": attack, "force_compute": undefended.forced_compute,
+                       "control_transform": control}})
+    figures = FlopsUnderAttack().measure(EvaluationContext(
+        task=Tokens(), outcome=outcome, hardware=CPU(), device=torch.device("cpu"), preset="smoke",
+        config={**FlopsUnderAttack.defaults("smoke"), "samples": 4}))
+    assert (figures["attack_success"], figures["undefended_attack_success"]) == (-100.0, 100.0)
+    assert figures["undefended_control_attack_success"] == -100.0 and "control_attack_success" not in figures
 
 
 def test_skip_reasons_say_what_the_outcome_lacks():
