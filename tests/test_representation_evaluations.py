@@ -209,3 +209,27 @@ def test_the_linear_probe_s_milestones_are_whole_epochs_from_one():
     assert check([15, 30]) is None and check([1]) is None and check([]) is None
     for bad in ([0], [15, 2.5], [True], ["15"]):
         assert check(bad) == "give epochs as whole numbers ≥ 1, e.g. [15, 30]", bad
+
+
+def test_the_linear_probe_is_fitted_with_the_run_s_settings_on_one_class_per_label(monkeypatch):
+    from ucdbench_plugins.evaluations import linear_probe
+    from ucdbench_plugins.shared.representation import ProbeRecipe
+
+    fitted, scored = [], []
+
+    def fit(train, train_labels, classes, device, seed, recipe):
+        fitted.append((classes, device, seed, recipe))
+        return "the probe"
+
+    def top1(probe, queries, labels, device):
+        scored.append((probe, device))
+        return 12.5
+
+    monkeypatch.setattr(linear_probe, "fit_linear_probe", fit)
+    monkeypatch.setattr(linear_probe, "probe_top1", top1)
+    task, _ = _known_task(mislabelled=0)
+    figures = _measure(LinearProbe, task, epochs=3, batch_size=16, lr=0.5, momentum=0.25, weight_decay=0.0,
+                       milestones=[2])
+    cpu = torch.device("cpu")
+    assert fitted == [(CLASSES, cpu, KnownFeatures.seed, ProbeRecipe(3, 16, 0.5, 0.25, 0.0, (2,)))]
+    assert scored == [("the probe", cpu)] and figures == {"probe_top1": 12.5}
