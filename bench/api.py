@@ -26,7 +26,8 @@ Groups:
   :class:`SceneReconstruction`, :class:`AugmentedViews` (with its :class:`ViewBatch` and
   :class:`LabelledBatch`),
   :class:`FewShotClassification`, their base :class:`Capability`.
-- **Training and artifacts**: :func:`train`, :func:`dense_artifact`, :func:`expand_dense`,
+- **Training and artifacts**: :func:`train`, :class:`EpochCurve` (per-epoch curves from a loop of
+  your own), :func:`dense_artifact`, :func:`expand_dense`,
   :func:`read_artifact`, :func:`dense_model_outcome`.
 - **Model state** (what reconstruction must rebuild): :func:`persistent_buffers`,
   :func:`stored_dense`, :func:`state_with`, :func:`model_with_state`, :func:`initial_model`,
@@ -59,13 +60,14 @@ from ucdbench.contracts.capabilities import (
 from ucdbench.discovery.hookspecs import Register, hookimpl
 from ucdbench.contracts.interfaces import (
     Artifact, ArtifactKind, ChartAxis, Config, ControlRow, Curves, DivergedError, EnergyMeter, Evaluation, EvaluationContext, FigureKind, FitContext, Hardware,
-    MemoryNeed, Method, Metric, Outcome, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
+    MemoryNeed, Method, Metric, Outcome, Paper, Reconstruct, ReferencedRun, ReportedFigure, Task, UcdbenchError,
 )
 from ucdbench.contracts.settings import PRESETS, PerPreset, PerTask, RunReference, Setting
 from ucdbench.contracts.sinks import Sink, SinkRun
 
 _LAZY = {
     "train": "ucdbench.running.training",
+    "EpochCurve": "ucdbench.running.training",
     "dense_artifact": "ucdbench.running.artifacts",
     "expand_dense": "ucdbench.running.artifacts",
     "read_artifact": "ucdbench.running.artifacts",
@@ -105,7 +107,7 @@ _RENAMED = {"FLOPS_CONVENTION": "CONVENTION"}
 __all__ = [
     "hookimpl", "Register",
     "Method", "Task", "Evaluation", "Hardware", "EnergyMeter", "Outcome", "Artifact", "ArtifactKind", "ControlRow", "FitContext", "Curves", "Sink", "SinkRun",
-    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "UcdbenchError",
+    "EvaluationContext", "Config", "Reconstruct", "Metric", "FigureKind", "ChartAxis", "ReportedFigure", "Paper", "UcdbenchError",
     "DivergedError", "ReferencedRun", "MemoryNeed",
     "Setting", "PerPreset", "PerTask", "PRESETS", "RunReference",
     "Capability", "ImageClassification", "LanguageModeling", "SceneReconstruction", "AugmentedViews", "ViewBatch",

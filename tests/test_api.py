@@ -11,10 +11,10 @@ import ucdbench.api as api
 
 PUBLIC = {
     'Artifact', 'ArtifactKind', 'AugmentedViews', 'Capability', 'ChartAxis', 'Config', 'ControlRow',
-    'Curves', 'DivergedError', 'EnergyMeter', 'Evaluation', 'EvaluationContext', 'FLOPS_CONVENTION',
+    'Curves', 'DivergedError', 'EpochCurve', 'EnergyMeter', 'Evaluation', 'EvaluationContext', 'FLOPS_CONVENTION',
     'FewShotClassification', 'FigureKind', 'FitContext', 'Hardware', 'ImageClassification', 'LabelledBatch',
     'LanguageModeling', 'MemoryNeed', 'Method', 'Metric', 'Outcome', 'PRESETS', 'PerPreset', 'PerTask',
-    'Reconstruct', 'ReferencedRun', 'Register', 'ReportedFigure', 'RunReference', 'SceneReconstruction',
+    'Paper', 'Reconstruct', 'ReferencedRun', 'Register', 'ReportedFigure', 'RunReference', 'SceneReconstruction',
     'Setting', 'Sink', 'SinkRun', 'Task', 'TimedCalls', 'UcdbenchError', 'ViewBatch', 'cached_tensors', 'config_key',
     'count_flops', 'dense_artifact', 'dense_model_outcome', 'encoder_of', 'expand_dense', 'git_commit',
     'held_base', 'hookimpl', 'initial_model', 'load_registry', 'mean_ci', 'model_with_state',

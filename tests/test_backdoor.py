@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import run_cli
-from ucdbench.api import UcdbenchError
+from ucdbench.api import Curves, UcdbenchError
 from ucdbench_plugins.evaluations.targeted_attack import eval_images, percent, predictions
 from ucdbench_plugins.methods.backdoor.finetune import official_finetune, step_decay_lr
 from ucdbench_plugins.methods.backdoor.method import Backdoor
@@ -299,6 +299,7 @@ def test_the_official_sgd_loop_decays_tenfold_every_ten_epochs_and_trains():
 
     class Context:
         device = torch.device("cpu")
+        curves = Curves()
 
         @staticmethod
         def progress(items, **_):
@@ -309,6 +310,7 @@ def test_the_official_sgd_loop_decays_tenfold_every_ten_epochs_and_trains():
     metrics = official_finetune(model, training, Context(), params=model.parameters(), epochs=2, lr=0.1,
                                 batch_size=2, weight_decay=0.0)
     assert metrics["train_steps"] == 6
+    assert [epoch for epoch, _ in Context.curves.as_dict()["train_loss"]] == [1.0, 2.0]
     assert abs(model.weight.item()) < 1.0  # SGD stepped down the loss w²
 
 

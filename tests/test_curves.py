@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from ucdbench.api import Curves, FitContext, Method, hookimpl, train
+from ucdbench.api import Curves, EpochCurve, FitContext, Method, hookimpl, train
 from ucdbench.discovery.registry import load_registry
 from ucdbench.running.runner import RunSpec, execute, resolve
 from ucdbench.running.store import RunStore
@@ -95,3 +95,27 @@ def test_a_method_on_the_training_helper_records_its_loss_curve(tmp_path):
     assert record["status"] == "ok" and points
     assert points[-1][0] == pytest.approx(run.method_config["epochs"])
     assert all(value > 0 for _, value in points)
+
+
+def test_an_epoch_curve_logs_each_epochs_mean_and_a_fractional_last_epoch_at_its_fraction():
+    curves = Curves()
+    curve = EpochCurve(curves, "purity", steps=5, epochs=2.5)  # two steps an epoch, then half of one
+    for step, value in enumerate([1.0, 3.0, 5.0, 9.0, 4.0]):
+        curve.add(step, value)
+    assert curves.as_dict() == {"purity": [[1.0, 2.0], [2.0, 7.0], [2.5, 4.0]]}
+
+
+@pytest.mark.parametrize(("method", "task", "curves"), [
+    ("msf", "digits", {"train_loss", "purity"}),
+    ("backdoor", "digits", {"train_loss"}),
+    ("slowformer", "digits", {"attack_loss"}),
+    ("compgs", "scene", {"train_loss"}),
+])
+def test_a_method_with_a_loop_of_its_own_records_its_curves_per_epoch(tmp_path, method, task, curves):
+    run = resolve(load_registry(), RunSpec(method, task, "smoke", 0, "cpu", {}, threads=1))
+    record = execute(run, "cpu", RunStore(tmp_path))
+    assert record["status"] == "ok", record["error"]
+    assert set(record["curves"]) >= curves
+    for name in curves:
+        epochs = [epoch for epoch, _ in record["curves"][name]]
+        assert epochs == sorted(epochs) and epochs[0] > 0, (name, epochs)

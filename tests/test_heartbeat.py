@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from conftest import run_cli
+from ucdbench.api import Curves
 from ucdbench.discovery.registry import load_registry
 from ucdbench.running.runner import Heartbeat, RunSpec, resolve
 from ucdbench.running.store import SCHEMA_VERSION, RunStore
@@ -29,6 +30,23 @@ def test_the_heartbeat_rewrites_the_running_record_until_it_stops(tmp_path):
     store.write({**beat, "heartbeat_at": LONG_AGO})
     time.sleep(0.3)
     assert store.get("k1")["heartbeat_at"] == LONG_AGO  # stopped: it writes nothing after the run ends
+
+
+def test_curves_logged_while_a_run_fits_reach_its_running_record_between_heartbeats(tmp_path, monkeypatch):
+    monkeypatch.setattr("ucdbench.running.runner.LIVE_CURVES_S", 0.05)
+    store = RunStore(tmp_path)
+    record = {"schema": SCHEMA_VERSION, "key": "k2", "status": "running", "heartbeat_at": LONG_AGO}
+    store.write(record)
+    curves = Curves()
+    with Heartbeat(store, record, interval_s=3600) as heartbeat:  # no heartbeat due: only the curves write
+        curves = Curves(on_log=lambda: heartbeat.show_curves(curves.as_dict()))
+        curves.log("train_loss", 1, 0.7)
+        curves.log("train_loss", 2, 0.4)
+        deadline = time.monotonic() + 10
+        while len(store.get("k2").get("curves", {}).get("train_loss", [])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    running = store.get("k2")
+    assert running["status"] == "running" and running["curves"] == {"train_loss": [[1.0, 0.7], [2.0, 0.4]]}
 
 
 def test_a_run_of_another_host_whose_heartbeat_stopped_is_resumed(tmp_path):

@@ -152,7 +152,7 @@ def test_the_sites_task_page_leads_with_the_views_too(tmp_path):
     pages = build_site(RECORDS, tmp_path / "site", views=[_view(where={"task.model": "vit"})])
     task = next(p for p in pages if p.name == "digits.html").read_text()
     view = task.index('<h2 id="view-1">Which adapter?</h2>')
-    assert view < task.index("<h2 id=\"smoke-") and 'href="records/l4a.json"' in task[view:task.index("<h2 id=\"smoke-")]
+    assert view < task.index("<h2 id=\"smoke-") and 'href="runs/l4a.html"' in task[view:task.index("<h2 id=\"smoke-")]
 
 
 def _representation(method: str, seed: int, nn1: float, probe: float) -> dict:

@@ -108,3 +108,27 @@ def test_where_a_papers_tables_could_not_be_reached_the_page_says_so_once(method
     notes = [row for row in table.rows if row.cells[0][0] == method and row.cells[3][0] == "no published figure reachable"]
     assert len(notes) == 1
     assert notes[0].cells[4][0] == METHODS[method].reported_unavailable
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_says_its_family_and_a_paper_names_its_venue_and_official_code(name):
+    """The site's method pages and family filter read these: a paper's page and code must be
+    links, and a method whose official code cannot be read says what it follows instead."""
+    cls = METHODS[name]
+    assert cls.family, f"{name} declares no family"
+    if cls.paper is None:
+        return
+    assert re.fullmatch(r"(ICLR|ICCV|ECCV|CVPR|WACV|BMVC|arXiv) 20\d\d", cls.paper.venue), cls.paper.venue
+    assert cls.paper.url.startswith("https://")
+    assert cls.paper.code.startswith("https://github.com/") or cls.paper.code_note, \
+        f"{name}: no official code and no note of what the implementation follows"
+    repository = cls.paper.code.removeprefix("https://github.com/")
+    assert not cls.paper.code or repository in _repositories(), f"{name}: {repository} is not in REPORTED.md"
+
+
+def test_every_paper_of_the_suite_is_some_method_s():
+    """The ten papers (MSF beside CMSF) each have a method that names them."""
+    venues = {cls.paper.title.split(":")[0] for cls in METHODS.values() if cls.paper}
+    assert venues >= {"MCNC", "NOLA", "PRANC", "SimA", "CompGS (first version Compact3D)", "SlowFormer",
+                      "A Closer Look at Robustness of ViTs to Backdoor Attacks", "GeNIe", "SimReg", "CMSF",
+                      "Mean Shift for Self-Supervised Learning"}

@@ -5,6 +5,7 @@ MLflow, TensorBoard and W&B: tests/test_sink_backends.py.)"""
 
 from __future__ import annotations
 
+import time
 import types
 
 import pytest
@@ -129,6 +130,48 @@ def test_a_sink_that_raises_is_reported_and_the_run_and_the_other_sinks_stand(re
     assert record["sinks"]["raising"]["error"] == "ConnectionError: tracker went away"
     assert warnings == [f"✗ sink 'raising': run {'r' * 10} was not sent: ConnectionError: tracker went away "
                         "(the run and its record stand)"]
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_sink_follows_the_curves_of_a_running_record_then_gets_only_what_it_lacks_at_the_end(registry, tmp_path):
+    store, key = RunStore(tmp_path), "l" * 16
+    running = {**_record(key), "status": "running", "curves": {"train_loss": [[1.0, 0.9]]}}
+    store.write(running)
+    session = SinkSession(registry, [SinkRequest.parse("recording")], "study", poll_s=0.02)
+    session.open()
+    session.follow(key, store)
+    _wait_for(lambda: len(Recording.calls) >= 3)
+    assert [call[0] for call in Recording.calls] == ["open", "start", "curve"]  # before the run has ended
+    assert Recording.calls[2] == ("curve", "train_loss", [(1.0, 0.9)])
+    store.write({**running, "curves": {"train_loss": [[1.0, 0.9], [2.0, 0.5]], "val_top1": [[2.0, 0.6]]}})
+    _wait_for(lambda: len(Recording.calls) >= 5)
+    assert Recording.calls[3:] == [("curve", "train_loss", [(2.0, 0.5)]), ("curve", "val_top1", [(2.0, 0.6)])]
+    store.write({**running, "status": "ok", "curves": {"train_loss": [[1.0, 0.9], [2.0, 0.5], [3.0, 0.3]],
+                                                       "val_top1": [[2.0, 0.6]]}})
+    session.deliver({"key": key}, store)
+    session.close()
+    assert [call[0] for call in Recording.calls[5:]] == ["curve", "finish"]  # one start; each point once
+    assert Recording.calls[5] == ("curve", "train_loss", [(3.0, 0.3)])
+    assert store.get(key)["sinks"]["recording"]["status"] == "ok"
+
+
+def test_a_run_measured_again_reaches_a_sink_that_took_it_with_its_new_figures_only(registry, tmp_path):
+    store, key = RunStore(tmp_path), "e" * 16
+    store.write(_record(key))
+    session = _session(registry, "recording")
+    session.deliver({"key": key}, store)
+    record = store.get(key)
+    record["evaluations"]["knn"] = {"knn_top1": 0.5}  # what `ucdbench evaluate` adds
+    store.write(record)
+    session.deliver({"key": key}, store)
+    session.deliver({"key": key}, store)  # nothing new: not sent a third time
+    assert [call[0] for call in Recording.calls] == ["open", "start", "curve", "finish", "start", "finish"]
+    assert Recording.calls[-1][1] == {"accuracy/top1": 0.75, "knn/knn_top1": 0.5, "method/train_loss": 0.4}
 
 
 def test_a_sink_that_cannot_be_opened_is_told_once_and_every_record_says_so(registry, tmp_path):

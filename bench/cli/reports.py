@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ def _add_compare_parser(commands: Any) -> None:
     compare.add_argument("base", metavar="BASE", help="the results folder to compare against (last night's)")
     compare.add_argument("head", metavar="HEAD", help="the results folder to check (tonight's)")
     compare.add_argument("--out", metavar="FILE", default=None, help="also write the markdown report to FILE")
+    compare.add_argument("--json", metavar="FILE", default=None,
+                         help="also write the report as JSON to FILE: what `ucdbench publish --compare FILE` renders "
+                              "as tables and marks in the history")
     compare.add_argument("--accept", metavar="FILE", default=None,
                          help="an accepted-changes file (TOML [[accept]] entries: method, task, figure, reason): "
                               "the regressions it names are reported as accepted and do not fail the gate")
@@ -107,19 +111,21 @@ def _add_publish_parser(commands: Any) -> None:
     publish.add_argument("--append-history", action="store_true",
                          help="first append this results folder's summary to --history (as the nightly job does)")
     publish.add_argument("--compare", default=None, metavar="FILE",
-                         help="a `ucdbench compare` report (--out FILE of compare) to link from the index")
+                         help="a `ucdbench compare` report as JSON (--json FILE of compare): rendered as compare.html, "
+                              "linked from the index, and its regressions and accepted changes marked in the history "
+                              "entry --append-history adds")
     publish.set_defaults(handler=cmd_publish)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from ucdbench.reporting.site import append_history, build_site, read_history
+    from ucdbench.cli.plugins import support_matrix
+    from ucdbench.discovery.registry import load_registry
+    from ucdbench.reporting.site import append_history, build_site, read_compare_report, read_history
     from ucdbench.running.store import RunStore
 
     if args.append_history and not args.history:
         raise UcdbenchError("--append-history needs --history FILE: the history file to append to")
-    compare = Path(args.compare) if args.compare else None
-    if compare is not None and not compare.is_file():
-        raise UcdbenchError(f"--compare {compare}: no such file; give the report `ucdbench compare --out FILE` wrote")
+    report = read_compare_report(Path(args.compare)) if args.compare else None
     claims, views = _claims_and_views(args.file)
     store = RunStore(args.results)
     records = scan(store)
@@ -127,16 +133,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise UcdbenchError(f"no successful runs in {store.runs_dir}; run `ucdbench run ...` first or pass --results")
     history = Path(args.history) if args.history else None
     if history is not None and args.append_history:
-        append_history(history, records)
-    pages = build_site(records, Path(args.out), store.root, claims, read_history(history) if history else [], compare,
-                       views)
+        append_history(history, records, report)
+    support, _ = support_matrix(load_registry())  # why a method does not run on a task, for its page
+    pages = build_site(records, Path(args.out), store.root, claims, read_history(history) if history else [], report,
+                       views, support)
     print(f"{pages[0]} ({len(pages) - 1} task pages; open it in a browser)")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from ucdbench.reporting.accepted import apply_acceptances, load_acceptances
-    from ucdbench.reporting.compare import Thresholds, compare_records, load_results, markdown
+    from ucdbench.reporting.compare import Thresholds, compare_records, load_results, markdown, report_data
 
     limits = Thresholds(alpha=args.alpha, min_effect=args.min_effect, slowdown_factor=args.slowdown_factor)
     limits.check()
@@ -153,4 +160,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(report, end="")
     if args.out:
         Path(args.out).write_text(report)
+    if args.json:
+        data = report_data(comparison, folders["BASE"], folders["HEAD"], limits, applied)
+        Path(args.json).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return 1 if comparison.fails_gate else 0

@@ -66,6 +66,7 @@ def _add_evaluate_parser(commands: Any) -> None:
     evaluate.add_argument("--evaluation", action="append", default=[], metavar="NAME",
                           help="only this evaluation (repeatable; default: every installed evaluation)")
     evaluate.add_argument("--force", action="store_true", help="measure again even where the measurement is current")
+    sink_option(evaluate)
     results_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -111,7 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     sinks = sink_session(args, experiment, registry)
     records, left = [], []
 
-    def announce(spec, device: str) -> None:
+    def announce(run, device: str) -> None:
+        spec = run.spec
+        sinks.follow(run.key, store)
         settings = " ".join(f"{k}={v}" for k, v in spec.overrides.items())
         print(f"→ {spec.method} on {spec.task} [{spec.preset}, seed {spec.seed}, {device}] {settings}".rstrip(),
               file=sys.stderr, flush=True)
@@ -169,22 +172,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name in args.evaluation:
         registry.get("evaluation", name)  # an unknown name is exit 2, with close matches
     store = RunStore(args.results)
-    records = _records_to_evaluate(args, registry, store)
+    records, experiment = _records_to_evaluate(args, registry, store)
     if not records:
         raise UcdbenchError(f"no recorded runs to evaluate in {store.runs_dir}; run `ucdbench run ...` first or pass "
                             "--results")
+    sinks = sink_session(args, experiment, registry)
     done = []
-    for record in records:
-        if record.get("status") != "ok":
-            print(f"· {record['method']['name']} seed {record.get('seed')} ({record['key'][:10]}): "
-                  f"{record.get('status')}, nothing to measure; `ucdbench run` fits it again", file=sys.stderr)
-            continue
-        updated = update_measurements(registry, record, store, args.evaluation, args.force)
-        if updated["measured"]:
-            print(f"→ {record['method']['name']} seed {record.get('seed')} ({record['key'][:10]}): measured "
-                  + ", ".join(updated["measured"]), file=sys.stderr, flush=True)
-        _report_failures(updated)
-        done.append(updated)
+    sinks.open()
+    try:
+        for record in records:
+            if record.get("status") != "ok":
+                print(f"· {record['method']['name']} seed {record.get('seed')} ({record['key'][:10]}): "
+                      f"{record.get('status')}, nothing to measure; `ucdbench run` fits it again", file=sys.stderr)
+                continue
+            updated = update_measurements(registry, record, store, args.evaluation, args.force)
+            if updated["measured"]:
+                print(f"→ {record['method']['name']} seed {record.get('seed')} ({record['key'][:10]}): measured "
+                      + ", ".join(updated["measured"]), file=sys.stderr, flush=True)
+            _report_failures(updated)
+            sinks.deliver(updated, store)  # a sink that took the run before gets its new figures
+            done.append(updated)
+    finally:
+        sinks.close()
     measured = sum(len(r["measured"]) for r in done)
     print(summary_table(done))
     print(f"\n{measured} measurements on {sum(bool(r['measured']) for r in done)} of {len(done)} runs; the others "
@@ -192,22 +201,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0 if all(_succeeded(r) for r in done) else 1
 
 
-def _records_to_evaluate(args: argparse.Namespace, registry: Any, store: Any) -> list[dict[str, Any]]:
+def _records_to_evaluate(args: argparse.Namespace, registry: Any, store: Any) -> tuple[list[dict[str, Any]], Any]:
     """The records ``evaluate`` was given: an experiment file's (those not recorded said so on
-    stderr), the runs named, or else every ok run of the results folder."""
+    stderr), the runs named, or else every ok run of the results folder; and the experiment
+    file, if one was given."""
     from ucdbench.running.runner import resolve
 
     if args.file:
-        specs, _ = requested_runs(args)
+        specs, experiment = requested_runs(args)
         records = [store.get(resolve(registry, spec, store).key) for spec in specs]
         missing = sum(r is None for r in records)
         if missing:
             print(f"ucdbench: {missing} of {len(records)} runs of {args.file} are not recorded; `ucdbench run -f "
                   f"{args.file}` fits them", file=sys.stderr)
-        return [r for r in records if r is not None]
+        return [r for r in records if r is not None], experiment
     if args.runs:
-        return [store.find(run) for run in args.runs]
-    return [r for r in scan(store) if r.get("status") == "ok"]
+        return [store.find(run) for run in args.runs], None
+    return [r for r in scan(store) if r.get("status") == "ok"], None
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

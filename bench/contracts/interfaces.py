@@ -149,6 +149,23 @@ class ReportedFigure:
 
 
 @dataclass(frozen=True)
+class Paper:
+    """The publication a method comes from, for the method's page on the site: where to read it
+    and the code its authors released, so a reader can check the implementation against both."""
+
+    title: str
+    venue: str
+    """Where and when it appeared: ``"ICLR 2024"``, ``"arXiv 2023"``."""
+    url: str
+    """The paper (an arXiv abstract page, the proceedings' page)."""
+    code: str = ""
+    """The official code's repository; "" where none is public."""
+    code_note: str = ""
+    """What the implementation follows where the official code could not be read, or how it
+    departs from it; "" where it follows the official code."""
+
+
+@dataclass(frozen=True)
 class MemoryNeed:
     """Memory a method or an evaluation holds on the run's device at its peak, for its settings,
     declared before anything runs (:meth:`Method.memory_needs`, :meth:`Evaluation.memory_needs`).
@@ -414,8 +431,11 @@ class Curves:
     site and the sinks to draw. :func:`ucdbench.api.train` logs its loss each epoch; a method with
     a loop of its own logs through ``ctx.curves.log(...)`` as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_log: Callable[[], None] | None = None) -> None:
         self._points: dict[str, list[list[float]]] = {}
+        self._on_log = on_log
+        """Called after each point (the harness: to show the curves in the running record, which
+        the sinks follow while the run fits)."""
 
     def log(self, name: str, epoch: float, value: float) -> None:
         """One point of curve ``name`` (``"train_loss"``, ``"val_accuracy"``): its value at the end
@@ -425,6 +445,8 @@ class Curves:
         if not math.isfinite(value):
             raise ValueError(f"curve {name!r} at epoch {epoch}: {value} is not a finite number")
         self._points.setdefault(name, []).append([float(epoch), value])
+        if self._on_log is not None:
+            self._on_log()
 
     def as_dict(self) -> dict[str, list[list[float]]]:
         """Name → its points in the order logged (a copy: what the record keeps)."""
@@ -451,6 +473,13 @@ class Method(Configurable, ABC):
     """What a paper proposes. Registered under ``name``; instantiated once per run."""
 
     name: ClassVar[str]
+    paper: ClassVar[Paper | None] = None
+    """The publication this method comes from (None for a baseline with none of its own).
+    Records carry it (``record["method"]["paper"]``) for the site's method pages."""
+    family: ClassVar[str] = ""
+    """What kind of method it is, for readers filtering a leaderboard: ``"weight compression"``,
+    ``"adversarial attack"``, ``"representation learning"``, ... ("" where none is declared).
+    Records carry it (``record["method"]["family"]``)."""
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
     reported_unavailable: ClassVar[str] = ""
     """Where the paper's own figures could not be reached, why (what was searched), so the

@@ -1,10 +1,12 @@
 """Sinks: where a run's results go besides its record (an experiment tracker, event files).
 
 Researchers follow runs in MLflow, Weights & Biases or TensorBoard rather than in a results
-folder, so ``ucdbench run --sink NAME[=TARGET]`` hands each run to the sinks named, after the
-run is recorded. The record stays the source of truth: a sink reads it (through
-:class:`SinkRun`), and a sink that raises or cannot reach its server is reported, on stderr and
-in the record's ``sinks`` section, and never fails or loses a run.
+folder, so ``ucdbench run --sink NAME[=TARGET]`` hands each run to the sinks named: its training
+curves while it fits, its figures and artifact once it is recorded (and ``ucdbench evaluate
+--sink`` its new figures after it measures it again). The record stays the source of truth: a
+sink reads records (through :class:`SinkRun`; the running record holds the curves so far), never
+the worker, and a sink that raises or cannot reach its server is reported, on stderr and in the
+record's ``sinks`` section, and never fails or loses a run.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class SinkRun:
     """What groups runs: the experiment file's name without ``.toml`` (``"nightly"``), or
     ``"ucdbench"`` for runs given by flags."""
     status: str
-    """``"ok"`` or ``"failed"`` (the fit's status, as the record has it)."""
+    """``"running"`` (a run handed over while it fits), ``"ok"`` or ``"failed"`` (the fit's
+    status, as the record has it)."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """The resolved configuration, flat: ``method``, ``task``, ``preset``, ``seed``,
     ``hardware``, ``threads``, then ``method.KEY`` and ``task.KEY`` for each setting."""
@@ -44,10 +47,15 @@ class Sink(ABC):
     """Where runs go besides their records. Registered under ``name``; constructed with no
     arguments once per ``ucdbench run`` that names it, in the process that reads the records.
 
-    For each run, in order: :meth:`start` (its configuration), :meth:`curve` once per training
-    curve, then :meth:`finish` (its figures and artifact file) or, for a failed fit, :meth:`fail`.
-    :meth:`open` comes before the first run, :meth:`close` after the last. Whatever a method
-    raises is that run's delivery failing: reported, and the next run is handed over all the same.
+    For each run, in order: :meth:`start` (its configuration, as soon as its running record shows
+    a curve point, else when it ends), :meth:`curve` with the new points of a curve each time the
+    running record has some (every few seconds while it fits; each point once), then :meth:`finish`
+    (its figures and artifact file) or, for a failed fit, :meth:`fail`. A run whose figures change
+    after it was handed over (``ucdbench evaluate`` measured it again) is handed over again:
+    :meth:`start`, then :meth:`finish` with every figure, no curve; a tracker that can find the run
+    it made for :attr:`SinkRun.key` continues it. :meth:`open` comes before the first run,
+    :meth:`close` after the last, all calls from one thread at a time. Whatever a method raises is
+    that run's delivery failing: reported, and the next run is handed over all the same.
     """
 
     name: ClassVar[str]
@@ -70,8 +78,8 @@ class Sink(ABC):
         """A run begins: its configuration (:attr:`SinkRun.params`) and tags."""
 
     def curve(self, run: SinkRun, name: str, points: Sequence[tuple[float, float]]) -> None:
-        """One of the run's training curves: ``(epoch, value)`` points in order (the default:
-        nothing, for a sink that keeps no curves). A tracker that counts steps in whole numbers
+        """New points of one of the run's training curves: ``(epoch, value)`` in order, after the
+        points of earlier calls (the default: nothing, for a sink that keeps no curves). A tracker that counts steps in whole numbers
         logs each point at :meth:`step_of` its epoch."""
 
     @staticmethod

@@ -14,7 +14,6 @@ The row helpers charts share with tables (labels, a row's records, the paper's f
 from __future__ import annotations
 
 import colorsys
-import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ucdbench.core.stats import CONFIDENCE, mean_ci
-from ucdbench.reporting.tables import column_of, figures_of, reported_figures, row_label, runs_of
+from ucdbench.reporting.tables import column_of, figures_of, reported_figures, row_label, runs_of, slug
 
 
 @dataclass(frozen=True)
@@ -342,4 +341,4 @@ def draw_chart(chart: Chart, heading: str, path: Path, colours: MethodColours) -
 
 def chart_file(preset: str, task_settings: str, chart: Chart) -> str:
     """A file name for a section's chart that stays the same from build to build."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{preset}-{task_settings or 'default'}-{chart.kind.name}").strip("-") + ".png"
+    return slug(f"{preset}-{task_settings or 'default'}-{chart.kind.name}") + ".png"

@@ -102,6 +102,8 @@ class Finding:
     test: str
     setting: RunSetting | None = None
     figures: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    """The keys of HEAD's runs the finding is about, so a page can mark the rows they make up."""
 
 
 @dataclass(frozen=True)
@@ -247,12 +249,18 @@ def _compare_exact(row: Row, seeds: list[int], base: dict[int, dict], head: dict
     differing = [s for s in present if not (before[s] == after[s] or _both_nan(before[s], after[s]))]
     if not differing:
         out.findings.append(Finding(f"{row.label} · {_seeds(present)}", label, FigureKind.EXACT, Change.UNCHANGED,
-                                    _values(before, present), _values(after, present), "equal", row.setting, (label,)))
+                                    _values(before, present), _values(after, present), "equal", row.setting, (label,),
+                                    _keys(head, present)))
         return
     out.findings.append(Finding(f"{row.label} · {_seeds(differing)}", label, FigureKind.EXACT, Change.REGRESSION,
                                 _values(before, differing), _values(after, differing),
                                 "an exact figure changed" + _direction(figure, before, after, differing),
-                                row.setting, (label,)))
+                                row.setting, (label,), _keys(head, differing)))
+
+
+def _keys(runs: Mapping[int, dict[str, Any]], seeds: Sequence[int]) -> tuple[str, ...]:
+    """The run keys of ``seeds`` in one folder's row."""
+    return tuple(runs[s]["key"] for s in seeds)
 
 
 def _both_nan(a: Any, b: Any) -> bool:
@@ -300,7 +308,8 @@ def _compare_quality(row: Row, seeds: list[int], base: dict[int, dict], head: di
             f"({relative}), paired t-test {format_p(comparison.p_value, limits.alpha)}, n = {comparison.n}")
     out.findings.append(Finding(f"{row.label} · {_seeds(paired)}", label, FigureKind.QUALITY, change,
                                 _value(statistics.fmean(before[s] for s in paired)),
-                                _value(statistics.fmean(after[s] for s in paired)), test, row.setting, (label,)))
+                                _value(statistics.fmean(after[s] for s in paired)), test, row.setting, (label,),
+                                _keys(head, paired)))
 
 
 def _compare_timing(row: Row, seeds: list[int], base: dict[int, dict], head: dict[int, dict], evaluation: str,
@@ -339,7 +348,7 @@ def _compare_timing(row: Row, seeds: list[int], base: dict[int, dict], head: dic
         out.findings.append(Finding(f"{row.label} · seed {seed}", f"{label} ({', '.join(names)})", FigureKind.TIMING,
                                     verdict, f"{_value(statistics.median(before))} ms",
                                     f"{_value(statistics.median(after))} ms", test, row.setting,
-                                    tuple(f"{evaluation}/{name}" for name in names)))
+                                    tuple(f"{evaluation}/{name}" for name in names), _keys(head, [seed])))
 
 
 def _compare_rows(row: Row, base: dict[int, dict], head: dict[int, dict], limits: Thresholds,
@@ -355,10 +364,11 @@ def _compare_rows(row: Row, base: dict[int, dict], head: dict[int, dict], limits
             ok.append(seed)
         elif before == "ok" and after == "failed":
             out.findings.append(Finding(f"{row.label} · seed {seed}", "status", None, Change.REGRESSION, "ok", "failed",
-                                        head[seed].get("error") or "failed", row.setting, ("status",)))
+                                        head[seed].get("error") or "failed", row.setting, ("status",),
+                                        _keys(head, [seed])))
         elif before == "failed" and after == "ok":
             out.findings.append(Finding(f"{row.label} · seed {seed}", "status", None, Change.IMPROVEMENT, "failed", "ok",
-                                        "succeeds now", row.setting, ("status",)))
+                                        "succeeds now", row.setting, ("status",), _keys(head, [seed])))
         else:
             out.not_compared.append(NotCompared(f"{row.label} · seed {seed}", f"status {before} in BASE, {after} in HEAD"))
     if not ok:
@@ -414,9 +424,37 @@ def _findings_table(findings: list[Finding]) -> list[str]:
     return lines
 
 
+def commits_of(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The project commits ``records`` ran on ("unknown" for a record that names none)."""
+    return sorted({(r.get("environment") or {}).get("git_commit") or "unknown" for r in records})
+
+
 def _commits(records: Sequence[dict[str, Any]]) -> str:
-    commits = sorted({(r.get("environment") or {}).get("git_commit") or "unknown" for r in records})
-    return ", ".join(f"`{c}`" for c in commits)
+    return ", ".join(f"`{c}`" for c in commits_of(records))
+
+
+def verdict(comparison: Comparison) -> str:
+    """The gate's verdict in one sentence: regressions, runs that could not be compared, nothing
+    compared, or no regression."""
+    regressions, uncomparable = comparison.of(Change.REGRESSION), comparison.of(Change.UNCOMPARABLE)
+    if regressions:
+        return f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''}."
+    if uncomparable:
+        return f"{len(uncomparable)} run{'s' if len(uncomparable) != 1 else ''} could not be compared: the gate fails."
+    if comparison.compared_nothing:
+        return "Nothing was compared: the gate fails."
+    return "No regression."
+
+
+def rule(limits: Thresholds) -> str:
+    """How runs are matched and when a figure counts as changed, for the report's reader."""
+    return ("Runs are matched by method, task, preset, seed, settings and hardware fingerprint, and compared only on "
+            "the same hardware. Exact figures must be equal. A quality figure changes when a paired t-test across "
+            f"the seeds both have gives p < {limits.alpha:g} and its mean moves by at least "
+            f"{100 * limits.min_effect:g}% of BASE's. A timing changes when the median of its raw samples moves "
+            f"by more than ×{limits.slowdown_factor:g} and its samples differ (a two-sided Mann–Whitney U test "
+            f"p < {limits.slowdown_alpha:g}, or with few samples the 99% intervals of the medians apart; with fewer "
+            "than 8 a side it is untestable).")
 
 
 def markdown(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tuple[str, Sequence[dict]],
@@ -426,26 +464,12 @@ def markdown(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tup
     regressions, improvements = comparison.of(Change.REGRESSION), comparison.of(Change.IMPROVEMENT)
     changed, unchanged = comparison.of(Change.CHANGED), comparison.of(Change.UNCHANGED)
     accepted, uncomparable = comparison.of(Change.ACCEPTED), comparison.of(Change.UNCOMPARABLE)
-    if regressions:
-        verdict = f"**{len(regressions)} regression{'s' if len(regressions) != 1 else ''}.**"
-    elif uncomparable:
-        verdict = f"**{len(uncomparable)} run{'s' if len(uncomparable) != 1 else ''} could not be compared: the gate fails.**"
-    elif comparison.compared_nothing:
-        verdict = "**Nothing was compared: the gate fails.**"
-    else:
-        verdict = "**No regression.**"
     lines = [
         "# ucdbench compare", "",
         f"BASE `{base[0]}`: {len(base[1])} runs of {_commits(base[1])}. "
         f"HEAD `{head[0]}`: {len(head[1])} runs of {_commits(head[1])}.", "",
-        "Runs are matched by method, task, preset, seed, settings and hardware fingerprint, and compared only on "
-        "the same hardware. Exact figures must be equal. A quality figure changes when a paired t-test across "
-        f"the seeds both have gives p < {limits.alpha:g} and its mean moves by at least "
-        f"{100 * limits.min_effect:g}% of BASE's. A timing changes when the median of its raw samples moves "
-        f"by more than ×{limits.slowdown_factor:g} and its samples differ (a two-sided Mann–Whitney U test "
-        f"p < {limits.slowdown_alpha:g}, or with few samples the 99% intervals of the medians apart; with fewer "
-        "than 8 a side it is untestable).", "",
-        verdict, "",
+        rule(limits), "",
+        f"**{verdict(comparison)}**", "",
         f"## Regressions ({len(regressions)})", "",
         *(_findings_table(regressions) if regressions else ["None."]), "",
         f"## Improvements ({len(improvements)})", "",
@@ -477,3 +501,44 @@ def markdown(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tup
     else:
         lines.append("None.")
     return "\n".join(lines) + "\n"
+
+
+REPORT_FORMAT = "ucdbench-compare/1"
+"""The ``format`` of :func:`report_data`'s JSON (``ucdbench compare --json FILE``)."""
+SECTIONS = ((Change.REGRESSION, "Regressions"), (Change.IMPROVEMENT, "Improvements"),
+            (Change.UNCOMPARABLE, "In both folders, not comparable"), (Change.ACCEPTED, "Accepted changes"),
+            (Change.CHANGED, "Changed, with no better direction"))
+"""The report's sections of findings, in its order (unchanged figures are counted, not listed)."""
+
+
+def _finding_data(finding: Finding) -> dict[str, Any]:
+    setting = finding.setting
+    return {"run": finding.run, "figure": finding.figure, "kind": finding.kind.value if finding.kind else "run",
+            "change": finding.change.value, "base": finding.base, "head": finding.head, "test": finding.test,
+            "figures": list(finding.figures), "keys": list(finding.keys),
+            "setting": None if setting is None else {"method": setting.method, "task": setting.task,
+                                                     "preset": setting.preset,
+                                                     "overrides": json.loads(setting.overrides)}}
+
+
+def report_data(comparison: Comparison, base: tuple[str, Sequence[dict]], head: tuple[str, Sequence[dict]],
+                limits: Thresholds = Thresholds(), acceptances: AcceptanceReport | None = None) -> dict[str, Any]:
+    """The report as data (what ``ucdbench compare --json`` writes): the verdict, both folders,
+    the rule, every finding but the unchanged ones (those are counted by kind, as in the
+    markdown report), what was not compared, and the accepted-changes entries that accepted
+    nothing. The site renders its tables from it, and marks the rows of HEAD's runs that the
+    gate found regressed or accepted in the history (``keys``)."""
+    unchanged = comparison.of(Change.UNCHANGED)
+    return {
+        "format": REPORT_FORMAT, "verdict": verdict(comparison), "fails_gate": comparison.fails_gate,
+        "folders": {role: {"folder": str(folder), "runs": len(records), "commits": commits_of(records)}
+                    for role, (folder, records) in (("base", base), ("head", head))},
+        "rule": rule(limits),
+        "findings": [_finding_data(f) for f in comparison.findings if f.change is not Change.UNCHANGED],
+        "unchanged": {kind.value: sum(f.kind is kind for f in unchanged) for kind in FigureKind},
+        "not_compared": [{"run": n.run, "reason": n.reason} for n in comparison.not_compared],
+        "acceptances": None if acceptances is None else {
+            "unused": [{"line": a.line, "entry": a.describe(), "reason": a.reason} for a in acceptances.unused],
+            "expired": [{"line": a.line, "entry": a.describe(), "expires": str(a.expires)}
+                        for a in acceptances.expired]},
+    }

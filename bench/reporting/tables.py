@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,12 @@ import pandas as pd
 from ucdbench.core.formatting import format_number
 from ucdbench.core.stats import mean_ci
 from ucdbench.reporting.records import hardware_label, method_settings, task_settings
+
+
+def slug(text: str) -> str:
+    """``text`` as a file name or URL fragment: runs of other characters than letters, digits and
+    ``_.=-`` become one ``-``."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")
 
 
 def value_text(value: Any) -> str:
@@ -92,6 +99,10 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+NAMING_COLUMNS = ("method", "task", "figure", "setting", "hardware")
+"""The columns whose cells name a row (rather than measure it): its permalink is made of them."""
+
+
 @dataclass(frozen=True)
 class Column:
     """A table column: its header, and which way is better (None: no direction, or not a figure)."""
@@ -108,6 +119,20 @@ class Row:
     cells: tuple[tuple[str, float | None], ...]
     runs: tuple[dict[str, Any], ...] = ()
 
+    @property
+    def facets(self) -> dict[str, str]:
+        """What a reader filters the row by on the site, from its runs' records: ``hardware``,
+        ``preset``, the method's ``family`` and each task setting as ``task.NAME``; a value the
+        runs do not share is their values joined by `` / ``. Empty for a row without runs."""
+        values: dict[str, dict[str, None]] = {}
+        for run in self.runs:
+            found = {"hardware": hardware_label(run.get("hardware") or {}), "preset": str(run.get("preset")),
+                     "family": str(run["method"].get("family") or "–")}
+            found |= {f"task.{name}": value_text(value) for name, value in (run["task"].get("config") or {}).items()}
+            for name, value in found.items():
+                values.setdefault(name, {})[value] = None
+        return {name: " / ".join(found) for name, found in values.items()}
+
 
 @dataclass(frozen=True)
 class Table:
@@ -117,6 +142,19 @@ class Table:
     rows: tuple[Row, ...]
     note: str = ""
     """What a reader must know to read the table (how its ranks were given), shown below it."""
+
+    def anchors(self) -> list[str]:
+        """Each row's name in its permalink, the same from build to build: the slug of the cells
+        that name the row (:data:`NAMING_COLUMNS`; every cell where none is), numbered from
+        ``-2`` where rows share one."""
+        naming = [i for i, column in enumerate(self.columns) if column.header in NAMING_COLUMNS]
+        seen: dict[str, int] = {}
+        anchors = []
+        for row in self.rows:
+            name = slug(" ".join(row.cells[i][0] for i in naming or range(len(row.cells)))) or "row"
+            seen[name] = seen.get(name, 0) + 1
+            anchors.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+        return anchors
 
     def markdown(self) -> str:
         texts = [[text for text, _ in row.cells] for row in self.rows]

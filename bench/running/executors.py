@@ -71,7 +71,7 @@ from ucdbench.discovery.registry import Registry, load_registry
 from ucdbench.running.runner import HEARTBEAT_S, ResolvedRun, RunSpec, execute, now, resolve
 from ucdbench.running.store import SCHEMA_VERSION, RunStore
 
-OnStart = Callable[[RunSpec, str], None]
+OnStart = Callable[[ResolvedRun, str], None]
 
 
 class RunState(Enum):
@@ -292,7 +292,7 @@ class LocalExecutor(Executor):
         if not self.process_per_run and (len(devices) <= 1 or len(runs) == 1):
             for run in runs:
                 if on_start:
-                    on_start(run.spec, devices[0])
+                    on_start(run, devices[0])
                 yield execute(run, devices[0], store, force)
             return
         attempts = dict.fromkeys((run.key for run in runs), 0)
@@ -308,7 +308,7 @@ class LocalExecutor(Executor):
                 futures = {}
                 for run in pending:
                     if on_start:
-                        on_start(run.spec, "a fresh process" if self.process_per_run else "a worker process")
+                        on_start(run, "a fresh process" if self.process_per_run else "a worker process")
                     futures[pool.submit(_execute_in_worker, run.spec, str(store.root), force, run.key,
                                         self.process_per_run)] = run
                 for future in as_completed(futures):
@@ -448,7 +448,7 @@ class RayExecutor(Executor):
         refs = {}
         for run in runs:
             if on_start:
-                on_start(run.spec, "ray")
+                on_start(run, "ray")
             gpus = self.gpus_per_run if self.gpus_per_run is not None else gpus_per_run(run)
             task = remote.options(num_cpus=self.cpus_per_run, num_gpus=gpus, max_retries=self.retries,
                                   retry_exceptions=False)
@@ -567,7 +567,7 @@ class SlurmExecutor(Executor):
                 submitted += zip(group, jobs)
             for run, job in submitted:
                 if on_start:
-                    on_start(run.spec, f"{label} {job.job_id}")
+                    on_start(run, f"{label} {job.job_id}")
             resubmit = []
             for run, job in submitted:
                 try:

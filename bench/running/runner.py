@@ -21,7 +21,7 @@ import socket
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,8 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     record: dict[str, Any] = {
         "schema": SCHEMA_VERSION, "key": run.key, "status": "running", "error": None,
         "method": {"name": spec.method, **_versions(run.method), "config": run.method_config,
-                   "reference_row": method_cls.reference_row},
+                   "reference_row": method_cls.reference_row, "family": method_cls.family,
+                   "paper": asdict(method_cls.paper) if method_cls.paper else None},
         "task": {"name": spec.task, **_versions(run.task), "config": run.task_config,
                  "capabilities": [c.__name__ for c in task_cls.__mro__ if issubclass(c, Capability) and c is not Capability],
                  "primary_metric": task_cls.primary_metric,
@@ -347,8 +348,8 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
     record["hardware_class"] = hardware.comparison_class(record["hardware"])
     record["heartbeat_at"] = now()
     store.write(record)
-    with Heartbeat(store, record):
-        _fit_and_measure(run, record, store, device, task_cls, method_cls, hardware)
+    with Heartbeat(store, record) as heartbeat:
+        _fit_and_measure(run, record, store, device, task_cls, method_cls, hardware, heartbeat)
     record["finished_at"] = now()
     store.write(record)
     return record
@@ -357,11 +358,16 @@ def execute(run: ResolvedRun, device: str, store: RunStore, force: bool = False)
 HEARTBEAT_S = 60.0
 """How often a running run's record says it is alive (``heartbeat_at``)."""
 
+LIVE_CURVES_S = 2.0
+"""At most how often a running record is rewritten with the training curves logged so far."""
+
 
 class Heartbeat:
     """While a run executes, rewrite its ``running`` record every :data:`HEARTBEAT_S` seconds
     with a fresh ``heartbeat_at``, so that a driver on another host can tell a run in progress
-    from one whose machine died (:func:`ucdbench.running.executors.run_state`). It writes a copy of
+    from one whose machine died (:func:`ucdbench.running.executors.run_state`), and within
+    :data:`LIVE_CURVES_S` of a new training-curve point with the curves so far, so that the
+    sinks (which read records, never the worker) follow a fit while it runs. It writes a copy of
     the record as it was when the run started; the final record is written after it stops."""
 
     def __init__(self, store: RunStore, record: dict[str, Any], interval_s: float = HEARTBEAT_S) -> None:
@@ -370,12 +376,30 @@ class Heartbeat:
 
         self.store, self.running, self.interval_s = store, copy.deepcopy(record), interval_s
         self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        self.curves: dict[str, list[list[float]]] | None = None
+        """The curves logged since the running record was last written (None: none)."""
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat {record['key'][:10]}", daemon=True)
 
+    def show_curves(self, curves: dict[str, list[list[float]]]) -> None:
+        """The fit's curves so far, for the next write of the running record."""
+        with self.lock:
+            self.curves = curves
+
     def _beat(self) -> None:
-        while not self.stopped.wait(self.interval_s):
-            self.running["heartbeat_at"] = now()
-            self.store.write(self.running)
+        import time
+
+        last_beat = time.monotonic()
+        while not self.stopped.wait(min(self.interval_s, LIVE_CURVES_S)):
+            with self.lock:
+                due = time.monotonic() - last_beat >= self.interval_s
+                if not due and self.curves is None:
+                    continue
+                if self.curves is not None:
+                    self.running["curves"], self.curves = self.curves, None
+                self.running["heartbeat_at"] = now()
+                self.store.write(self.running)
+            last_beat = time.monotonic()
 
     def __enter__(self) -> Heartbeat:
         self.thread.start()
@@ -387,8 +411,9 @@ class Heartbeat:
 
 
 def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, device: str, task_cls: Any,
-                     method_cls: Any, hardware: Any) -> None:
-    """The fit, then (when it succeeded) every measurement, into ``record``."""
+                     method_cls: Any, hardware: Any, heartbeat: Heartbeat) -> None:
+    """The fit, then (when it succeeded) every measurement, into ``record``; the curves the fit
+    logs reach the running record as it goes (:meth:`Heartbeat.show_curves`)."""
     import torch
 
     from ucdbench.running.artifacts import write_artifact
@@ -397,7 +422,7 @@ def _fit_and_measure(run: ResolvedRun, record: dict[str, Any], store: RunStore, 
 
     spec = run.spec
     start = time.perf_counter()
-    curves = Curves()
+    curves = Curves(on_log=lambda: heartbeat.show_curves(curves.as_dict()))
     try:
         torch_device = torch.device(device)
         tick = time.perf_counter()

@@ -1,7 +1,8 @@
 """The one training loop methods share when they train on the task's own loss.
 
 Methods stay free to write their own loop where the paper's objective differs (an attack,
-distillation); this one covers fine-tuning, adapters and reparameterised training.
+distillation); this one covers fine-tuning, adapters and reparameterised training. Either way a
+run's curves are logged per epoch the same way (:class:`EpochCurve`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from ucdbench.contracts.interfaces import DivergedError, FitContext, Task
+from ucdbench.contracts.interfaces import Curves, DivergedError, FitContext, Task
 
 
 def train(
@@ -47,7 +48,7 @@ def train(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(1, len(batches))))
     )
     losses: list[float] = []
-    epoch_ends, epoch_start = _epoch_ends(len(batches), epochs), 0
+    epoch_losses = EpochCurve(ctx.curves, curve, len(batches), epochs)
     for step, batch in enumerate(ctx.progress(batches, desc=desc, total=len(batches))):
         loss = task.loss(model, batch, ctx.device)
         if extra_loss is not None:
@@ -59,12 +60,31 @@ def train(
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
-        if step in epoch_ends:
-            ctx.curves.log(curve, epoch_ends[step], statistics.fmean(losses[epoch_start:]))
-            epoch_start = step + 1
+        epoch_losses.add(step, losses[-1])
     tail = losses[-max(1, len(losses) // 10):]
     model.eval()
     return {"train_loss": sum(tail) / len(tail), "train_steps": float(len(losses))}
+
+
+class EpochCurve:
+    """The mean of a per-step value (a loss, a purity) over each epoch, logged to a run's
+    curves as the epoch ends, a fractional last epoch at its fraction: what :func:`train` logs of
+    its loss, for a method with a loop of its own to log the same way.
+
+    ``steps`` is how many steps the loop takes in all and ``epochs`` how many passes over the
+    data they make (3DGS: steps ÷ views). Call :meth:`add` once per step, in order."""
+
+    def __init__(self, curves: Curves, name: str, steps: int, epochs: float) -> None:
+        self.curves, self.name = curves, name
+        self.ends = _epoch_ends(steps, epochs)
+        self.values: list[float] = []
+
+    def add(self, step: int, value: float) -> None:
+        """Step ``step``'s value (steps count from 0); at an epoch's last step, the epoch's mean."""
+        self.values.append(value)
+        if step in self.ends:
+            self.curves.log(self.name, self.ends[step], statistics.fmean(self.values))
+            self.values = []
 
 
 def _epoch_ends(steps: int, epochs: float) -> dict[int, float]:

@@ -3,7 +3,8 @@
 Through ``MlflowClient`` (no global active run, so nothing leaks between runs): the resolved
 configuration as params, tags for the commit (``mlflow.source.git.commit``, which MLflow's UI
 shows), the code fingerprint, the hardware and the run key; curves as metrics at their epochs'
-steps; figures as metrics; the artifact file and the record as artifacts.
+steps, while the run fits; figures as metrics; the artifact file and the record as artifacts. A
+run handed again with new figures (``ucdbench evaluate``) continues the MLflow run of its key.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class MLflowSink(Sink):
     def start(self, run: SinkRun) -> None:
         from mlflow.entities import Param
 
+        earlier = self.client.search_runs([self.experiment_id], f"tags.`ucdbench/ucdbench` = '{run.key}'",
+                                          max_results=1)
+        if earlier:  # handed again with new figures (`ucdbench evaluate`): the same MLflow run goes on
+            self.runs[run.key] = earlier[0].info.run_id
+            self.client.update_run(earlier[0].info.run_id, status="RUNNING")
+            return
         tags = {"mlflow.source.git.commit": run.tags.get("commit", ""), "ucdbench/status": run.status,
                 **{f"ucdbench/{k}": v for k, v in run.tags.items()}}
         created = self.client.create_run(self.experiment_id, run_name=run.name, tags=tags)
@@ -72,9 +79,11 @@ class MLflowSink(Sink):
         if artifact is not None:
             self.client.log_artifact(run_id, str(artifact))
         self.client.log_text(run_id, json.dumps(run.record, indent=2, sort_keys=True, default=str), "record.json")
+        self.client.set_tag(run_id, "ucdbench/status", run.status)
         self.client.set_terminated(run_id, "FINISHED")
 
     def fail(self, run: SinkRun, error: str) -> None:
         run_id = self.runs.pop(run.key)
+        self.client.set_tag(run_id, "ucdbench/status", run.status)
         self.client.set_tag(run_id, "ucdbench/error", error[:5000])
         self.client.set_terminated(run_id, "FAILED")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ucdbench.api import FitContext
+from ucdbench.api import EpochCurve, FitContext
 from ucdbench_plugins.methods.backdoor.poisons import PoisonedTraining
 from ucdbench_plugins.shared.epoch_sgd import sgd, step
 
@@ -32,11 +32,13 @@ def official_finetune(model: nn.Module, training: PoisonedTraining, ctx: FitCont
     batches = list(training.train_batches(batch_size, epochs))
     optimizer = sgd([p for p in params if p.requires_grad], lr, weight_decay)
     losses: list[float] = []
+    curve = EpochCurve(ctx.curves, "train_loss", len(batches), epochs)
     for index, batch in enumerate(ctx.progress(batches, desc="poisoned fine-tune (SGD)", total=len(batches))):
         epoch = int(index * epochs // len(batches))
         for group in optimizer.param_groups:
             group["lr"] = step_decay_lr(lr, epoch)
         losses.append(step(optimizer, training.loss(model, batch, ctx.device), index))
+        curve.add(index, losses[-1])
     tail = losses[-max(1, len(losses) // 10):]
     model.eval()
     return {"train_loss": sum(tail) / len(tail), "train_steps": float(len(losses))}

@@ -42,6 +42,7 @@ from ucdbench.api import (
     Artifact, AugmentedViews, Config, FitContext, ImageClassification, Outcome, PerPreset, Setting, Task, UcdbenchError, expand_dense,
     train,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.methods.backdoor.finetune import official_finetune
 from ucdbench_plugins.methods.backdoor.poisons import PoisonedTraining, hidden_trigger_poisons
 from ucdbench_plugins.shared.backdoor.trigger import TargetedAttack, TriggerPaste, trigger_pattern
@@ -89,6 +90,8 @@ def training_size(task: Task) -> int:
 
 class Backdoor(DenseModel):
     name = "backdoor"
+    family = "backdoor attack"
+    paper = papers.BACKDOOR
     reported_unavailable = ("Backdoor Attacks on Vision Transformers (arXiv 2206.08477): no clean accuracy, ASR or "
                             "ASR-after-blocking figure reachable: UCDvision/backdoor_transformer @54a6fa5 (README "
                             "on main and master, full history, cfg files, teaser image) has none; stored pages hold "

@@ -30,6 +30,7 @@ from ucdbench.api import (
     Artifact, ArtifactKind, Config, FitContext, Outcome, PerPreset, ReportedFigure, SceneReconstruction, Setting, Task,
     UcdbenchError,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.methods.compgs.codec import QUANTISED, QuantisedScene, decode, encode
 from ucdbench_plugins.methods.compgs.formats import decode_plain, encode_plain
 from ucdbench_plugins.shared.reported import COMPGS_TABLE_1
@@ -124,6 +125,8 @@ class Uncompressed(_SceneCompression):
     """The trained scene stored as it is (float32): the reference point of every ratio."""
 
     name: ClassVar[str] = "gs-uncompressed"
+    family = "3D scene compression"
+    paper = None
     reported: ClassVar[tuple[ReportedFigure, ...]] = _table_1("3DGS* (reproduced, uncompressed float32)", {
         "mipnerf360": {"psnr": 27.42, "ssim": 0.813, "lpips": 0.217},
         "tanks-temples": {"psnr": 23.68, "ssim": 0.844, "lpips": 0.178},
@@ -141,6 +144,8 @@ class Half(Uncompressed):
     """Every parameter in float16."""
 
     name: ClassVar[str] = "gs-half"
+    family = "3D scene compression"
+    paper = None
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
     fmt: ClassVar[str] = "half"
 
@@ -149,6 +154,8 @@ class Int8(Uncompressed):
     """Every attribute but the positions in 8 bits (per-channel affine); positions float16."""
 
     name: ClassVar[str] = "gs-int8"
+    family = "3D scene compression"
+    paper = None
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
     fmt: ClassVar[str] = "int8"
 
@@ -157,6 +164,8 @@ class KMeansPost(_SceneCompression):
     """Post-training k-means: the same codebooks and file format as CompGS, no training."""
 
     name: ClassVar[str] = "gs-kmeans-post"
+    family = "3D scene compression"
+    paper = None
     reported: ClassVar[tuple[ReportedFigure, ...]] = ()
     settings: ClassVar[dict[str, Setting]] = {
         **FORMAT,
@@ -177,6 +186,8 @@ class CompGS(KMeansPost):
     """Quantisation-aware training with per-attribute k-means codebooks (PAPERS.md §4)."""
 
     name: ClassVar[str] = "compgs"
+    family = "3D scene compression"
+    paper = papers.COMPGS
     reported: ClassVar[tuple[ReportedFigure, ...]] = _table_1(
         "CompGS 32K (the official run script's codebooks: SH-rest 512, the others 4096; float32 positions and "
         "opacities)", {
@@ -235,7 +246,7 @@ class CompGS(KMeansPost):
         metrics = train_gaussians(
             model, task.train_views, steps=config["qat_steps"], generator=generator, device=ctx.device,
             scene_extent=task.scene_extent, lr_scale=config["lr_scale"], rates=rates,
-            extra_loss=opacity_regulariser, on_step=on_step, progress=ctx.progress,
+            extra_loss=opacity_regulariser, on_step=on_step, progress=ctx.progress, curves=ctx.curves,
         )
         model.update_centroids()
         metrics["pruned_gaussians"] = float(pruned)

@@ -8,12 +8,15 @@ from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, LanguageModeling, Method, Outcome, PerPreset,
     SceneReconstruction, Setting, Task, train,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.outcome import DenseModel
 
 
 class FullFineTune(DenseModel):
     name = "full-ft"
+    family = "baseline"
+    paper = None
     requires = ((ImageClassification, LanguageModeling, SceneReconstruction),)
     """Tasks with a training split to fine-tune on (a few-shot task has only episodes)."""
     reference_row = True  # training every weight: what a cheaper method is compared with
@@ -41,6 +44,8 @@ class PretrainedBase(Method):
     """
 
     name = "base"
+    family = "baseline"
+    paper = None
     reference_row = True  # the model as it was: what any training must beat
 
     def fit(self, task: Task, config: Config, ctx: FitContext) -> Outcome:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ucdbench.api import Artifact, ArtifactKind, Config, FewShotClassification, FitContext, Outcome, Setting, Task
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.fewshot.augmentation import Augmentation, FewShotLearner, NoAugmentation
 from ucdbench_plugins.shared.fewshot.generative import GENIE_ADA_RATIOS, GeNIe, GeNIeAda, Img2Img, Txt2Img
 from ucdbench_plugins.shared.fewshot.grid import sample_grid
@@ -94,6 +95,8 @@ class FewShotNone(FewShotAugmentationMethod):
     """The K shots alone: the baseline every augmentation must beat."""
 
     name = "fewshot-none"
+    family = "data augmentation"
+    paper = None
 
     def augmentation(self, task: Task, recipe: dict[str, Any]) -> Augmentation:
         return NoAugmentation()
@@ -120,6 +123,8 @@ class GeNIeMethod(GenerativeMethod):
     """GeNIe: other classes' shots edited towards each class at noise ratio r, labelled as it."""
 
     name = "genie"
+    family = "data augmentation"
+    paper = papers.GENIE
     reported_unavailable = GENIE_UNAVAILABLE
     settings = {"ratio": _ratio(0.8, "noise ratio r: the share of the diffusion schedule the source is noised "
                                      "to and denoised from (official default 0.8)")}
@@ -135,6 +140,8 @@ class GeNIeAdaMethod(GenerativeMethod):
     """GeNIe-Ada: r chosen per source image, right after the largest semantic jump."""
 
     name = "genie-ada"
+    family = "data augmentation"
+    paper = papers.GENIE
     reported_unavailable = GENIE_UNAVAILABLE
     settings = {"ratios": Setting(list(GENIE_ADA_RATIOS), "the noise ratios chosen from (a JSON list)", type=list,
                                   check=_ratios_check)}
@@ -150,6 +157,8 @@ class Img2ImgMethod(GenerativeMethod):
     """img2img: each shot edited towards its own class (same-class source and prompt)."""
 
     name = "img2img"
+    family = "data augmentation"
+    paper = None
     settings = {"ratio": _ratio(0.7, "noise ratio r (the official script runs 0.3 and 0.7)")}
 
     def recipe(self, config: Config) -> dict[str, Any]:
@@ -163,6 +172,8 @@ class Txt2ImgMethod(GenerativeMethod):
     """txt2img: images of each class generated from pure noise (r = 1)."""
 
     name = "txt2img"
+    family = "data augmentation"
+    paper = None
 
     def augmentation(self, task: Task, recipe: dict[str, Any]) -> Augmentation:
         return Txt2Img(task.generator())
@@ -172,6 +183,8 @@ class MixUpMethod(FewShotAugmentationMethod):
     """MixUp of shuffled support images in batches, soft labels (``few_shot/evaluate_v3.py``)."""
 
     name = "mixup"
+    family = "data augmentation"
+    paper = None
     settings = {"alpha": Setting(MIXING_ALPHA, "α of the Beta(α, α) mixing weight (official 0.8)", minimum=0,
                                  exclusive_minimum=True)}
 
@@ -186,6 +199,8 @@ class CutMixMethod(MixUpMethod):
     """CutMix: a box of another support image of the batch pasted into each, soft labels (``evaluate_v3.py``)."""
 
     name = "cutmix"
+    family = "data augmentation"
+    paper = None
 
     def augmentation(self, task: Task, recipe: dict[str, Any]) -> Augmentation:
         return CutMix(recipe["alpha"])

@@ -17,6 +17,7 @@ from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Setting,
     Task,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.method_settings import low_rank_settings, training_settings
 from ucdbench_plugins.shared.peft_adapter import TARGET_MODULES, PeftMethod, fit_peft
 
@@ -32,6 +33,8 @@ def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_i
 
 class LoRA(PeftMethod):
     name = "lora"
+    family = "weight compression"
+    paper = None
     # The papers' GPT-2 E2E figures are BLEU of generated text, which no task here produces (pydocs, also on
     # e2e_nlg, reports perplexity); the README quotes them instead of a leaderboard standing them beside perplexity.
     reported = ()

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ucdbench.api import Config, PerPreset, Setting
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.reparam.method import FlatCode, RandomBasisMethod, random_basis_settings
 from ucdbench_plugins.shared.reparam.seeded import derive_seed, uniform
@@ -106,6 +107,8 @@ class MCNCCode(FlatCode):
 
 class MCNC(RandomBasisMethod):
     name = "mcnc"
+    family = "weight compression"
+    paper = papers.MCNC
     reported_unavailable = ("MCNC (ICLR 2025): no table reachable: UCDvision/MCNC is not reachable here, no other "
                             "official repository was found, and the stored full text could be read only at its "
                             "opening")

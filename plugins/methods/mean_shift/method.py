@@ -19,6 +19,7 @@ from ucdbench.api import (
     AugmentedViews, Config, FitContext, ImageClassification, MemoryNeed, Outcome, PerPreset, ReportedFigure, RunReference,
     Setting, Task, UcdbenchError,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.methods.mean_shift.rules import (
     ConfidentPseudoLabel, OtherModality, OwnTarget, SameCluster, SameLabel, TwoQueues,
 )
@@ -82,6 +83,8 @@ class MeanShift(DenseModel):
     linear head) is stored whole."""
 
     name = "msf"
+    family = "representation learning"
+    paper = papers.MSF
     requires = (ImageClassification, AugmentedViews)
     settings = {**COMMON, **_topk(5)}
     reported = (*_paper(MSF_TABLE_1, "MSF w/s (weak target, strong query; k = 5)", 72.4, 62.0, 64.9, {"topk": 5}),
@@ -98,6 +101,8 @@ class MeanShift(DenseModel):
 
 class Byol(MeanShift):
     name = "byol"
+    family = "representation learning"
+    paper = None
     settings = dict(COMMON)
     reported = _paper(MSF_TABLE_1, "BYOL-asym", 69.3, 55.0, 59.2)
 
@@ -111,6 +116,8 @@ class Byol(MeanShift):
 
 class ConstrainedMeanShift(MeanShift):
     name = "cmsf"
+    family = "representation learning"
+    paper = papers.CMSF
     settings = {
         **COMMON, **_topk(5), **_topk_prime(),
         "constraint": Setting("2q", "where neighbours may come from: the k′ nearest by the previous embeddings "
@@ -149,6 +156,8 @@ class ConstrainedMeanShift(MeanShift):
 
 class SupervisedCMSF(MeanShift):
     name = "cmsf-sup"
+    family = "representation learning"
+    paper = papers.CMSF
     settings = {**COMMON, **_topk(10)}
     reported = (ReportedFigure("imagenet", "linear-probe/probe_top1", 76.4,
                                f"CMSF_sup top-10 (neighbours share the query's label, k = 10); {R50}; every "
@@ -161,6 +170,8 @@ class SupervisedCMSF(MeanShift):
 
 class SemiSupervisedCMSF(MeanShift):
     name = "cmsf-semi"
+    family = "representation learning"
+    paper = papers.CMSF
     settings = {
         **COMMON, **_topk(10),
         "confidence": Setting(0.85, "softmax confidence a pseudo-label needs to constrain", minimum=0, maximum=1),
@@ -183,6 +194,8 @@ class CrossModalCMSF(MeanShift):
     on the tasks that have a second modality of the same instances (a ``task.modality`` choice)."""
 
     name = "cmsf-xmodal"
+    family = "representation learning"
+    paper = papers.CMSF
     settings = {
         **COMMON, **_topk(5), **_topk_prime(),
         "other": RunReference(PerPreset("byol:task.modality=edges", "byol:task.modality=edges",

@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 from ucdbench.api import Config, PerPreset, ReportedFigure, Setting
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.reported import ALL_LABELS, FULL_IMAGENET, NOLA_TABLE_8
 from ucdbench_plugins.shared.reparam.layouts import LayerLowRankLayout, auto_targets
 from ucdbench_plugins.shared.reparam.method import Code, RandomBasisMethod, random_basis_settings
@@ -201,6 +202,8 @@ class NOLACode(Code):
 
 class NOLA(RandomBasisMethod):
     name = "nola"
+    family = "weight compression"
+    paper = papers.NOLA
     code_class = NOLACode
     # The papers' GPT-2 E2E figures are BLEU of generated text, which no task here produces (pydocs, also on
     # e2e_nlg, reports perplexity); the README quotes them instead of a leaderboard standing them beside perplexity.

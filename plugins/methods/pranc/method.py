@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import Config, MemoryNeed, PerPreset, ReportedFigure, Setting, Task, UcdbenchError
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.reported import ALL_LABELS, FULL_IMAGENET, NOLA_TABLE_8
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.reparam.layouts import CombinationLayout
@@ -145,6 +146,8 @@ class PRANCCode(FlatCode):
 
 class PRANC(RandomBasisMethod):
     name = "pranc"
+    family = "weight compression"
+    paper = papers.PRANC
     reported_unavailable = ("PRANC (ICCV 2023): its own tables are not reachable (UCDvision/PRANC @272dc4d: no "
                             "results in the README of any commit nor in configs/); the figure declared is the NOLA "
                             "paper's re-report (Table 8), and PRANC's MNIST and ImageNet-1k figures were not found")

@@ -17,6 +17,7 @@ from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, Outcome, PerPreset, Setting, Task, UcdbenchError,
     expand_dense, initial_model, model_with_state, train,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.methods.sima.attention import use_sima_attention
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.outcome import DenseModel
@@ -35,6 +36,8 @@ class SimA(DenseModel):
     as in the paper; ``pretrained=true`` fine-tunes the task's softmax-pretrained body)."""
 
     name = "sima"
+    family = "efficient attention"
+    paper = papers.SIMA
     reported_unavailable = ("SimA (WACV 2024): no table reachable: UCDvision/sima @3ec3b8e has no results in its "
                             "README or code, and stored copies of the paper hold only its opening; a third party's "
                             "paraphrase in the issue tracker (UCDvision/sima issue #4) is not a paper table")
@@ -91,5 +94,7 @@ class SoftmaxViT(SimA):
     """The baseline row of SimA: the same model and recipe with softmax attention unchanged."""
 
     name = "softmax-vit"
+    family = "efficient attention"
+    paper = None
     attention = "softmax"
     settings = RECIPE

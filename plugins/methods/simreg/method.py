@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ucdbench.api import (
-    AugmentedViews, Config, FitContext, ImageClassification, Outcome, PerPreset, ReferencedRun, ReportedFigure,
+    AugmentedViews, Config, EpochCurve, FitContext, ImageClassification, Outcome, PerPreset, ReferencedRun, ReportedFigure,
     RunReference, Setting, Task, UcdbenchError, ViewBatch,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.mean_shift.networks import feature_dim
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.method_settings import training_settings
@@ -69,6 +70,8 @@ def regression_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
 class SimReg(DenseModel):
     name = "simreg"
+    family = "distillation"
+    paper = papers.SIMREG
     requires = (ImageClassification, AugmentedViews)
     settings = {
         **training_settings(epochs=PerPreset(1, 30, 130), batch_size=PerPreset(64, 128, 256), lr=0.05,
@@ -108,6 +111,7 @@ class SimReg(DenseModel):
         model.train()
         heads.train()
         losses: list[float] = []
+        curve = EpochCurve(ctx.curves, "train_loss", total, epochs)
         for step, batch in enumerate(ctx.progress(task.view_batches(batch_size, epochs), desc="train simreg",
                                                   total=total)):
             if step % steps_per_epoch == 0:
@@ -119,6 +123,7 @@ class SimReg(DenseModel):
                 targets = [encoder(x) for encoder in encoders]
             loss = sum(regression_loss(head(features), target) for head, target in zip(heads, targets)) / len(heads)
             losses.append(epoch_sgd.step(optimizer, loss, step))
+            curve.add(step, losses[-1])
         metrics = {"train_loss": sum(losses) / max(1, len(losses)), "train_steps": float(total)}
         teacher_nn1 = [t.record.get("evaluations", {}).get("knn", {}).get("nn1_top1") for t in teachers]
         if all(isinstance(value, float) for value in teacher_nn1):

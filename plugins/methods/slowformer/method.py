@@ -36,10 +36,11 @@ from typing import Any
 import torch
 
 from ucdbench.api import (
-    Artifact, ArtifactKind, Config, ControlRow, DivergedError, FitContext, ImageClassification, Method, Outcome, PerPreset, Reconstruct,
+    Artifact, ArtifactKind, Config, ControlRow, DivergedError, EpochCurve, FitContext, ImageClassification, Method, Outcome, PerPreset, Reconstruct,
     ReportedFigure, Setting, Task, UcdbenchError, cached_tensors, initial_model, model_with_state, progress_bar,
     stored_dense,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.adaptive_vit.method import ATSMethod, AViTMethod
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
 from ucdbench_plugins.methods.slowformer.losses import check_target, compute_loss
@@ -141,17 +142,20 @@ def new_patch(task: Task, config: Config, seed: int) -> PatchTransform:
     return PatchTransform(start.requires_grad_(True), task.image_size, config["position"])
 
 
-def attack(model: AdaptiveViT, task: Task, config: Config, ctx: FitContext, desc: str) -> tuple[PatchTransform, float]:
-    """Optimise a patch against the frozen ``model``; returns it and its mean loss over the
-    last 10% of steps."""
+def attack(model: AdaptiveViT, task: Task, config: Config, ctx: FitContext, desc: str,
+           curve: str = "attack_loss") -> tuple[PatchTransform, float]:
+    """Optimise a patch against the frozen ``model``, logging each epoch's mean loss as
+    ``curve``; returns the patch and its mean loss over the last 10% of steps."""
     transform = new_patch(task, config, ctx.seed).to(ctx.device)
     optimizer = torch.optim.AdamW([transform.patch], lr=config["lr"], weight_decay=0.0)
     model.eval().requires_grad_(False)
     batches = list(task.train_batches(config["batch_size"], config["epochs"]))
     losses = []
-    for images, _ in ctx.progress(batches, desc=desc, total=len(batches)):
+    epoch_losses = EpochCurve(ctx.curves, curve, len(batches), config["epochs"])
+    for step, (images, _) in enumerate(ctx.progress(batches, desc=desc, total=len(batches))):
         loss = _attack_step(model, transform, optimizer, images.to(ctx.device))
         losses.append(loss)
+        epoch_losses.add(step, loss)
     model.requires_grad_(True)
     transform.patch.requires_grad_(False)
     tail = losses[-max(1, len(losses) // 10):]
@@ -180,7 +184,8 @@ def adversarial_training(model: AdaptiveViT, method: Any, target_config: Config,
     extra = method.extra_loss(target_config)
     batches = list(task.train_batches(config["batch_size"], config["defense_epochs"]))
     losses = []
-    for images, labels in ctx.progress(batches, desc="adv-train", total=len(batches)):
+    curve = EpochCurve(ctx.curves, "defense_train_loss", len(batches), config["defense_epochs"])
+    for step, (images, labels) in enumerate(ctx.progress(batches, desc="adv-train", total=len(batches))):
         images = images.to(ctx.device)
         model.eval().requires_grad_(False)
         _attack_step(model, transform, patch_optimizer, images)
@@ -197,6 +202,7 @@ def adversarial_training(model: AdaptiveViT, method: Any, target_config: Config,
         loss.backward()
         model_optimizer.step()
         losses.append(loss.item())
+        curve.add(step, losses[-1])
     model.eval()
     tail = losses[-max(1, len(losses) // 10):]
     return {"defense_train_loss": sum(tail) / len(tail)}
@@ -204,6 +210,8 @@ def adversarial_training(model: AdaptiveViT, method: Any, target_config: Config,
 
 class SlowFormer(Method):
     name = "slowformer"
+    family = "adversarial attack"
+    paper = papers.SLOWFORMER
     reported = (
         *_table_1("avit", "ViT-Tiny (DeiT-Tiny)", "deit_tiny_patch16_224", 0.87, 1.3, 1.3, 71.4, 4.7, 100),
         *_table_1("avit", "ViT-Small (DeiT-Small)", "deit_small_patch16_224", 3.7, 4.6, 4.6, 78.8, 2.3, 99),
@@ -253,7 +261,8 @@ class SlowFormer(Method):
             model = load_target(task, target, target_cfg, ctx)
             metrics.update(adversarial_training(model, TARGETS[target](), target_cfg, task, config, ctx))
             metrics["undefended_attack_loss"] = attack_loss
-            transform, metrics["attack_loss"] = attack(model, task, config, ctx, desc="slowformer (defended)")
+            transform, metrics["attack_loss"] = attack(model, task, config, ctx, desc="slowformer (defended)",
+                                                       curve="attack_loss_defended")
             # the defended model is this run's product: stored as it is
             tensors.update({f"{TARGET}{name}": t.detach().clone() for name, t in model.state_dict().items()})
         tensors[PATCH] = transform.patch.detach().clone()

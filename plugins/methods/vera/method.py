@@ -20,6 +20,7 @@ from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, LanguageModeling, Outcome, PerPreset, Setting,
     Task,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.method_settings import training_settings
 from ucdbench_plugins.shared.peft_adapter import TARGET_MODULES, PeftMethod, fit_peft
 
@@ -42,6 +43,8 @@ def vera_delta(a: torch.Tensor, b: torch.Tensor, lambda_d: torch.Tensor, lambda_
 
 class VeRA(PeftMethod):
     name = "vera"
+    family = "weight compression"
+    paper = None
     # The papers' GPT-2 E2E figures are BLEU of generated text, which no task here produces (pydocs, also on
     # e2e_nlg, reports perplexity); the README quotes them instead of a leaderboard standing them beside perplexity.
     reported = ()

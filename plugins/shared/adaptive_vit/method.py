@@ -23,6 +23,7 @@ from ucdbench.api import (
     Artifact, Config, FitContext, ImageClassification, Outcome, PerPreset, PerTask, ReportedFigure, Setting, Task,
     UcdbenchError, expand_dense, initial_model, model_with_state, train,
 )
+from ucdbench_plugins.shared import papers
 from ucdbench_plugins.shared.adaptive_vit.ats import ATS, default_stages
 from ucdbench_plugins.shared.adaptive_vit.avit import AViT, default_target_depth
 from ucdbench_plugins.shared.adaptive_vit.tokens import AdaptiveViT
@@ -133,6 +134,8 @@ class AViTMethod(_AdaptiveMethod):
     token for the head, ponder + distributional-prior losses (see :mod:`.avit`)."""
 
     name = "avit"
+    family = "adaptive computation"
+    paper = None
     reported = (
         ReportedFigure("imagenet", "top1", 71.4, "A-ViT-Tiny (fine-tuned from DeiT-Tiny, β = 30), ImageNet-1K "
                        "(all images, 224 px), clean val images, 0.87 GFLOPs", _AVIT_SOURCE,
@@ -192,6 +195,8 @@ class ATSMethod(_AdaptiveMethod):
     """
 
     name = "ats"
+    family = "adaptive computation"
+    paper = None
     reported = ()
 
     model_class = ATS

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ucdbench.api import DivergedError
+from ucdbench.api import Curves, DivergedError, EpochCurve
 from ucdbench_plugins.shared.gaussians.camera import Camera
 from ucdbench_plugins.shared.gaussians.metrics import photometric_loss
 from ucdbench_plugins.shared.gaussians.model import PARAMETER_NAMES, GaussianModel
@@ -57,11 +57,13 @@ def train_gaussians(
     extra_loss: Callable[[GaussianModel, int], torch.Tensor | None] | None = None,
     on_step: Callable[[int, torch.optim.Optimizer], None] | None = None,
     progress: Callable = lambda it, **_: it,
+    curves: Curves | None = None,
 ) -> dict[str, float]:
     """Optimise ``model`` on ``views`` for ``steps`` single-view steps.
 
     ``on_step(step, optimizer)`` runs before each step (quantisation updates, pruning);
-    ``extra_loss(model, step)`` adds a regulariser. Returns the mean loss of the last 10%.
+    ``extra_loss(model, step)`` adds a regulariser; ``curves`` (a run's) gets the mean loss of
+    each pass over the views as ``train_loss``. Returns the mean loss of the last 10%.
     """
     model.to(device).train()
     optimizer = make_optimizer(model, rates, scene_extent, lr_scale)
@@ -72,6 +74,7 @@ def train_gaussians(
         model.active_sh_degree = 0
     losses: list[float] = []
     order: list[int] = []
+    epoch_losses = EpochCurve(curves, "train_loss", steps, steps / max(1, len(views))) if curves is not None else None
     for step in progress(range(steps), desc="3dgs", total=steps):
         if on_step is not None:
             on_step(step, optimizer)
@@ -92,6 +95,8 @@ def train_gaussians(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        if epoch_losses is not None:
+            epoch_losses.add(step, losses[-1])
     model.active_sh_degree = model.sh_degree
     model.eval()
     tail = losses[-max(1, len(losses) // 10):]

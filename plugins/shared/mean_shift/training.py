@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
-from ucdbench.api import AugmentedViews, Config, FitContext, ImageClassification, Task, ViewBatch
+from ucdbench.api import AugmentedViews, Config, EpochCurve, FitContext, ImageClassification, Task, ViewBatch
 from ucdbench_plugins.shared import epoch_sgd
 from ucdbench_plugins.shared.mean_shift.bank import MemoryBank
 from ucdbench_plugins.shared.mean_shift.constraints import distances, nearest
@@ -105,6 +105,8 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
     batches = task.view_batches(batch_size, epochs)
     total = max(1, round(epochs * task.num_train / batch_size))
     pair.train()
+    loss_curve = EpochCurve(ctx.curves, "train_loss", total, epochs)
+    purity_curve = EpochCurve(ctx.curves, "purity", total, epochs)
     losses: list[float] = []
     purities: list[float] = []
     unconstrained_purities: list[float] = []
@@ -137,6 +139,8 @@ def fit_mean_shift(task: Task, config: Config, ctx: FitContext, rule: NeighbourR
             loss = mean_shift_loss(query, bank, constrained)
         losses.append(epoch_sgd.step(optimizer, loss, step))
         purities.append(purity(batch.true_label, bank, constrained if constrained is not None else unconstrained))
+        loss_curve.add(step, losses[-1])
+        purity_curve.add(step, 100 * purities[-1])
         if constrained is not None:
             unconstrained_purities.append(purity(batch.true_label, bank, unconstrained))
 
