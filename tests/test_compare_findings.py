@@ -22,6 +22,11 @@ BYTES = "compression/artifact_bytes"
 TOP1_LABEL = "accuracy/top1"
 
 
+def _keys(seeds, code: str = "c1") -> tuple[str, ...]:
+    """The keys of HEAD's runs of those seeds (tests/test_compare.py's records), which a finding names."""
+    return tuple(f"{code}-lora-{seed}-Test CPU" for seed in seeds)
+
+
 def _of(comparison, figure: str) -> list[Finding]:
     return [f for f in comparison.findings if f.figure == figure]
 
@@ -45,7 +50,7 @@ def _set(records: list[dict], evaluation: str, name: str, values: dict[int, obje
 def test_an_equal_exact_figure_is_one_unchanged_finding_naming_every_seed():
     assert _exact(_night("c0"), _night("c1")) == [
         Finding(f"{ROW} · seeds 0, 1, 2", BYTES, FigureKind.EXACT, Change.UNCHANGED, "1,000", "1,000", "equal",
-                SETTING, (BYTES,))]
+                SETTING, (BYTES,), _keys([0, 1, 2]))]
     # different values on different seeds are each shown once, in seed order
     base = _set(_night("c0"), "compression", "artifact_bytes", {1: 2000, 2: 1000.0})
     head = _set(_night("c1"), "compression", "artifact_bytes", {1: 2000, 2: 1000.0})
@@ -56,7 +61,8 @@ def test_an_equal_exact_figure_is_one_unchanged_finding_naming_every_seed():
 def test_an_exact_figure_that_changed_names_the_seeds_and_which_way():
     smaller = _exact(_night("c0"), _night("c1", {1: {"artifact_bytes": 999}, 2: {"artifact_bytes": 998}}))
     assert smaller == [Finding(f"{ROW} · seeds 1, 2", BYTES, FigureKind.EXACT, Change.REGRESSION, "1,000",
-                               "999 / 998", "an exact figure changed (for the better)", SETTING, (BYTES,))]
+                               "999 / 998", "an exact figure changed (for the better)", SETTING, (BYTES,),
+                               _keys([1, 2]))]
     larger = _exact(_night("c0"), _night("c1", {0: {"artifact_bytes": 1001}}))
     assert [(f.run, f.test) for f in larger] == [(f"{ROW} · seed 0", "an exact figure changed (for the worse)")]
     both_ways = _exact(_night("c0"), _night("c1", {0: {"artifact_bytes": 1001}, 1: {"artifact_bytes": 999}}))
@@ -81,7 +87,7 @@ def test_an_exact_figure_gone_in_head_is_a_change_and_one_new_in_head_is_listed_
         del record["evaluations"]["compression"]  # HEAD did not measure it
     assert _exact(_night("c0"), head) == [
         Finding(f"{ROW} · seeds 0, 1, 2", BYTES, FigureKind.EXACT, Change.REGRESSION, "1,000", "–",
-                "an exact figure changed", SETTING, (BYTES,))]
+                "an exact figure changed", SETTING, (BYTES,), _keys([0, 1, 2]))]
     base = _night("c0")
     for record in base[:2]:
         del record["evaluations"]["compression"]
@@ -124,7 +130,7 @@ def test_a_quality_regression_reports_the_means_the_change_and_the_paired_test()
     p = _t_test_p_of_three([-3.0, -3.5, -2.5])
     assert _of(compare_records(_night("c0"), head), TOP1_LABEL) == [
         Finding(f"{ROW} · seeds 0, 1, 2", TOP1_LABEL, FigureKind.QUALITY, Change.REGRESSION, "82", "79",
-                f"mean −3 (−3.7%), paired t-test p = {p:.2g}, n = 3", SETTING, (TOP1_LABEL,))]
+                f"mean −3 (−3.7%), paired t-test p = {p:.2g}, n = 3", SETTING, (TOP1_LABEL,), _keys([0, 1, 2]))]
     rise = _night("c1", {s: {"top1": TOP1[s] + drop} for s, drop in drops.items()})
     assert [(f.change, f.test) for f in _of(compare_records(_night("c0"), rise), TOP1_LABEL)] == [
         (Change.IMPROVEMENT, f"mean +3 (+3.7%), paired t-test p = {p:.2g}, n = 3")]
@@ -211,7 +217,7 @@ def test_a_slowdown_on_every_seed_is_a_regression_of_each_seed_s_run():
     findings = _of(compare_records(_night("c0"), slower), TIMING)
     expected = [Finding(f"{ROW} · seed {s}", TIMING, FigureKind.TIMING, Change.REGRESSION, "10 ms", "15 ms",
                         f"{slowdown_test(_samples(10.0, s), _samples(15.0, s)).describe()}, 30 vs 30 samples of "
-                        "wall time", SETTING, ("latency/p50_ms",)) for s in TOP1]
+                        "wall time", SETTING, ("latency/p50_ms",), _keys([s])) for s in TOP1]
     assert findings == expected
     faster = _of(compare_records(slower, _night("c0")), TIMING)
     assert [f.change for f in faster] == [Change.IMPROVEMENT] * 3
@@ -333,9 +339,10 @@ def test_seeds_and_statuses_one_side_has_alone():
     assert NotCompared(f"{ROW} · seed 3", "only in HEAD") in comparison.not_compared
     status = [f for f in comparison.findings if f.figure == "status"]
     assert status == [
-        Finding(f"{ROW} · seed 1", "status", None, Change.REGRESSION, "ok", "failed", "failed", SETTING, ("status",)),
+        Finding(f"{ROW} · seed 1", "status", None, Change.REGRESSION, "ok", "failed", "failed", SETTING, ("status",),
+                _keys([1])),
         Finding(f"{ROW} · seed 2", "status", None, Change.IMPROVEMENT, "failed", "ok", "succeeds now", SETTING,
-                ("status",))]
+                ("status",), _keys([2]))]
     assert comparison.regressed and comparison.fails_gate
     # nothing ok on both sides: no figure is compared
     assert {f.figure for f in comparison.findings} == {"status"}
