@@ -126,3 +126,19 @@ def test_slowformer_weights_one_per_stage_in_block_order():
     with pytest.raises(UcdbenchError, match="9 ATS stages"):
         check_target(deep)  # what slowformer checks before it fits its target
     check_target(ATS(deep.vit, (3, 4, 5, 6, 7, 8, 9)))
+
+
+def test_slowformer_attacks_an_avit_with_its_own_regulariser_the_ponder_weight_negated():
+    """SlowFormer's A-ViT objective (avit/engine_act.py, weights from avit/run.sh): −5e-4 · ρ plus
+    1e-3 · the KL term to the target's own prior, kept only where positive."""
+    from tests.test_adaptive_vit import halting_avit
+    from ucdbench_plugins.shared.adaptive_vit.avit import halting_distribution, prior_kl
+
+    model = halting_avit()
+    _, stats = model.forward_masked(torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(2)))
+    kl = prior_kl(halting_distribution(stats["layer_scores"]), model.prior)
+    expected = -5e-4 * stats["ponder"] + (1e-3 * kl).clamp_min(0.0)
+    assert float(stats["ponder"]) > 0
+    torch.testing.assert_close(compute_loss(model, stats), expected)
+    with pytest.raises(TypeError, match="^SlowFormer has no objective for Linear$"):
+        compute_loss(torch.nn.Linear(1, 1), stats)

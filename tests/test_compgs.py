@@ -211,3 +211,29 @@ def test_settings_the_file_format_or_training_cannot_take_are_usage_errors(setti
 
     with pytest.raises(UcdbenchError, match=setting):
         merge_config(CompGS, "smoke", {setting: value}, "method 'compgs'")
+
+
+def test_each_centroid_moves_to_the_mean_of_its_members_one_member_included():
+    points = torch.tensor([[0.0], [2.0], [5.0], [9.0]])
+    previous = torch.tensor([[1.0], [4.0], [7.0]])  # more centroids than dimensions; the last gets no member
+    updated = centroid_means(points, torch.tensor([0, 0, 1, 1]), previous)
+    assert updated.tolist() == [[1.0], [7.0], [7.0]]
+    assert centroid_means(points.double(), torch.tensor([0, 0, 0, 2]), previous.double()).tolist() == [
+        [7 / 3], [4.0], [9.0]]
+
+
+def test_initial_centroids_are_distinct_points_the_run_s_generator_draws():
+    points = torch.arange(12.0).reshape(6, 2)
+    torch.manual_seed(1)
+    first = initial_centroids(points, 6, torch.Generator().manual_seed(3))  # as many as there are points
+    torch.manual_seed(2)  # the global generator must not matter
+    again = initial_centroids(points, 6, torch.Generator().manual_seed(3))
+    assert torch.equal(first, again) and sorted(first[:, 0].tolist()) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    with pytest.raises(ValueError, match=r"^cannot draw 7 centroids from 6 points; use a smaller codebook$"):
+        initial_centroids(points, 7, torch.Generator().manual_seed(3))
+
+
+def test_kmeans_works_in_the_points_precision_whatever_the_centroids():
+    points = torch.tensor([[0.0], [1.0], [10.0], [11.0]], dtype=torch.float64)
+    centroids, labels = kmeans(points, torch.tensor([[0.0], [10.0]], dtype=torch.float32), 3)
+    assert centroids.dtype == torch.float64 and centroids.tolist() == [[0.5], [10.5]] and labels.tolist() == [0, 0, 1, 1]

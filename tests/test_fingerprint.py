@@ -157,6 +157,26 @@ def test_a_distribution_installed_from_a_folder_is_fingerprinted_by_the_source_i
     assert code_fingerprint(method) not in (before, changed)
 
 
+def test_editing_a_parent_package_s_init_changes_the_fingerprint_of_a_module_under_it(site):
+    """The parent packages' ``__init__`` run before a module does, so they are part of its code,
+    whether or not the module imports them."""
+    files = {name: _write(site / "fakeplug_nested" / f"{name}.py", "") for name in
+             ("__init__", "sub/__init__", "sub/leaf", "sub/other")}
+    info = site / "fakeplug_nested-1.0.dist-info"
+    _write(info / "METADATA", "Metadata-Version: 2.1\nName: fakeplug_nested\nVersion: 1.0\n")
+    _write(info / "top_level.txt", "fakeplug_nested\n")
+    _write(info / "direct_url.json", json.dumps(EDITABLE))
+    leaf = "fakeplug_nested.sub.leaf"  # imports nothing
+    assert module_closure(leaf) == ["fakeplug_nested", "fakeplug_nested.sub", leaf]
+    fingerprints = [code_fingerprint(leaf)]
+    _edit(files["sub/other"])  # a sibling it does not import
+    assert code_fingerprint(leaf) == fingerprints[0]
+    for parent in ("sub/__init__", "__init__"):
+        _edit(files[parent])
+        fingerprints.append(code_fingerprint(leaf))
+    assert len(set(fingerprints)) == 3
+
+
 @pytest.mark.parametrize("direct_url", [
     None,  # a wheel from an index writes no direct_url.json
     {"url": "file:///wheels/fakeplug-1.0-py3-none-any.whl", "archive_info": {}},

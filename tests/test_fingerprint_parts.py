@@ -79,3 +79,12 @@ def test_a_distribution_s_packages_are_its_declared_ones_its_record_s_and_those_
              "absent.pth"]
     assert _top_level_packages(FakeInstalled(site, files)) == {"onefile", "pkg", "pkg_a", "mod_b"}
     assert _top_level_packages(FakeInstalled(site, files, top_level="declared\n")) == {"declared", "pkg_a", "mod_b"}
+
+
+def test_a_package_that_several_distributions_provide_is_known_by_each_of_their_versions(monkeypatch):
+    from ucdbench.running import fingerprint
+
+    # "shared" is provided by two distributions (one listed twice, as packages_distributions may)
+    monkeypatch.setattr(fingerprint, "_packages_distributions", lambda: {"shared": ["dist_b", "dist_a", "dist_b"]})
+    monkeypatch.setattr(fingerprint, "version", {"dist_a": "1.0", "dist_b": "2.5"}.__getitem__)
+    assert _distribution_version("shared.sub") == "dist_a==1.0,dist_b==2.5"

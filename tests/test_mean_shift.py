@@ -222,3 +222,48 @@ def test_a_labelled_image_keeps_its_label_whatever_the_pseudo_labeller_says():
     slots = state.bank.enqueue(embeddings[image], batch.label, batch.true_label, batch.index)
     rule.observe(state, batch, embeddings[image], slots)
     assert rule.groups.tolist() == [2] and state.bank.labels[slots].tolist() == [2]
+
+
+def _lloyd(points: list[float], centres: list[float], iterations: int) -> list[int]:
+    """Lloyd's algorithm on numbers, written out: nearest centre (the first on a tie), then each
+    centre to the mean of its points; a centre with none stays."""
+    def nearest(x: float) -> int:
+        return min(range(len(centres)), key=lambda c: (abs(x - centres[c]), c))
+
+    for _ in range(iterations):
+        labels = [nearest(x) for x in points]
+        centres = [sum(x for x, l in zip(points, labels) if l == c) / labels.count(c) if c in labels else centres[c]
+                   for c in range(len(centres))]
+    return [nearest(x) for x in points]
+
+
+def test_kmeans_is_lloyd_s_from_centres_the_run_s_generator_draws():
+    # numbers on which, from some of these starts, a centre is left with one point away from it,
+    # and, with a point drawn twice, one where a centre that loses every point must keep its place
+    for points in ([1.7, 2.6, 3.8, 4.4, 8.5, 8.9, 9.1, 10.6, 11.8, 17.8, 18.5, 19.0],
+                   [1.3, 1.3, 4.2, 7.6, 9.4, 9.8, 11.4, 15.2, 16.0, 17.9]):
+        tensor = torch.tensor(points)[:, None]
+        for seed in range(4):
+            torch.manual_seed(100 + seed)  # the global generator must not matter
+            first = torch.randperm(len(points), generator=torch.Generator().manual_seed(seed))[:5].tolist()
+            expected = _lloyd(points, [points[i] for i in first], 20)
+            torch.manual_seed(200 + seed)
+            assert kmeans(tensor, 5, torch.Generator().manual_seed(seed)).tolist() == expected, (points, seed)
+
+
+def test_a_centre_that_loses_every_point_stays_where_it_was():
+    # every point the same: the second centre ties with the first and loses every point, every time
+    assert kmeans(torch.zeros(3, 2), 2, torch.Generator().manual_seed(0)).tolist() == [0, 0, 0]
+
+
+def test_the_second_space_searches_valid_entries_only():
+    # entry 1 is nearest in the second space but not valid: the 2 nearest valid ones are 0 and 2
+    other = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.8, 0.6], [0.6, 0.8]])
+    valid = torch.tensor([True, False, True, True])
+    assert nearest_in_other_space(other[:1], other, valid, 2).tolist() == [[True, False, True, False]]
+
+
+def test_distances_are_2_minus_2_cos_of_unit_vectors():
+    a = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    b = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    assert distances(a, b).flatten().tolist() == pytest.approx([0.0, 2.0, 4.0, 2 - 1.2, 2 - 1.6, 2 + 1.2])

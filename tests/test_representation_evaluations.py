@@ -181,3 +181,55 @@ def test_knn_keeps_the_bank_on_the_host_unless_the_device_has_room_for_it_twice_
     assert _on_device_if_it_fits(bank, cuda) is bank and bank.moved_to == cuda
     cpu_bank = _FakeBank()
     assert _on_device_if_it_fits(cpu_bank, torch.device("cpu")).moved_to == torch.device("cpu")
+
+
+def test_the_linear_probe_declares_a_batch_of_features_and_its_layer_on_the_task_s_network_sketch():
+    from ucdbench.api import MemoryNeed
+
+    class Sketched:
+        def __init__(self, width: int | None, classes: int | None) -> None:
+            self.width, self.classes = width, classes
+
+        def network_sketch(self) -> nn.Module:
+            sketch = nn.Module()
+            sketch.num_features, sketch.num_classes = self.width, self.classes
+            return sketch
+
+    config = {**LinearProbe.defaults("smoke"), "batch_size": 64}
+    assert LinearProbe().memory_needs(Sketched(512, 10), config) == [
+        MemoryNeed(4 * 3 * 64 * 512, "a batch of 64 × 512 features", "batch_size"),  # features, gradient, momentum
+        MemoryNeed(4 * 3 * 513 * 10, "the 512 × 10 layer, its gradient and momentum", "batch_size")]
+    assert LinearProbe().memory_needs(Sketched(None, 10), config) == []
+    assert LinearProbe().memory_needs(Sketched(512, None), config) == []
+    assert LinearProbe().memory_needs(object(), config) == []  # no sketch before the task is prepared
+
+
+def test_the_linear_probe_s_milestones_are_whole_epochs_from_one():
+    check = LinearProbe.settings["milestones"].check
+    assert check([15, 30]) is None and check([1]) is None and check([]) is None
+    for bad in ([0], [15, 2.5], [True], ["15"]):
+        assert check(bad) == "give epochs as whole numbers ≥ 1, e.g. [15, 30]", bad
+
+
+def test_the_linear_probe_is_fitted_with_the_run_s_settings_on_one_class_per_label(monkeypatch):
+    from ucdbench_plugins.evaluations import linear_probe
+    from ucdbench_plugins.shared.representation import ProbeRecipe
+
+    fitted, scored = [], []
+
+    def fit(train, train_labels, classes, device, seed, recipe):
+        fitted.append((classes, device, seed, recipe))
+        return "the probe"
+
+    def top1(probe, queries, labels, device):
+        scored.append((probe, device))
+        return 12.5
+
+    monkeypatch.setattr(linear_probe, "fit_linear_probe", fit)
+    monkeypatch.setattr(linear_probe, "probe_top1", top1)
+    task, _ = _known_task(mislabelled=0)
+    figures = _measure(LinearProbe, task, epochs=3, batch_size=16, lr=0.5, momentum=0.25, weight_decay=0.0,
+                       milestones=[2])
+    cpu = torch.device("cpu")
+    assert fitted == [(CLASSES, cpu, KnownFeatures.seed, ProbeRecipe(3, 16, 0.5, 0.25, 0.0, (2,)))]
+    assert scored == [("the probe", cpu)] and figures == {"probe_top1": 12.5}

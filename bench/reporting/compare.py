@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ucdbench.contracts.interfaces import FigureKind, UcdbenchError
-from ucdbench.core.formatting import format_number
+from ucdbench.core.formatting import format_number, format_p
 from ucdbench.core.stats import MIN_EFFECT, SIGNIFICANCE, SLOWDOWN_ALPHA, SLOWDOWN_FACTOR, paired_comparison, slowdown_test
 from ucdbench.running.store import RunStore, SkippedFile
 
@@ -305,7 +305,7 @@ def _compare_quality(row: Row, seeds: list[int], base: dict[int, dict], head: di
         change = Change.IMPROVEMENT if comparison.improvement > 0 else Change.REGRESSION
     relative = "∞" if math.isinf(comparison.relative) else f"{100 * comparison.relative:+.2g}%".replace("-", "−")
     test = (f"mean {'+' if comparison.mean_difference >= 0 else '−'}{_value(abs(comparison.mean_difference))} "
-            f"({relative}), paired t-test p = {comparison.p_value:.2g}, n = {comparison.n}")
+            f"({relative}), paired t-test {format_p(comparison.p_value, limits.alpha)}, n = {comparison.n}")
     out.findings.append(Finding(f"{row.label} · {_seeds(paired)}", label, FigureKind.QUALITY, change,
                                 _value(statistics.fmean(before[s] for s in paired)),
                                 _value(statistics.fmean(after[s] for s in paired)), test, row.setting, (label,),
@@ -324,7 +324,6 @@ def _compare_timing(row: Row, seeds: list[int], base: dict[int, dict], head: dic
         before_results = base[seed]["evaluations"].get(evaluation, {})
         after_results = head[seed]["evaluations"].get(evaluation, {})
         clock = WORK_SAMPLES if before_results.get(WORK_SAMPLES) and after_results.get(WORK_SAMPLES) else RAW_SAMPLES
-        label = f"{evaluation}/{clock}"
         before, after = before_results.get(clock), after_results.get(clock)
         missing = [role for role, samples in (("BASE", before), ("HEAD", after)) if not samples]
         if missing:
@@ -403,7 +402,7 @@ def compare_records(base: Sequence[dict[str, Any]], head: Sequence[dict[str, Any
             if fingerprint in before and fingerprint in after:
                 _compare_rows(row, before[fingerprint], after[fingerprint], limits, out)
                 continue
-            role, other, other_role = ("BASE", after, "HEAD") if fingerprint in before else ("HEAD", before, "BASE")
+            role, other = ("BASE", after) if fingerprint in before else ("HEAD", before)
             elsewhere = sorted(names[f] for f in other if f not in (before if role == "BASE" else after))
             if not elsewhere:
                 out.not_compared.append(NotCompared(run, f"only in {role}"))
