@@ -25,6 +25,15 @@ def test_every_mutated_module_and_test_file_exists():
         assert (ROOT / extra).exists(), extra
 
 
+def test_every_restricted_module_is_mutated_and_defines_its_functions():
+    for module, functions in SETTINGS.get("functions", {}).items():
+        assert module in SETTINGS["modules"], f"{module}: restricted to functions but not mutated"
+        assert functions, f"{module}: restricted to no function"
+        source = (ROOT / module).read_text()
+        for name in functions:
+            assert f"def {name}(" in source, f"{module}: no function {name}"
+
+
 def test_every_mutated_module_has_its_row_in_the_survivors_page():
     page = (ROOT / "docs" / "mutation-survivors.md").read_text()
     missing = [module for module in SETTINGS["modules"] if f"| `{module}` |" not in page]
