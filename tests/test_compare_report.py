@@ -73,14 +73,14 @@ def test_the_report_data_holds_every_section_of_the_report():
     data = report_data(comparison, (Path("night-1"), base), ("night-2", head), limits, AcceptanceReport([unused], [expired]))
 
     def shown(change, kind, setting, keys):
-        return {"run": RUN, "figure": "accuracy/top1", "kind": kind, "change": change, "base": "80", "head": "79",
+        return {"run": RUN, "figure": "accuracy/top1", "kind": kind, "change": change, "base_value": "80", "head_value": "79",
                 "test": "p = 0.01", "figures": ["accuracy/top1"], "keys": keys, "setting": setting}
 
     lora = {"method": "lora", "task": "digits", "preset": "smoke", "overrides": {"rank": 4, "task.width": 8}}
     assert data == {
         "format": "ucdbench-compare/1", "verdict": "1 regression.", "fails_gate": True,
-        "folders": {"base": {"folder": "night-1", "runs": 3, "commits": ["a1", "b2", "unknown"]},
-                    "head": {"folder": "night-2", "runs": 1, "commits": ["h1"]}},
+        "folders": {"BASE": {"folder": "night-1", "runs": 3, "commits": ["a1", "b2", "unknown"]},
+                    "HEAD": {"folder": "night-2", "runs": 1, "commits": ["h1"]}},
         "rule": rule(limits),
         # in the comparison's order, the unchanged left out; a finding about a whole run has kind "run"
         "findings": [shown("regression", "quality", lora, ["h1", "h2"]), shown("accepted", "run", None, []),
@@ -99,8 +99,8 @@ def test_without_an_accepted_changes_file_the_report_data_says_so_and_passes_a_c
     data = report_data(Comparison([finding(Change.UNCHANGED)]), ("a", []), ("b", []))
     assert data["acceptances"] is None and data["fails_gate"] is False and data["verdict"] == "No regression."
     assert data["findings"] == [] and data["not_compared"] == []
-    assert data["folders"] == {"base": {"folder": "a", "runs": 0, "commits": []},
-                               "head": {"folder": "b", "runs": 0, "commits": []}}
+    assert data["folders"] == {"BASE": {"folder": "a", "runs": 0, "commits": []},
+                               "HEAD": {"folder": "b", "runs": 0, "commits": []}}
     assert data["rule"] == rule(Thresholds())
     empty = report_data(Comparison([finding(Change.UNCHANGED)]), ("a", []), ("b", []),
                         acceptances=AcceptanceReport([], []))

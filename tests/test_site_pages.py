@@ -144,7 +144,7 @@ def test_method_pages_say_paper_code_figures_and_tasks(built):
 
 def test_history_names_entries_by_commit_and_time_and_marks_the_regression(built):
     entries = read_history(built["history"])
-    assert len(entries) == 3 and "latency" not in entries[0]["rows"][0]  # the old line reads as it is
+    assert len(entries) == 3 and "timing" not in entries[0]["rows"][0]  # the old line reads as it is
     night1, night2 = (f"{entries[i]['commits'][0][:8]} 2026-12-06 {t}" for i, t in ((1, "03:17"), (2, "21:05")))
     index, task = _page(built, "index.html"), _page(built, "digits.html")
     assert night1 in index and night2 in index and "1 regression." in index
@@ -154,7 +154,7 @@ def test_history_names_entries_by_commit_and_time_and_marks_the_regression(built
     assert lora.count("gate-regression") == 1 and "accuracy/top1" in lora
     assert "latency/" in history.split("</h3>")[0]  # headline and latency tracked
     marked = [row for row in entries[2]["rows"] if row.get("gate")]
-    assert [row["method"] for row in marked] == ["lora"] and all(row.get("latency") for row in entries[2]["rows"])
+    assert [row["method"] for row in marked] == ["lora"] and all(row.get("timing") for row in entries[2]["rows"])
     graphs = sorted(p.name for p in (built["site"] / "plots" / "digits" / "history").iterdir())
     assert any(name.startswith("smoke-default-lora") for name in graphs)
     assert all(f'src="plots/digits/history/{name}"' in task for name in graphs)

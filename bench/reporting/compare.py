@@ -514,7 +514,7 @@ SECTIONS = ((Change.REGRESSION, "Regressions"), (Change.IMPROVEMENT, "Improvemen
 def _finding_data(finding: Finding) -> dict[str, Any]:
     setting = finding.setting
     return {"run": finding.run, "figure": finding.figure, "kind": finding.kind.value if finding.kind else "run",
-            "change": finding.change.value, "base": finding.base, "head": finding.head, "test": finding.test,
+            "change": finding.change.value, "base_value": finding.base, "head_value": finding.head, "test": finding.test,
             "figures": list(finding.figures), "keys": list(finding.keys),
             "setting": None if setting is None else {"method": setting.method, "task": setting.task,
                                                      "preset": setting.preset,
@@ -532,7 +532,7 @@ def report_data(comparison: Comparison, base: tuple[str, Sequence[dict]], head: 
     return {
         "format": REPORT_FORMAT, "verdict": verdict(comparison), "fails_gate": comparison.fails_gate,
         "folders": {role: {"folder": str(folder), "runs": len(records), "commits": commits_of(records)}
-                    for role, (folder, records) in (("base", base), ("head", head))},
+                    for role, (folder, records) in (("BASE", base), ("HEAD", head))},
         "rule": rule(limits),
         "findings": [_finding_data(f) for f in comparison.findings if f.change is not Change.UNCHANGED],
         "unchanged": {kind.value: sum(f.kind is kind for f in unchanged) for kind in FigureKind},

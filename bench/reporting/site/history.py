@@ -6,7 +6,7 @@ as a table and a graph per row, with the regression gate's verdicts marked.
 An entry holds when it was published (``date``, an ISO 8601 time), the project commits of its
 records, how many runs succeeded or failed, and per row (task, preset, task settings, method,
 settings, hardware) its primary metric as mean, CI half-width and seed count; since issue 25
-also ``latency`` (the row's first headline timing figure, the same statistics) and ``gate``
+also ``timing`` (its latency: the row's first headline timing figure, the same statistics) and ``gate``
 (the findings of the ``ucdbench compare`` report given with ``--compare`` that regressed or were
 accepted on the row's runs), and the report's verdict. Entries are labelled by commit and time,
 never by day alone; lines written before these fields existed read as entries without them.
@@ -80,7 +80,7 @@ def _history_rows(records: list[dict[str, Any]], report: Mapping[str, Any] | Non
         row = {**dict(zip(ROW_KEYS, identity)), "figure": primary, **_statistics(values)}
         latency = _latency_column(runs, by_key)
         if latency is not None:
-            row["latency"] = {"figure": latency[0], "unit": latency[1], **_statistics(runs[latency[0]].dropna().tolist())}
+            row["timing"] = {"figure": latency[0], "unit": latency[1], **_statistics(runs[latency[0]].dropna().tolist())}
         marks = _gate_marks(set(runs.key), report)
         if marks:
             row["gate"] = marks
@@ -215,8 +215,8 @@ def history_tables(task: str, history: Sequence[dict[str, Any]], out: Path,
                                    f"plots/{task}/history/{slug(section + '-' + label)}.png", colours)
                       for label, values in sorted(rows.items())]
         first = next(row for values in rows.values() for row in values.values())
-        latency = next((row["latency"]["figure"] for values in rows.values() for row in values.values()
-                        if row.get("latency")), None)
+        latency = next((row["timing"]["figure"] for values in rows.values() for row in values.values()
+                        if row.get("timing")), None)
         tables[preset, task_settings] = HistoryTable(first["figure"], latency, labels, table_rows)
     return tables
 
@@ -233,6 +233,6 @@ def _history_row(label: str, values: dict[int, dict[str, Any]], shown: int, labe
 
         draw_row_history(values, labels, label, colours.colour(method), out / graph)
     return HistoryRow(label, method, [_cell(values.get(i)) for i in range(shown)],
-                      [_cell(values[i].get("latency")) if i in values and values[i].get("latency") else "–"
+                      [_cell(values[i].get("timing")) if i in values and values[i].get("timing") else "–"
                        for i in range(shown)],
                       [_mark(values.get(i)) for i in range(shown)], notes, graph if drawn else None)

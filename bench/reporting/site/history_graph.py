@@ -30,7 +30,7 @@ def draw_row_history(values: Mapping[int, Mapping[str, Any]], labels: Sequence[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    latency = {i: row["latency"] for i, row in values.items() if row.get("latency")}
+    latency = {i: row["timing"] for i, row in values.items() if row.get("timing")}
     panels = 2 if latency else 1
     fig, axes = plt.subplots(panels, 1, figsize=(6.4, 2.3 * panels + 0.9), sharex=True, squeeze=False)
     first = next(iter(values.values()))
