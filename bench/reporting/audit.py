@@ -3,10 +3,11 @@ recompute every claim from the repository alone.
 
 ``ucdbench leaderboard --keep-records`` copies the records behind the pages into
 ``OUT/records`` (a results folder: ``runs/`` and the images runs attached) and writes, in the
-index, the one command that rebuilds every page from them. The copies are compact: the raw
-per-call samples of timing figures (``samples_ms`` and ``work_samples_ms``, which ``ucdbench
-compare`` reads and no page shows) and the local path of each run's artifact file are left out; every figure a page shows
-stays. Rebuilding with that command gives the same pages but for their generation time.
+index, the one command that rebuilds every page from them. The copies are portable: only the
+local path of each run's artifact file is left out. The raw per-call samples of timing figures
+(``samples_ms`` and ``work_samples_ms``) stay, because a page's timing tables say from them how
+much of its cores each timed run had (:mod:`ucdbench.reporting.contention`), and ``ucdbench
+compare`` reads them. Rebuilding with that command gives the same pages but for their generation time.
 """
 
 from __future__ import annotations
@@ -24,16 +25,13 @@ RECORDS = "records"
 """The folder beside the pages that holds their records."""
 
 
-def compact(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` without its raw timing samples and the local path of its artifact file."""
-    kept = {key: value for key, value in record.items() if key != "artifact"}
-    kept["evaluations"] = {name: {k: v for k, v in results.items() if k not in (RAW_SAMPLES, WORK_SAMPLES)}
-                           for name, results in record.get("evaluations", {}).items()}
-    return kept
+def portable(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without the local path of its artifact file (a path on the machine that ran it)."""
+    return {key: value for key, value in record.items() if key != "artifact"}
 
 
 def keep_records(records: Sequence[dict[str, Any]], results: Path, out: Path) -> Path:
-    """Write :func:`compact` copies of ``records`` and their attached images (from the results
+    """Write :func:`portable` copies of ``records`` and their attached images (from the results
     folder ``results``) into ``out/records``, replacing what an earlier build kept there; returns
     that folder. Rebuilding from it (``results`` is then that folder) keeps it as it is."""
     folder = out / RECORDS
@@ -46,7 +44,7 @@ def keep_records(records: Sequence[dict[str, Any]], results: Path, out: Path) ->
     same = results.resolve() == folder.resolve()
     for record in records:
         atomic_write_bytes(runs / f"{record['key']}.json",
-                           (json.dumps(compact(record), indent=1, sort_keys=True) + "\n").encode())
+                           (json.dumps(portable(record), indent=1, sort_keys=True) + "\n").encode())
         for attachment in record.get("attachments", []) if not same else ():
             source = results / attachment["file"]
             if source.is_file():
@@ -64,9 +62,10 @@ def rebuild_command(out: Path, experiments: Sequence[Path]) -> str:
 def audit_lines(count: int, out: Path, experiments: Sequence[Path]) -> list[str]:
     """The index's section that says where the records are and how to rebuild the pages."""
     return ["", "## Rebuilding these pages", "",
-            f"The {count} run records behind these pages are in [{RECORDS}/]({RECORDS}/), compact: each run's raw "
-            f"per-call timing samples (`{RAW_SAMPLES}`, `{WORK_SAMPLES}`: no page shows them) and the local "
-            "path of its artifact file are left out (artifacts are not kept: `ucdbench run` on a row's settings fits it again); every "
-            "figure on these pages is in them. This command, from the repository's root, rebuilds every page and "
+            f"The {count} run records behind these pages are in [{RECORDS}/]({RECORDS}/), whole but for the local "
+            "path of each run's artifact file (artifacts are not kept: `ucdbench run` on a row's settings fits it "
+            f"again). They keep each timing's per-call samples (`{RAW_SAMPLES}`, `{WORK_SAMPLES}`), from which the "
+            "timing tables' CPU share is computed and which `ucdbench compare` reads; every figure on these pages is "
+            "in them. This command, from the repository's root, rebuilds every page and "
             "judges every claim again from them (the same pages but for the generation time):", "",
             f"    {rebuild_command(out, experiments)}"]

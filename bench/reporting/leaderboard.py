@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ucdbench.reporting.charts import Chart, MethodColours, chart_file, draw_chart, section_charts
+from ucdbench.reporting.contention import timing_conditions
 from ucdbench.core.formatting import format_p, signed_difference
 from ucdbench.contracts.interfaces import FigureKind
 from ucdbench.reporting.records import method_settings
@@ -91,8 +92,10 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
         sort_value = float(runs[sort_by].mean()) if sort_by in runs else None
         rows.append((best_first(sort_value, ranked["higher_is_better"] if ranked else None), cells, run_records))
     rows.sort(key=lambda row: (row[0], row[1]["method"][0]))  # ties by label: the same page from any folder
-    note = _rank_by_timing(rows, group, sort_by, ranked) if ranked else ""
-    table_columns = [Column("rank")] if note else []
+    ranks = _rank_by_timing(rows, group, sort_by, ranked) if ranked else ""
+    timings = any(FigureKind.of(f) is FigureKind.TIMING for f in figures)
+    conditions = timing_conditions([(cells["method"][0], runs) for _, cells, runs in rows], [evaluation]) if timings else ""
+    table_columns = [Column("rank")] if ranks else []
     table_columns += [Column("method"), Column("seeds")]
     for figure in figures:
         table_columns.append(Column(figure_header(figure), figure.get("higher_is_better")))
@@ -101,11 +104,11 @@ def _table(group: pd.DataFrame, records: dict[str, dict[str, Any]], evaluation: 
             table_columns.append(Column(paper, figure.get("higher_is_better")))
     controls = ["clean control"] if any("clean control" in cells for _, cells, _ in rows) else []
     table_columns += [*map(Column, controls), Column("hardware"), Column("code (commit · fingerprint)")]
-    keys = ["rank"] * bool(note) + ["method", "seeds"]
+    keys = ["rank"] * bool(ranks) + ["method", "seeds"]
     keys += [k for f in figures for k in (f["name"], f"{f['name']} (paper)")
              if k == f["name"] or any(k in cells for _, cells, _ in rows)] + [*controls, "hardware", "code"]
     return Table(tuple(table_columns), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), run_records)
-                                      for _, cells, run_records in rows), note)
+                                      for _, cells, run_records in rows), " ".join(filter(None, (ranks, conditions))))
 
 
 TIMING_NOTE = ("Ranked by {figure}, a timing: `rank` gives rows whose timings do not differ significantly the same rank "
@@ -113,7 +116,7 @@ TIMING_NOTE = ("Ranked by {figure}, a timing: `rank` gives rows whose timings do
                "from none). Timings were measured holding the machine lock (`ucdbench.running.machine_lock`) exclusively: no "
                "other ucdbench work (preparing a task, fitting, measuring) on that machine that shares its lock folder "
                "(`$UCDBENCH_LOCK_DIR`, default the system's temporary folder), under any executor, ran meanwhile; "
-               "processes other than ucdbench were not held off. The `hardware` column gives the machine and its "
+               "processes other than ucdbench were not held off (the CPU share below says whether one took the timed cores). The `hardware` column gives the machine and its "
                "thread count.")
 
 

@@ -27,7 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ucdbench.contracts.interfaces import FigureKind
 from ucdbench.reporting.claims import RowSelector
+from ucdbench.reporting.contention import timing_conditions
 from ucdbench.reporting.tables import (
     Column, Row, Table, best_first, cell, code_cell, figures_of, paper_cell, records_frame, reported_figures,
 )
@@ -158,8 +160,11 @@ def view_table(view: View, records: Sequence[Mapping[str, Any]]) -> Table:
             keys.append(f"{column} (paper)")
     header += [Column("hardware"), Column("code (commit · fingerprint)")]
     keys += ["hardware", "code"]
+    timed = [column.split("/")[0] for column in view.columns
+             if FigureKind.of(declared[column]) is FigureKind.TIMING]
+    note = timing_conditions([(cells["method"][0], runs) for _, cells, runs in built], dict.fromkeys(timed))
     return Table(tuple(header), tuple(Row(tuple(cells.get(k, ("–", None)) for k in keys), runs)
-                                      for _, cells, runs in built))
+                                      for _, cells, runs in built), note)
 
 
 def views_markdown(views: Sequence[View], records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -168,5 +173,6 @@ def views_markdown(views: Sequence[View], records: Sequence[Mapping[str, Any]]) 
     for view in views:
         table = view_table(view, records)
         lines += [f"## {view.question}", "", f"*{view.describe()}*", "",
-                  table.markdown() if table.rows else "No run in these records is one of this view's rows.", ""]
+                  table.markdown() if table.rows else "No run in these records is one of this view's rows.", "",
+                  *([table.note, ""] if table.rows and table.note else [])]
     return lines
