@@ -87,6 +87,8 @@ def test_latency_sweep_counts_linear_vs_quadratic_flops(tmp_path, monkeypatch):
     cells = [line.split("|")[3:5] for line in table.splitlines() if line.startswith("| 16 ")][0]
     assert all(re.fullmatch(r" \d+\.\d{3}( ± \S+)? ", cell) for cell in cells), cells
     assert (tmp_path / "locks" / "ucdbench-machine.lock").exists()  # it timed holding the machine lock
+    share = re.search(r"the sweep's process had (\d+\.\d)% of its 1 core\(s\)", table)
+    assert share and 0 < float(share.group(1)) <= 100 and "when it ended:" in table
     assert (tmp_path / "sima_latency_cpu.png").stat().st_size > 0
 
 

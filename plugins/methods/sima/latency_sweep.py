@@ -7,7 +7,8 @@ after a warm-up, and given as the mean ± its 95% confidence interval over the r
 (``ucdbench.api.mean_ci``); FLOPs per call come from the harness's ``count_flops`` and energy per
 call from the hardware's meter where it has one (NVML on GPUs). The sweep holds the machine lock
 (``ucdbench.api.timed_phase``) as ``ucdbench run``'s timed measurements do, and the page names
-the project commit, the command and the machine's load when it started.
+the project commit, the command, how much of its cores the sweep had (process CPU time over wall
+time, as the leaderboards' timing tables give it) and the machine's load when it began and ended.
 
     python -m ucdbench_plugins.methods.sima.latency_sweep --hardware cpu --out leaderboards
 
@@ -22,6 +23,7 @@ import math
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,7 +57,7 @@ def time_attention(hardware: Hardware, device: torch.device, fn: Callable[[], An
 
 
 def sweep(hardware: Hardware, device: torch.device, lengths=LENGTHS, width: int = 64, heads: int = 1,
-          batch: int = 1, repeats: int = 5, warmup: int = 1) -> list[dict[str, Any]]:
+          batch: int = 1, repeats: int = 10, warmup: int = 1) -> list[dict[str, Any]]:
     """One row per sequence length: times (mean, CI half-width, repeats), FLOPs and the SimA order used."""
     head_dim = width // heads
     rows = []
@@ -144,12 +146,20 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _conditions() -> str:
-    """What held on the machine while timing: the lock's guarantee and the load when it began."""
-    load = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown"
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown"
+
+
+def _conditions(load_before: str, load_after: str, share: float | None, threads: int) -> str:
+    """What held on the machine while timing: the lock's guarantee, how much of its cores the
+    sweep had (process CPU time over wall time × threads, as the leaderboards' timing tables
+    give it: below 95%, another process held them), and the load when it began and ended."""
+    had = (f"the sweep's process had {min(share, 1.0):.1%} of its {threads} core(s) while it timed (process CPU time "
+           "÷ (wall time × threads); below 95%, another process held them)" if share is not None
+           else "this hardware has no work clock, so how much of its cores the sweep had is not known")
     return ("Timed holding the machine lock exclusively (`ucdbench.api.timed_phase`): no ucdbench work sharing its lock "
-            "folder ran on the machine meanwhile; other processes were not held off (1-minute load average when "
-            f"the sweep began: {load}, on {os.cpu_count()} CPUs).")
+            f"folder ran on the machine meanwhile; other processes were not held off, and {had}. 1-minute load "
+            f"average when the sweep began: {load_before}, when it ended: {load_after}, on {os.cpu_count()} CPUs.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--heads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"))
     args = parser.parse_args(argv)
@@ -172,9 +182,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"hardware {args.hardware!r} is unavailable: {reason}")
     device_name = hardware.devices()[0]
     with timed_phase():
-        conditions = _conditions()
+        load_before, wall, work = _load(), time.perf_counter(), hardware.work_seconds()
         rows = sweep(hardware, torch.device(device_name), args.lengths, args.width, args.heads, args.batch,
                      args.repeats)
+        share = (None if work is None else
+                 (hardware.work_seconds() - work) / ((time.perf_counter() - wall) * torch.get_num_threads()))
+        conditions = _conditions(load_before, _load(), share, torch.get_num_threads())
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"sima_latency_{args.hardware}"
     command = shlex.join(["python", "-m", "ucdbench_plugins.methods.sima.latency_sweep",
