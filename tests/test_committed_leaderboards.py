@@ -70,7 +70,8 @@ def test_every_claim_s_p_value_is_recomputed_from_the_kept_records(index):
         claims = load_experiment(ROOT / path).claims
         for verdict in judge_claims(claims, records):
             line = next((line for line in text.splitlines() if line.startswith(f"| {verdict.claim.name} |")
-                         and f"| {verdict.figure} |" in line and f"| {verdict.hardware} |" in line), None)
+                         and f"| {verdict.claim.task} | {verdict.figure} |" in line
+                         and f"| {verdict.hardware} |" in line), None)  # a claim may be stated on several tasks
             assert line is not None, f"{index}: no line for claim {verdict.claim.name!r} on {verdict.figure}"
             verdict_text = verdict.verdict if verdict.comparison is None else f"**{verdict.verdict}**"
             assert f"| {verdict.p()} |" in line and verdict_text in line, line
